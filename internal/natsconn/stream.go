@@ -1,0 +1,66 @@
+// Package natsconn connects to NATS, runs the embedded server, and declares
+// sessionmon's JetStream streams.
+package natsconn
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// StreamConfig holds the limits of the events stream.
+type StreamConfig struct {
+	// MaxAge is how long the stream keeps an event (0: forever).
+	MaxAge time.Duration
+	// Duplicates is the window in which a repeated Nats-Msg-Id is dropped.
+	Duplicates time.Duration
+	// MaxBytes bounds the stream's size (0 or -1: unlimited). When reached,
+	// new publishes are refused, so publishers see backpressure, never
+	// silent loss of old events.
+	MaxBytes int64
+	// Replicas is the number of copies in a cluster (1 on a single server).
+	Replicas int
+}
+
+// DefaultStreamConfig is the events stream's configuration out of the box.
+var DefaultStreamConfig = StreamConfig{
+	MaxAge:     7 * 24 * time.Hour,
+	Duplicates: 2 * time.Hour,
+	Replicas:   1,
+}
+
+// EnsureEventStream creates the SESSIONMON_EVENTS stream, or updates it to
+// cfg when it exists. It is safe to call at every start and from several
+// processes at once.
+func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	maxBytes := cfg.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	replicas := cfg.Replicas
+	if replicas == 0 {
+		replicas = 1
+	}
+	sc := jetstream.StreamConfig{
+		Name:        schemas.EventStream,
+		Description: "sessionmon session events (schema v1)",
+		Subjects:    []string{schemas.EventSubjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      cfg.MaxAge,
+		MaxBytes:    maxBytes,
+		MaxMsgSize:  schemas.MaxEventBytes,
+		Duplicates:  cfg.Duplicates,
+		Replicas:    replicas,
+	}
+	s, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", schemas.EventStream, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,41 @@
+// Package natstest starts a real, embedded nats-server with JetStream for
+// tests. Each call gets its own server on a random port and its own store
+// directory, shut down by t.Cleanup.
+package natstest
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	natsservertest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// RunServer starts an embedded JetStream server on a random loopback port.
+func RunServer(t testing.TB) *server.Server {
+	t.Helper()
+	opts := natsservertest.DefaultTestOptions
+	opts.Port = -1
+	opts.JetStream = true
+	opts.StoreDir = t.TempDir()
+	s := natsservertest.RunServer(&opts)
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// Connect connects to s and returns the connection and a JetStream context;
+// the connection is closed by t.Cleanup.
+func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatalf("connect to test nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}

@@ -1,0 +1,170 @@
+// Package schemas holds sessionmon's data contracts: the session event
+// (schema v1) as Go types with a strict decoder and validator, the same
+// contract as a JSON Schema (event.v1.schema.json), and the ClickHouse
+// migrations.
+//
+// The Go validator and the JSON Schema describe the same rules; a test
+// validates every fixture under testdata/ against both so they cannot drift.
+// Two rules need more than a static schema and are enforced by the Go side
+// only: an event time more than MaxFutureSkew ahead of now, and an ip_prefix
+// whose host bits are not zero.
+package schemas
+
+import (
+	"time"
+)
+
+// SchemaVersion is the only event schema version this release reads and writes.
+const SchemaVersion = 1
+
+// Limits of schema v1.
+const (
+	// MaxEventBytes is the largest encoded event accepted.
+	MaxEventBytes = 16 << 10
+	// MaxFutureSkew is how far ahead of the receiver's clock an event time may be.
+	MaxFutureSkew = 24 * time.Hour
+	// MaxAttrs is the largest number of keys in attrs.
+	MaxAttrs = 16
+	// MaxAttrValueBytes is the longest attrs value.
+	MaxAttrValueBytes = 256
+)
+
+// Type is the kind of a session event.
+type Type string
+
+// Event types of schema v1.
+const (
+	LoginSucceeded  Type = "login.succeeded"
+	LoginFailed     Type = "login.failed"
+	SessionStarted  Type = "session.started"
+	SessionActivity Type = "session.activity"
+	SessionEnded    Type = "session.ended"
+	TokenIssued     Type = "token.issued"
+	TokenRefreshed  Type = "token.refreshed"
+	TokenUsed       Type = "token.used"
+	TokenRevoked    Type = "token.revoked"
+	ReauthSucceeded Type = "reauth.succeeded"
+	ActionPerformed Type = "action.performed"
+	KeyRetired      Type = "key.retired"
+)
+
+// Types lists every event type of schema v1, in a stable order.
+var Types = []Type{
+	LoginSucceeded, LoginFailed, SessionStarted, SessionActivity, SessionEnded,
+	TokenIssued, TokenRefreshed, TokenUsed, TokenRevoked, ReauthSucceeded,
+	ActionPerformed, KeyRetired,
+}
+
+// Valid reports whether t is a schema v1 event type.
+func (t Type) Valid() bool {
+	for _, k := range Types {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is one session event, schema v1. Pseudonymous fields (Subject,
+// Session, PreviousSession, Client.Device, Token.ID/Family/Parent) carry keyed
+// pseudonyms or fingerprints, never raw identifiers or secrets.
+type Event struct {
+	ID              string            `json:"id"`
+	SchemaVersion   int               `json:"schema_version"`
+	Type            Type              `json:"type"`
+	Time            Time              `json:"time"`
+	App             string            `json:"app"`
+	Subject         string            `json:"subject"`
+	Session         string            `json:"session,omitempty"`
+	PreviousSession string            `json:"previous_session,omitempty"`
+	Reason          string            `json:"reason,omitempty"`
+	Client          *Client           `json:"client,omitempty"`
+	Token           *Token            `json:"token,omitempty"`
+	Auth            *Auth             `json:"auth,omitempty"`
+	Cookie          *Cookie           `json:"cookie,omitempty"`
+	Policy          *Policy           `json:"policy,omitempty"`
+	Action          *Action           `json:"action,omitempty"`
+	Key             *Key              `json:"key,omitempty"`
+	Attrs           map[string]string `json:"attrs,omitempty"`
+}
+
+// Client describes where an event came from, minimized: a network prefix and
+// a keyed hash instead of the address, a pseudonymous device id.
+type Client struct {
+	Device     string   `json:"device,omitempty"`
+	IPPrefix   string   `json:"ip_prefix,omitempty"`
+	IPHash     string   `json:"ip_hash,omitempty"`
+	ASN        uint32   `json:"asn,omitempty"`
+	Country    string   `json:"country,omitempty"`
+	City       string   `json:"city,omitempty"`
+	Lat        *float64 `json:"lat,omitempty"`
+	Lon        *float64 `json:"lon,omitempty"`
+	AccuracyKM float64  `json:"accuracy_km,omitempty"`
+	UserAgent  string   `json:"user_agent,omitempty"`
+}
+
+// HasGeo reports whether the client block carries a location.
+func (c *Client) HasGeo() bool { return c != nil && c.Lat != nil && c.Lon != nil }
+
+// Token kinds.
+const (
+	TokenAccess  = "access"
+	TokenRefresh = "refresh"
+	TokenID      = "id"
+	TokenAPIKey  = "api_key"
+)
+
+// Token describes a token by its id (jti or fingerprint), never its value.
+// Claims lists claim names only, never values.
+type Token struct {
+	ID        string   `json:"id,omitempty"`
+	Kind      string   `json:"kind,omitempty"`
+	Family    string   `json:"family,omitempty"`
+	Parent    string   `json:"parent,omitempty"`
+	IssuedAt  *Time    `json:"issued_at,omitempty"`
+	ExpiresAt *Time    `json:"expires_at,omitempty"`
+	KID       string   `json:"kid,omitempty"`
+	Alg       string   `json:"alg,omitempty"`
+	Claims    []string `json:"claims,omitempty"`
+}
+
+// Auth describes how the subject authenticated.
+type Auth struct {
+	Method     string `json:"method,omitempty"`
+	MFA        *bool  `json:"mfa,omitempty"`
+	LastAuthAt *Time  `json:"last_auth_at,omitempty"`
+}
+
+// SameSite values of a cookie.
+const (
+	SameSiteStrict = "strict"
+	SameSiteLax    = "lax"
+	SameSiteNone   = "none"
+)
+
+// Cookie describes the attributes of the session cookie the app set.
+type Cookie struct {
+	Name     string `json:"name,omitempty"`
+	Secure   *bool  `json:"secure,omitempty"`
+	HTTPOnly *bool  `json:"http_only,omitempty"`
+	SameSite string `json:"same_site,omitempty"`
+}
+
+// Policy is the session-management policy the app declares, usually on
+// session.started. Zero means "not declared".
+type Policy struct {
+	IdleTimeoutS     int64 `json:"idle_timeout_s,omitempty"`
+	AbsoluteTimeoutS int64 `json:"absolute_timeout_s,omitempty"`
+	ReauthWindowS    int64 `json:"reauth_window_s,omitempty"`
+}
+
+// Action describes an action the subject performed.
+type Action struct {
+	Name      string `json:"name,omitempty"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+}
+
+// Key names a signing key, on key.retired.
+type Key struct {
+	KID string `json:"kid,omitempty"`
+}

@@ -1,0 +1,254 @@
+package schemas
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"regexp"
+	"time"
+	"unicode/utf8"
+)
+
+// Patterns shared with event.v1.schema.json.
+var (
+	idPattern        = regexp.MustCompile(`^[A-Za-z0-9_:.~-]{1,64}$`)
+	appPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	pseudonymPattern = regexp.MustCompile(`^[A-Za-z0-9_:~-]{8,128}$`)
+	countryPattern   = regexp.MustCompile(`^[A-Z]{2}$`)
+	claimPattern     = regexp.MustCompile(`^[A-Za-z0-9_:./-]{1,64}$`)
+	attrKeyPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+)
+
+const (
+	pseudonymRule = "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -"
+	// Longest declared policy duration: ten years, in seconds.
+	maxPolicySeconds = 10 * 365 * 24 * 3600
+	// Half the earth's circumference, the largest meaningful radius.
+	maxAccuracyKM = 20038
+)
+
+// Types that need a session, a token or another block.
+var (
+	sessionTypes = []Type{SessionStarted, SessionActivity, SessionEnded}
+	tokenTypes   = []Type{TokenIssued, TokenRefreshed, TokenUsed, TokenRevoked}
+)
+
+// validator collects field errors.
+type validator struct {
+	errs []*FieldError
+}
+
+func (v *validator) add(field, rule string, args ...any) {
+	if len(args) > 0 {
+		rule = fmt.Sprintf(rule, args...)
+	}
+	v.errs = append(v.errs, &FieldError{Field: field, Rule: rule})
+}
+
+// maxLen counts characters, as JSON Schema's maxLength does.
+func (v *validator) maxLen(field, s string, n int) {
+	if c := utf8.RuneCountInString(s); c > n {
+		v.add(field, "must be at most %d characters (got %d)", n, c)
+	}
+}
+
+func (v *validator) pseudonym(field, s string, required bool) {
+	if s == "" {
+		if required {
+			v.add(field, "is required")
+		}
+		return
+	}
+	if !pseudonymPattern.MatchString(s) {
+		v.add(field, pseudonymRule)
+	}
+}
+
+func (v *validator) nonNegative(field string, n int64, max int64) {
+	if n < 0 || n > max {
+		v.add(field, "must be between 0 and %d", max)
+	}
+}
+
+// Validate checks e against every rule of schema v1, with now as the
+// receiver's clock for the future-time rule. It returns nil or a
+// *ValidationError listing every broken rule.
+func (e *Event) Validate(now time.Time) error {
+	var v validator
+	switch {
+	case e.ID == "":
+		v.add("id", "is required")
+	case !idPattern.MatchString(e.ID):
+		v.add("id", "must be 1-64 characters of A-Z a-z 0-9 _ : . ~ -")
+	}
+	if e.SchemaVersion != SchemaVersion {
+		v.add("schema_version", "must be %d (got %d)", SchemaVersion, e.SchemaVersion)
+	}
+	switch {
+	case e.Type == "":
+		v.add("type", "is required")
+	case !e.Type.Valid():
+		v.add("type", "must be one of the schema v1 types (login.succeeded, login.failed, session.*, token.*, reauth.succeeded, action.performed, key.retired)")
+	}
+	switch {
+	case e.Time.IsZero():
+		v.add("time", "is required")
+	case e.Time.Sub(now) > MaxFutureSkew:
+		v.add("time", "must not be more than %s in the future", MaxFutureSkew)
+	}
+	switch {
+	case e.App == "":
+		v.add("app", "is required")
+	case !appPattern.MatchString(e.App):
+		v.add("app", "must be 1-64 characters of A-Z a-z 0-9 _ -")
+	}
+	v.pseudonym("subject", e.Subject, true)
+	v.pseudonym("session", e.Session, typeIn(e.Type, sessionTypes))
+	v.pseudonym("previous_session", e.PreviousSession, false)
+	if e.PreviousSession != "" && e.Type != SessionStarted {
+		v.add("previous_session", "is allowed only on session.started")
+	}
+	v.maxLen("reason", e.Reason, 256)
+	v.client(e.Client)
+	v.token(e.Token, typeIn(e.Type, tokenTypes))
+	if a := e.Auth; a != nil {
+		v.maxLen("auth.method", a.Method, 64)
+	}
+	if c := e.Cookie; c != nil {
+		v.maxLen("cookie.name", c.Name, 128)
+		switch c.SameSite {
+		case "", SameSiteStrict, SameSiteLax, SameSiteNone:
+		default:
+			v.add("cookie.same_site", "must be one of strict, lax, none")
+		}
+	}
+	if p := e.Policy; p != nil {
+		v.nonNegative("policy.idle_timeout_s", p.IdleTimeoutS, maxPolicySeconds)
+		v.nonNegative("policy.absolute_timeout_s", p.AbsoluteTimeoutS, maxPolicySeconds)
+		v.nonNegative("policy.reauth_window_s", p.ReauthWindowS, maxPolicySeconds)
+	}
+	if e.Type == ActionPerformed && (e.Action == nil || e.Action.Name == "") {
+		v.add("action.name", "is required on action.performed")
+	}
+	if a := e.Action; a != nil {
+		v.maxLen("action.name", a.Name, 128)
+	}
+	if e.Type == KeyRetired && (e.Key == nil || e.Key.KID == "") {
+		v.add("key.kid", "is required on key.retired")
+	}
+	if k := e.Key; k != nil {
+		v.maxLen("key.kid", k.KID, 128)
+	}
+	v.attrs(e.Attrs)
+	if len(v.errs) > 0 {
+		return &ValidationError{Errors: v.errs}
+	}
+	return nil
+}
+
+func (v *validator) client(c *Client) {
+	if c == nil {
+		return
+	}
+	v.pseudonym("client.device", c.Device, false)
+	if c.IPPrefix != "" {
+		if rule := checkIPPrefix(c.IPPrefix); rule != "" {
+			v.add("client.ip_prefix", rule)
+		}
+	}
+	v.pseudonym("client.ip_hash", c.IPHash, false)
+	if c.Country != "" && !countryPattern.MatchString(c.Country) {
+		v.add("client.country", "must be an ISO 3166 alpha-2 code in upper case")
+	}
+	v.maxLen("client.city", c.City, 128)
+	if (c.Lat == nil) != (c.Lon == nil) {
+		v.add("client.lat", "lat and lon must be given together")
+	}
+	if c.Lat != nil && (math.IsNaN(*c.Lat) || *c.Lat < -90 || *c.Lat > 90) {
+		v.add("client.lat", "must be between -90 and 90")
+	}
+	if c.Lon != nil && (math.IsNaN(*c.Lon) || *c.Lon < -180 || *c.Lon > 180) {
+		v.add("client.lon", "must be between -180 and 180")
+	}
+	if c.AccuracyKM < 0 || c.AccuracyKM > maxAccuracyKM {
+		v.add("client.accuracy_km", "must be between 0 and %d", maxAccuracyKM)
+	}
+	v.maxLen("client.user_agent", c.UserAgent, 512)
+}
+
+// checkIPPrefix returns the broken rule of an ip_prefix, or "".
+func checkIPPrefix(s string) string {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return "must be a network in CIDR notation (e.g. 203.0.113.0/24 or 2001:db8:1::/48)"
+	}
+	if p.Addr().Is4() && p.Bits() > 24 {
+		return "must be an IPv4 network of /24 or wider, never a host address"
+	}
+	if p.Addr().Is6() && p.Bits() > 48 {
+		return "must be an IPv6 network of /48 or wider, never a host address"
+	}
+	if p.Masked() != p {
+		return "must have its host bits zero (a network, not an address)"
+	}
+	return ""
+}
+
+func (v *validator) token(t *Token, required bool) {
+	if t == nil {
+		if required {
+			v.add("token", "is required on token events")
+		}
+		return
+	}
+	v.pseudonym("token.id", t.ID, required)
+	switch t.Kind {
+	case "", TokenAccess, TokenRefresh, TokenID, TokenAPIKey:
+	default:
+		v.add("token.kind", "must be one of access, refresh, id, api_key")
+	}
+	v.pseudonym("token.family", t.Family, false)
+	v.pseudonym("token.parent", t.Parent, false)
+	v.maxLen("token.kid", t.KID, 128)
+	v.maxLen("token.alg", t.Alg, 32)
+	if len(t.Claims) > 64 {
+		v.add("token.claims", "must have at most 64 claim names")
+	}
+	for i, c := range t.Claims {
+		if !claimPattern.MatchString(c) {
+			v.add(fmt.Sprintf("token.claims[%d]", i), "must be a claim name (1-64 characters of A-Z a-z 0-9 _ : . / -), never a claim value")
+		}
+	}
+}
+
+func (v *validator) attrs(m map[string]string) {
+	if len(m) > MaxAttrs {
+		v.add("attrs", "must have at most %d keys (got %d)", MaxAttrs, len(m))
+	}
+	for _, k := range sortedKeys(m) {
+		if !attrKeyPattern.MatchString(k) {
+			v.add("attrs."+truncate(k), "key must be 1-64 characters of A-Z a-z 0-9 _ . -")
+			continue
+		}
+		if n := len(m[k]); n > MaxAttrValueBytes {
+			v.add("attrs."+k, "value must be at most %d bytes (got %d)", MaxAttrValueBytes, n)
+		}
+	}
+}
+
+func typeIn(t Type, set []Type) bool {
+	for _, s := range set {
+		if t == s {
+			return true
+		}
+	}
+	return false
+}
+
+// truncate shortens untrusted text quoted in an error.
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
+}
