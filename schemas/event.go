@@ -5,9 +5,10 @@
 //
 // The Go validator and the JSON Schema describe the same rules; a test
 // validates every fixture under testdata/ against both so they cannot drift.
-// Two rules need more than a static schema and are enforced by the Go side
-// only: an event time more than MaxFutureSkew ahead of now, and an ip_prefix
-// whose host bits are not zero.
+// A few rules need more than a static schema and are enforced by the Go side
+// only (the schema's description lists them): among them an event time more
+// than MaxFutureSkew ahead of now, an ip_prefix whose host bits are not zero,
+// the 16 KiB size limit and duplicate member names.
 package schemas
 
 import (

@@ -4,20 +4,68 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Patterns shared with event.v1.schema.json.
+// Patterns shared with event.v1.schema.json. Each is a class of ASCII bytes
+// repeated min to max times, checked by a byte loop rather than a regexp
+// (Validate is on the ingest hot path); patterns_test.go proves each one
+// matches exactly what the schema's pattern matches.
 var (
-	idPattern        = regexp.MustCompile(`^[A-Za-z0-9_:.~-]{1,64}$`)
-	appPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	pseudonymPattern = regexp.MustCompile(`^[A-Za-z0-9_:~-]{8,128}$`)
-	countryPattern   = regexp.MustCompile(`^[A-Z]{2}$`)
-	claimPattern     = regexp.MustCompile(`^[A-Za-z0-9_:./-]{1,64}$`)
-	attrKeyPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	idPattern        = bytePattern{set: alnumAnd("_:.~-"), min: 1, max: 64}  // ^[A-Za-z0-9_:.~-]{1,64}$
+	appPattern       = bytePattern{set: alnumAnd("_-"), min: 1, max: 64}     // ^[A-Za-z0-9_-]{1,64}$
+	pseudonymPattern = bytePattern{set: alnumAnd("_:~-"), min: 8, max: 128}  // ^[A-Za-z0-9_:~-]{8,128}$
+	countryPattern   = bytePattern{set: byteRange('A', 'Z'), min: 2, max: 2} // ^[A-Z]{2}$
+	claimPattern     = bytePattern{set: alnumAnd("_:./-"), min: 1, max: 64}  // ^[A-Za-z0-9_:./-]{1,64}$
+	attrKeyPattern   = bytePattern{set: alnumAnd("_.-"), min: 1, max: 64}    // ^[A-Za-z0-9_.-]{1,64}$
 )
+
+// byteSet is a set of ASCII bytes.
+type byteSet [256]bool
+
+func byteRange(lo, hi byte) *byteSet {
+	var s byteSet
+	for c := lo; c <= hi; c++ {
+		s[c] = true
+	}
+	return &s
+}
+
+// alnumAnd returns the set A-Z a-z 0-9 plus the bytes of extra.
+func alnumAnd(extra string) *byteSet {
+	s := byteRange('A', 'Z')
+	for c := byte('a'); c <= 'z'; c++ {
+		s[c] = true
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		s[c] = true
+	}
+	for i := 0; i < len(extra); i++ {
+		s[extra[i]] = true
+	}
+	return s
+}
+
+// bytePattern is the pattern ^[set]{min,max}$ over ASCII bytes.
+type bytePattern struct {
+	set      *byteSet
+	min, max int
+}
+
+// MatchString reports whether s matches the pattern.
+func (p bytePattern) MatchString(s string) bool {
+	if len(s) < p.min || len(s) > p.max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !p.set[s[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 const (
 	pseudonymRule = "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -"
@@ -64,6 +112,15 @@ func (v *validator) pseudonym(field, s string, required bool) {
 	}
 }
 
+// timeRange keeps t writable: MarshalJSON writes UTC, and RFC 3339 has
+// four-digit years only, so a time whose offset moves it out of years
+// 0000-9999 in UTC could not be encoded and decoded again.
+func (v *validator) timeRange(field string, t Time) {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		v.add(field, "must be between 0000-01-01 and 9999-12-31 in UTC")
+	}
+}
+
 func (v *validator) nonNegative(field string, n int64, max int64) {
 	if n < 0 || n > max {
 		v.add(field, "must be between 0 and %d", max)
@@ -95,6 +152,8 @@ func (e *Event) Validate(now time.Time) error {
 		v.add("time", "is required")
 	case e.Time.Sub(now) > MaxFutureSkew:
 		v.add("time", "must not be more than %s in the future", MaxFutureSkew)
+	default:
+		v.timeRange("time", e.Time)
 	}
 	switch {
 	case e.App == "":
@@ -113,6 +172,9 @@ func (e *Event) Validate(now time.Time) error {
 	v.token(e.Token, typeIn(e.Type, tokenTypes))
 	if a := e.Auth; a != nil {
 		v.maxLen("auth.method", a.Method, 64)
+		if a.LastAuthAt != nil {
+			v.timeRange("auth.last_auth_at", *a.LastAuthAt)
+		}
 	}
 	if c := e.Cookie; c != nil {
 		v.maxLen("cookie.name", c.Name, 128)
@@ -161,8 +223,11 @@ func (v *validator) client(c *Client) {
 		v.add("client.country", "must be an ISO 3166 alpha-2 code in upper case")
 	}
 	v.maxLen("client.city", c.City, 128)
-	if (c.Lat == nil) != (c.Lon == nil) {
-		v.add("client.lat", "lat and lon must be given together")
+	switch {
+	case c.Lat != nil && c.Lon == nil:
+		v.add("client.lon", "is required when lat is given")
+	case c.Lat == nil && c.Lon != nil:
+		v.add("client.lat", "is required when lon is given")
 	}
 	if c.Lat != nil && (math.IsNaN(*c.Lat) || *c.Lat < -90 || *c.Lat > 90) {
 		v.add("client.lat", "must be between -90 and 90")
@@ -181,6 +246,10 @@ func checkIPPrefix(s string) string {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		return "must be a network in CIDR notation (e.g. 203.0.113.0/24 or 2001:db8:1::/48)"
+	}
+	if p.Addr().Is6() && strings.IndexByte(s, '.') >= 0 {
+		// The schema's pattern has no dotted form for IPv6.
+		return "must write an IPv6 network in hex groups, without an embedded IPv4 address"
 	}
 	if p.Addr().Is4() && p.Bits() > 24 {
 		return "must be an IPv4 network of /24 or wider, never a host address"
@@ -209,6 +278,12 @@ func (v *validator) token(t *Token, required bool) {
 	}
 	v.pseudonym("token.family", t.Family, false)
 	v.pseudonym("token.parent", t.Parent, false)
+	if t.IssuedAt != nil {
+		v.timeRange("token.issued_at", *t.IssuedAt)
+	}
+	if t.ExpiresAt != nil {
+		v.timeRange("token.expires_at", *t.ExpiresAt)
+	}
 	v.maxLen("token.kid", t.KID, 128)
 	v.maxLen("token.alg", t.Alg, 32)
 	if len(t.Claims) > 64 {
@@ -245,10 +320,18 @@ func typeIn(t Type, set []Type) bool {
 	return false
 }
 
-// truncate shortens untrusted text quoted in an error.
+// truncate shortens an untrusted name quoted in an error, at a character
+// boundary. An empty name shows as "" so every error names a field.
 func truncate(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "..."
+	if s == "" {
+		return `""`
 	}
-	return s
+	if len(s) <= 32 {
+		return s
+	}
+	n := 32
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

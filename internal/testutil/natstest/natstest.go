@@ -28,14 +28,22 @@ func RunServer(t testing.TB) *server.Server {
 // the connection is closed by t.Cleanup.
 func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
+	js := ConnectURL(t, s.ClientURL())
+	return js.Conn(), js
+}
+
+// ConnectURL connects to the server at url, e.g. one a test started through
+// sessionmon's own code, and returns a JetStream context.
+func ConnectURL(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
 	if err != nil {
-		t.Fatalf("connect to test nats: %v", err)
+		t.Fatalf("connect to %s: %v", url, err)
 	}
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	return nc, js
+	return js
 }

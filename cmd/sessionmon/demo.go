@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/demo"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/sdk"
+)
+
+// demoBuffer is the SDK's async window for demo traffic.
+const demoBuffer = 4096
+
+func demoCommand() *command {
+	return &command{
+		name:  "demo",
+		usage: "sessionmon demo [options]",
+		summary: `Publish realistic synthetic traffic through the SDK to a running sessionmon:
+many users logging in, rotating tokens, working and logging out, plus a few
+attacks and policy violations of every kind the detectors look for (impossible
+travel, token reuse, brute force, credential stuffing, session hijack, timeouts
+not enforced, missing re-authentication, session fixation, insecure cookies,
+long-lived and PII-carrying tokens, retired signing keys). Events are dated over
+the last hours. Without --nats-url it connects to the embedded server of
+'sessionmon serve' (--nats-listen).`,
+		options: join([]string{"log-format", "log-level", "nats-listen"}, natsOptions,
+			[]string{"demo-users", "demo-rate", "demo-duration", "demo-seed"}, secretOptions),
+		run: func(ctx context.Context, e *env) error {
+			url := e.cfg.NATS.URL
+			if url == "" {
+				url = "nats://" + e.cfg.NATS.Listen
+			}
+			nc, err := natsconn.Connect(url, e.cfg.NATS, "sessionmon-demo", e.logger)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			return runDemoTraffic(ctx, nc, e.cfg.Demo, e.stdout, e.logger)
+		},
+	}
+}
+
+// runDemoTraffic publishes demo traffic on nc and prints progress to out.
+func runDemoTraffic(ctx context.Context, nc *nats.Conn, cfg config.Demo, out io.Writer, logger *slog.Logger) error {
+	client, err := sdk.NewClient(nc, sdk.WithApp(demo.App), sdk.WithAsyncBuffer(demoBuffer),
+		sdk.WithBlockOnFull(30*time.Second), sdk.WithLogger(logger))
+	if err != nil {
+		return fmt.Errorf("demo client: %w", err)
+	}
+	start := time.Now()
+	last := start
+	progress := func(sent, total int) {
+		if time.Since(last) < 2*time.Second && sent < total {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(out, "demo: %d/%d events published (%.0f events/s)\n", sent, total, float64(sent)/time.Since(start).Seconds())
+	}
+	sent, runErr := demo.Run(ctx, client, demo.Options{Users: cfg.Users, Seed: cfg.Seed}, cfg.Rate, cfg.Duration, progress)
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := client.Close(closeCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close demo client: %w", err)
+	}
+	st := client.Stats()
+	fmt.Fprintf(out, "demo: done: %d events accepted, %d stored, %d failed in %s\n", sent, st.Published, st.Failed, time.Since(start).Round(time.Millisecond))
+	return runErr
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// runCmd runs the CLI with args and returns its exit code and output.
+func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// checkFor polls fn until it returns nil or total has passed.
+func checkFor(t *testing.T, total, step time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = fn(); err == nil {
+			return
+		}
+		time.Sleep(step)
+	}
+	t.Fatalf("condition not met after %s: %v", total, err)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+	}{
+		{name: "no args lists commands", args: nil, code: exitOK, contains: []string{"serve", "publish", "demo", "version"}},
+		{name: "version", args: []string{"version"}, code: exitOK, contains: []string{"sessionmon dev", "go1."}},
+		{name: "serve help names env vars and defaults", args: []string{"serve", "--help"}, code: exitOK,
+			contains: []string{"--nats-url", "SESSIONMON_NATS_URL", "--data-dir", `default "./data"`, "SESSIONMON_NATS_TOKEN_FILE"}},
+		{name: "help COMMAND", args: []string{"help", "publish"}, code: exitOK, contains: []string{"--file", "reported with its line"}},
+		{name: "unknown command", args: []string{"frobnicate"}, code: exitUsage, contains: []string{`unknown command "frobnicate"`}},
+		{name: "unknown flag", args: []string{"serve", "--nats-ulr", "x"}, code: exitUsage, contains: []string{"nats-ulr"}},
+		{name: "bad config names the variable", args: []string{"serve", "--log-format", "xml"}, code: exitUsage, contains: []string{"SESSIONMON_LOG_FORMAT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runCmd(t, t.Context(), tt.args...)
+			require.Equal(t, tt.code, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			for _, c := range tt.contains {
+				require.Contains(t, out+errOut, c)
+			}
+		})
+	}
+}
+
+// event returns a valid schema v1 event line.
+func event(id, subject string) string {
+	e := schemas.Event{
+		ID: id, SchemaVersion: 1, Type: schemas.LoginFailed, Time: schemas.At(time.Now().Add(-time.Minute)),
+		App: "shop", Subject: subject, Reason: "bad_password",
+	}
+	b, err := schemas.Encode(&e)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func TestPublishFile(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t)
+	_, js := natstest.Connect(t, s)
+	stream, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
+	require.NoError(t, err)
+
+	lines := []string{
+		event("ev-1", "k1:AAAAAAAAAAAAAAAAAAAAAA"),
+		`{"id":"ev-2","schema_version":1,"type":"login.failed","time":"2026-11-25T10:00:00Z","app":"shop","subject":"k1:BBBBBBBBBBBBBBBBBBBBBB"}`,
+		"",
+		`not json at all`,
+		event("ev-3", "k1:CCCCCCCCCCCCCCCCCCCCCC"),
+		event("ev-1", "k1:AAAAAAAAAAAAAAAAAAAAAA"),
+		`{"id":"ev-4","schema_version":1,"type":"login.failed","time":"2026-11-25T10:00:00.000Z","app":"shop","subject":"alice@example.com"}`,
+	}
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+
+	code, out, errOut := runCmd(t, t.Context(), "publish", "--file", file, "--nats-url", s.ClientURL())
+	require.Equal(t, exitError, code, "rejected lines make the exit code 1")
+	require.Contains(t, out, "published 2, duplicates 1, rejected 3 of 6 lines")
+	require.Contains(t, errOut, "line 2: invalid event: time: must be RFC 3339")
+	require.Contains(t, errOut, "line 4: invalid event: (event): must be a JSON object")
+	require.Contains(t, errOut, "line 7: invalid event: subject: must be a pseudonym")
+	require.NotContains(t, errOut, "alice@example.com", "errors must not echo personal data")
+
+	info, err := stream.Info(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), info.State.Msgs)
+}
+
+func TestServeWithDemo(t *testing.T) {
+	t.Parallel()
+	natsAddr, httpAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--data-dir", t.TempDir(), "--nats-listen", natsAddr, "--http-addr", httpAddr,
+			"--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
+	}()
+
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || body.Checks["events_stream"] != "ok" {
+			return fmt.Errorf("readyz %d: %v", resp.StatusCode, body)
+		}
+		return nil
+	})
+
+	// The embedded server accepts outside clients, and the demo fills the stream.
+	s := natstest.ConnectURL(t, "nats://"+natsAddr)
+	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		st, err := s.Stream(t.Context(), schemas.EventStream)
+		if err != nil {
+			return err
+		}
+		info, err := st.Info(t.Context())
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs < 500 {
+			return fmt.Errorf("%d events in the stream", info.State.Msgs)
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, exitOK, code, "stderr:\n%s", errOut.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s of cancellation")
+	}
+}

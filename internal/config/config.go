@@ -1,0 +1,179 @@
+// Package config builds sessionmon's one Config from, in this precedence,
+// command-line flags, SESSIONMON_* environment variables, an optional YAML
+// file and the defaults. Every option is declared once, in options.go, with
+// its flag, variable and YAML key; secrets have no flag and may be given as
+// a file (SESSIONMON_X_FILE).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is every setting of sessionmon, parsed into typed fields.
+type Config struct {
+	// ConfigFile is the YAML file the other settings were read from, if any.
+	ConfigFile string
+
+	DataDir   string
+	LogFormat string
+	LogLevel  slog.Level
+
+	NATS   NATS
+	Stream Stream
+
+	ClickHouseDSN string
+	HTTPAddr      string
+
+	Serve   Serve
+	Publish Publish
+	Demo    Demo
+}
+
+// Serve configures `sessionmon serve`.
+type Serve struct {
+	// Demo also runs the demo traffic generator inside serve.
+	Demo bool
+}
+
+// NATS says how to reach NATS, or how to run the embedded server.
+type NATS struct {
+	// URL of an external NATS server; empty runs the embedded one.
+	URL string
+	// Listen is the embedded server's client address.
+	Listen string
+	// Token, User, Password and CredsFile authenticate to an external server.
+	Token     string
+	User      string
+	Password  string
+	CredsFile string
+	// CAFile, CertFile, KeyFile configure TLS to an external server.
+	CAFile   string
+	CertFile string
+	KeyFile  string
+}
+
+// Embedded reports whether sessionmon runs its own NATS server.
+func (n NATS) Embedded() bool { return n.URL == "" }
+
+// Stream holds the limits of the events stream.
+type Stream struct {
+	MaxAge     time.Duration
+	Duplicates time.Duration
+	MaxBytes   int64
+	Replicas   int
+}
+
+// Publish configures `sessionmon publish`.
+type Publish struct {
+	File string
+}
+
+// Demo configures `sessionmon demo`.
+type Demo struct {
+	Users    int
+	Duration time.Duration
+	Rate     int
+	Seed     int64
+}
+
+// Default returns the configuration out of the box.
+func Default() Config {
+	return Config{
+		DataDir:   "./data",
+		LogFormat: "text",
+		LogLevel:  slog.LevelInfo,
+		NATS: NATS{
+			Listen: "127.0.0.1:4222",
+		},
+		Stream: Stream{
+			MaxAge:     7 * 24 * time.Hour,
+			Duplicates: 2 * time.Hour,
+			Replicas:   1,
+		},
+		ClickHouseDSN: "clickhouse://127.0.0.1:9000/sessionmon",
+		HTTPAddr:      "127.0.0.1:8080",
+		Demo: Demo{
+			Users:    500,
+			Duration: 0,
+			Rate:     200,
+			Seed:     1,
+		},
+	}
+}
+
+// Validate checks every field and the rules between them and returns all
+// problems at once, each naming the environment variable to fix.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(opt, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s (%s): %s", opt, EnvName(opt), fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log-format", "must be text or json (got %q)", c.LogFormat)
+	}
+	if c.NATS.URL != "" {
+		for _, u := range strings.Split(c.NATS.URL, ",") {
+			p, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || p.Host == "" || !oneOf(p.Scheme, "nats", "tls", "ws", "wss") {
+				bad("nats-url", "must be a nats://, tls://, ws:// or wss:// URL (comma-separated for a cluster)")
+				break
+			}
+		}
+	} else if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+		bad("nats-listen", "must be host:port (got %q)", c.NATS.Listen)
+	}
+	if c.NATS.Token != "" && (c.NATS.User != "" || c.NATS.CredsFile != "") {
+		bad("nats-token", "use one of token, user/password or a credentials file")
+	}
+	if (c.NATS.User == "") != (c.NATS.Password == "") {
+		bad("nats-user", "user and password go together")
+	}
+	if (c.NATS.CertFile == "") != (c.NATS.KeyFile == "") {
+		bad("nats-tls-cert", "a client certificate needs its key (and the reverse)")
+	}
+	if c.Stream.MaxAge < 0 {
+		bad("stream-max-age", "must not be negative")
+	}
+	if c.Stream.Duplicates <= 0 {
+		bad("stream-duplicates", "must be positive: it is the window in which a repeated event id is dropped")
+	} else if c.Stream.MaxAge > 0 && c.Stream.Duplicates > c.Stream.MaxAge {
+		bad("stream-duplicates", "must not be longer than stream-max-age")
+	}
+	if c.Stream.Replicas < 1 || c.Stream.Replicas > 5 {
+		bad("stream-replicas", "must be between 1 and 5")
+	}
+	if u, err := url.Parse(c.ClickHouseDSN); err != nil || !oneOf(u.Scheme, "clickhouse", "tcp", "http", "https") {
+		bad("clickhouse-dsn", "must be a clickhouse://host:port/database URL")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("http-addr", "must be host:port (got %q)", c.HTTPAddr)
+	}
+	if c.Demo.Users < 10 {
+		bad("demo-users", "must be at least 10")
+	}
+	if c.Demo.Rate < 1 {
+		bad("demo-rate", "must be at least 1 event per second")
+	}
+	if c.Demo.Duration < 0 {
+		bad("demo-duration", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,185 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// load runs a Loader with the given flags, environment and config file.
+func load(t *testing.T, names []string, args []string, env map[string]string) (*Config, error) {
+	t.Helper()
+	l := &Loader{Names: names, Getenv: func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l.Register(fs)
+	require.NoError(t, fs.Parse(args))
+	return l.Load(fs)
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sessionmon.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "nats:\n  url: nats://file:4222\nstream:\n  max_age: 30d\nhttp:\n  addr: 127.0.0.1:9001\nlog:\n  level: debug\n")
+	names := []string{"nats-url", "stream-max-age", "http-addr", "demo"}
+
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c *Config)
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, Default(), *c)
+			},
+		},
+		{
+			name: "file over defaults",
+			args: []string{"--config", file},
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, "nats://file:4222", c.NATS.URL)
+				require.Equal(t, 30*24*time.Hour, c.Stream.MaxAge)
+				require.Equal(t, slog.LevelDebug, c.LogLevel)
+			},
+		},
+		{
+			name: "env over file",
+			args: []string{"--config", file},
+			env:  map[string]string{"SESSIONMON_NATS_URL": "nats://env:4222", "SESSIONMON_STREAM_MAX_AGE": "48h"},
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, "nats://env:4222", c.NATS.URL)
+				require.Equal(t, 48*time.Hour, c.Stream.MaxAge)
+				require.Equal(t, "127.0.0.1:9001", c.HTTPAddr)
+			},
+		},
+		{
+			name: "flag over env",
+			args: []string{"--nats-url", "nats://flag:4222", "--demo"},
+			env:  map[string]string{"SESSIONMON_NATS_URL": "nats://env:4222", ConfigEnv: file},
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, "nats://flag:4222", c.NATS.URL)
+				require.True(t, c.Serve.Demo)
+				require.Equal(t, file, c.ConfigFile)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, names, tt.args, tt.env)
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want []string
+	}{
+		{
+			name: "unknown key in file",
+			file: "nats:\n  ulr: nats://x:4222\n",
+			want: []string{`unknown key "nats.ulr"`},
+		},
+		{
+			name: "bad duration in env names the variable",
+			env:  map[string]string{"SESSIONMON_STREAM_MAX_AGE": "a week"},
+			want: []string{"SESSIONMON_STREAM_MAX_AGE", "must be a duration"},
+		},
+		{
+			name: "every validation problem at once, each with its variable",
+			args: []string{"--log-format", "xml", "--nats-url", "http://x"},
+			env:  map[string]string{"SESSIONMON_STREAM_DUPLICATES": "0s"},
+			want: []string{"SESSIONMON_LOG_FORMAT", "SESSIONMON_NATS_URL", "SESSIONMON_STREAM_DUPLICATES"},
+		},
+		{
+			name: "user without password",
+			env:  map[string]string{"SESSIONMON_NATS_USER": "app", "SESSIONMON_NATS_URL": "nats://x:4222"},
+			want: []string{"user and password go together"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append(args, "--config", writeFile(t, tt.file))
+			}
+			_, err := load(t, []string{"log-format", "nats-url", "stream-max-age"}, args, tt.env)
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	secretFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(secretFile, []byte("s3cret-token\n"), 0o600))
+
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l := &Loader{Names: []string{"nats-url", "nats-token"}}
+	l.Register(fs)
+	require.Nil(t, fs.Lookup("nats-token"), "a secret must have no flag")
+
+	c, err := load(t, []string{"nats-url", "nats-token"}, nil, map[string]string{
+		"SESSIONMON_NATS_URL":        "nats://x:4222",
+		"SESSIONMON_NATS_TOKEN_FILE": secretFile,
+	})
+	require.NoError(t, err)
+	require.Equal(t, "s3cret-token", c.NATS.Token)
+	for _, a := range c.Dump() {
+		require.NotContains(t, a.Value.String(), "s3cret", "dump of %s", a.Key)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30d", 30 * 24 * time.Hour, true},
+		{"90s", 90 * time.Second, true},
+		{"1h30m", 90 * time.Minute, true},
+		{"-1d", 0, false},
+		{"d", 0, false},
+		{"week", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseDuration(tt.in)
+			if !tt.ok {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}

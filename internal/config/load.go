@@ -1,0 +1,205 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ConfigEnv names the variable that points at the YAML config file.
+const ConfigEnv = "SESSIONMON_CONFIG"
+
+// Loader reads a Config for one subcommand.
+type Loader struct {
+	// Names are the options the subcommand takes as flags. Every option can
+	// still be set in the YAML file and the environment, so one file and one
+	// environment serve every subcommand.
+	Names []string
+	// Getenv reads the environment; nil means os.LookupEnv.
+	Getenv func(string) (string, bool)
+
+	configFile string
+	flags      map[string]*flagValue
+}
+
+// flagValue keeps a flag's text until Load parses it in precedence order.
+type flagValue struct {
+	text   string
+	isBool bool
+}
+
+func (v *flagValue) String() string     { return v.text }
+func (v *flagValue) Set(s string) error { v.text = s; return nil }
+func (v *flagValue) IsBoolFlag() bool   { return v.isBool }
+
+// Register adds the subcommand's flags, and --config, to fs.
+func (l *Loader) Register(fs *flag.FlagSet) {
+	def := Default()
+	l.flags = make(map[string]*flagValue, len(l.Names))
+	fs.StringVar(&l.configFile, "config", "", "YAML config file (env "+ConfigEnv+")")
+	for _, name := range l.Names {
+		o, ok := Lookup(name)
+		if !ok {
+			panic("config: unknown option " + name)
+		}
+		if o.Secret {
+			continue
+		}
+		v := &flagValue{text: o.get(&def), isBool: o.Bool}
+		l.flags[name] = v
+		fs.Var(v, name, o.Usage+" (env "+EnvName(name)+")")
+	}
+}
+
+// Load builds the Config after fs.Parse: defaults, then the YAML file, then
+// the environment, then the flags given on the command line. It returns
+// every problem found, validation included.
+func (l *Loader) Load(fs *flag.FlagSet) (*Config, error) {
+	getenv := l.Getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	cfg := Default()
+	file := l.configFile
+	if file == "" {
+		file, _ = getenv(ConfigEnv)
+	}
+	var errs []error
+	if file != "" {
+		cfg.ConfigFile = file
+		if err := applyFile(&cfg, file); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, o := range Options {
+		env := EnvName(o.Name)
+		v, ok := getenv(env)
+		if o.Secret {
+			if path, okFile := getenv(env + "_FILE"); okFile {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s_FILE: read secret file: %w", env, err))
+					continue
+				}
+				v, ok = strings.TrimRight(string(b), "\r\n"), true
+			}
+		}
+		if !ok {
+			continue
+		}
+		if err := o.set(&cfg, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", env, err))
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		p, ok := l.flags[f.Name]
+		if !ok {
+			return
+		}
+		o, _ := Lookup(f.Name)
+		if err := o.set(&cfg, p.text); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", f.Name, err))
+		}
+	})
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// applyFile reads a YAML config file strictly: a key that is not an option
+// is an error, so a typo can't silently leave a default in place.
+func applyFile(cfg *Config, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	var doc map[string]any
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	flat := map[string]string{}
+	if err := flatten("", doc, flat); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	byYAML := make(map[string]Option, len(Options))
+	for _, o := range Options {
+		byYAML[o.YAML] = o
+	}
+	keys := make([]string, 0, len(flat))
+	for k := range flat {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		o, ok := byYAML[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", path, k))
+			continue
+		}
+		if err := o.set(cfg, flat[k]); err != nil {
+			errs = append(errs, fmt.Errorf("config file %s: %s: %w", path, k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func flatten(prefix string, v any, out map[string]string) error {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, sub := range x {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			if err := flatten(key, sub, out); err != nil {
+				return err
+			}
+		}
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = fmt.Sprint(e)
+		}
+		out[prefix] = strings.Join(parts, ",")
+	case nil:
+		if prefix != "" {
+			out[prefix] = ""
+		}
+	default:
+		out[prefix] = fmt.Sprint(x)
+	}
+	return nil
+}
+
+// Usage writes the help of a subcommand: its summary, then every flag with
+// its environment variable and default.
+func Usage(w io.Writer, fs *flag.FlagSet, usage, summary string, secrets []string) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nOptions (flag > environment > config file > default):\n", usage, summary)
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if f.DefValue != "" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "\n      %s\n", f.Usage)
+	})
+	if len(secrets) > 0 {
+		fmt.Fprintf(w, "\nSecrets (environment or config file only, never flags; NAME_FILE reads a file):\n")
+		for _, name := range secrets {
+			o, _ := Lookup(name)
+			fmt.Fprintf(w, "  %s / %s_FILE\n      %s\n", EnvName(name), EnvName(name), o.Usage)
+		}
+	}
+}

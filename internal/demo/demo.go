@@ -1,0 +1,229 @@
+// Package demo generates realistic synthetic session traffic through the
+// SDK: many users who log in, rotate tokens, work and log out, plus a few
+// attacks and policy violations of every kind sessionmon's detectors look
+// for. The same seed gives the same traffic.
+//
+// Events are dated in the recent past (a timeline ending about now), so the
+// dashboard's last-24-hours views fill at once.
+package demo
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/sessionmon/sessionmon/schemas"
+	"github.com/sessionmon/sessionmon/sdk"
+)
+
+// App is the app name demo traffic is published as.
+const App = "demo-shop"
+
+// Options shape the traffic.
+type Options struct {
+	// Users is the number of ordinary users.
+	Users int
+	// Seed makes the traffic repeatable.
+	Seed int64
+	// End is the time of the last event; the timeline spans Span before it.
+	End  time.Time
+	Span time.Duration
+}
+
+// city is a place demo users live in or travel to.
+type city struct {
+	name, country string
+	lat, lon      float64
+	asn           uint32
+	prefix        string // an IPv4 /16 the city's /24s are drawn from
+}
+
+var cities = []city{
+	{"Berlin", "DE", 52.52, 13.405, 3320, "198.18.0.0"},
+	{"Paris", "FR", 48.8566, 2.3522, 3215, "198.19.0.0"},
+	{"London", "GB", 51.5072, -0.1276, 2856, "192.0.2.0"},
+	{"Madrid", "ES", 40.4168, -3.7038, 3352, "198.51.100.0"},
+	{"New York", "US", 40.7128, -74.006, 7922, "203.0.113.0"},
+	{"Sao Paulo", "BR", -23.5505, -46.6333, 28573, "100.64.0.0"},
+	{"Sydney", "AU", -33.8688, 151.2093, 1221, "100.65.0.0"},
+	{"Tokyo", "JP", 35.6762, 139.6503, 2516, "100.66.0.0"},
+	{"Lagos", "NG", 6.5244, 3.3792, 29465, "100.67.0.0"},
+	{"Mumbai", "IN", 19.076, 72.8777, 55836, "100.68.0.0"},
+}
+
+var userAgents = []string{
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+}
+
+// policy is the session policy the demo app declares.
+var policy = &schemas.Policy{IdleTimeoutS: 1800, AbsoluteTimeoutS: 8 * 3600, ReauthWindowS: 300}
+
+// gen builds the timeline.
+type gen struct {
+	p      *sdk.Pseudonymizer
+	rnd    *rand.Rand
+	start  time.Time
+	span   time.Duration
+	events []sdk.Event
+	seq    int
+}
+
+// Generate returns the demo timeline, ordered by event time.
+func Generate(p *sdk.Pseudonymizer, o Options) []sdk.Event {
+	if o.Span <= 0 {
+		o.Span = 6 * time.Hour
+	}
+	if o.End.IsZero() {
+		o.End = time.Now()
+	}
+	g := &gen{
+		p:     p,
+		rnd:   rand.New(rand.NewPCG(uint64(o.Seed), 0x5e5510)),
+		start: o.End.Add(-o.Span),
+		span:  o.Span,
+	}
+	for u := range o.Users {
+		g.ordinaryUser(u)
+	}
+	g.attacks(o.Users)
+	sort.SliceStable(g.events, func(i, j int) bool { return g.events[i].Time.Before(g.events[j].Time) })
+	return g.events
+}
+
+func (g *gen) raw(kind string) string {
+	g.seq++
+	return fmt.Sprintf("demo-%s-%d", kind, g.seq)
+}
+
+func (g *gen) add(e sdk.Event) {
+	g.events = append(g.events, e)
+}
+
+// client returns a client block of device in place c.
+func (g *gen) client(c city, device sdk.Pseudonym, ua string) *sdk.ClientInfo {
+	base := netip.MustParseAddr(c.prefix).As4()
+	base[2] = byte(g.rnd.IntN(256))
+	addr := netip.AddrFrom4([4]byte{base[0], base[1], base[2], byte(1 + g.rnd.IntN(250))})
+	lat, lon := c.lat+g.rnd.Float64()*0.05, c.lon+g.rnd.Float64()*0.05
+	return &sdk.ClientInfo{
+		Device:     device,
+		IPPrefix:   netip.PrefixFrom(addr, 24),
+		IPHash:     g.p.IPHash(addr),
+		ASN:        c.asn,
+		Country:    c.country,
+		City:       c.name,
+		Lat:        &lat,
+		Lon:        &lon,
+		AccuracyKM: 20,
+		UserAgent:  ua,
+	}
+}
+
+// secure returns the cookie a well-behaved app sets.
+func secure() *schemas.Cookie {
+	t := true
+	return &schemas.Cookie{Name: "__Host-sid", Secure: &t, HTTPOnly: &t, SameSite: schemas.SameSiteLax}
+}
+
+// session is one user's session in the timeline.
+type session struct {
+	subject, id, device sdk.Pseudonym
+	client              *sdk.ClientInfo
+	at                  time.Time
+	access, refresh     sdk.Pseudonym
+	family              sdk.Pseudonym
+}
+
+// login emits a successful login and a rotated session, with tokens.
+func (g *gen) login(subject sdk.Pseudonym, c city, deviceRaw string, at time.Time) *session {
+	device := g.p.Device(deviceRaw)
+	s := &session{
+		subject: subject,
+		id:      g.p.Session(g.raw("session")),
+		device:  device,
+		client:  g.client(c, device, userAgents[g.rnd.IntN(len(userAgents))]),
+		at:      at,
+	}
+	mfa := g.rnd.IntN(3) > 0
+	auth := &schemas.Auth{Method: "password", MFA: &mfa, LastAuthAt: tp(at)}
+	g.add(sdk.Event{Type: schemas.LoginSucceeded, Time: at, Subject: subject, Client: s.client, Auth: auth})
+	g.add(sdk.Event{Type: schemas.SessionStarted, Time: at.Add(20 * time.Millisecond), Subject: subject, Session: s.id,
+		PreviousSession: g.p.Session(g.raw("anon")), Client: s.client, Auth: auth, Cookie: secure(), Policy: policy})
+	s.family = g.p.TokenID(g.raw("family"))
+	s.access = g.p.TokenID(g.raw("access"))
+	s.refresh = g.p.TokenID(g.raw("refresh"))
+	g.issue(s, at.Add(40*time.Millisecond), s.access, sdk.Pseudonym{}, time.Hour, []string{"sub", "iat", "exp", "scope"})
+	return s
+}
+
+// issue emits token.issued for an access token and its refresh token.
+func (g *gen) issue(s *session, at time.Time, access, parent sdk.Pseudonym, life time.Duration, claims []string) {
+	g.add(sdk.Event{Type: schemas.TokenIssued, Time: at, Subject: s.subject, Session: s.id, Client: s.client,
+		Token: &sdk.Token{ID: access, Kind: schemas.TokenAccess, IssuedAt: at, ExpiresAt: at.Add(life), KID: "key-2026-11", Alg: "ES256", Claims: claims}})
+	g.add(sdk.Event{Type: schemas.TokenIssued, Time: at.Add(time.Millisecond), Subject: s.subject, Session: s.id, Client: s.client,
+		Token: &sdk.Token{ID: s.refresh, Kind: schemas.TokenRefresh, Family: s.family, Parent: parent, IssuedAt: at, ExpiresAt: at.Add(14 * 24 * time.Hour), KID: "key-2026-11", Alg: "ES256"}})
+}
+
+// work emits activity and token use every few minutes for d.
+func (g *gen) work(s *session, from time.Time, d time.Duration) time.Time {
+	t := from
+	for t.Before(from.Add(d)) {
+		t = t.Add(time.Duration(30+g.rnd.IntN(600)) * time.Second)
+		g.add(sdk.Event{Type: schemas.SessionActivity, Time: t, Subject: s.subject, Session: s.id, Client: s.client})
+		g.add(sdk.Event{Type: schemas.TokenUsed, Time: t.Add(5 * time.Millisecond), Subject: s.subject, Session: s.id, Client: s.client,
+			Token: &sdk.Token{ID: s.access, Kind: schemas.TokenAccess, KID: "key-2026-11"}})
+	}
+	return t
+}
+
+// rotate emits a refresh-token rotation.
+func (g *gen) rotate(s *session, at time.Time) {
+	parent := s.refresh
+	s.refresh = g.p.TokenID(g.raw("refresh"))
+	s.access = g.p.TokenID(g.raw("access"))
+	g.add(sdk.Event{Type: schemas.TokenRefreshed, Time: at, Subject: s.subject, Session: s.id, Client: s.client,
+		Token: &sdk.Token{ID: s.refresh, Kind: schemas.TokenRefresh, Family: s.family, Parent: parent, IssuedAt: at, ExpiresAt: at.Add(14 * 24 * time.Hour), KID: "key-2026-11", Alg: "ES256"}})
+	g.add(sdk.Event{Type: schemas.TokenIssued, Time: at.Add(time.Millisecond), Subject: s.subject, Session: s.id, Client: s.client,
+		Token: &sdk.Token{ID: s.access, Kind: schemas.TokenAccess, IssuedAt: at, ExpiresAt: at.Add(time.Hour), KID: "key-2026-11", Alg: "ES256", Claims: []string{"sub", "iat", "exp", "scope"}}})
+}
+
+func (g *gen) logout(s *session, at time.Time) {
+	g.add(sdk.Event{Type: schemas.TokenRevoked, Time: at, Subject: s.subject, Session: s.id, Client: s.client,
+		Token: &sdk.Token{ID: s.refresh, Kind: schemas.TokenRefresh, Family: s.family}})
+	g.add(sdk.Event{Type: schemas.SessionEnded, Time: at.Add(time.Millisecond), Subject: s.subject, Session: s.id, Client: s.client, Reason: "logout"})
+}
+
+// ordinaryUser is a user with one or two normal sessions, an occasional
+// typo before a good login, a re-authentication before a sensitive action.
+func (g *gen) ordinaryUser(u int) {
+	subject := g.p.Subject(fmt.Sprintf("demo-user-%d@example.com", u))
+	home := cities[u%len(cities)]
+	at := g.start.Add(time.Duration(g.rnd.Int64N(int64(g.span * 2 / 3))))
+	if g.rnd.IntN(8) == 0 {
+		g.add(sdk.Event{Type: schemas.LoginFailed, Time: at.Add(-20 * time.Second), Subject: subject,
+			Client: g.client(home, g.p.Device(fmt.Sprintf("demo-device-%d", u)), userAgents[0]), Reason: "bad_password"})
+	}
+	s := g.login(subject, home, fmt.Sprintf("demo-device-%d", u), at)
+	t := g.work(s, at, time.Duration(5+g.rnd.IntN(40))*time.Minute)
+	g.rotate(s, t.Add(time.Minute))
+	t = g.work(s, t.Add(time.Minute), time.Duration(5+g.rnd.IntN(20))*time.Minute)
+	if g.rnd.IntN(4) == 0 {
+		g.add(sdk.Event{Type: schemas.ReauthSucceeded, Time: t.Add(time.Second), Subject: subject, Session: s.id, Client: s.client,
+			Auth: &schemas.Auth{Method: "password", LastAuthAt: tp(t.Add(time.Second))}})
+		g.add(sdk.Event{Type: schemas.ActionPerformed, Time: t.Add(30 * time.Second), Subject: subject, Session: s.id, Client: s.client,
+			Auth: &schemas.Auth{LastAuthAt: tp(t.Add(time.Second))}, Action: &schemas.Action{Name: "change_email", Sensitive: true}})
+		t = t.Add(time.Minute)
+	}
+	g.logout(s, t.Add(time.Minute))
+}
+
+func tp(t time.Time) *schemas.Time {
+	v := schemas.At(t)
+	return &v
+}

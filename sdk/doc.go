@@ -1,0 +1,59 @@
+// Package sdk is the Go SDK apps use to report session events to
+// sessionmon. It is the only sessionmon package an app imports.
+//
+// # Adding it in minutes
+//
+// At startup, build a Pseudonymizer from a secret key (32 random bytes kept
+// with the app's other secrets, plus a short key id), a RequestInspector
+// that knows your reverse proxies, and a Client:
+//
+//	p, err := sdk.NewPseudonymizer("k1", key)
+//	ri, err := sdk.NewRequestInspector(p, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+//	client, err := sdk.Connect("nats://nats:4222", sdk.WithApp("shop"), sdk.WithCredentialsFile("shop.creds"))
+//	defer client.Close(shutdownCtx)
+//
+// Where a session event happens (a login, a logout, a token refresh), fill
+// an Event with pseudonyms and publish it: Publish waits for the stream's
+// acknowledgement, PublishAsync returns at once and never blocks a request
+// unless WithBlockOnFull asks it to. See the Example for a login handler.
+// Close, at shutdown, publishes whatever is still buffered.
+//
+// # What never leaves the app
+//
+// User ids, e-mail addresses, session ids, device ids, tokens and client
+// addresses stay in the app. The fields of an Event that identify someone
+// or something have the type Pseudonym, which only a Pseudonymizer makes:
+// a keyed HMAC-SHA256 of the identifier, under a per-kind key derived from
+// your secret, so a raw value cannot be sent by mistake and the same value
+// as a subject and as a session gives unrelated pseudonyms. Tokens are sent
+// as fingerprints (Pseudonymizer.TokenID), with claim names but never claim
+// values. A client address is sent only as its network (an IPv4 /24 or an
+// IPv6 /48) and a keyed hash, and Event.Schema cuts any prefix you set
+// yourself to those widths. sessionmon can correlate events of one subject
+// or session but cannot learn who or what they are; the key never leaves
+// the app, so keep it secret and rotate it with a new key id.
+//
+// What does leave the app is what an Event says beyond that: the event
+// type and time, the app name, reasons, the user agent, coarse location
+// fields you fill, cookie and policy settings, action names and attrs. Put
+// no personal data in Reason, Action names or Attrs.
+//
+// # Delivery
+//
+// Each event has an ID (made by NewEventID when empty) sent as the
+// Nats-Msg-Id header, so the stream stores an event once even when a
+// retry or the app sends it twice within the stream's duplicate window.
+// Transient failures are retried with backoff (WithRetry). An event
+// PublishAsync accepted is either stored or counted as failed: failures
+// go to the WithOnError callback and are reported by Flush and Close,
+// never dropped silently. Memory is bounded: at most WithAsyncBuffer
+// events wait to be sent and WithAsyncWindow await their acknowledgement.
+//
+// # Concurrency
+//
+// A Client owns two goroutines, a sender and an acknowledgement reader,
+// which Close ends. Its locks (Client.mu for the close state and the
+// pending count, the retry list lock, and the buffer lock read-held while
+// pushing an event) are never held together, so they have no lock order.
+// Pseudonymizer and RequestInspector are immutable.
+package sdk

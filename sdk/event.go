@@ -1,0 +1,254 @@
+package sdk
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// Widest address prefixes an event may carry: an IPv4 /24 and an IPv6 /48.
+// Event.Schema cuts longer prefixes to these.
+const (
+	MaxIPv4PrefixBits = 24
+	MaxIPv6PrefixBits = 48
+)
+
+// Event is what an app fills in to report a session event. Fields that
+// identify a person, a session, a device or a token are Pseudonyms, so only
+// a Pseudonymizer's output can be sent. Publishing does not modify an Event.
+//
+// See schemas.Event for the meaning of each field and the rules per type
+// (for example Session is required on session.* events and Token on
+// token.* events).
+type Event struct {
+	// ID identifies the event; the stream drops a repeated ID within its
+	// duplicate window. Empty: a new ID (NewEventID) is made when the event
+	// is converted. Set it yourself to correlate OnError reports or to make
+	// your own retries idempotent.
+	ID string
+	// Type is the kind of event, such as schemas.LoginSucceeded.
+	Type schemas.Type
+	// Time is when it happened. Zero: the time of conversion.
+	Time time.Time
+	// Subject is the pseudonymous principal (required).
+	Subject Pseudonym
+	// Session is the pseudonymous session (required on session.* events).
+	Session Pseudonym
+	// PreviousSession is the session a session.started replaces, such as
+	// the pre-login session rotated at login.
+	PreviousSession Pseudonym
+	// Reason is a short machine-readable reason, such as "bad_password"
+	// on login.failed or "logout" on session.ended. Never put user input here.
+	Reason string
+	// Client describes where the event came from; see RequestInspector.
+	Client *ClientInfo
+	// Token describes the token of token.* events.
+	Token *Token
+	// Auth describes how the subject authenticated.
+	Auth *schemas.Auth
+	// Cookie describes the session cookie the app set.
+	Cookie *schemas.Cookie
+	// Policy declares the app's session policy, usually on session.started.
+	Policy *schemas.Policy
+	// Action names what the subject did, on action.performed.
+	Action *schemas.Action
+	// Key names a retired signing key, on key.retired.
+	Key *schemas.Key
+	// Attrs holds up to schemas.MaxAttrs extra low-cardinality labels, such
+	// as "plan": "pro". Never put identifiers or personal data here.
+	Attrs map[string]string
+}
+
+// ClientInfo describes the client of an event, minimized: a network prefix
+// and a keyed hash of the address, never the address; a pseudonymous
+// device. RequestInspector.ClientInfo fills it from an *http.Request.
+type ClientInfo struct {
+	// Device is the pseudonymous device, from Pseudonymizer.Device.
+	Device Pseudonym
+	// IPPrefix is the client's network. Event.Schema cuts it to at most
+	// /24 (IPv4) or /48 (IPv6) and zeroes the host bits.
+	IPPrefix netip.Prefix
+	// IPHash is the keyed hash of the full address, from Pseudonymizer.IPHash.
+	IPHash Pseudonym
+	// ASN, Country (ISO 3166 alpha-2), City and Lat/Lon with AccuracyKM
+	// describe where the network is, when the app knows it.
+	ASN        uint32
+	Country    string
+	City       string
+	Lat, Lon   *float64
+	AccuracyKM float64
+	// UserAgent is the User-Agent header (at most 512 characters).
+	UserAgent string
+}
+
+// Token describes a token by its fingerprint, never its value.
+type Token struct {
+	// ID, Family and Parent are fingerprints from Pseudonymizer.TokenID: of
+	// this token, of the first token of its refresh family, and of the token
+	// it was refreshed from.
+	ID, Family, Parent Pseudonym
+	// Kind is schemas.TokenAccess, TokenRefresh, TokenID or TokenAPIKey.
+	Kind string
+	// IssuedAt and ExpiresAt are the token's iat and exp (zero: absent).
+	IssuedAt, ExpiresAt time.Time
+	// KID and Alg name the signing key and algorithm.
+	KID, Alg string
+	// Claims lists the NAMES of the token's claims, never their values.
+	Claims []string
+}
+
+// Schema returns the schema v1 event that e describes, for app. It fills a
+// new ID when e.ID is empty and the current time when e.Time is zero, writes
+// times in UTC, and cuts IP prefixes to /24 (IPv4) or /48 (IPv6) with host
+// bits zeroed, so no host address can leave the app. It copies what it
+// reads and does not validate: call Validate on the result (Client.Publish
+// does).
+func (e *Event) Schema(app string) *schemas.Event {
+	id := e.ID
+	if id == "" {
+		id = NewEventID()
+	}
+	at := e.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	out := &schemas.Event{
+		ID:              id,
+		SchemaVersion:   schemas.SchemaVersion,
+		Type:            e.Type,
+		Time:            schemas.At(at.UTC()),
+		App:             app,
+		Subject:         e.Subject.String(),
+		Session:         e.Session.String(),
+		PreviousSession: e.PreviousSession.String(),
+		Reason:          e.Reason,
+		Client:          e.Client.schema(),
+		Token:           e.Token.schema(),
+	}
+	if e.Auth != nil {
+		a := *e.Auth
+		a.MFA = copyPtr(a.MFA)
+		if a.LastAuthAt != nil {
+			t := schemas.At(a.LastAuthAt.UTC())
+			a.LastAuthAt = &t
+		}
+		out.Auth = &a
+	}
+	if e.Cookie != nil {
+		c := *e.Cookie
+		c.Secure = copyPtr(c.Secure)
+		c.HTTPOnly = copyPtr(c.HTTPOnly)
+		out.Cookie = &c
+	}
+	out.Policy = copyPtr(e.Policy)
+	out.Action = copyPtr(e.Action)
+	out.Key = copyPtr(e.Key)
+	if len(e.Attrs) > 0 {
+		out.Attrs = maps.Clone(e.Attrs)
+	}
+	return out
+}
+
+func (c *ClientInfo) schema() *schemas.Client {
+	if c == nil {
+		return nil
+	}
+	out := &schemas.Client{
+		Device:     c.Device.String(),
+		IPHash:     c.IPHash.String(),
+		ASN:        c.ASN,
+		Country:    c.Country,
+		City:       c.City,
+		Lat:        copyPtr(c.Lat),
+		Lon:        copyPtr(c.Lon),
+		AccuracyKM: c.AccuracyKM,
+		UserAgent:  c.UserAgent,
+	}
+	if p, ok := networkPrefix(c.IPPrefix); ok {
+		out.IPPrefix = p.String()
+	}
+	return out
+}
+
+// networkPrefix cuts p to the widest prefix an event may carry and zeroes
+// its host bits. It reports false for the zero or an invalid Prefix.
+func networkPrefix(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.IsValid() {
+		return netip.Prefix{}, false
+	}
+	addr, bits := p.Addr(), p.Bits()
+	if addr.Is4In6() && bits >= 96 {
+		// An IPv4-mapped prefix within ::ffff:0:0/96 is an IPv4 network.
+		addr = addr.Unmap()
+		bits -= 96
+	}
+	limit := MaxIPv6PrefixBits
+	if addr.Is4() {
+		limit = MaxIPv4PrefixBits
+	}
+	out, err := addr.WithZone("").Prefix(min(bits, limit))
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return out, true
+}
+
+// addrPrefix is the network an address is reported as.
+func addrPrefix(addr netip.Addr) netip.Prefix {
+	p, _ := networkPrefix(netip.PrefixFrom(addr, addr.BitLen()))
+	return p
+}
+
+func (t *Token) schema() *schemas.Token {
+	if t == nil {
+		return nil
+	}
+	out := &schemas.Token{
+		ID:     t.ID.String(),
+		Kind:   t.Kind,
+		Family: t.Family.String(),
+		Parent: t.Parent.String(),
+		KID:    t.KID,
+		Alg:    t.Alg,
+		Claims: slices.Clone(t.Claims),
+	}
+	if !t.IssuedAt.IsZero() {
+		v := schemas.At(t.IssuedAt.UTC())
+		out.IssuedAt = &v
+	}
+	if !t.ExpiresAt.IsZero() {
+		v := schemas.At(t.ExpiresAt.UTC())
+		out.ExpiresAt = &v
+	}
+	return out
+}
+
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+// eventIDEncoding is Crockford's base32 alphabet, in ASCII order, so IDs
+// sort by creation time.
+var eventIDEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// NewEventID returns a new unique event ID: 26 characters of Crockford
+// base32 encoding 48 bits of Unix milliseconds and 80 random bits, so IDs
+// sort roughly by creation time.
+func NewEventID() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
+	// crypto/rand.Read never returns an error (it crashes the program
+	// instead), so there is nothing to handle.
+	_, _ = rand.Read(b[6:])
+	return eventIDEncoding.EncodeToString(b[:])
+}

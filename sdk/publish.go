@@ -1,0 +1,164 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// Publish validates ev, sends it and waits for the stream's
+// acknowledgement, retrying transient failures per WithRetry within ctx.
+// An invalid event fails before anything is sent, with an error wrapping a
+// *schemas.ValidationError (errors.As) that names every broken field.
+// Publish does not modify ev.
+func (c *Client) Publish(ctx context.Context, ev *Event) error {
+	gen, err := c.begin()
+	if err != nil {
+		return err
+	}
+	defer c.end(gen)
+	m, err := c.prepare(ev)
+	if err != nil {
+		return err
+	}
+	return c.publishSync(ctx, m)
+}
+
+// PublishJSON publishes one already-pseudonymized schema v1 event encoded
+// as JSON, synchronously as Publish does. It is for tools that import
+// events, such as the CLI's publish --file: the data is decoded strictly
+// (schemas.Decode) and must name the Client's app, but nothing proves its
+// identifiers went through a Pseudonymizer, so app code should build an
+// Event and call Publish instead.
+func (c *Client) PublishJSON(ctx context.Context, data []byte) error {
+	gen, err := c.begin()
+	if err != nil {
+		return err
+	}
+	defer c.end(gen)
+	se, err := schemas.Decode(data, time.Now())
+	if err != nil {
+		return fmt.Errorf("publish json: %w", err)
+	}
+	if se.App != c.opts.app {
+		return fmt.Errorf("publish json: %w", &schemas.ValidationError{Errors: []*schemas.FieldError{{
+			Field: "app",
+			Rule:  fmt.Sprintf("must be %q, the app of this client (got %q)", c.opts.app, se.App),
+		}}})
+	}
+	m, err := c.message(se)
+	if err != nil {
+		return err
+	}
+	return c.publishSync(ctx, m)
+}
+
+// prepare turns ev into a message, failing on an invalid event.
+func (c *Client) prepare(ev *Event) (*outMsg, error) {
+	if ev == nil {
+		return nil, fmt.Errorf("publish: %w", ErrNilEvent)
+	}
+	return c.message(ev.Schema(c.opts.app))
+}
+
+// message validates se and encodes it into its NATS message.
+func (c *Client) message(se *schemas.Event) (*outMsg, error) {
+	if err := se.Validate(time.Now()); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	data, err := schemas.Encode(se)
+	if err != nil {
+		return nil, fmt.Errorf("publish: encode event %s: %w", se.ID, err)
+	}
+	if len(data) > schemas.MaxEventBytes {
+		return nil, fmt.Errorf("publish: %w", &schemas.ValidationError{Errors: []*schemas.FieldError{{
+			Field: "(event)",
+			Rule:  fmt.Sprintf("must be at most %d bytes encoded (got %d)", schemas.MaxEventBytes, len(data)),
+		}}})
+	}
+	return &outMsg{
+		id: se.ID,
+		msg: &nats.Msg{
+			Subject: schemas.EventSubject(se.App, se.Subject),
+			Header:  nats.Header{jetstream.MsgIDHeader: []string{se.ID}},
+			Data:    data,
+		},
+	}, nil
+}
+
+// publishSync sends m and waits for its acknowledgement, retrying
+// transient failures within ctx.
+func (c *Client) publishSync(ctx context.Context, m *outMsg) error {
+	c.accepted.Add(1)
+	c.pending.Add(1)
+	defer c.pending.Add(-1)
+	for {
+		actx, cancel := context.WithTimeout(ctx, c.opts.publishTimeout)
+		ack, err := c.js.PublishMsg(actx, m.msg, jetstream.WithRetryAttempts(0))
+		cancel()
+		if err == nil {
+			c.recordAck(ack)
+			return nil
+		}
+		if ctx.Err() != nil || !transient(err) || m.attempts >= c.opts.retries {
+			c.failed.Add(1)
+			return fmt.Errorf("publish event %s: %w", m.id, err)
+		}
+		m.attempts++
+		c.log.Debug("retry publish", slog.String("event_id", m.id), slog.Int("attempt", m.attempts), slog.Any("error", err))
+		t := time.NewTimer(c.backoff(m.attempts))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			c.failed.Add(1)
+			return fmt.Errorf("publish event %s: %w (after: %w)", m.id, ctx.Err(), err)
+		}
+	}
+}
+
+func (c *Client) recordAck(ack *jetstream.PubAck) {
+	if ack.Duplicate {
+		c.duplicates.Add(1)
+	}
+	c.published.Add(1)
+}
+
+// backoff is the pause before retry number attempt (1-based).
+func (c *Client) backoff(attempt int) time.Duration {
+	limit := max(maxRetryWait, c.opts.retryWait)
+	d := c.opts.retryWait
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// transient reports whether a publish that failed with err may succeed if
+// sent again: no stream answered (yet), the answer timed out, or the
+// connection was down.
+func transient(err error) bool {
+	for _, t := range []error{
+		jetstream.ErrNoStreamResponse,
+		nats.ErrNoResponders,
+		jetstream.ErrAsyncPublishTimeout,
+		jetstream.ErrTooManyStalledMsgs,
+		nats.ErrTimeout,
+		context.DeadlineExceeded,
+		nats.ErrDisconnected,
+		nats.ErrConnectionReconnecting,
+		nats.ErrReconnectBufExceeded,
+	} {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
