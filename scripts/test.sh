@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Tests that skip themselves under -short; test.sh runs them separately.
+LONG_TESTS='^(TestIngest100kExactlyOnce|TestClickHouseOutage)$'
+
 export CH_TCP_PORT="${CH_TCP_PORT:-19000}"
 export CH_HTTP_PORT="${CH_HTTP_PORT:-18123}"
 chdir="$(mktemp -d /tmp/sessionmon-test-ch.XXXXXX)"
@@ -31,9 +34,14 @@ unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
-echo "==> go test -race ./..."
 if [ "$#" -gt 0 ]; then
   go test -race -count=1 "$@"
-else
-  go test -race -count=1 -timeout 20m ./...
+  exit $?
 fi
+echo "==> go test -race -short ./... (every test; long ones are in the next step)"
+go test -race -count=1 -short -timeout 20m ./...
+# The long integration tests (100k events, a 20 s ClickHouse outage, ...)
+# run once more without -short and without the race detector, which would
+# make them several times slower without finding more.
+echo "==> go test (long integration tests)"
+go test -count=1 -timeout 20m -run "$LONG_TESTS" ./...

@@ -52,7 +52,7 @@ var sharedOptions = []string{"data-dir", "log-format", "log-level"}
 var natsOptions = []string{"nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 
 func commands() []*command {
-	return []*command{serveCommand(), publishCommand(), demoCommand(), versionCommand()}
+	return []*command{serveCommand(), ingestCommand(), migrateCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), versionCommand()}
 }
 
 func main() {
@@ -107,8 +107,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitUsage
+	// Positional words (dlq list, bench ingest) may come before or after
+	// the flags.
+	var positional []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			return exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	cfg, err := loader.Load(fs)
 	if err != nil {
@@ -116,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logger, _ := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
-	err = cmd.run(ctx, &env{cfg: cfg, logger: logger, stdout: stdout, stderr: stderr, args: fs.Args()})
+	err = cmd.run(ctx, &env{cfg: cfg, logger: logger, stdout: stdout, stderr: stderr, args: positional})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("command failed", slog.String("command", cmd.name), slog.Any("error", err))
 		return exitError

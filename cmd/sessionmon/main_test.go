@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -125,14 +128,23 @@ func TestPublishFile(t *testing.T) {
 	require.Equal(t, uint64(2), info.State.Msgs)
 }
 
+func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {
+	t.Helper()
+	st, err := js.Stream(t.Context(), schemas.EventStream)
+	require.NoError(t, err)
+	return st
+}
+
 func TestServeWithDemo(t *testing.T) {
 	t.Parallel()
 	natsAddr, httpAddr := freeAddr(t), freeAddr(t)
+	store := chtest.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	var out, errOut bytes.Buffer
 	go func() {
 		done <- run(ctx, []string{"serve", "--data-dir", t.TempDir(), "--nats-listen", natsAddr, "--http-addr", httpAddr,
+			"--clickhouse-dsn", chtest.DSN(t), "--ingest-batch-age", "100ms",
 			"--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
 	}()
 
@@ -149,7 +161,7 @@ func TestServeWithDemo(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 			return err
 		}
-		if resp.StatusCode != http.StatusOK || body.Checks["events_stream"] != "ok" {
+		if resp.StatusCode != http.StatusOK || body.Checks["events_stream"] != "ok" || body.Checks["ingest"] != "ok" {
 			return fmt.Errorf("readyz %d: %v", resp.StatusCode, body)
 		}
 		return nil
@@ -171,6 +183,28 @@ func TestServeWithDemo(t *testing.T) {
 		}
 		return nil
 	})
+	// ... and ingest stores every event of it in ClickHouse, once.
+	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		info, err := mustStream(t, s).Info(t.Context())
+		if err != nil {
+			return err
+		}
+		n, err := store.CountEvents(t.Context())
+		if err != nil {
+			return err
+		}
+		if n != info.State.Msgs {
+			return fmt.Errorf("%d of %d events in clickhouse", n, info.State.Msgs)
+		}
+		return nil
+	})
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(metrics), "sessionmon_ingest_events_total")
+
 	cancel()
 	select {
 	case code := <-done:

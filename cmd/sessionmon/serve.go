@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -17,6 +14,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/health"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // shutdownTimeout bounds each step of a graceful shutdown.
@@ -27,12 +25,14 @@ func serveCommand() *command {
 		name:  "serve",
 		usage: "sessionmon serve [options]",
 		summary: `Run the pipeline: NATS JetStream (embedded unless --nats-url is given) with the
-SESSIONMON_EVENTS stream, and the HTTP server with /healthz and /readyz.
+SESSIONMON_EVENTS stream, the ingest worker (events into ClickHouse; it waits
+for ClickHouse if it is not up yet, while NATS keeps the backlog), and the HTTP
+server with /metrics, /healthz and /readyz.
 With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.`,
 		options: join(sharedOptions, natsOptions, []string{
 			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas",
-			"clickhouse-dsn", "http-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
-		}, secretOptions),
+			"http-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
+		}, ingestOptions, secretOptions),
 		run: runServe,
 	}
 }
@@ -103,6 +103,21 @@ func (st *natsStack) close() {
 	}
 }
 
+// addNATSChecks adds the readiness checks of the NATS connection and the
+// events stream.
+func addNATSChecks(checks *health.Registry, st *natsStack) {
+	checks.Add("nats", func(context.Context) error {
+		if s := st.nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("nats connection is %s", s)
+		}
+		return nil
+	})
+	checks.Add("events_stream", func(ctx context.Context) error {
+		_, err := st.js.Stream(ctx, schemas.EventStream)
+		return err
+	})
+}
+
 func runServe(ctx context.Context, e *env) error {
 	cfg, logger := e.cfg, e.logger
 	st, err := startNATS(ctx, cfg, "sessionmon-serve", logger)
@@ -112,45 +127,23 @@ func runServe(ctx context.Context, e *env) error {
 	defer st.close()
 
 	checks := health.NewRegistry()
-	checks.Add("nats", func(context.Context) error {
-		if s := st.nc.Status(); s != nats.CONNECTED {
-			return fmt.Errorf("nats connection is %s", s)
-		}
-		return nil
-	})
-	checks.Add("events_stream", func(ctx context.Context) error {
-		_, err := st.js.Stream(ctx, "SESSIONMON_EVENTS")
-		return err
-	})
-
-	mux := http.NewServeMux()
-	checks.Register(mux)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	addNATSChecks(checks, st)
+	reg := newRegistry()
+	svc, closeGeo, err := newIngest(cfg, st.js, logger, reg)
 	if err != nil {
-		return fmt.Errorf("http listen on %s: %w", cfg.HTTPAddr, err)
+		return err
 	}
-	httpSrv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-	}
-	logger.Info("sessionmon serving", slog.String("http_addr", ln.Addr().String()), slog.Bool("demo", cfg.Serve.Demo))
+	defer closeGeo()
+	checks.Add("ingest", svc.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		return httpSrv.Shutdown(sctx)
-	})
+	if err := serveHTTP(gctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {
+		return err
+	}
+	logger.Info("sessionmon serving", slog.Bool("demo", cfg.Serve.Demo), slog.String("nats", st.nc.ConnectedUrlRedacted()))
+	// Ingest stops first (pipeline order): it flushes and acks what it
+	// holds while NATS is still up; the deferred st.close runs after.
+	g.Go(func() error { return svc.Run(gctx) })
 	if cfg.Serve.Demo {
 		g.Go(func() error {
 			return runDemoTraffic(gctx, st.nc, cfg.Demo, e.stdout, logger)

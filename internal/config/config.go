@@ -30,9 +30,19 @@ type Config struct {
 	ClickHouseDSN string
 	HTTPAddr      string
 
+	Ingest Ingest
+	Geo    Geo
+	DLQ    DLQ
+
 	Serve   Serve
 	Publish Publish
 	Demo    Demo
+	Bench   Bench
+}
+
+// Bench configures `sessionmon bench`.
+type Bench struct {
+	Events int
 }
 
 // Serve configures `sessionmon serve`.
@@ -69,6 +79,29 @@ type Stream struct {
 	Replicas   int
 }
 
+// Ingest tunes the ingest worker.
+type Ingest struct {
+	BatchSize     int
+	BatchAge      time.Duration
+	MaxAckPending int
+	AckWait       time.Duration
+}
+
+// Geo names the GeoIP databases (MaxMind .mmdb format) used to enrich
+// events that have an ip_prefix but no location.
+type Geo struct {
+	CityDBs           []string
+	ASNDBs            []string
+	AnonymousIPDB     string
+	DefaultAccuracyKM float64
+}
+
+// DLQ configures the dead-letter stream and `sessionmon dlq`.
+type DLQ struct {
+	MaxAge time.Duration
+	Limit  int
+}
+
 // Publish configures `sessionmon publish`.
 type Publish struct {
 	File string
@@ -98,6 +131,15 @@ func Default() Config {
 		},
 		ClickHouseDSN: "clickhouse://127.0.0.1:9000/sessionmon",
 		HTTPAddr:      "127.0.0.1:8080",
+		Ingest: Ingest{
+			BatchSize:     20000,
+			BatchAge:      500 * time.Millisecond,
+			MaxAckPending: 100000,
+			AckWait:       60 * time.Second,
+		},
+		Geo:   Geo{DefaultAccuracyKM: 100},
+		Bench: Bench{Events: 1_000_000},
+		DLQ:   DLQ{MaxAge: 7 * 24 * time.Hour, Limit: 20},
 		Demo: Demo{
 			Users:    500,
 			Duration: 0,
@@ -156,6 +198,30 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("http-addr", "must be host:port (got %q)", c.HTTPAddr)
+	}
+	if c.Ingest.BatchSize < 1 || c.Ingest.BatchSize > 1_000_000 {
+		bad("ingest-batch-size", "must be between 1 and 1000000")
+	}
+	if c.Ingest.BatchAge <= 0 {
+		bad("ingest-batch-age", "must be positive")
+	}
+	if c.Ingest.MaxAckPending < 2*c.Ingest.BatchSize {
+		bad("ingest-max-ack-pending", "must be at least twice ingest-batch-size (%d), so one batch is written while the next fills", c.Ingest.BatchSize)
+	}
+	if c.Ingest.AckWait < 2*c.Ingest.BatchAge {
+		bad("ingest-ack-wait", "must be at least twice ingest-batch-age")
+	}
+	if c.Geo.DefaultAccuracyKM <= 0 {
+		bad("geo-default-accuracy-km", "must be positive")
+	}
+	if c.DLQ.MaxAge <= 0 {
+		bad("dlq-max-age", "must be positive")
+	}
+	if c.DLQ.Limit < 1 {
+		bad("limit", "must be at least 1")
+	}
+	if c.Bench.Events < 1 {
+		bad("events", "must be at least 1")
 	}
 	if c.Demo.Users < 10 {
 		bad("demo-users", "must be at least 10")

@@ -61,6 +61,36 @@ func boolean(name, yaml, usage string, p func(*Config) *bool) Option {
 	}
 }
 
+func list(name, yaml, usage string, p func(*Config) *[]string) Option {
+	return Option{Name: name, YAML: yaml, Usage: usage,
+		get: func(c *Config) string { return strings.Join(*p(c), ",") },
+		set: func(c *Config, v string) error {
+			var out []string
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					out = append(out, s)
+				}
+			}
+			*p(c) = out
+			return nil
+		},
+	}
+}
+
+func float(name, yaml, usage string, p func(*Config) *float64) Option {
+	return Option{Name: name, YAML: yaml, Usage: usage,
+		get: func(c *Config) string { return strconv.FormatFloat(*p(c), 'g', -1, 64) },
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return fmt.Errorf("must be a number (got %q)", v)
+			}
+			*p(c) = f
+			return nil
+		},
+	}
+}
+
 func dur(name, yaml, usage string, p func(*Config) *time.Duration) Option {
 	return Option{Name: name, YAML: yaml, Usage: usage,
 		get: func(c *Config) string { return formatDuration(*p(c)) },
@@ -115,6 +145,21 @@ var Options = []Option{
 
 	str("clickhouse-dsn", "clickhouse.dsn", "ClickHouse address, clickhouse://host:port/database", func(c *Config) *string { return &c.ClickHouseDSN }),
 	str("http-addr", "http.addr", "address of the HTTP server (health, metrics)", func(c *Config) *string { return &c.HTTPAddr }),
+
+	integer("ingest-batch-size", "ingest.batch_size", "events per ClickHouse insert (a batch is written when full or old enough)", func(c *Config) *int { return &c.Ingest.BatchSize }),
+	dur("ingest-batch-age", "ingest.batch_age", "longest time an event waits in a batch before it is written", func(c *Config) *time.Duration { return &c.Ingest.BatchAge }),
+	integer("ingest-max-ack-pending", "ingest.max_ack_pending", "events delivered to ingest and not yet acknowledged, at most (bounds memory)", func(c *Config) *int { return &c.Ingest.MaxAckPending }),
+	dur("ingest-ack-wait", "ingest.ack_wait", "time after which an unacknowledged event is redelivered", func(c *Config) *time.Duration { return &c.Ingest.AckWait }),
+
+	list("geo-city-db", "geo.city_dbs", "GeoIP2/GeoLite2-City or DB-IP city .mmdb files, comma-separated (DB-IP has separate IPv4 and IPv6 files)", func(c *Config) *[]string { return &c.Geo.CityDBs }),
+	list("geo-asn-db", "geo.asn_dbs", "GeoLite2-ASN or DB-IP ASN .mmdb files, comma-separated", func(c *Config) *[]string { return &c.Geo.ASNDBs }),
+	str("geo-anonymous-db", "geo.anonymous_ip_db", "GeoIP2-Anonymous-IP .mmdb file (optional; marks VPN, proxy, hosting and Tor networks)", func(c *Config) *string { return &c.Geo.AnonymousIPDB }),
+	float("geo-default-accuracy-km", "geo.default_accuracy_km", "accuracy radius in km for databases that have none (DB-IP)", func(c *Config) *float64 { return &c.Geo.DefaultAccuracyKM }),
+
+	dur("dlq-max-age", "dlq.max_age", "how long dead letters are kept", func(c *Config) *time.Duration { return &c.DLQ.MaxAge }),
+	integer("limit", "dlq.limit", "number of dead letters to show", func(c *Config) *int { return &c.DLQ.Limit }),
+
+	integer("events", "bench.events", "number of events the benchmark publishes", func(c *Config) *int { return &c.Bench.Events }),
 
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 

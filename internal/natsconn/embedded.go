@@ -17,7 +17,7 @@ const readyTimeout = 60 * time.Second
 
 // StartEmbedded starts a nats-server with JetStream in this process,
 // storing streams under dataDir/jetstream and accepting clients on listen
-// (host:port). The caller shuts it down with Shutdown and WaitForShutdown.
+// (host:port; port 0 picks a free one). The caller shuts it down with Shutdown and WaitForShutdown.
 func StartEmbedded(listen, dataDir string, logger *slog.Logger) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -26,6 +26,9 @@ func StartEmbedded(listen, dataDir string, logger *slog.Logger) (*server.Server,
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats listen port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
 	}
 	opts := &server.Options{
 		ServerName: "sessionmon-embedded",

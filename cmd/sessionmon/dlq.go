@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/ingest"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
+)
+
+func dlqCommand() *command {
+	return &command{
+		name:  "dlq",
+		usage: "sessionmon dlq list [--limit N] [options]",
+		summary: `Show the newest dead letters: events ingest refused (not JSON, not schema v1, or
+carrying what looks like raw personal data), with the reason and the fields.
+Values that look like personal data were redacted before the dead letter was
+stored. Without --nats-url it connects to the embedded server of
+'sessionmon serve'.`,
+		options: join([]string{"log-format", "log-level", "nats-listen", "limit"}, natsOptions, secretOptions),
+		run:     runDLQ,
+	}
+}
+
+func runDLQ(ctx context.Context, e *env) error {
+	if len(e.args) != 1 || e.args[0] != "list" {
+		return errors.New("usage: sessionmon dlq list [--limit N]")
+	}
+	url := e.cfg.NATS.URL
+	if url == "" {
+		url = "nats://" + e.cfg.NATS.Listen
+	}
+	nc, err := natsconn.Connect(url, e.cfg.NATS, "sessionmon-dlq", e.logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	dead, err := ingest.ListDeadLetters(ctx, js, e.cfg.DLQ.Limit)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		fmt.Fprintln(e.stdout, "no dead letters (the dead-letter stream does not exist yet)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(dead) == 0 {
+		fmt.Fprintln(e.stdout, "no dead letters")
+		return nil
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SEQ\tTIME\tREASON\tFIELDS\tERROR")
+	for _, d := range dead {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Reason, strings.Join(d.Fields, ","), d.Error)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/ingest"
+	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/geo"
+	"github.com/sessionmon/sessionmon/internal/health"
+)
+
+// ingestOptions are the flags of the subcommands that run the ingest worker.
+var ingestOptions = []string{
+	"clickhouse-dsn", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending", "ingest-ack-wait",
+	"geo-city-db", "geo-asn-db", "geo-anonymous-db", "geo-default-accuracy-km", "dlq-max-age",
+}
+
+func ingestCommand() *command {
+	return &command{
+		name:  "ingest",
+		usage: "sessionmon ingest [options]",
+		summary: `Run the ingest worker alone: move events from the SESSIONMON_EVENTS stream into
+ClickHouse (batched, acknowledged only after ClickHouse confirmed the write),
+send events that fail schema v1 or carry raw personal data to SESSIONMON_DLQ,
+and serve /metrics, /healthz and /readyz. Run any number of them against one
+NATS: they share the work. Needs --nats-url (or the embedded server of a
+running 'sessionmon serve' on --nats-listen).`,
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr"}, ingestOptions, secretOptions),
+		run:     runIngest,
+	}
+}
+
+func runIngest(ctx context.Context, e *env) error {
+	url := e.cfg.NATS.URL
+	if url == "" {
+		url = "nats://" + e.cfg.NATS.Listen
+	}
+	cfg := *e.cfg
+	cfg.NATS.URL = url
+	st, err := startNATS(ctx, &cfg, "sessionmon-ingest", e.logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	checks := health.NewRegistry()
+	addNATSChecks(checks, st)
+	reg := newRegistry()
+	svc, closeGeo, err := newIngest(e.cfg, st.js, e.logger, reg)
+	if err != nil {
+		return err
+	}
+	defer closeGeo()
+	checks.Add("ingest", svc.Ready)
+
+	g, gctx := errgroup.WithContext(ctx)
+	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {
+		return err
+	}
+	g.Go(func() error { return svc.Run(gctx) })
+	return g.Wait()
+}
+
+// newIngest builds the ingest worker from the configuration.
+func newIngest(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*ingest.Service, func(), error) {
+	resolver, err := geo.Open(geo.Config{
+		CityPaths:         cfg.Geo.CityDBs,
+		ASNPaths:          cfg.Geo.ASNDBs,
+		AnonymousIPPath:   cfg.Geo.AnonymousIPDB,
+		DefaultAccuracyKM: cfg.Geo.DefaultAccuracyKM,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("geoip databases: %w", err)
+	}
+	if resolver.Enabled() {
+		logger.Info("geoip enrichment enabled", slog.Any("city_dbs", cfg.Geo.CityDBs), slog.Any("asn_dbs", cfg.Geo.ASNDBs))
+	} else {
+		logger.Info("geoip enrichment disabled: no databases configured; events without app-supplied geo are stored without location")
+	}
+	ic := ingest.DefaultConfig()
+	ic.BatchSize = cfg.Ingest.BatchSize
+	ic.BatchAge = cfg.Ingest.BatchAge
+	ic.MaxAckPending = cfg.Ingest.MaxAckPending
+	ic.AckWait = cfg.Ingest.AckWait
+	ic.DLQMaxAge = cfg.DLQ.MaxAge
+	svc, err := ingest.New(js, cfg.ClickHouseDSN, ic, ingest.WithLogger(logger), ingest.WithGeo(resolver),
+		ingest.WithMetrics(ingest.NewMetrics(reg)))
+	if err != nil {
+		resolver.Close()
+		return nil, nil, fmt.Errorf("ingest: %w", err)
+	}
+	return svc, func() { resolver.Close() }, nil
+}
+
+// newRegistry returns a Prometheus registry with the Go and process
+// collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveHTTP serves /healthz, /readyz and /metrics on addr inside g until
+// ctx ends.
+func serveHTTP(ctx context.Context, g *errgroup.Group, addr string, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
+	mux := http.NewServeMux()
+	checks.Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	logger.Info("http listening", slog.String("http_addr", ln.Addr().String()))
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return nil
+}

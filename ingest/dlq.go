@@ -1,0 +1,131 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Dead-letter stream names.
+const (
+	DLQStream        = "SESSIONMON_DLQ"
+	dlqSubjectPrefix = "sessionmon.dlq."
+)
+
+// Reasons an event is dead-lettered.
+const (
+	reasonInvalidJSON = "invalid_json"
+	reasonSchema      = "schema"
+	reasonPII         = "pii"
+)
+
+// Headers of a dead letter.
+const (
+	hdrReason    = "Sessionmon-Dlq-Reason"
+	hdrError     = "Sessionmon-Dlq-Error"
+	hdrFields    = "Sessionmon-Dlq-Fields"
+	hdrStreamSeq = "Sessionmon-Dlq-Stream-Seq"
+	hdrTime      = "Sessionmon-Dlq-Time"
+	hdrRedacted  = "Sessionmon-Dlq-Redacted"
+)
+
+// EnsureDLQStream creates or updates the dead-letter stream. Dead letters
+// have their own short retention: they may hold what an app should not have
+// sent.
+func EnsureDLQStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration, replicas int) (jetstream.Stream, error) {
+	if replicas < 1 {
+		replicas = 1
+	}
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        DLQStream,
+		Description: "sessionmon dead letters: events ingest refused, with the reason; values that look like personal data are redacted",
+		Subjects:    []string{dlqSubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      maxAge,
+		Duplicates:  time.Minute,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", DLQStream, err)
+	}
+	return s, nil
+}
+
+// DeadLetter is one refused event.
+type DeadLetter struct {
+	// Seq is the dead letter's sequence in SESSIONMON_DLQ.
+	Seq uint64
+	// EventSeq is the refused event's sequence in SESSIONMON_EVENTS.
+	EventSeq uint64
+	Time     time.Time
+	Reason   string
+	Error    string
+	Fields   []string
+	// Redacted reports whether values were replaced in Body.
+	Redacted bool
+	// Body is the original bytes, with values that look like personal data
+	// replaced by "[redacted:<kind>]".
+	Body []byte
+}
+
+// message builds the dead letter's NATS message. Its id makes a redelivered
+// event dead-lettered once.
+func (d *DeadLetter) message() *nats.Msg {
+	m := nats.NewMsg(dlqSubjectPrefix + d.Reason)
+	m.Header.Set(nats.MsgIdHdr, "dlq-"+strconv.FormatUint(d.EventSeq, 10))
+	m.Header.Set(hdrReason, d.Reason)
+	m.Header.Set(hdrError, d.Error)
+	m.Header.Set(hdrFields, strings.Join(d.Fields, ","))
+	m.Header.Set(hdrStreamSeq, strconv.FormatUint(d.EventSeq, 10))
+	m.Header.Set(hdrTime, d.Time.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(hdrRedacted, strconv.FormatBool(d.Redacted))
+	m.Data = d.Body
+	return m
+}
+
+func deadLetterFrom(raw *jetstream.RawStreamMsg) DeadLetter {
+	h := raw.Header
+	d := DeadLetter{
+		Seq:      raw.Sequence,
+		Reason:   h.Get(hdrReason),
+		Error:    h.Get(hdrError),
+		Redacted: h.Get(hdrRedacted) == "true",
+		Body:     raw.Data,
+	}
+	d.EventSeq, _ = strconv.ParseUint(h.Get(hdrStreamSeq), 10, 64)
+	d.Time, _ = time.Parse(time.RFC3339Nano, h.Get(hdrTime))
+	if f := h.Get(hdrFields); f != "" {
+		d.Fields = strings.Split(f, ",")
+	}
+	return d
+}
+
+// ListDeadLetters returns the last n dead letters, newest first.
+func ListDeadLetters(ctx context.Context, js jetstream.JetStream, n int) ([]DeadLetter, error) {
+	s, err := js.Stream(ctx, DLQStream)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter stream: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter stream info: %w", err)
+	}
+	var out []DeadLetter
+	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(out) < n; seq-- {
+		raw, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("read dead letter %d: %w", seq, err)
+		}
+		out = append(out, deadLetterFrom(raw))
+	}
+	return out, nil
+}

@@ -1,0 +1,237 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/geo"
+	"github.com/sessionmon/sessionmon/internal/logging"
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// shutdownTimeout bounds the final flush after Run's context ends.
+const shutdownTimeout = 15 * time.Second
+
+// Service is the ingest worker. Any number of them may share one durable
+// consumer; JetStream spreads the events between them.
+type Service struct {
+	js      jetstream.JetStream
+	dsn     string
+	cfg     Config
+	geo     *geo.Resolver
+	logger  *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+
+	// notReady holds why the worker is not ready, or nil.
+	notReady atomic.Pointer[string]
+
+	// afterInsert, when set by tests, runs after a batch is written and
+	// before it is acknowledged; an error stops the worker there, as a
+	// crash would.
+	afterInsert func() error
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.logger = l } }
+
+// WithMetrics sets the metrics.
+func WithMetrics(m *Metrics) Option { return func(s *Service) { s.metrics = m } }
+
+// WithGeo enriches events that have an ip_prefix but no location.
+func WithGeo(r *geo.Resolver) Option { return func(s *Service) { s.geo = r } }
+
+// New returns a worker that reads SESSIONMON_EVENTS from js and writes to
+// the ClickHouse server at dsn.
+func New(js jetstream.JetStream, dsn string, cfg Config, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{js: js, dsn: dsn, cfg: cfg, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	s.logger = logging.OrDiscard(s.logger).With("component", "ingest")
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil)
+	}
+	if s.geo == nil {
+		s.geo, _ = geo.Open(geo.Config{})
+	}
+	s.setNotReady("starting")
+	return s, nil
+}
+
+func (s *Service) setNotReady(reason string) { s.notReady.Store(&reason) }
+
+// Ready returns nil when the worker is consuming and ClickHouse accepts
+// writes, or an error saying why not. It is a health.Check.
+func (s *Service) Ready(context.Context) error {
+	if r := s.notReady.Load(); r != nil {
+		return errors.New(*r)
+	}
+	return nil
+}
+
+// Run consumes until ctx ends, then writes and acknowledges what it holds
+// (within shutdownTimeout) and returns. It waits for ClickHouse as long as it
+// must: meanwhile JetStream keeps the backlog.
+func (s *Service) Run(ctx context.Context) error {
+	store, err := s.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if _, err := EnsureDLQStream(ctx, s.js, s.cfg.DLQMaxAge, 1); err != nil {
+		return err
+	}
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, schemas.EventStream, jetstream.ConsumerConfig{
+		Durable:       s.cfg.Durable,
+		Description:   "sessionmon ingest: events to ClickHouse",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxAckPending: s.cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("ingest consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(s.cfg.BatchSize, 10000)))
+	if err != nil {
+		return fmt.Errorf("ingest consume: %w", err)
+	}
+	stopIter := context.AfterFunc(ctx, it.Stop)
+	defer stopIter()
+	defer it.Stop()
+
+	// Writes go on for shutdownTimeout after ctx ends, so that what was
+	// read is written and acknowledged.
+	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancelWrites) })
+	defer stopWrites()
+
+	s.notReady.Store(nil)
+	s.logger.Info("ingest started", slog.String("consumer", s.cfg.Durable), slog.Int("batch_size", s.cfg.BatchSize), slog.Duration("batch_age", s.cfg.BatchAge))
+
+	// A batch is written while the next one fills: one in flight.
+	batches := make(chan *batch, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		return s.read(gctx, it, batches)
+	})
+	g.Go(func() error { return s.writeAll(wctx, store, batches) })
+	g.Go(func() error { return s.watchConsumer(gctx, cons) })
+	err = g.Wait()
+	s.setNotReady("stopped")
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// openStore connects to ClickHouse and migrates, retrying with backoff
+// until it succeeds or ctx ends.
+func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
+	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	for {
+		store, err := chstore.Open(ctx, s.dsn, s.logger)
+		if err == nil {
+			if _, err = store.Migrate(ctx); err == nil {
+				return store, nil
+			}
+			store.Close()
+		}
+		s.setNotReady("waiting for clickhouse: " + err.Error())
+		s.logger.Warn("clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.peek()))
+		if !b.wait(ctx) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// read fills batches from the consumer and hands each one to the writer
+// when it is full or old enough.
+func (s *Service) read(ctx context.Context, it jetstream.MessagesContext, out chan<- *batch) error {
+	b := newBatch(s.cfg.BatchSize)
+	var deadline time.Time
+	flush := func() error {
+		if b.len() == 0 {
+			return nil
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			// Unwritten messages are not acknowledged: JetStream
+			// redelivers them to this or another worker.
+			return ctx.Err()
+		}
+		b = newBatch(s.cfg.BatchSize)
+		return nil
+	}
+	for {
+		wait := time.Second
+		if b.len() > 0 {
+			wait = time.Until(deadline)
+			if wait <= 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		msg, err := it.Next(jetstream.NextMaxWait(wait))
+		switch {
+		case err == nil:
+		case errors.Is(err, nats.ErrTimeout):
+			continue
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("ingest consumer closed: %w", err)
+		default:
+			s.logger.Warn("consume", slog.Any("error", err))
+			continue
+		}
+		if b.len() == 0 {
+			deadline = time.Now().Add(s.cfg.BatchAge)
+		}
+		s.add(b, msg)
+		if b.len() >= s.cfg.BatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// watchConsumer keeps the consumer's backlog metrics current.
+func (s *Service) watchConsumer(ctx context.Context, cons jetstream.Consumer) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if info, err := cons.Info(ctx); err == nil {
+			s.metrics.pending.Set(float64(info.NumPending))
+			s.metrics.ackPending.Set(float64(info.NumAckPending))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/demo"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
+	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/schemas"
+	"github.com/sessionmon/sessionmon/sdk"
+)
+
+// checkFor polls fn until it returns nil or total has passed.
+func checkFor(t *testing.T, total, step time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = fn(); err == nil {
+			return
+		}
+		time.Sleep(step)
+	}
+	t.Fatalf("condition not met after %s: %v", total, err)
+}
+
+// testConfig flushes small batches quickly and redelivers after 2 s.
+func testConfig() Config {
+	c := DefaultConfig()
+	c.BatchSize = 2000
+	c.BatchAge = 100 * time.Millisecond
+	c.MaxAckPending = 10000
+	c.AckWait = 2 * time.Second
+	c.RetryMin = 100 * time.Millisecond
+	c.RetryMax = time.Second
+	return c
+}
+
+// stack is a real NATS server with the events stream.
+type stack struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	s := natstest.RunServer(t)
+	nc, js := natstest.Connect(t, s)
+	_, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
+	require.NoError(t, err)
+	return &stack{nc: nc, js: js}
+}
+
+// publish sends the first n events of demo traffic through the SDK.
+func (st *stack) publish(t *testing.T, n int, seed int64) {
+	t.Helper()
+	p, err := sdk.NewPseudonymizer(demo.KeyID, demo.Key)
+	require.NoError(t, err)
+	events := demo.Generate(p, demo.Options{Users: n/25 + 10, Seed: seed, End: time.Now()})
+	require.GreaterOrEqual(t, len(events), n)
+	c, err := sdk.NewClient(st.nc, sdk.WithApp(demo.App), sdk.WithAsyncBuffer(8192), sdk.WithBlockOnFull(time.Minute))
+	require.NoError(t, err)
+	start := time.Now()
+	for i := range events[:n] {
+		// Ids follow the seed, so publishing a seed again is a retry.
+		events[i].ID = fmt.Sprintf("t%d-%d", seed, i)
+		require.NoError(t, c.PublishAsync(t.Context(), &events[i]))
+	}
+	require.NoError(t, c.Close(t.Context()))
+	t.Logf("published %d events in %s", n, time.Since(start))
+	require.Equal(t, uint64(n), c.Stats().Published)
+}
+
+// runService runs svc until the test ends and returns its result channel.
+func runService(t *testing.T, svc *Service) (cancel func(), done <-chan error) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-ch:
+		case <-time.After(30 * time.Second):
+			t.Error("ingest did not stop within 30 s")
+		}
+	})
+	return stop, ch
+}
+
+func waitForCount(t *testing.T, store *chstore.Store, want uint64, total time.Duration) {
+	t.Helper()
+	checkFor(t, total, 200*time.Millisecond, func() error {
+		n, err := store.CountEvents(context.Background())
+		if err != nil {
+			return err
+		}
+		if n != want {
+			return fmt.Errorf("%d of %d events stored", n, want)
+		}
+		return nil
+	})
+	total2, distinct, err := store.CountEventsByID(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, want, total2, "rows seen by queries")
+	require.Equal(t, want, distinct, "distinct event ids")
+}
+
+func TestIngest100kExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100k events: not in -short")
+	}
+	st := newStack(t)
+	store := chtest.New(t)
+	const n = 100_000
+	st.publish(t, n, 1)
+
+	m := NewMetrics(nil)
+	svc, err := New(st.js, chtest.DSN(t), testConfig(), WithMetrics(m))
+	require.NoError(t, err)
+	start := time.Now()
+	runService(t, svc)
+	waitForCount(t, store, n, 2*time.Minute)
+	t.Logf("ingested %d events in %s", n, time.Since(start))
+	require.NoError(t, svc.Ready(t.Context()))
+	require.GreaterOrEqual(t, testutil.ToFloat64(m.ingested), float64(n), "redeliveries are counted too")
+
+	// Publishing the same traffic again stores nothing new: the stream
+	// drops duplicate ids, and anything that got through collapses.
+	st.publish(t, 1000, 1)
+	time.Sleep(time.Second)
+	waitForCount(t, store, n, 30*time.Second)
+}
+
+func TestKillBetweenInsertAndAck(t *testing.T) {
+	st := newStack(t)
+	store := chtest.New(t)
+	const n = 10_000
+	st.publish(t, n, 2)
+
+	errCrash := errors.New("crash between insert and ack")
+	var crashed atomic.Bool
+	first, err := New(st.js, chtest.DSN(t), testConfig())
+	require.NoError(t, err)
+	first.afterInsert = func() error {
+		crashed.Store(true)
+		return errCrash
+	}
+	require.ErrorIs(t, first.Run(t.Context()), errCrash)
+	require.True(t, crashed.Load())
+	inserted, err := store.CountEvents(t.Context())
+	require.NoError(t, err)
+	require.Positive(t, inserted, "the crashed worker wrote its first batch")
+
+	// A new worker gets the unacknowledged batch again (after AckWait)
+	// and writes it a second time; queries still see every event once.
+	m := NewMetrics(nil)
+	second, err := New(st.js, chtest.DSN(t), testConfig(), WithMetrics(m))
+	require.NoError(t, err)
+	runService(t, second)
+	waitForCount(t, store, n, time.Minute)
+	require.GreaterOrEqual(t, testutil.ToFloat64(m.redelivered), float64(inserted), "the written batch was delivered again")
+}
+
+func TestClickHouseOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops and starts a ClickHouse server: not in -short")
+	}
+	srv := chtest.StartServer(t)
+	dsn := srv.DSN("sessionmon_outage")
+	st := newStack(t)
+
+	// sessionmon starts while ClickHouse is down: not ready, and says why.
+	srv.Stop()
+	svc, err := New(st.js, dsn, testConfig())
+	require.NoError(t, err)
+	runService(t, svc)
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		if err := svc.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "waiting for clickhouse") {
+			return fmt.Errorf("readiness: %v", err)
+		}
+		return nil
+	})
+	st.publish(t, 3000, 3)
+	srv.Start()
+	store := chtest.Open(t, dsn)
+	waitForCount(t, store, 3000, time.Minute)
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+
+	// ClickHouse goes away for 20 s while apps keep publishing.
+	srv.Stop()
+	outage := time.Now()
+	for i := range 10 {
+		st.publish(t, 500, int64(100+i))
+		time.Sleep(2 * time.Second)
+	}
+	require.Error(t, svc.Ready(t.Context()), "ingest must not report ready while ClickHouse is down")
+	require.GreaterOrEqual(t, time.Since(outage), 20*time.Second)
+	srv.Start()
+	waitForCount(t, store, 3000+10*500, 2*time.Minute)
+}
+
+func TestDeadLetters(t *testing.T) {
+	st := newStack(t)
+	store := chtest.New(t)
+	st.publish(t, 100, 4)
+
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	ev := func(id, subject, extra string) string {
+		return fmt.Sprintf(`{"id":%q,"schema_version":1,"type":"login.failed","time":%q,"app":"shop","subject":%q%s}`, id, now, subject, extra)
+	}
+	secrets := []string{"alice@example.com", "004915112345678", "203.0.113.77", "eyJhbGciOiJIUzI1NiJ9abcdefgh", "bob@example.org"}
+	bad := []struct {
+		body   string
+		reason string
+		field  string
+	}{
+		{`this is not json`, reasonInvalidJSON, "(event)"},
+		{ev("bad-1", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"client":{"ip_prefix":"203.0.113.77/32"}`), reasonSchema, "client.ip_prefix"},
+		{ev("bad-2", "alice@example.com", ""), reasonSchema, "subject"},
+		{ev("bad-3", "004915112345678", ""), reasonPII, "subject"},
+		{ev("bad-4", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"attrs":{"note":"from 203.0.113.77"}`), reasonPII, "attrs.note"},
+		{ev("bad-5", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"session":"eyJhbGciOiJIUzI1NiJ9abcdefgh"`), reasonPII, "session"},
+		{ev("bad-6", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"attrs":{"bob@example.org":"x"}`), reasonSchema, "attrs.[redacted:email]"},
+	}
+	for _, b := range bad {
+		_, err := st.js.Publish(t.Context(), schemas.EventSubject("shop", "x"), []byte(b.body))
+		require.NoError(t, err)
+	}
+	st.publish(t, 100, 5)
+
+	m := NewMetrics(nil)
+	svc, err := New(st.js, chtest.DSN(t), testConfig(), WithMetrics(m))
+	require.NoError(t, err)
+	runService(t, svc)
+	waitForCount(t, store, 200, time.Minute)
+
+	var dead []DeadLetter
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		dead, err = ListDeadLetters(t.Context(), st.js, 100)
+		if err != nil {
+			return err
+		}
+		if len(dead) != len(bad) {
+			return fmt.Errorf("%d dead letters", len(dead))
+		}
+		return nil
+	})
+	for i, b := range bad {
+		d := dead[len(dead)-1-i] // newest first
+		require.Equal(t, b.reason, d.Reason, "dead letter %d: %s", i, d.Error)
+		require.Contains(t, d.Fields, b.field, "dead letter %d: %s", i, d.Error)
+		for _, s := range secrets {
+			require.NotContains(t, string(d.Body), s, "dead letter %d keeps a raw value in its body", i)
+			require.NotContains(t, d.Error, s, "dead letter %d keeps a raw value in its error", i)
+		}
+	}
+	require.Equal(t, 1.0, testutil.ToFloat64(m.rejected.WithLabelValues(reasonInvalidJSON)))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(reasonSchema)))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(reasonPII)))
+}

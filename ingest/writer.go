@@ -1,0 +1,164 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/internal/chstore"
+)
+
+// writeAll writes every batch the reader hands over, in order, until the
+// channel closes.
+func (s *Service) writeAll(ctx context.Context, store *chstore.Store, in <-chan *batch) error {
+	for b := range in {
+		if err := s.write(ctx, store, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write makes one batch durable, then acknowledges its messages: dead
+// letters are stored in their stream, rows in ClickHouse (retried with
+// backoff for as long as it takes, keeping the messages' ack deadline
+// alive), and only then is every message acked.
+func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) error {
+	start := time.Now()
+	stopKeepAlive := s.keepAlive(b)
+	defer stopKeepAlive()
+
+	if err := s.retry(ctx, "dead letters", func(ctx context.Context) error { return s.publishDead(ctx, b.dead) }); err != nil {
+		return err
+	}
+	if len(b.rows) > 0 {
+		if err := s.retry(ctx, "insert", func(ctx context.Context) error { return store.InsertEvents(ctx, b.rows) }); err != nil {
+			return err
+		}
+	}
+	if s.afterInsert != nil {
+		if err := s.afterInsert(); err != nil {
+			return err
+		}
+	}
+	for _, m := range b.msgs {
+		// A lost ack means a redelivery, which the events table
+		// collapses: correctness does not depend on it.
+		_ = m.Ack()
+	}
+	s.metrics.ingested.Add(float64(len(b.rows)))
+	s.metrics.batchSize.Observe(float64(len(b.msgs)))
+	s.metrics.batchLatency.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// retry runs op until it succeeds or ctx ends, with exponential backoff and
+// jitter, and keeps readiness and metrics informed.
+func (s *Service) retry(ctx context.Context, what string, op func(context.Context) error) error {
+	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		if err == nil {
+			if attempt > 1 {
+				s.notReady.Store(nil)
+				s.logger.Info("write recovered", slog.String("op", what), slog.Int("attempts", attempt))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		s.metrics.insertErrors.Inc()
+		s.setNotReady(fmt.Sprintf("%s failing, retrying: %v", what, err))
+		s.logger.Warn("write failed, retrying", slog.String("op", what), slog.Int("attempt", attempt), slog.Duration("retry_in", bo.peek()), slog.Any("error", err))
+		if !bo.wait(ctx) {
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// keepAlive tells JetStream, while a batch is being written, that its
+// messages are in progress, so a long ClickHouse outage does not make them
+// redeliver to another worker meanwhile.
+func (s *Service) keepAlive(b *batch) (stop func()) {
+	every := s.cfg.AckWait / 3
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range b.msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// publishDead stores dead letters in their stream and waits for every ack.
+func (s *Service) publishDead(ctx context.Context, dead []DeadLetter) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(dead))
+	for i := range dead {
+		f, err := s.js.PublishMsgAsync(dead[i].message())
+		if err != nil {
+			return fmt.Errorf("publish dead letter: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("store dead letter: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// backoff is exponential backoff with full jitter between min and max.
+type backoff struct {
+	min, max time.Duration
+	next     time.Duration
+}
+
+func (b *backoff) peek() time.Duration {
+	if b.next == 0 {
+		b.next = b.min
+	}
+	return b.next
+}
+
+// wait sleeps for a jittered delay, then doubles the next one. It returns
+// false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.peek()
+	jittered := d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	b.next = min(2*d, b.max)
+	t := time.NewTimer(jittered)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Measures ingest end to end next to this machine's limits, in one run:
+#   1. nats bench: JetStream consume rate (the NATS side's ceiling)
+#   2. clickhouse-client: a Native-format insert of the same rows (ClickHouse's ceiling)
+#   3. sessionmon bench ingest: first publish -> every event queryable once
+# and prints the three numbers and their ratios. Needs Go; installs the nats
+# CLI, nats-server and ClickHouse (Debian packages) when missing.
+#
+#   scripts/bench-ingest.sh              # 1,000,000 events
+#   EVENTS=200000 scripts/bench-ingest.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EVENTS="${EVENTS:-1000000}"
+GOBIN="$(go env GOPATH)/bin"
+work="$(mktemp -d /tmp/sessionmon-bench.XXXXXX)"
+export CH_TCP_PORT="${CH_TCP_PORT:-29000}" CH_HTTP_PORT="${CH_HTTP_PORT:-28123}"
+nats_port="${NATS_PORT:-24222}"
+nats_url="nats://127.0.0.1:${nats_port}"
+nats_pid=""
+cleanup() {
+  [ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null || true
+  bash scripts/clickhouse.sh stop "$work/ch" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "==> tools" >&2
+[ -x "$GOBIN/nats" ] || go install github.com/nats-io/natscli/nats@v0.5.0
+[ -x "$GOBIN/nats-server" ] || go install github.com/nats-io/nats-server/v2@v2.15.2
+bash scripts/clickhouse.sh install
+go build -o "$work/sessionmon" ./cmd/sessionmon
+
+echo "==> servers" >&2
+bash scripts/clickhouse.sh start "$work/ch" >/dev/null
+dsn="clickhouse://127.0.0.1:${CH_TCP_PORT}"
+"$GOBIN/nats-server" -js -a 127.0.0.1 -p "$nats_port" -sd "$work/nats" >"$work/nats.log" 2>&1 &
+nats_pid=$!
+for _ in $(seq 50); do "$GOBIN/nats" -s "$nats_url" server check connection >/dev/null 2>&1 && break; sleep 0.2; done
+
+echo "==> sessionmon bench ingest ($EVENTS events)" >&2
+"$work/sessionmon" bench ingest --events "$EVENTS" --nats-url "$nats_url" --clickhouse-dsn "$dsn" | tee "$work/sessionmon.txt"
+size=$(awk '/average event size/ {print $4}' "$work/sessionmon.txt")
+e2e=$(awk '/^end to end/ {print $(NF-1)}' "$work/sessionmon.txt")
+
+echo "==> nats bench: JetStream publish, then consume, $EVENTS messages of ${size} B" >&2
+"$GOBIN/nats" -s "$nats_url" bench js pub async natsbench.events --create --msgs "$EVENTS" --size "$size" --stream natsbench --purge --no-progress >"$work/natspub.txt" 2>&1
+"$GOBIN/nats" -s "$nats_url" bench js consume --msgs "$EVENTS" --stream natsbench --no-progress >"$work/natsconsume.txt" 2>&1
+cat "$work/natsconsume.txt" >&2
+consume=$(grep -Eo '[0-9,]+ msgs/sec' "$work/natsconsume.txt" | head -1 | tr -d ', ' | sed 's/msgs\/sec//')
+
+echo "==> clickhouse-client: Native insert of the same $EVENTS rows" >&2
+ch() { clickhouse-client --host 127.0.0.1 --port "$CH_TCP_PORT" "$@"; }
+cols=$(ch --query "SELECT arrayStringConcat(groupArray(name), ', ') FROM (SELECT name FROM system.columns WHERE database = 'sessionmon_bench' AND table = 'events' ORDER BY position)" 2>/dev/null \
+  || ch --query "SELECT arrayStringConcat(groupArray(name), ', ') FROM system.columns WHERE database = 'sessionmon_bench' AND table = 'events'")
+ch --query "SELECT ${cols} FROM sessionmon_bench.events FORMAT Native" >"$work/rows.native"
+ch --query "CREATE TABLE sessionmon_bench.events_native AS sessionmon_bench.events"
+t0=$(date +%s.%N)
+ch --query "INSERT INTO sessionmon_bench.events_native (${cols}) FORMAT Native" <"$work/rows.native"
+t1=$(date +%s.%N)
+native=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+
+slower=$(( consume < native ? consume : native ))
+echo
+echo "## Ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, ClickHouse $(ch --query 'SELECT version()'), $EVENTS events of ${size} B"
+echo
+echo "| measure | events/s | ratio to the slower limit |"
+echo "| --- | ---: | ---: |"
+echo "| nats bench js consume (limit) | $consume | $(awk -v a="$consume" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
+echo "| clickhouse-client Native insert (limit) | $native | $(awk -v a="$native" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
+echo "| sessionmon end to end (publish -> queryable) | $e2e | $(awk -v a="$e2e" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
