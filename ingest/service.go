@@ -108,14 +108,6 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(s.cfg.BatchSize, 10000)))
-	if err != nil {
-		return fmt.Errorf("ingest consume: %w", err)
-	}
-	stopIter := context.AfterFunc(ctx, it.Stop)
-	defer stopIter()
-	defer it.Stop()
-
 	// Writes go on for shutdownTimeout after ctx ends, so that what was
 	// read is written and acknowledged.
 	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
@@ -131,7 +123,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
-		return s.read(gctx, it, batches)
+		return s.read(gctx, cons, batches)
 	})
 	g.Go(func() error { return s.writeAll(wctx, store, batches) })
 	g.Go(func() error { return s.watchConsumer(gctx, cons) })
@@ -163,14 +155,35 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 	}
 }
 
-// read fills batches from the consumer and hands each one to the writer
-// when it is full or old enough.
-func (s *Service) read(ctx context.Context, it jetstream.MessagesContext, out chan<- *batch) error {
-	b := newBatch(s.cfg.BatchSize)
-	var deadline time.Time
-	flush := func() error {
+// read fills batches from the consumer, one pull request per batch: a
+// request returns when BatchSize events arrived or BatchAge passed, so a
+// backlog is read in full batches and a trickle is written within
+// BatchAge. Each batch goes to the writer while the next one is pulled.
+func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- *batch) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fetched, err := cons.Fetch(s.cfg.BatchSize, jetstream.FetchMaxWait(s.cfg.BatchAge))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.logger.Warn("pull events", slog.Any("error", err))
+			if !sleepCtx(ctx, s.cfg.RetryMin) {
+				return ctx.Err()
+			}
+			continue
+		}
+		b := newBatch(s.cfg.BatchSize)
+		for msg := range fetched.Messages() {
+			s.add(b, msg)
+		}
+		if err := fetched.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			s.logger.Warn("pull events", slog.Any("error", err))
+		}
 		if b.len() == 0 {
-			return nil
+			continue
 		}
 		select {
 		case out <- b:
@@ -179,43 +192,18 @@ func (s *Service) read(ctx context.Context, it jetstream.MessagesContext, out ch
 			// redelivers them to this or another worker.
 			return ctx.Err()
 		}
-		b = newBatch(s.cfg.BatchSize)
-		return nil
 	}
-	for {
-		wait := time.Second
-		if b.len() > 0 {
-			wait = time.Until(deadline)
-			if wait <= 0 {
-				if err := flush(); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		msg, err := it.Next(jetstream.NextMaxWait(wait))
-		switch {
-		case err == nil:
-		case errors.Is(err, nats.ErrTimeout):
-			continue
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("ingest consumer closed: %w", err)
-		default:
-			s.logger.Warn("consume", slog.Any("error", err))
-			continue
-		}
-		if b.len() == 0 {
-			deadline = time.Now().Add(s.cfg.BatchAge)
-		}
-		s.add(b, msg)
-		if b.len() >= s.cfg.BatchSize {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
+}
+
+// sleepCtx waits d; it reports false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

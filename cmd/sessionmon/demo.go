@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,6 +14,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/demo"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
@@ -29,10 +32,15 @@ travel, token reuse, brute force, credential stuffing, session hijack, timeouts
 not enforced, missing re-authentication, session fixation, insecure cookies,
 long-lived and PII-carrying tokens, retired signing keys). Events are dated over
 the last hours. Without --nats-url it connects to the embedded server of
-'sessionmon serve' (--nats-listen).`,
-		options: join([]string{"log-format", "log-level", "nats-listen"}, natsOptions,
+  'sessionmon serve' (--nats-listen). With --output FILE it writes one pass of
+the traffic as schema v1 NDJSON instead (for 'sessionmon publish' or
+'sessionmon detect --input').`,
+		options: join([]string{"log-format", "log-level", "nats-listen", "output"}, natsOptions,
 			[]string{"demo-users", "demo-rate", "demo-duration", "demo-seed"}, secretOptions),
 		run: func(ctx context.Context, e *env) error {
+			if e.cfg.Output != "" {
+				return writeDemoFile(e)
+			}
 			url := e.cfg.NATS.URL
 			if url == "" {
 				url = "nats://" + e.cfg.NATS.Listen
@@ -72,4 +80,37 @@ func runDemoTraffic(ctx context.Context, nc *nats.Conn, cfg config.Demo, out io.
 	st := client.Stats()
 	fmt.Fprintf(out, "demo: done: %d events accepted, %d stored, %d failed in %s\n", sent, st.Published, st.Failed, time.Since(start).Round(time.Millisecond))
 	return runErr
+}
+
+// writeDemoFile writes one pass of demo traffic as NDJSON to --output.
+func writeDemoFile(e *env) error {
+	p, err := sdk.NewPseudonymizer(demo.KeyID, demo.Key)
+	if err != nil {
+		return err
+	}
+	out := e.stdout
+	if e.cfg.Output != "-" {
+		f, err := os.Create(e.cfg.Output)
+		if err != nil {
+			return fmt.Errorf("create output: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+	w := bufio.NewWriterSize(out, 1<<16)
+	events := demo.Generate(p, demo.Options{Users: e.cfg.Demo.Users, Seed: e.cfg.Demo.Seed})
+	for i := range events {
+		se := events[i].Schema(demo.App)
+		b, err := schemas.Encode(se)
+		if err != nil {
+			return fmt.Errorf("encode demo event: %w", err)
+		}
+		w.Write(b)
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write demo events: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "demo: wrote %d events\n", len(events))
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 )
 
 // column ties a column of the events table to its EventRow field, once, for
@@ -148,18 +149,52 @@ var eventColumnList = func() string {
 	return strings.Join(names, ", ")
 }()
 
-// defaultInsertBlockRows is how many rows InsertEvents encodes before it
-// sends them as one native block. Sending in blocks lets the server work on
-// one block while the next is encoded, and keeps the client's column buffers
-// small and reused instead of growing with the batch.
+// defaultInsertBlockRows is how many rows an INSERT encodes before it sends
+// them as one native block. The server squashes the blocks of one INSERT
+// into one part, so this only keeps the client's column buffers small and
+// reused instead of growing with the batch, and lets the server decode one
+// block while the next is encoded.
 const defaultInsertBlockRows = 8192
 
-// InsertEvents writes rows as one columnar batch and returns once ClickHouse
-// has confirmed the whole batch, so the caller may then ack the source
-// messages. On error nothing may be assumed written; retrying the same rows
-// is safe because the events table collapses duplicate ids. An empty slice
-// writes nothing.
+// minRowsPerInsert is the smallest share of a batch worth its own INSERT:
+// every INSERT writes at least one part, at a fixed cost of some
+// milliseconds, and parts are merged later.
+const minRowsPerInsert = 10_000
+
+// defaultInsertConcurrency is how many INSERTs a large batch is split into.
+// Two keep both cores of a small host busy: the client encodes one share
+// while the server sorts and writes the other.
+const defaultInsertConcurrency = 2
+
+// WithInsertConcurrency splits a batch of InsertEvents into up to n INSERTs
+// that run at once, each of at least 10,000 rows (default 2; 1 disables).
+func WithInsertConcurrency(n int) Option {
+	return func(s *Store) { s.insertConcurrency = max(n, 1) }
+}
+
+// InsertEvents writes rows and returns once ClickHouse has confirmed all of
+// them, so the caller may then ack the source messages. A large batch goes
+// out as a few concurrent INSERTs (see WithInsertConcurrency). On error any
+// part of the rows may have been written; retrying the same rows is safe
+// because the events table collapses duplicates. An empty slice writes
+// nothing. InsertEvents is safe for concurrent use.
 func (s *Store) InsertEvents(ctx context.Context, rows []EventRow) error {
+	n := min(s.insertConcurrency, len(rows)/minRowsPerInsert)
+	if n <= 1 {
+		return s.insert(ctx, rows)
+	}
+	share := (len(rows) + n - 1) / n
+	g, gctx := errgroup.WithContext(ctx)
+	for start := 0; start < len(rows); start += share {
+		part := rows[start:min(start+share, len(rows))]
+		g.Go(func() error { return s.insert(gctx, part) })
+	}
+	return g.Wait()
+}
+
+// insert writes rows with one INSERT: a columnar batch sent in blocks and
+// confirmed by Send.
+func (s *Store) insert(ctx context.Context, rows []EventRow) error {
 	if len(rows) == 0 {
 		return nil
 	}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
@@ -126,51 +124,29 @@ func TestEventsBySubject(t *testing.T) {
 }
 
 // BenchmarkInsertEvents measures InsertEvents on full rows (50 columns,
-// attrs and claims set) and reports rows/s: one writer, batch after batch,
-// and two writers at once (as two ingest workers would).
+// attrs and claims set), batch after batch, and reports rows/s. conc is
+// WithInsertConcurrency: 1 sends each batch as one INSERT.
 //
 //	go test -run '^$' -bench InsertEvents -benchtime 5s ./internal/chstore/
 func BenchmarkInsertEvents(b *testing.B) {
 	for _, bc := range []struct {
-		batch, writers int
+		batch, conc int
 	}{
-		{batch: 1_000, writers: 1},
-		{batch: 10_000, writers: 1},
-		{batch: 50_000, writers: 1},
-		{batch: 50_000, writers: 2},
+		{batch: 10_000, conc: 2},
+		{batch: 50_000, conc: 1},
+		{batch: 50_000, conc: 2},
+		{batch: 100_000, conc: 2},
 	} {
-		b.Run(fmt.Sprintf("batch=%d/writers=%d", bc.batch, bc.writers), func(b *testing.B) {
-			s := chtest.New(b)
+		b.Run(fmt.Sprintf("batch=%d/conc=%d", bc.batch, bc.conc), func(b *testing.B) {
+			s := chtest.Open(b, chtest.DSN(b), chstore.WithInsertConcurrency(bc.conc))
 			rows := testRows(bc.batch, baseTime)
-			var inserted atomic.Int64
 			b.ReportAllocs()
-			if bc.writers == 1 {
-				for b.Loop() {
-					if err := s.InsertEvents(b.Context(), rows); err != nil {
-						b.Fatal(err)
-					}
-					inserted.Add(int64(len(rows)))
-				}
-			} else {
-				b.ResetTimer()
-				var g errgroup.Group
-				var next atomic.Int64
-				for range bc.writers {
-					g.Go(func() error {
-						for next.Add(1) <= int64(b.N) {
-							if err := s.InsertEvents(b.Context(), rows); err != nil {
-								return err
-							}
-							inserted.Add(int64(len(rows)))
-						}
-						return nil
-					})
-				}
-				if err := g.Wait(); err != nil {
+			for b.Loop() {
+				if err := s.InsertEvents(b.Context(), rows); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(inserted.Load())/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(b.N*bc.batch)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
 }
@@ -180,16 +156,20 @@ func TestInsertEventsInBlocks(t *testing.T) {
 	tests := []struct {
 		name      string
 		blockRows int
+		conc      int
 		rows      int
 	}{
-		{name: "rows fill blocks exactly", blockRows: 100, rows: 1000},
-		{name: "last block partial", blockRows: 300, rows: 1000},
-		{name: "one row per block", blockRows: 1, rows: 20},
+		{name: "rows fill blocks exactly", blockRows: 100, conc: 1, rows: 1000},
+		{name: "last block partial", blockRows: 300, conc: 1, rows: 1000},
+		{name: "one row per block", blockRows: 1, conc: 1, rows: 20},
+		{name: "small batch is not split", blockRows: 8192, conc: 4, rows: 19_999},
+		{name: "large batch split in two", blockRows: 4096, conc: 2, rows: 25_001},
+		{name: "split capped by rows per insert", blockRows: 8192, conc: 8, rows: 30_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := chtest.Open(t, chtest.DSN(t), chstore.WithInsertBlockRows(tt.blockRows))
+			s := chtest.Open(t, chtest.DSN(t), chstore.WithInsertBlockRows(tt.blockRows), chstore.WithInsertConcurrency(tt.conc))
 			rows := testRows(tt.rows, baseTime)
 			require.NoError(t, s.InsertEvents(t.Context(), rows))
 			require.NoError(t, s.InsertEvents(t.Context(), rows))
@@ -202,6 +182,16 @@ func TestInsertEventsInBlocks(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, got)
 			require.Equal(t, rows[0], got[len(got)-1], "oldest event of the subject round-trips")
+			require.Equal(t, rows[len(rows)-1].ID, lastOf(t, s, rows[len(rows)-1].Subject).ID)
 		})
 	}
+}
+
+// lastOf returns the newest event of subject.
+func lastOf(t *testing.T, s *chstore.Store, subject string) chstore.EventRow {
+	t.Helper()
+	got, err := s.EventsBySubject(t.Context(), subject, 1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	return got[0]
 }

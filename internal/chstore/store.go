@@ -43,7 +43,9 @@ type Store struct {
 	logger        *slog.Logger
 	retentionDays int
 	migrations    fs.FS
-	blockRows     int
+	// InsertEvents tuning.
+	blockRows         int
+	insertConcurrency int
 }
 
 // Option configures a Store.
@@ -82,10 +84,11 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		return nil, fmt.Errorf("%w: %w", ErrInvalidMigration, err)
 	}
 	s := &Store{
-		db:         db,
-		logger:     logger.With("component", "chstore"),
-		migrations: migrations,
-		blockRows:  defaultInsertBlockRows,
+		db:                db,
+		logger:            logger.With("component", "chstore"),
+		migrations:        migrations,
+		blockRows:         defaultInsertBlockRows,
+		insertConcurrency: defaultInsertConcurrency,
 	}
 	for _, opt := range opts {
 		opt(s)

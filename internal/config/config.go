@@ -34,6 +34,15 @@ type Config struct {
 	Geo    Geo
 	DLQ    DLQ
 
+	// DetectYAML is the detect: section of the config file, as YAML, for
+	// detect.ParseConfig (empty: the detectors' defaults).
+	DetectYAML []byte
+	Detect     Detect
+
+	// Output is the file a command writes its results to (detect: alerts,
+	// demo: events); empty or "-" is standard output.
+	Output string
+
 	Serve   Serve
 	Publish Publish
 	Demo    Demo
@@ -42,7 +51,8 @@ type Config struct {
 
 // Bench configures `sessionmon bench`.
 type Bench struct {
-	Events int
+	Events     int
+	Sequential bool
 }
 
 // Serve configures `sessionmon serve`.
@@ -100,6 +110,11 @@ type Geo struct {
 type DLQ struct {
 	MaxAge time.Duration
 	Limit  int
+}
+
+// Detect configures `sessionmon detect` (offline mode).
+type Detect struct {
+	Input string
 }
 
 // Publish configures `sessionmon publish`.

@@ -13,6 +13,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// DetectSection is the config file's key whose content configures the
+// detectors (package detect decodes it).
+const DetectSection = "detect"
+
 // ConfigEnv names the variable that points at the YAML config file.
 const ConfigEnv = "SESSIONMON_CONFIG"
 
@@ -128,6 +132,16 @@ func applyFile(cfg *Config, path string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	// Sections with a structure of their own are kept as YAML for their
+	// packages to decode strictly.
+	if section, ok := doc[DetectSection]; ok {
+		delete(doc, DetectSection)
+		out, err := yaml.Marshal(section)
+		if err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, DetectSection, err)
+		}
+		cfg.DetectYAML = out
 	}
 	flat := map[string]string{}
 	if err := flatten("", doc, flat); err != nil {

@@ -159,7 +159,11 @@ var Options = []Option{
 	dur("dlq-max-age", "dlq.max_age", "how long dead letters are kept", func(c *Config) *time.Duration { return &c.DLQ.MaxAge }),
 	integer("limit", "dlq.limit", "number of dead letters to show", func(c *Config) *int { return &c.DLQ.Limit }),
 
+	boolean("sequential", "bench.sequential", "publish every event first, then ingest, to measure each stage alone", func(c *Config) *bool { return &c.Bench.Sequential }),
 	integer("events", "bench.events", "number of events the benchmark publishes", func(c *Config) *int { return &c.Bench.Events }),
+
+	str("input", "detect_offline.input", "NDJSON file of schema v1 events to run the detectors over (- for standard input)", func(c *Config) *string { return &c.Detect.Input }),
+	str("output", "output", "file to write results to, one JSON object a line (default: standard output)", func(c *Config) *string { return &c.Output }),
 
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/config"
+)
+
+func detectCommand() *command {
+	return &command{
+		name:  "detect",
+		usage: "sessionmon detect --input EVENTS.ndjson [--output ALERTS.ndjson] [options]",
+		summary: `Run the detectors over a file of schema v1 events, offline: no NATS, no
+ClickHouse. Alerts are written one JSON object a line (to standard output
+unless --output is given); invalid lines are reported with their line number
+and skipped; a summary with the throughput goes to standard error. Use it to
+test rules on history and in CI. Detector settings come from the detect:
+section of the config file (--config).`,
+		options: []string{"log-format", "log-level", "input", "output"},
+		run:     runDetectOffline,
+	}
+}
+
+// loadDetectConfig parses the detect: section of the config file.
+func loadDetectConfig(cfg *config.Config, logger *slog.Logger) (detect.Config, error) {
+	dc, err := detect.ParseConfig(cfg.DetectYAML)
+	if err != nil {
+		return detect.Config{}, err
+	}
+	for _, w := range dc.Warnings(time.Now()) {
+		logger.Warn("detect configuration", slog.String("warning", w))
+	}
+	return dc, nil
+}
+
+func runDetectOffline(ctx context.Context, e *env) error {
+	if e.cfg.Detect.Input == "" {
+		return errors.New("--input is required (use - for standard input)")
+	}
+	dc, err := loadDetectConfig(e.cfg, e.logger)
+	if err != nil {
+		return err
+	}
+	var in io.Reader = os.Stdin
+	if e.cfg.Detect.Input != "-" {
+		f, err := os.Open(e.cfg.Detect.Input)
+		if err != nil {
+			return fmt.Errorf("open input: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	out := e.stdout
+	var file *os.File
+	if e.cfg.Output != "" && e.cfg.Output != "-" {
+		if file, err = os.Create(e.cfg.Output); err != nil {
+			return fmt.Errorf("create output: %w", err)
+		}
+		out = file
+	}
+	w := bufio.NewWriterSize(out, 1<<16)
+	st, runErr := detect.RunOffline(ctx, in, w, dc, time.Now)
+	if err := w.Flush(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write alerts: %w", err)
+	}
+	if file != nil {
+		if err := file.Close(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("close output: %w", err)
+		}
+	}
+	for _, l := range st.InvalidLines {
+		fmt.Fprintf(e.stderr, "line %d: %s\n", l.Line, l.Error)
+	}
+	if st.Invalid > int64(len(st.InvalidLines)) {
+		fmt.Fprintf(e.stderr, "... and %d more invalid lines\n", st.Invalid-int64(len(st.InvalidLines)))
+	}
+	fmt.Fprintf(e.stderr, "detect: %d events, %d invalid lines, %d alerts (%d duplicates suppressed, %d late events) in %s: %.0f events/s\n",
+		st.Events, st.Invalid, st.Engine.Alerts, st.Engine.Duplicates, st.Engine.Late, st.Duration.Round(time.Millisecond), st.EventsPerSecond)
+	return runErr
+}
