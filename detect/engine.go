@@ -224,6 +224,21 @@ func (e *Engine) Flush() []Alert {
 	return e.take()
 }
 
+// AdvanceTo releases, in order, every pending event dated at or before t, as
+// if the watermark had reached t, and returns the alerts they raise. The
+// watermark never moves back, so events dated at or before t that arrive
+// afterwards count as late. The streaming service calls it to bound how
+// long an event waits in processing time (Service's MaxHold); offline runs
+// never do, and stay in pure event-time order.
+func (e *Engine) AdvanceTo(t time.Time) []Alert {
+	if !e.started {
+		return nil
+	}
+	e.release(t.UnixNano())
+	e.sweep()
+	return e.take()
+}
+
 // Forget drops everything about subject: each detector's state, its
 // pending events and its dedup entries (an erasure request).
 func (e *Engine) Forget(subject string) {

@@ -132,7 +132,8 @@ func BenchmarkInsertEvents(b *testing.B) {
 	for _, bc := range []struct {
 		batch, conc int
 	}{
-		{batch: 10_000, conc: 2},
+		{batch: 20_000, conc: 1}, // ingest's default batch size
+		{batch: 20_000, conc: 2},
 		{batch: 50_000, conc: 1},
 		{batch: 50_000, conc: 2},
 		{batch: 100_000, conc: 2},
