@@ -49,6 +49,15 @@ echo "==> nats bench: JetStream publish, then consume, $EVENTS messages of ${siz
 cat "$work/natsconsume.txt" >&2
 consume=$(grep -Eo '[0-9,]+ msgs/sec' "$work/natsconsume.txt" | head -1 | tr -d ', ' | sed 's/msgs\/sec//')
 
+echo "==> nats bench: publish and consume at the same time (what the pipeline does), $EVENTS messages" >&2
+"$GOBIN/nats" -s "$nats_url" stream add natsboth --subjects 'natsboth.>' --defaults >/dev/null
+"$GOBIN/nats" -s "$nats_url" bench js consume --msgs "$EVENTS" --stream natsboth --no-progress >"$work/natsboth.txt" 2>&1 &
+both_pid=$!
+sleep 0.5
+"$GOBIN/nats" -s "$nats_url" bench js pub async natsboth.events --msgs "$EVENTS" --size "$size" --stream natsboth --no-progress >/dev/null 2>&1
+wait "$both_pid"
+both=$(grep -Eo '[0-9,]+ msgs/sec' "$work/natsboth.txt" | head -1 | tr -d ', ' | sed 's/msgs\/sec//')
+
 echo "==> clickhouse-client: Native insert of the same $EVENTS rows" >&2
 ch() { clickhouse-client --host 127.0.0.1 --port "$CH_TCP_PORT" "$@"; }
 cols=$(ch --query "SELECT arrayStringConcat(groupArray(name), ', ') FROM (SELECT name FROM system.columns WHERE database = 'sessionmon_bench' AND table = 'events' ORDER BY position)" 2>/dev/null \
@@ -68,4 +77,5 @@ echo "| measure | events/s | ratio to the slower limit |"
 echo "| --- | ---: | ---: |"
 echo "| nats bench js consume (limit) | $consume | $(awk -v a="$consume" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
 echo "| clickhouse-client Native insert (limit) | $native | $(awk -v a="$native" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
+echo "| nats bench js pub + consume at once (context) | $both | $(awk -v a="$both" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
 echo "| sessionmon end to end (publish -> queryable) | $e2e | $(awk -v a="$e2e" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"

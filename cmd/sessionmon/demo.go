@@ -41,10 +41,7 @@ the traffic as schema v1 NDJSON instead (for 'sessionmon publish' or
 			if e.cfg.Output != "" {
 				return writeDemoFile(e)
 			}
-			url := e.cfg.NATS.URL
-			if url == "" {
-				url = "nats://" + e.cfg.NATS.Listen
-			}
+			url := e.cfg.NATS.ClientURL()
 			nc, err := natsconn.Connect(url, e.cfg.NATS, "sessionmon-demo", e.logger)
 			if err != nil {
 				return err

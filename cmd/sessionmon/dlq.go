@@ -32,10 +32,7 @@ func runDLQ(ctx context.Context, e *env) error {
 	if len(e.args) != 1 || e.args[0] != "list" {
 		return errors.New("usage: sessionmon dlq list [--limit N]")
 	}
-	url := e.cfg.NATS.URL
-	if url == "" {
-		url = "nats://" + e.cfg.NATS.Listen
-	}
+	url := e.cfg.NATS.ClientURL()
 	nc, err := natsconn.Connect(url, e.cfg.NATS, "sessionmon-dlq", e.logger)
 	if err != nil {
 		return err

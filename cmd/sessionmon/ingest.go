@@ -43,12 +43,8 @@ running 'sessionmon serve' on --nats-listen).`,
 }
 
 func runIngest(ctx context.Context, e *env) error {
-	url := e.cfg.NATS.URL
-	if url == "" {
-		url = "nats://" + e.cfg.NATS.Listen
-	}
 	cfg := *e.cfg
-	cfg.NATS.URL = url
+	cfg.NATS.URL = cfg.NATS.ClientURL()
 	st, err := startNATS(ctx, &cfg, "sessionmon-ingest", e.logger)
 	if err != nil {
 		return err

@@ -54,10 +54,7 @@ func runPublish(ctx context.Context, e *env) error {
 		defer f.Close()
 		in = f
 	}
-	url := e.cfg.NATS.URL
-	if url == "" {
-		url = "nats://" + e.cfg.NATS.Listen
-	}
+	url := e.cfg.NATS.ClientURL()
 	nc, err := natsconn.Connect(url, e.cfg.NATS, "sessionmon-publish", e.logger)
 	if err != nil {
 		return err

@@ -78,6 +78,15 @@ type NATS struct {
 	KeyFile  string
 }
 
+// ClientURL is where a client subcommand connects: the external server, or
+// the embedded server of a running 'sessionmon serve'.
+func (n NATS) ClientURL() string {
+	if n.URL != "" {
+		return n.URL
+	}
+	return "nats://" + n.Listen
+}
+
 // Embedded reports whether sessionmon runs its own NATS server.
 func (n NATS) Embedded() bool { return n.URL == "" }
 
