@@ -45,18 +45,17 @@ func defaultAbsoluteTimeoutConfig() AbsoluteTimeoutConfig {
 type AbsoluteTimeout struct {
 	cfg      AbsoluteTimeoutConfig
 	policy   PolicyDefaults
-	sessions *keyTable[absoluteSession]
+	sessions *hashTable[absoluteSession] // by session
 }
 
 var _ Detector = (*AbsoluteTimeout)(nil)
 
-// absoluteSession is the state of one session (40 bytes; the strings are
-// shared with the event they came from).
+// absoluteSession is the state of one session (32 bytes).
 type absoluteSession struct {
-	subject   string
-	start     int64 // Unix ms
-	last      int64 // Unix ms of the last activity
-	absS      int32 // declared absolute timeout in seconds, 0 if none
+	subject   uint64 // hash
+	start     int64  // Unix ms
+	last      int64  // Unix ms of the last activity
+	absS      int32  // declared absolute timeout in seconds, 0 if none
 	startSeen bool
 	alerted   bool
 }
@@ -68,7 +67,7 @@ func NewAbsoluteTimeout(cfg AbsoluteTimeoutConfig, policy PolicyDefaults) (*Abso
 	if err := errorsOf(cfg.Validate(absoluteTimeoutName), errs); err != nil {
 		return nil, err
 	}
-	sessions := newKeyTable(cfg.MaxSessions, func(s absoluteSession) int64 { return s.last })
+	sessions := newHashTable(cfg.MaxSessions, func(s absoluteSession) int64 { return s.last })
 	return &AbsoluteTimeout{cfg: cfg, policy: policy, sessions: sessions}, nil
 }
 
@@ -82,21 +81,22 @@ func (d *AbsoluteTimeout) Observe(e *schemas.Event, emit Emit) {
 	switch {
 	case e.Type == schemas.SessionStarted:
 		if e.PreviousSession != "" && e.PreviousSession != e.Session {
-			d.sessions.delete(e.PreviousSession)
+			d.sessions.delete(pseudonymHash(e.PreviousSession))
 		}
 		var absS int32
 		if e.Policy != nil {
 			absS = declaredSeconds(e.Policy.AbsoluteTimeoutS)
 		}
-		d.sessions.put(e.Session, absoluteSession{
-			subject: e.Subject, start: at, last: at, absS: absS, startSeen: true,
+		d.sessions.put(pseudonymHash(e.Session), absoluteSession{
+			subject: pseudonymHash(e.Subject), start: at, last: at, absS: absS, startSeen: true,
 		})
 	case e.Type == schemas.SessionEnded:
-		d.sessions.delete(e.Session)
+		d.sessions.delete(pseudonymHash(e.Session))
 	case countsAsActivity(e):
-		s, ok := d.sessions.get(e.Session)
+		k := pseudonymHash(e.Session)
+		s, ok := d.sessions.get(k)
 		if !ok {
-			d.sessions.put(e.Session, absoluteSession{subject: e.Subject, start: at, last: at})
+			d.sessions.put(k, absoluteSession{subject: pseudonymHash(e.Subject), start: at, last: at})
 			return
 		}
 		timeout, source := resolvePolicy(s.absS, d.policy.AbsoluteTimeout)
@@ -105,7 +105,7 @@ func (d *AbsoluteTimeout) Observe(e *schemas.Event, emit Emit) {
 			emit(d.alert(e, s, age, timeout, source))
 		}
 		s.last = max(s.last, at)
-		d.sessions.put(e.Session, s)
+		d.sessions.update(k, s)
 	}
 }
 
@@ -146,5 +146,6 @@ func (d *AbsoluteTimeout) Expire(watermark time.Time) {
 
 // Forget drops every session of subject.
 func (d *AbsoluteTimeout) Forget(subject string) {
-	d.sessions.dropIf(func(s absoluteSession) bool { return s.subject == subject })
+	h := pseudonymHash(subject)
+	d.sessions.dropIf(func(s absoluteSession) bool { return s.subject == h })
 }

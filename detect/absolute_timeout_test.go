@@ -167,7 +167,7 @@ func TestAbsoluteTimeoutState(t *testing.T) {
 			polEv("e2", schemas.SessionStarted, 0, polSession(polSessB), polSubjectOf(polSubject2)))
 		d.Forget(polSubject)
 		require.Equal(t, 1, d.sessions.size())
-		_, ok := d.sessions.get(polSessB)
+		_, ok := d.sessions.get(pseudonymHash(polSessB))
 		require.True(t, ok)
 	})
 }

@@ -42,15 +42,15 @@ func defaultIdleTimeoutConfig() IdleTimeoutConfig {
 type IdleTimeout struct {
 	cfg      IdleTimeoutConfig
 	policy   PolicyDefaults
-	sessions *keyTable[idleSession]
+	sessions *hashTable[idleSession] // by session
 }
 
 var _ Detector = (*IdleTimeout)(nil)
 
-// idleSession is the state of one session (48 bytes plus the strings,
-// which are shared with the event they came from).
+// idleSession is the state of one session (40 bytes plus the event id,
+// which is shared with the event it came from).
 type idleSession struct {
-	subject string
+	subject uint64 // hash
 	lastID  string // the event of the last activity
 	last    int64  // its time, Unix ms
 	idleS   int32  // declared idle timeout in seconds, 0 if none
@@ -69,7 +69,7 @@ func NewIdleTimeout(cfg IdleTimeoutConfig, policy PolicyDefaults) (*IdleTimeout,
 	if err := errorsOf(cfg.Validate(idleTimeoutName), errs); err != nil {
 		return nil, err
 	}
-	sessions := newKeyTable(cfg.MaxSessions, func(s idleSession) int64 { return s.last })
+	sessions := newHashTable(cfg.MaxSessions, func(s idleSession) int64 { return s.last })
 	return &IdleTimeout{cfg: cfg, policy: policy, sessions: sessions}, nil
 }
 
@@ -83,21 +83,22 @@ func (d *IdleTimeout) Observe(e *schemas.Event, emit Emit) {
 	switch {
 	case e.Type == schemas.SessionStarted:
 		if e.PreviousSession != "" && e.PreviousSession != e.Session {
-			d.sessions.delete(e.PreviousSession)
+			d.sessions.delete(pseudonymHash(e.PreviousSession))
 		}
 		var idleS int32
 		if e.Policy != nil {
 			idleS = declaredSeconds(e.Policy.IdleTimeoutS)
 		}
-		d.sessions.put(e.Session, idleSession{subject: e.Subject, lastID: e.ID, last: at, idleS: idleS})
+		d.sessions.put(pseudonymHash(e.Session), idleSession{subject: pseudonymHash(e.Subject), lastID: e.ID, last: at, idleS: idleS})
 	case e.Type == schemas.SessionEnded:
-		d.sessions.delete(e.Session)
+		d.sessions.delete(pseudonymHash(e.Session))
 	case countsAsActivity(e):
-		s, ok := d.sessions.get(e.Session)
+		k := pseudonymHash(e.Session)
+		s, ok := d.sessions.get(k)
 		if !ok {
 			// Start not seen (before the state horizon, or never
 			// published): the gap can be measured from now on.
-			d.sessions.put(e.Session, idleSession{subject: e.Subject, lastID: e.ID, last: at})
+			d.sessions.put(k, idleSession{subject: pseudonymHash(e.Subject), lastID: e.ID, last: at})
 			return
 		}
 		timeout, source := resolvePolicy(s.idleS, d.policy.IdleTimeout)
@@ -108,7 +109,7 @@ func (d *IdleTimeout) Observe(e *schemas.Event, emit Emit) {
 		if at >= s.last {
 			s.last, s.lastID = at, e.ID
 		}
-		d.sessions.put(e.Session, s)
+		d.sessions.update(k, s)
 	}
 }
 
@@ -147,5 +148,6 @@ func (d *IdleTimeout) Expire(watermark time.Time) {
 
 // Forget drops every session of subject.
 func (d *IdleTimeout) Forget(subject string) {
-	d.sessions.dropIf(func(s idleSession) bool { return s.subject == subject })
+	h := pseudonymHash(subject)
+	d.sessions.dropIf(func(s idleSession) bool { return s.subject == h })
 }

@@ -127,8 +127,12 @@ func (d *ImpossibleTravel) Observe(e *schemas.Event, emit Emit) {
 	if ok && (ref.lat != cur.lat || ref.lon != cur.lon) {
 		d.judge(e, ref, cur, net, onNetwork, emit)
 	}
-	if !onNetwork && (!ok || cur.at >= ref.at) {
+	switch {
+	case onNetwork:
+	case !ok:
 		d.refs.put(key, cur)
+	case cur.at >= ref.at:
+		d.refs.update(key, cur)
 	}
 }
 

@@ -52,7 +52,7 @@ func defaultMissingReauthConfig() MissingReauthConfig {
 type MissingReauth struct {
 	cfg      MissingReauthConfig
 	policy   PolicyDefaults
-	sessions *keyTable[reauthSession]
+	sessions *hashTable[reauthSession] // by session
 }
 
 var _ Detector = (*MissingReauth)(nil)
@@ -82,12 +82,12 @@ func (a authSource) String() string {
 	return "unknown"
 }
 
-// reauthSession is the state of one session (40 bytes).
+// reauthSession is the state of one session (32 bytes).
 type reauthSession struct {
-	subject string
-	auth    int64 // last authentication, Unix ms
-	last    int64 // last event of the session, Unix ms
-	windowS int32 // declared re-authentication window in seconds, 0 if none
+	subject uint64 // hash
+	auth    int64  // last authentication, Unix ms
+	last    int64  // last event of the session, Unix ms
+	windowS int32  // declared re-authentication window in seconds, 0 if none
 	src     authSource
 }
 
@@ -98,7 +98,7 @@ func NewMissingReauth(cfg MissingReauthConfig, policy PolicyDefaults) (*MissingR
 	if err := errorsOf(cfg.Validate(missingReauthName), errs); err != nil {
 		return nil, err
 	}
-	sessions := newKeyTable(cfg.MaxSessions, func(s reauthSession) int64 { return s.last })
+	sessions := newHashTable(cfg.MaxSessions, func(s reauthSession) int64 { return s.last })
 	return &MissingReauth{cfg: cfg, policy: policy, sessions: sessions}, nil
 }
 
@@ -112,28 +112,32 @@ func (d *MissingReauth) Observe(e *schemas.Event, emit Emit) {
 	switch e.Type {
 	case schemas.SessionStarted:
 		if e.PreviousSession != "" && e.PreviousSession != e.Session {
-			d.sessions.delete(e.PreviousSession)
+			d.sessions.delete(pseudonymHash(e.PreviousSession))
 		}
-		s := reauthSession{subject: e.Subject, auth: at, last: at, src: authSessionStart}
+		s := reauthSession{subject: pseudonymHash(e.Subject), auth: at, last: at, src: authSessionStart}
 		if e.Auth != nil && e.Auth.LastAuthAt != nil {
 			s.auth = e.Auth.LastAuthAt.UnixMilli()
 		}
 		if e.Policy != nil {
 			s.windowS = declaredSeconds(e.Policy.ReauthWindowS)
 		}
-		d.sessions.put(e.Session, s)
+		d.sessions.put(pseudonymHash(e.Session), s)
 		return
 	case schemas.SessionEnded:
-		d.sessions.delete(e.Session)
+		d.sessions.delete(pseudonymHash(e.Session))
 		return
 	}
 
 	// An event without a session is judged on its own; one with a session
 	// folds its authentication, if any, into the session's state.
-	var s reauthSession
-	tracked := false
+	var (
+		s       reauthSession
+		k       uint64
+		tracked bool
+	)
 	if e.Session != "" {
-		s, tracked = d.sessions.get(e.Session)
+		k = pseudonymHash(e.Session)
+		s, tracked = d.sessions.get(k)
 	}
 	// On a tie the source already known stays: an action echoing the
 	// session's login time is not relabelled "reported".
@@ -142,12 +146,13 @@ func (d *MissingReauth) Observe(e *schemas.Event, emit Emit) {
 		s.auth, s.src = t, src
 		changed = true
 	}
-	if e.Session != "" && (tracked || changed) {
-		if !tracked {
-			s.subject = e.Subject
-		}
+	switch {
+	case tracked:
 		s.last = max(s.last, at)
-		d.sessions.put(e.Session, s)
+		d.sessions.update(k, s)
+	case e.Session != "" && changed:
+		s.subject, s.last = pseudonymHash(e.Subject), max(s.last, at)
+		d.sessions.put(k, s)
 	}
 
 	if e.Type != schemas.ActionPerformed || e.Action == nil || !e.Action.Sensitive || s.src == authUnknown {
@@ -215,5 +220,6 @@ func (d *MissingReauth) Expire(watermark time.Time) {
 
 // Forget drops every session of subject.
 func (d *MissingReauth) Forget(subject string) {
-	d.sessions.dropIf(func(s reauthSession) bool { return s.subject == subject })
+	h := pseudonymHash(subject)
+	d.sessions.dropIf(func(s reauthSession) bool { return s.subject == h })
 }

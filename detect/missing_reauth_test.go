@@ -232,7 +232,7 @@ func TestMissingReauthState(t *testing.T) {
 			polEv("s2", schemas.SessionStarted, 0, polSession(polSessB), polSubjectOf(polSubject2)))
 		d.Forget(polSubject2)
 		require.Equal(t, 1, d.sessions.size())
-		_, ok := d.sessions.get(polSessA)
+		_, ok := d.sessions.get(pseudonymHash(polSessA))
 		require.True(t, ok)
 	})
 }

@@ -14,7 +14,8 @@ import (
 // (idle_timeout_exceeded, absolute_timeout_exceeded, missing_reauth) have in
 // common: the "activity" rule, policy resolution, settings checks and the
 // text helpers their alerts use. Each detector instance keeps its own
-// per-session keyTable (engine.go); nothing is shared between instances.
+// per-session hashTable (engine.go), keyed by pseudonymHash of the session,
+// with the subject as a hash too; nothing is shared between instances.
 //
 // Activity. An event is activity on its session when it is one of
 // session.activity, token.used, token.refreshed or action.performed and it
@@ -37,6 +38,10 @@ const (
 	// defaultPolicyMaxSessions caps the sessions one detector tracks.
 	defaultPolicyMaxSessions = 200_000
 )
+
+// update stores v under k, which t already holds: unlike put, it needs no
+// check for eviction, so an update costs one lookup.
+func (t *table[K, V]) update(k K, v V) { t.m[k] = v }
 
 // countsAsActivity reports whether e is activity on its session (see the
 // file comment).

@@ -101,7 +101,7 @@ func (d *SessionHijack) Observe(e *schemas.Event, emit Emit) {
 		return
 	case at > o.last:
 		o.last = at
-		d.sessions.put(key, o)
+		d.sessions.update(key, o)
 	}
 	if dev == o.device {
 		return

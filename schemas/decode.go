@@ -31,25 +31,31 @@ var decodeOptions = jsonv2.JoinOptions(
 // one JSON object, no unknown fields, every rule of Validate (with now as the
 // receiver's clock). Errors are *ValidationError naming the field and the rule.
 //
-// Decode is safe for concurrent use. The fast path decodes with goccy/go-json;
-// only a rejected event pays for a second, slower pass that names the field.
+// Decode is safe for concurrent use. The fast path (decode_fast.go) reads the
+// usual shape of an event by hand; what it does not take is decoded with
+// goccy/go-json, and only a rejected event pays for a third, slower pass that
+// names the field.
 func Decode(data []byte, now time.Time) (*Event, error) {
 	if len(data) > MaxEventBytes {
 		return nil, invalid("(event)", fmt.Sprintf("must be at most %d bytes (got %d)", MaxEventBytes, len(data)))
 	}
-	var e Event
-	if err := jsonv2.Unmarshal(data, &e, decodeOptions); err != nil {
-		return nil, describeDecodeError(data, err)
-	}
-	// A JSON null decodes as an absent field without an error; the schema
-	// rejects it, so Decode does too. Most events hold no "null" at all.
-	if bytes.Contains(data, nullLiteral) && hasNull(data) {
-		return nil, describeDecodeError(data, nil)
+	e, ok := decodeFast(data)
+	if !ok {
+		e = new(Event)
+		if err := jsonv2.Unmarshal(data, e, decodeOptions); err != nil {
+			return nil, describeDecodeError(data, err)
+		}
+		// A JSON null decodes as an absent field without an error; the
+		// schema rejects it, so Decode does too. The fast path gives up
+		// on any null.
+		if bytes.Contains(data, nullLiteral) && hasNull(data) {
+			return nil, describeDecodeError(data, nil)
+		}
 	}
 	if err := e.Validate(now); err != nil {
 		return nil, err
 	}
-	return &e, nil
+	return e, nil
 }
 
 // Encode writes e as compact JSON. It does not validate.

@@ -95,6 +95,10 @@ func (v *validator) add(field, rule string, args ...any) {
 
 // maxLen counts characters, as JSON Schema's maxLength does.
 func (v *validator) maxLen(field, s string, n int) {
+	// A string has at most as many characters as bytes.
+	if len(s) <= n {
+		return
+	}
 	if c := utf8.RuneCountInString(s); c > n {
 		v.add(field, "must be at most %d characters (got %d)", n, c)
 	}
@@ -112,11 +116,19 @@ func (v *validator) pseudonym(field, s string, required bool) {
 	}
 }
 
+// The writable range of times in Unix seconds: from 0000-01-01T00:00:00Z
+// up to, not including, 10000-01-01T00:00:00Z. Comparing seconds is cheaper
+// than computing the year, and the bounds are whole seconds.
+var (
+	minWritableUnix = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	endWritableUnix = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
+
 // timeRange keeps t writable: MarshalJSON writes UTC, and RFC 3339 has
 // four-digit years only, so a time whose offset moves it out of years
 // 0000-9999 in UTC could not be encoded and decoded again.
 func (v *validator) timeRange(field string, t Time) {
-	if y := t.UTC().Year(); y < 0 || y > 9999 {
+	if s := t.Unix(); s < minWritableUnix || s >= endWritableUnix {
 		v.add(field, "must be between 0000-01-01 and 9999-12-31 in UTC")
 	}
 }

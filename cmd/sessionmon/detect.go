@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/sessionmon/sessionmon/detect"
@@ -23,7 +24,9 @@ ClickHouse. Alerts are written one JSON object a line (to standard output
 unless --output is given); invalid lines are reported with their line number
 and skipped; a summary with the throughput goes to standard error. Use it to
 test rules on history and in CI. Detector settings come from the detect:
-section of the config file (--config).`,
+section of the config file (--config). The run trades memory for speed (the
+garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
+GOMEMLIMIT in the environment override that.`,
 		options: []string{"log-format", "log-level", "input", "output"},
 		run:     runDetectOffline,
 	}
@@ -49,6 +52,7 @@ func runDetectOffline(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	tuneGCForBatch()
 	var in io.Reader = os.Stdin
 	if e.cfg.Detect.Input != "-" {
 		f, err := os.Open(e.cfg.Detect.Input)
@@ -85,4 +89,21 @@ func runDetectOffline(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.stderr, "detect: %d events, %d invalid lines, %d alerts (%d duplicates suppressed, %d late events) in %s: %.0f events/s\n",
 		st.Events, st.Invalid, st.Engine.Alerts, st.Engine.Duplicates, st.Engine.Late, st.Duration.Round(time.Millisecond), st.EventsPerSecond)
 	return runErr
+}
+
+// batchMemoryLimit is the heap the offline mode may grow to before the
+// garbage collector works harder.
+const batchMemoryLimit = 2 << 30
+
+// tuneGCForBatch trades memory for speed in a batch run: the collector runs
+// when the heap grows to 9 times the live data (GOGC=800) rather than 2
+// times, but never lets it pass batchMemoryLimit. A GOGC or GOMEMLIMIT set
+// in the environment wins.
+func tuneGCForBatch() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(800)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(batchMemoryLimit)
+	}
 }
