@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Tests that skip themselves under -short; test.sh runs them separately.
-LONG_TESTS='^(TestIngest100kExactlyOnce|TestClickHouseOutage)$'
+LONG_TESTS='^(TestIngest100kExactlyOnce|TestClickHouseOutage|TestPublishToAlertLatency|TestServiceClickHouseOutage)$'
 
 export CH_TCP_PORT="${CH_TCP_PORT:-19000}"
 export CH_HTTP_PORT="${CH_HTTP_PORT:-18123}"

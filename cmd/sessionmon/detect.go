@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,24 +10,32 @@ import (
 	"runtime/debug"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/health"
 )
 
 func detectCommand() *command {
 	return &command{
 		name:  "detect",
-		usage: "sessionmon detect --input EVENTS.ndjson [--output ALERTS.ndjson] [options]",
-		summary: `Run the detectors over a file of schema v1 events, offline: no NATS, no
-ClickHouse. Alerts are written one JSON object a line (to standard output
+		usage: "sessionmon detect [--input EVENTS.ndjson [--output ALERTS.ndjson]] [options]",
+		summary: `Without --input: run the detectors alone, live, on the SESSIONMON_EVENTS
+stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS and
+ClickHouse, with /metrics, /healthz and /readyz on --http-addr. Run one per
+deployment; at start it rebuilds its state by replaying recent events.
+
+With --input: run the detectors over a file of schema v1 events, offline: no
+NATS, no ClickHouse. Alerts are written one JSON object a line (to standard output
 unless --output is given); invalid lines are reported with their line number
 and skipped; a summary with the throughput goes to standard error. Use it to
 test rules on history and in CI. Detector settings come from the detect:
 section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
-		options: []string{"log-format", "log-level", "input", "output"},
-		run:     runDetectOffline,
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "clickhouse-dsn", "input", "output"}, secretOptions),
+		run:     runDetect,
 	}
 }
 
@@ -44,10 +51,42 @@ func loadDetectConfig(cfg *config.Config, logger *slog.Logger) (detect.Config, e
 	return dc, nil
 }
 
-func runDetectOffline(ctx context.Context, e *env) error {
+func runDetect(ctx context.Context, e *env) error {
 	if e.cfg.Detect.Input == "" {
-		return errors.New("--input is required (use - for standard input)")
+		return runDetectLive(ctx, e)
 	}
+	return runDetectOffline(ctx, e)
+}
+
+// runDetectLive runs the detection service alone.
+func runDetectLive(ctx context.Context, e *env) error {
+	cfg := *e.cfg
+	cfg.NATS.URL = cfg.NATS.ClientURL()
+	st, err := startNATS(ctx, &cfg, "sessionmon-detect", e.logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := ensureAlertStream(ctx, st.js); err != nil {
+		return err
+	}
+	checks := health.NewRegistry()
+	addNATSChecks(checks, st)
+	reg := newRegistry()
+	svc, err := newDetect(e.cfg, st.js, e.logger, reg)
+	if err != nil {
+		return err
+	}
+	checks.Add("detect", svc.Ready)
+	g, gctx := errgroup.WithContext(ctx)
+	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {
+		return err
+	}
+	g.Go(func() error { return svc.Run(gctx) })
+	return g.Wait()
+}
+
+func runDetectOffline(ctx context.Context, e *env) error {
 	dc, err := loadDetectConfig(e.cfg, e.logger)
 	if err != nil {
 		return err

@@ -52,7 +52,7 @@ var sharedOptions = []string{"data-dir", "log-format", "log-level"}
 var natsOptions = []string{"nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 
 func commands() []*command {
-	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), versionCommand()}
+	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), notifyCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), versionCommand()}
 }
 
 func main() {

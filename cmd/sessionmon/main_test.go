@@ -8,9 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +202,29 @@ func TestServeWithDemo(t *testing.T) {
 		}
 		return nil
 	})
+	// ... and the detectors find the demo's attacks: alerts on the stream
+	// and in ClickHouse.
+	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		st, err := s.Stream(t.Context(), detect.AlertStream)
+		if err != nil {
+			return err
+		}
+		info, err := st.Info(t.Context())
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs < 10 {
+			return fmt.Errorf("%d alerts on the stream", info.State.Msgs)
+		}
+		stored, err := store.AlertsSince(t.Context(), time.Now().Add(-48*time.Hour), 1000)
+		if err != nil {
+			return err
+		}
+		if len(stored) < 10 {
+			return fmt.Errorf("%d alerts in clickhouse", len(stored))
+		}
+		return nil
+	})
 	resp, err := http.Get("http://" + httpAddr + "/metrics")
 	require.NoError(t, err)
 	metrics, err := io.ReadAll(resp.Body)
@@ -255,4 +281,51 @@ func TestDetectReportsBadLines(t *testing.T) {
 	require.Empty(t, out)
 	require.Contains(t, errOut, "line 2:")
 	require.Contains(t, errOut, "1 events, 1 invalid lines, 0 alerts")
+}
+
+func TestServeDeliversDemoAlertsToWebhook(t *testing.T) {
+	t.Parallel()
+	var received atomic.Int64
+	ids := sync.Map{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("webhook-signature") == "" || r.Header.Get("webhook-id") == "" {
+			http.Error(w, "unsigned", http.StatusBadRequest)
+			return
+		}
+		if _, dup := ids.LoadOrStore(r.Header.Get("webhook-id"), true); !dup {
+			received.Add(1)
+		}
+	}))
+	t.Cleanup(receiver.Close)
+	cfgFile := filepath.Join(t.TempDir(), "sessionmon.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`notify:
+  webhooks:
+    - name: siem
+      url: %s
+      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+      min_severity: high
+      allow_http: true
+      allow_private: true
+`, receiver.URL)), 0o600))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", t.TempDir(), "--nats-listen", freeAddr(t), "--http-addr", freeAddr(t),
+			"--clickhouse-dsn", chtest.DSN(t), "--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
+	}()
+	checkFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		if n := received.Load(); n < 5 {
+			return fmt.Errorf("%d alerts delivered", n)
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, exitOK, code, "stderr:\n%s", errOut.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s of cancellation")
+	}
 }

@@ -26,8 +26,10 @@ func serveCommand() *command {
 		usage: "sessionmon serve [options]",
 		summary: `Run the pipeline: NATS JetStream (embedded unless --nats-url is given) with the
 SESSIONMON_EVENTS stream, the ingest worker (events into ClickHouse; it waits
-for ClickHouse if it is not up yet, while NATS keeps the backlog), and the HTTP
-server with /metrics, /healthz and /readyz.
+for ClickHouse if it is not up yet, while NATS keeps the backlog), the
+detectors (alerts to SESSIONMON_ALERTS and ClickHouse), the webhook notifier
+(when the config file's notify: section has webhooks), and the HTTP server
+with /metrics, /healthz and /readyz.
 With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.`,
 		options: join(sharedOptions, natsOptions, []string{
 			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas",
@@ -135,6 +137,22 @@ func runServe(ctx context.Context, e *env) error {
 	}
 	defer closeGeo()
 	checks.Add("ingest", svc.Ready)
+	if err := ensureAlertStream(ctx, st.js); err != nil {
+		return err
+	}
+	det, err := newDetect(cfg, st.js, logger, reg)
+	if err != nil {
+		return err
+	}
+	checks.Add("detect", det.Ready)
+	notify, err := newNotifier(ctx, cfg, st.js, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer notify.close()
+	if notify.enabled() {
+		checks.Add("notify", notify.Ready)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if err := serveHTTP(gctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {
@@ -144,6 +162,10 @@ func runServe(ctx context.Context, e *env) error {
 	// Ingest stops first (pipeline order): it flushes and acks what it
 	// holds while NATS is still up; the deferred st.close runs after.
 	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error { return det.Run(gctx) })
+	if notify.enabled() {
+		g.Go(func() error { return notify.Run(gctx) })
+	}
 	if cfg.Serve.Demo {
 		g.Go(func() error {
 			return runDemoTraffic(gctx, st.nc, cfg.Demo, e.stdout, logger)

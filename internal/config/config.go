@@ -39,6 +39,11 @@ type Config struct {
 	DetectYAML []byte
 	Detect     Detect
 
+	// NotifyYAML is the notify: section of the config file, as YAML, for
+	// alert.ParseConfig (empty: no webhooks).
+	NotifyYAML []byte
+	Notify     Notify
+
 	// Output is the file a command writes its results to (detect: alerts,
 	// demo: events); empty or "-" is standard output.
 	Output string
@@ -119,6 +124,12 @@ type Geo struct {
 type DLQ struct {
 	MaxAge time.Duration
 	Limit  int
+}
+
+// Notify configures `sessionmon notify redeliver`.
+type Notify struct {
+	AlertID string
+	Webhook string
 }
 
 // Detect configures `sessionmon detect` (offline mode).

@@ -186,10 +186,11 @@ func TestParseDuration(t *testing.T) {
 
 func TestDetectSectionIsKeptForItsPackage(t *testing.T) {
 	t.Parallel()
-	file := writeFile(t, "log:\n  level: warn\ndetect:\n  lateness: 3s\n  detectors:\n    brute_force: {threshold: 7}\n")
+	file := writeFile(t, "log:\n  level: warn\ndetect:\n  lateness: 3s\n  detectors:\n    brute_force: {threshold: 7}\nnotify:\n  webhooks: [{name: ops}]\n")
 	c, err := load(t, nil, []string{"--config", file}, nil)
 	require.NoError(t, err)
 	require.Equal(t, slog.LevelWarn, c.LogLevel)
 	require.Contains(t, string(c.DetectYAML), "lateness: 3s")
 	require.Contains(t, string(c.DetectYAML), "threshold: 7")
+	require.Contains(t, string(c.NotifyYAML), "name: ops")
 }

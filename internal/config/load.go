@@ -17,6 +17,10 @@ import (
 // detectors (package detect decodes it).
 const DetectSection = "detect"
 
+// NotifySection is the config file's key whose content configures the
+// webhooks (package alert decodes it).
+const NotifySection = "notify"
+
 // ConfigEnv names the variable that points at the YAML config file.
 const ConfigEnv = "SESSIONMON_CONFIG"
 
@@ -135,13 +139,17 @@ func applyFile(cfg *Config, path string) error {
 	}
 	// Sections with a structure of their own are kept as YAML for their
 	// packages to decode strictly.
-	if section, ok := doc[DetectSection]; ok {
-		delete(doc, DetectSection)
+	for name, dst := range map[string]*[]byte{DetectSection: &cfg.DetectYAML, NotifySection: &cfg.NotifyYAML} {
+		section, ok := doc[name]
+		if !ok {
+			continue
+		}
+		delete(doc, name)
 		out, err := yaml.Marshal(section)
 		if err != nil {
-			return fmt.Errorf("config file %s: %s: %w", path, DetectSection, err)
+			return fmt.Errorf("config file %s: %s: %w", path, name, err)
 		}
-		cfg.DetectYAML = out
+		*dst = out
 	}
 	flat := map[string]string{}
 	if err := flatten("", doc, flat); err != nil {

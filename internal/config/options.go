@@ -165,6 +165,9 @@ var Options = []Option{
 	str("input", "detect_offline.input", "NDJSON file of schema v1 events to run the detectors over (- for standard input)", func(c *Config) *string { return &c.Detect.Input }),
 	str("output", "output", "file to write results to, one JSON object a line (default: standard output)", func(c *Config) *string { return &c.Output }),
 
+	str("alert", "notify_redeliver.alert", "id of the alert to deliver again", func(c *Config) *string { return &c.Notify.AlertID }),
+	str("webhook", "notify_redeliver.webhook", "webhook to deliver to again (default: every webhook that gave up on the alert)", func(c *Config) *string { return &c.Notify.Webhook }),
+
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 
 	boolean("demo", "serve.demo", "also send demo traffic into the pipeline (see sessionmon demo)", func(c *Config) *bool { return &c.Serve.Demo }),

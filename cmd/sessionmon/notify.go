@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/internal/health"
+)
+
+func notifyCommand() *command {
+	return &command{
+		name:  "notify",
+		usage: "sessionmon notify [redeliver --alert ID [--webhook NAME]] [options]",
+		summary: `Run the webhook notifier alone: deliver alerts from SESSIONMON_ALERTS to the
+webhooks of the config file's notify: section, signed per Standard Webhooks,
+with retries whose state lives in JetStream (a restart resumes). An alert a
+webhook gave up on is recorded as undeliverable.
+
+'notify redeliver --alert ID' queues such an alert again, for --webhook or
+for every webhook that gave up on it; the running notifier delivers it with
+the same webhook-id.`,
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "clickhouse-dsn", "alert", "webhook"}, secretOptions),
+		run:     runNotify,
+	}
+}
+
+func runNotify(ctx context.Context, e *env) error {
+	redeliver := len(e.args) == 1 && e.args[0] == "redeliver"
+	if len(e.args) > 0 && !redeliver {
+		return errors.New("usage: sessionmon notify [redeliver --alert ID [--webhook NAME]]")
+	}
+	if redeliver && e.cfg.Notify.AlertID == "" {
+		return errors.New("notify redeliver: --alert is required")
+	}
+	cfg := *e.cfg
+	cfg.NATS.URL = cfg.NATS.ClientURL()
+	st, err := startNATS(ctx, &cfg, "sessionmon-notify", e.logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := ensureAlertStream(ctx, st.js); err != nil {
+		return err
+	}
+	reg := newRegistry()
+	n, err := newNotifier(ctx, e.cfg, st.js, e.logger, reg)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	if !n.enabled() {
+		return errors.New("no webhooks configured: add them to the notify: section of the config file (--config)")
+	}
+	if redeliver {
+		queued, err := n.Redeliver(ctx, e.cfg.Notify.AlertID, e.cfg.Notify.Webhook)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "alert %s queued for redelivery to: %s\n", e.cfg.Notify.AlertID, strings.Join(queued, ", "))
+		return nil
+	}
+	checks := health.NewRegistry()
+	addNATSChecks(checks, st)
+	checks.Add("notify", n.Ready)
+	g, gctx := errgroup.WithContext(ctx)
+	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {
+		return err
+	}
+	g.Go(func() error { return n.Run(gctx) })
+	return g.Wait()
+}

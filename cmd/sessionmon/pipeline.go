@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionmon/sessionmon/alert"
+	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/config"
+)
+
+// newDetect builds the live detection service from the configuration.
+func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*detect.Service, error) {
+	dc, err := loadDetectConfig(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := detect.NewService(js, cfg.ClickHouseDSN, detect.DefaultServiceConfig(), dc,
+		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)))
+	if err != nil {
+		return nil, fmt.Errorf("detect: %w", err)
+	}
+	return svc, nil
+}
+
+// ensureAlertStream declares SESSIONMON_ALERTS, which detect writes and the
+// notifier reads, before either starts.
+func ensureAlertStream(ctx context.Context, js jetstream.JetStream) error {
+	_, err := detect.EnsureAlertStream(ctx, js, detect.DefaultServiceConfig().Alerts)
+	return err
+}
+
+// notifier is the webhook notifier with what it holds open; Notifier is nil
+// when no webhook is configured.
+type notifier struct {
+	*alert.Notifier
+	store *chstore.Store
+}
+
+func (n *notifier) enabled() bool { return n.Notifier != nil }
+
+func (n *notifier) close() {
+	if n.store != nil {
+		n.store.Close()
+	}
+}
+
+// newNotifier builds the webhook notifier from the notify: section of the
+// config file; it is disabled when no webhook is configured. Delivery
+// attempts are logged to ClickHouse when it is reachable at start.
+func newNotifier(ctx context.Context, cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*notifier, error) {
+	nc, err := alert.ParseConfig(cfg.NotifyYAML)
+	if err != nil {
+		return nil, err
+	}
+	n := &notifier{}
+	if len(nc.Webhooks) == 0 {
+		return n, nil
+	}
+	opts := []alert.Option{alert.WithLogger(logger), alert.WithMetrics(alert.NewMetrics(reg))}
+	if store, err := chstore.Open(ctx, cfg.ClickHouseDSN, logger); err != nil {
+		logger.Warn("webhook delivery log disabled: clickhouse not reachable at start", slog.Any("error", err))
+	} else {
+		n.store = store
+		opts = append(opts, alert.WithDeliveryLog(store))
+	}
+	an, err := alert.New(js, nc, opts...)
+	if err != nil {
+		n.close()
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	n.Notifier = an
+	logger.Info("webhooks configured", slog.Int("webhooks", len(nc.Webhooks)))
+	return n, nil
+}

@@ -1,0 +1,459 @@
+package detect
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// statsEvery is how often the engine loop updates the metrics and
+// acknowledges events held too long.
+const statsEvery = time.Second
+
+// delivery is one received message, decoded.
+type delivery struct {
+	msg      jetstream.Msg
+	seq      uint64
+	stored   time.Time // when the stream stored the event
+	received time.Time
+	ev       *schemas.Event
+	err      error // not a schema v1 event
+}
+
+// receive pulls events from the durable consumer, decodes them and hands
+// them to the engine loop, in order, until ctx ends. It owns nothing the
+// engine loop reads but the deliveries it sends.
+func (s *Service) receive(ctx context.Context, cons jetstream.Consumer, out chan<- delivery) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
+	if err != nil {
+		return fmt.Errorf("detect consume: %w", err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return fmt.Errorf("detect consumer closed: %w", err)
+		default:
+			// Missed heartbeats and the like: the iterator goes on.
+			s.logger.Warn("pull events", slog.Any("error", err))
+			continue
+		}
+		d := delivery{msg: msg, received: time.Now()}
+		md, err := msg.Metadata()
+		if err != nil {
+			// Not a JetStream message; nothing to acknowledge.
+			s.logger.Warn("event without metadata", slog.Any("error", err))
+			continue
+		}
+		d.seq, d.stored = md.Sequence.Stream, md.Timestamp
+		d.ev, d.err = schemas.Decode(msg.Data(), d.received)
+		select {
+		case out <- d:
+		case <-ctx.Done():
+			// Not acknowledged: JetStream redelivers it.
+			return ctx.Err()
+		}
+	}
+}
+
+// inflight is an event given to the engine and not yet acknowledged.
+type inflight struct {
+	msg      jetstream.Msg
+	seq      uint64
+	at       int64 // event time, ns
+	received time.Time
+	stored   time.Time
+	id       string
+	acked    bool
+}
+
+// inflightHeap orders inflight events by event time, then sequence: the
+// order the engine releases them in.
+type inflightHeap []*inflight
+
+func (h inflightHeap) Len() int { return len(h) }
+func (h inflightHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+func (h inflightHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *inflightHeap) Push(x any)   { *h = append(*h, x.(*inflight)) }
+func (h *inflightHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
+
+// held is an event waiting in the engine, in arrival order, for MaxHold.
+type held struct {
+	received time.Time
+	at       int64
+}
+
+// live is the engine loop's state. Only the engine loop touches it.
+type live struct {
+	s   *Service
+	eng *Engine
+	// floor: every event at or before it was replayed at start.
+	floor   uint64
+	seen    seqSet
+	unacked inflightHeap
+	bySeq   map[uint64]*inflight
+	// waiting holds the events the engine holds, oldest arrival first.
+	waiting  []held
+	released []*inflight
+	stats    Stats
+	// steps goes to the confirmer; run closes it.
+	steps chan<- pubStep
+}
+
+func newLive(s *Service, eng *Engine, floor uint64, steps chan<- pubStep) *live {
+	return &live{s: s, eng: eng, floor: floor, seen: newSeqSet(floor), bySeq: make(map[uint64]*inflight),
+		stats: eng.Stats(), steps: steps}
+}
+
+// run is the engine loop: it processes deliveries, releases held events
+// after MaxHold and serves erasure requests until ctx ends. It closes
+// l.steps when it returns.
+func (l *live) run(ctx context.Context, in <-chan delivery) error {
+	defer close(l.steps)
+	s := l.s
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	defer hold.Stop()
+	var armed time.Time // when hold fires; zero: stopped
+	tick := time.NewTicker(statsEvery)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case d := <-in:
+			err = l.handle(ctx, d)
+		case <-hold.C:
+			armed = time.Time{}
+			err = l.advance(ctx, time.Now())
+		case <-tick.C:
+			l.updateStats()
+		case r := <-s.forget:
+			l.eng.Forget(r.subject)
+			close(r.done)
+		}
+		if err != nil {
+			return err
+		}
+		// Keep the timer on the oldest waiting event's deadline.
+		if len(l.waiting) > 0 {
+			if due := l.waiting[0].received.Add(s.cfg.MaxHold); !due.Equal(armed) {
+				hold.Reset(time.Until(due))
+				armed = due
+			}
+		} else if !armed.IsZero() {
+			hold.Stop()
+			armed = time.Time{}
+		}
+	}
+}
+
+// handle processes one delivery.
+func (l *live) handle(ctx context.Context, d delivery) error {
+	m := l.s.metrics
+	if d.seq <= l.floor {
+		// The replay processed it.
+		m.skipped.Inc()
+		_ = d.msg.Ack()
+		return nil
+	}
+	if l.seen.has(d.seq) {
+		if e, ok := l.bySeq[d.seq]; ok {
+			// Still in the engine: acknowledge this delivery when
+			// the event is released.
+			e.msg, e.acked = d.msg, false
+		} else {
+			_ = d.msg.Ack()
+		}
+		m.skipped.Inc()
+		return nil
+	}
+	l.seen.add(d.seq)
+	if d.err != nil {
+		// Ingest dead-letters it; detect only skips it.
+		m.invalid.Inc()
+		_ = d.msg.Ack()
+		return nil
+	}
+	m.events.Inc()
+	e := &inflight{msg: d.msg, seq: d.seq, at: d.ev.Time.UnixNano(), received: d.received, stored: d.stored, id: d.ev.ID}
+	heap.Push(&l.unacked, e)
+	l.bySeq[e.seq] = e
+	alerts := l.eng.Process(d.ev)
+	if e.at > l.eng.watermark {
+		l.waiting = append(l.waiting, held{received: d.received, at: e.at})
+	}
+	return l.settle(ctx, alerts)
+}
+
+// advance releases, once they have waited MaxHold, the events that arrived
+// up to now-MaxHold: everything up to the greatest event time among them,
+// but not beyond the wall clock.
+func (l *live) advance(ctx context.Context, now time.Time) error {
+	due := now.Add(-l.s.cfg.MaxHold)
+	upTo := int64(0)
+	n := 0
+	for n < len(l.waiting) && !l.waiting[n].received.After(due) {
+		upTo = max(upTo, l.waiting[n].at)
+		n++
+	}
+	l.waiting = l.waiting[n:]
+	upTo = min(upTo, now.UnixNano())
+	if n == 0 || upTo <= l.eng.watermark {
+		return nil
+	}
+	return l.settle(ctx, l.eng.AdvanceTo(time.Unix(0, upTo)))
+}
+
+// settle acknowledges the events the engine has released. When their
+// release raised alerts, it starts publishing them and hands the events to
+// the confirmer, which acknowledges them once every alert is stored: the
+// engine loop goes on meanwhile instead of waiting for the stream.
+func (l *live) settle(ctx context.Context, alerts []Alert) error {
+	wm := l.eng.watermark
+	l.released = l.released[:0]
+	for len(l.unacked) > 0 && l.unacked[0].at <= wm {
+		e := heap.Pop(&l.unacked).(*inflight)
+		delete(l.bySeq, e.seq)
+		l.released = append(l.released, e)
+	}
+	if len(alerts) == 0 {
+		for i, e := range l.released {
+			if !e.acked {
+				_ = e.msg.Ack()
+			}
+			l.released[i] = nil
+		}
+		return nil
+	}
+	futures, err := l.s.sendAlerts(alerts)
+	if err != nil {
+		return err
+	}
+	st := pubStep{alerts: alerts, futures: futures, released: slices.Clone(l.released)}
+	clear(l.released)
+	select {
+	case l.steps <- st:
+		return nil
+	case <-ctx.Done():
+		// Not acknowledged: replayed or redelivered after a restart.
+		return ctx.Err()
+	}
+}
+
+// pubStep is the alerts one release raised, being published, and the
+// events released with them, acknowledged once the alerts are stored.
+type pubStep struct {
+	alerts   []Alert
+	futures  []jetstream.PubAckFuture
+	released []*inflight
+}
+
+// confirmAll waits for each step's alerts to be stored, in order, then
+// acknowledges its events; it returns when steps is closed (by the engine
+// loop) and drained, or when ctx ends. It owns the events of the steps it
+// receives.
+func (s *Service) confirmAll(ctx context.Context, steps <-chan pubStep) error {
+	for st := range steps {
+		if err := s.confirm(ctx, st.alerts, st.futures, st.released); err != nil {
+			return err
+		}
+		for _, e := range st.released {
+			if !e.acked {
+				_ = e.msg.Ack()
+			}
+		}
+	}
+	return nil
+}
+
+// updateStats refreshes the engine metrics and acknowledges events held
+// longer than half the ack wait (dated ahead of the wall clock), so that
+// JetStream does not redeliver them; a restart replays them.
+func (l *live) updateStats() {
+	m := l.s.metrics
+	st := l.eng.Stats()
+	m.late.Add(float64(st.Late - l.stats.Late))
+	m.stateKeys.Set(float64(st.StateKeys))
+	m.pending.Set(float64(st.Pending))
+	m.watermarkDelay.Set(time.Since(l.eng.Watermark()).Seconds())
+	l.stats = st
+	old := time.Now().Add(-l.s.cfg.AckWait / 2)
+	for _, e := range l.unacked {
+		if !e.acked && e.received.Before(old) {
+			_ = e.msg.Ack()
+			e.acked = true
+		}
+	}
+}
+
+// publish stores alerts in SESSIONMON_ALERTS and waits for every ack,
+// retrying failures with backoff until ctx ends. released are the events
+// whose release raised the alerts, for the latency metric.
+func (s *Service) publish(ctx context.Context, alerts []Alert, released []*inflight) error {
+	futures, err := s.sendAlerts(alerts)
+	if err != nil {
+		return err
+	}
+	return s.confirm(ctx, alerts, futures, released)
+}
+
+// sendAlerts starts publishing alerts without waiting for the stream's
+// acks. A nil future is a publish that failed at once; confirm retries it.
+// The error is for an alert that cannot be encoded, a bug in its detector
+// that retrying would not mend.
+func (s *Service) sendAlerts(alerts []Alert) ([]jetstream.PubAckFuture, error) {
+	futures := make([]jetstream.PubAckFuture, len(alerts))
+	for i := range alerts {
+		m, err := alertMessage(&alerts[i])
+		if err != nil {
+			return nil, err
+		}
+		// A publish that fails here is retried by confirm.
+		futures[i], _ = s.js.PublishMsgAsync(m)
+	}
+	return futures, nil
+}
+
+// confirm waits for the acks of alerts published by sendAlerts and
+// publishes again, with backoff, those that failed, until every one is
+// stored or ctx ends.
+func (s *Service) confirm(ctx context.Context, alerts []Alert, futures []jetstream.PubAckFuture, released []*inflight) error {
+	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	for attempt := 1; ; attempt++ {
+		var (
+			failed  []int
+			lastErr error
+		)
+		for i, f := range futures {
+			if f == nil {
+				failed, lastErr = append(failed, i), errors.New("publish refused")
+				continue
+			}
+			select {
+			case <-f.Ok():
+				s.published(&alerts[i], released)
+			case err := <-f.Err():
+				failed, lastErr = append(failed, i), err
+			case <-ctx.Done():
+				return fmt.Errorf("publish alerts: %w", ctx.Err())
+			}
+		}
+		if len(failed) == 0 {
+			if attempt > 1 {
+				s.detectState.Store(nil)
+				s.logger.Info("alert publishing recovered", slog.Int("attempts", attempt))
+			}
+			return nil
+		}
+		s.metrics.publishErrors.Add(float64(len(failed)))
+		s.setDetectState(fmt.Sprintf("publishing alerts failing, retrying: %v", lastErr))
+		s.logger.Warn("publish alerts failed, retrying", slog.Int("alerts", len(failed)), slog.Int("attempt", attempt),
+			slog.Duration("retry_in", bo.peek()), slog.Any("error", lastErr))
+		if !bo.wait(ctx) {
+			return fmt.Errorf("publish alerts: %w", ctx.Err())
+		}
+		retry := make([]Alert, len(failed))
+		for k, i := range failed {
+			retry[k] = alerts[i]
+		}
+		alerts = retry
+		var err error
+		if futures, err = s.sendAlerts(alerts); err != nil {
+			return err
+		}
+	}
+}
+
+// published records an alert the stream acknowledged: its metrics, its
+// latency from the arrival of its newest evidence among released, and a
+// log line.
+func (s *Service) published(a *Alert, released []*inflight) {
+	now := time.Now()
+	s.metrics.alerts.WithLabelValues(a.Detector, string(a.Severity)).Inc()
+	if len(released) > 0 && len(a.Evidence) > 0 {
+		evidence := make(map[string]struct{}, len(a.Evidence))
+		for _, id := range a.Evidence {
+			evidence[id] = struct{}{}
+		}
+		var newest time.Time
+		for _, e := range released {
+			if _, ok := evidence[e.id]; ok && e.stored.After(newest) {
+				newest = e.stored
+			}
+		}
+		if !newest.IsZero() {
+			s.metrics.latency.Observe(now.Sub(newest).Seconds())
+		}
+	}
+	s.logger.Info("alert", slog.String("alert_id", a.ID), slog.String("detector", a.Detector),
+		slog.String("severity", string(a.Severity)), slog.String("session_id", a.Session))
+}
+
+// seqSetSize is how many recent stream sequences a seqSet remembers.
+const seqSetSize = 1 << 20
+
+// seqSet remembers which of the last seqSetSize stream sequences (above a
+// floor) were processed, so that a redelivery is recognised: 128 KiB.
+type seqSet struct {
+	bits []uint64
+	hi   uint64 // the highest sequence added
+}
+
+func newSeqSet(floor uint64) seqSet {
+	return seqSet{bits: make([]uint64, seqSetSize/64), hi: floor}
+}
+
+// has reports whether seq was added. Sequences more than seqSetSize below
+// the highest one added count as added.
+func (s *seqSet) has(seq uint64) bool {
+	if seq > s.hi {
+		return false
+	}
+	if s.hi-seq >= seqSetSize {
+		return true
+	}
+	i := seq % seqSetSize
+	return s.bits[i/64]&(1<<(i%64)) != 0
+}
+
+func (s *seqSet) add(seq uint64) {
+	if seq > s.hi {
+		// The sequences skipped over were not seen (yet).
+		if seq-s.hi >= seqSetSize {
+			clear(s.bits)
+		} else {
+			for q := s.hi + 1; q < seq; q++ {
+				i := q % seqSetSize
+				s.bits[i/64] &^= 1 << (i % 64)
+			}
+		}
+		s.hi = seq
+	}
+	i := seq % seqSetSize
+	s.bits[i/64] |= 1 << (i % 64)
+}

@@ -1,0 +1,225 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// Replay sizes.
+const (
+	// replayBatch is how many events the replay reader decodes before
+	// handing them to the engine.
+	replayBatch = 512
+	// replayQueue is how many decoded batches may wait for the engine.
+	replayQueue = 8
+	// replayIdle is how long a replay read waits for the next message
+	// before it asks the server whether any are left.
+	replayIdle = 2 * time.Second
+	// maxReplayAlerts bounds the alerts a replay holds back until it knows
+	// which of them were lost by a crash.
+	maxReplayAlerts = 10000
+)
+
+// readStream reads, in order, the messages of stream selected by cfg whose
+// sequence is at most last, and calls fn with each. It returns when it
+// reaches last, when the stream has nothing more to deliver, or on the
+// first error of fn.
+func (s *Service) readStream(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, last uint64,
+	fn func(msg jetstream.Msg, md *jetstream.MsgMetadata) error) error {
+	if last == 0 {
+		return nil
+	}
+	cons, err := s.js.OrderedConsumer(ctx, stream, cfg)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	if info.NumPending == 0 {
+		return nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(replayIdle))
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, nats.ErrTimeout):
+			// Messages can expire (max age) while the read waits.
+			info, ierr := cons.Info(ctx)
+			if ierr != nil {
+				return fmt.Errorf("read %s: %w", stream, ierr)
+			}
+			if info.NumPending == 0 {
+				return nil
+			}
+			continue
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return fmt.Errorf("read %s: %w", stream, err)
+		default:
+			s.logger.Warn("read stream", slog.String("stream", stream), slog.Any("error", err))
+			continue
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		if md.Sequence.Stream > last {
+			return nil
+		}
+		if err := fn(msg, md); err != nil {
+			return err
+		}
+		if md.Sequence.Stream == last || md.NumPending == 0 {
+			return nil
+		}
+	}
+}
+
+// alertIDsSince adds to known the id of every alert in SESSIONMON_ALERTS
+// stored since from (status changes are skipped). Alerts of events stored
+// since from were published after from.
+func (s *Service) alertIDsSince(ctx context.Context, from time.Time, known map[string]struct{}) error {
+	stream, err := s.js.Stream(ctx, AlertStream)
+	if err != nil {
+		return fmt.Errorf("alerts stream: %w", err)
+	}
+	last := stream.CachedInfo().State.LastSeq
+	return s.readStream(ctx, AlertStream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &from,
+		HeadersOnly:   true,
+	}, last, func(msg jetstream.Msg, _ *jetstream.MsgMetadata) error {
+		if strings.HasPrefix(msg.Subject(), StatusSubjectPrefix) {
+			return nil
+		}
+		if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
+			known[id] = struct{}{}
+		}
+		return nil
+	})
+}
+
+// replayBatchOf is a run of replayed events.
+type replayBatchOf struct {
+	events []*schemas.Event
+	seqs   []uint64
+	last   uint64 // the last stream sequence read
+}
+
+// replay feeds eng the events of SESSIONMON_EVENTS stored since from, up
+// to the last one the durable consumer had delivered, in event-time order
+// (no MaxHold), and returns the last sequence it replayed: live processing
+// skips every event at or before it. Alerts the engine does not suppress
+// as already sent are held back; those dated at or after the oldest event
+// the consumer had not acknowledged are published at the end (a crash lost
+// them), the others are dropped (the history before the window, which the
+// replay lacks, would have deduplicated them).
+func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time, start resume) (uint64, error) {
+	s.setDetectState("replaying events since " + from.UTC().Format(time.RFC3339))
+	began := time.Now()
+	batches := make(chan replayBatchOf, replayQueue)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		b := replayBatchOf{}
+		send := func() error {
+			select {
+			case batches <- b:
+				b = replayBatchOf{}
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		err := s.readStream(gctx, schemas.EventStream, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+			OptStartTime:  &from,
+		}, start.delivered, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
+			b.last = md.Sequence.Stream
+			if ev, err := schemas.Decode(msg.Data(), md.Timestamp); err == nil {
+				b.events = append(b.events, ev)
+				b.seqs = append(b.seqs, md.Sequence.Stream)
+			}
+			if len(b.events) >= replayBatch {
+				return send()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return send()
+	})
+
+	var (
+		replayed, last uint64
+		maxAt          = int64(math.MinInt64)
+		cutoff         = int64(math.MaxInt64) // oldest unacknowledged event's time
+		held           []Alert
+	)
+	hold := func(alerts []Alert) {
+		for _, a := range alerts {
+			if len(held) < maxReplayAlerts {
+				held = append(held, a)
+			}
+		}
+	}
+	g.Go(func() error {
+		for b := range batches {
+			last = max(last, b.last)
+			for i, ev := range b.events {
+				at := ev.Time.UnixNano()
+				if b.seqs[i] > start.ackFloor {
+					cutoff = min(cutoff, at)
+				}
+				maxAt = max(maxAt, at)
+				hold(eng.Process(ev))
+			}
+			replayed += uint64(len(b.events))
+			s.metrics.replayed.Add(float64(len(b.events)))
+			s.setDetectState(fmt.Sprintf("replaying events since %s: %d so far", from.UTC().Format(time.RFC3339), replayed))
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	if maxAt > math.MinInt64 {
+		hold(eng.AdvanceTo(time.Unix(0, maxAt)))
+	}
+	var lost []Alert
+	for _, a := range held {
+		if a.Time.UnixNano() >= cutoff {
+			lost = append(lost, a)
+		} else {
+			s.metrics.replaySkipped.Inc()
+		}
+	}
+	if err := s.publish(wctx, lost, nil); err != nil {
+		return 0, err
+	}
+	st := eng.Stats()
+	s.logger.Info("replay done", slog.Uint64("events", replayed), slog.Duration("duration", time.Since(began)),
+		slog.Int64("suppressed", st.Suppressed+int64(len(held)-len(lost))), slog.Int("published", len(lost)),
+		slog.Int("state_keys", st.StateKeys))
+	return last, nil
+}

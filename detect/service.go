@@ -1,0 +1,437 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/internal/logging"
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// shutdownTimeout bounds publishing and storing what is in flight after
+// Run's context ends.
+const shutdownTimeout = 15 * time.Second
+
+// Receive pipeline sizes.
+const (
+	// pullBatch is how many events one pull request asks for.
+	pullBatch = 1000
+	// receiveQueue is how many received, decoded events may wait for the
+	// engine loop (about 1 KiB each).
+	receiveQueue = 4096
+	// publishQueue is how many releases that raised alerts may wait for
+	// the stream's acks before the engine loop waits too.
+	publishQueue = 256
+)
+
+// ServiceConfig tunes the streaming service.
+type ServiceConfig struct {
+	// Durable is the name of detect's consumer of SESSIONMON_EVENTS.
+	Durable string
+	// StoreDurable is the name of the consumer of SESSIONMON_ALERTS that
+	// writes alerts to ClickHouse.
+	StoreDurable string
+	// MaxHold is the longest an event waits, in processing time, for
+	// out-of-order events before the detectors see it.
+	MaxHold time.Duration
+	// MaxReplay bounds the history replayed at start (the engine asks for
+	// as much as its longest window).
+	MaxReplay time.Duration
+	// MaxAckPending bounds the events delivered but not yet acknowledged.
+	MaxAckPending int
+	// AckWait is how long JetStream waits for an ack before redelivering.
+	AckWait time.Duration
+	// Alerts configures the SESSIONMON_ALERTS stream.
+	Alerts AlertStreamConfig
+	// RetryMin and RetryMax bound the backoff between retries of alert
+	// publishes and ClickHouse writes.
+	RetryMin, RetryMax time.Duration
+	// StoreBatchSize and StoreBatchAge bound one ClickHouse write of
+	// alerts.
+	StoreBatchSize int
+	StoreBatchAge  time.Duration
+}
+
+// DefaultServiceConfig is the service's configuration out of the box.
+func DefaultServiceConfig() ServiceConfig {
+	return ServiceConfig{
+		Durable:        "sessionmon-detect",
+		StoreDurable:   "sessionmon-detect-store",
+		MaxHold:        150 * time.Millisecond,
+		MaxReplay:      24 * time.Hour,
+		MaxAckPending:  20000,
+		AckWait:        30 * time.Second,
+		Alerts:         AlertStreamConfig{MaxAge: 90 * 24 * time.Hour, Duplicates: 24 * time.Hour, Replicas: 1},
+		RetryMin:       100 * time.Millisecond,
+		RetryMax:       10 * time.Second,
+		StoreBatchSize: 1000,
+		StoreBatchAge:  500 * time.Millisecond,
+	}
+}
+
+// Validate checks every field and cross-field rule and returns all
+// problems joined.
+func (c ServiceConfig) Validate() error {
+	var errs []error
+	if c.Durable == "" || c.StoreDurable == "" || c.Durable == c.StoreDurable {
+		errs = append(errs, errors.New("detect consumer names must be set and differ"))
+	}
+	if c.MaxHold <= 0 || c.MaxHold > maxLateness {
+		errs = append(errs, fmt.Errorf("detect max hold must be between 0 and %s (got %s)", maxLateness, c.MaxHold))
+	}
+	if c.MaxReplay < 0 {
+		errs = append(errs, fmt.Errorf("detect max replay must not be negative (got %s)", c.MaxReplay))
+	}
+	if c.MaxAckPending < pullBatch {
+		errs = append(errs, fmt.Errorf("detect max ack pending must be at least %d (got %d)", pullBatch, c.MaxAckPending))
+	}
+	if c.AckWait < 4*c.MaxHold || c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("detect ack wait must be at least 1s and 4 times the max hold (got %s)", c.AckWait))
+	}
+	if c.Alerts.MaxAge <= 0 || c.Alerts.MaxAge < c.MaxReplay {
+		errs = append(errs, fmt.Errorf("alerts stream max age (%s) must be positive and cover the detect max replay (%s): replays read sent alerts back from it", c.Alerts.MaxAge, c.MaxReplay))
+	}
+	if c.Alerts.Duplicates <= 0 || c.Alerts.Duplicates > c.Alerts.MaxAge {
+		errs = append(errs, fmt.Errorf("alerts stream duplicates window must be positive and at most its max age (got %s)", c.Alerts.Duplicates))
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, errors.New("detect retry backoff must be positive, min <= max"))
+	}
+	if c.StoreBatchSize < 1 || c.StoreBatchAge <= 0 {
+		errs = append(errs, errors.New("detect store batch size and age must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Service is the streaming detector. It runs the engine live: a durable
+// pull consumer ("sessionmon-detect", independent of ingest's) reads
+// SESSIONMON_EVENTS, one goroutine owns the engine, alerts go to
+// SESSIONMON_ALERTS, and a second consumer of that stream writes them to
+// ClickHouse.
+//
+// Latency and lateness. The engine releases an event to the detectors once
+// the event-time watermark (newest event time minus the lateness, 5 s by
+// default) passes it, so that events from apps whose clocks and queues
+// differ are seen in order. Live, that alone would hold every alert for the
+// lateness window. The service therefore also releases events in
+// processing time: once an event has waited MaxHold (150 ms by default)
+// since it was received, everything up to the greatest event time among the
+// events that waited that long is released (Engine.AdvanceTo), in order,
+// but never beyond the wall clock, so an app whose clock runs ahead cannot
+// push the watermark into the future. The trade-off: an event that arrives
+// more than MaxHold after events with later times is late (processed at
+// once, possibly out of order, counted in
+// sessionmon_detect_late_events_total) where the full lateness window would
+// still have sorted it. Detectors tolerate that (they judge each event
+// against the state they hold), but a finding that depends on the exact
+// order of two events less than MaxHold apart in arrival can differ from an
+// offline run over the same events, which keeps pure event-time order.
+//
+// Acknowledgements. An event is acknowledged once the engine has released
+// it to the detectors and every alert that release raised is stored in
+// SESSIONMON_ALERTS (publish ack); publishing is retried with backoff as
+// long as it takes, so an event whose alerts failed to publish is never
+// acknowledged. The engine loop does not wait for the publish acks: a
+// confirmer goroutine waits for them, in order, and acknowledges the
+// events (waiting in the loop made every alert's round trip delay every
+// other event, the main source of tail latency under load). Events held
+// longer than half the ack wait (only ones dated ahead of the wall clock)
+// are acknowledged while held: a restart replays them anyway. Replay makes
+// the acknowledgement of a processed event mostly bookkeeping; what it
+// guarantees (alerts published for everything at or below the ack floor)
+// is what tells a restart which replayed alerts may have been lost.
+//
+// Restarts (event sourcing). State lives in memory and is rebuilt at start
+// by replaying min(Engine.ReplayWindow, MaxReplay) of the events stream with
+// an ordered consumer, up to the last event the durable consumer had
+// delivered (D). Alerts the replay raises again are not sent again: the
+// engine suppresses the ids found in SESSIONMON_ALERTS over the window, and
+// of the other alerts the replay raises only those dated at or after the
+// oldest replayed event above the consumer's ack floor are published: they
+// are the ones a stop between processing and publishing lost (the
+// acknowledgement policy guarantees that every event at or below the ack
+// floor had its alerts published; older unknown ids are artifacts of the
+// window's start, which lacks the history before it). Live processing then
+// goes on with the durable consumer; its redeliveries of replayed events,
+// and repeated deliveries of events already processed live, are acknowledged
+// and skipped, so no event is processed twice. On the very first start (no
+// durable consumer yet) the consumer starts after the stream's last event
+// and the replay only builds state: detect does not alert on history
+// (RunOffline does that).
+//
+// One Service runs per deployment: the engine's state is not shared, so
+// two services on one durable consumer would each see half the events.
+//
+// Goroutines: Run starts, through an errgroup, the receiver (pull and
+// decode), the engine loop (the only goroutine that touches the engine),
+// the confirmer (waits for alerts' publish acks, then acknowledges the
+// events that raised them), the consumer watcher and the alerts store
+// writer. None outlives Run.
+//
+// Create it with NewService and call Run once.
+type Service struct {
+	js      jetstream.JetStream
+	dsn     string
+	cfg     ServiceConfig
+	dcfg    Config
+	dets    []Detector
+	logger  *slog.Logger
+	metrics *Metrics
+
+	running atomic.Bool
+	// detectState and storeState hold why detection, and the alerts
+	// store, are not ready, or nil.
+	detectState atomic.Pointer[string]
+	storeState  atomic.Pointer[string]
+
+	// forget carries erasure requests to the engine loop.
+	forget chan forgetRequest
+}
+
+type forgetRequest struct {
+	subject string
+	done    chan struct{}
+}
+
+// ServiceOption configures a Service.
+type ServiceOption func(*Service)
+
+// WithLogger sets the service's logger (default: discard).
+func WithLogger(l *slog.Logger) ServiceOption { return func(s *Service) { s.logger = l } }
+
+// WithMetrics sets the service's metrics (default: unregistered).
+func WithMetrics(m *Metrics) ServiceOption { return func(s *Service) { s.metrics = m } }
+
+// NewService returns a service that reads events from js, runs the
+// detectors of dcfg and writes alerts to the ClickHouse server at dsn. It
+// checks both configurations and builds the detectors (opening the
+// anonymous-IP database when one is configured), so that a mistake fails
+// before anything starts.
+func NewService(js jetstream.JetStream, dsn string, cfg ServiceConfig, dcfg Config, opts ...ServiceOption) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dets, err := NewDetectors(dcfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{js: js, dsn: dsn, cfg: cfg, dcfg: dcfg, dets: dets, forget: make(chan forgetRequest)}
+	for _, o := range opts {
+		o(s)
+	}
+	s.logger = logging.OrDiscard(s.logger).With("component", "detect")
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil)
+	}
+	s.setDetectState("starting")
+	s.setStoreState("starting")
+	return s, nil
+}
+
+func (s *Service) setDetectState(reason string) { s.detectState.Store(&reason) }
+func (s *Service) setStoreState(reason string)  { s.storeState.Store(&reason) }
+
+// Ready returns nil when the service detects live (its replay is done and
+// alerts publish) and writes alerts to ClickHouse, or an error saying what
+// is not ready. It is a health.Check. Detection goes on while ClickHouse is
+// unavailable: alerts wait in SESSIONMON_ALERTS.
+func (s *Service) Ready(context.Context) error {
+	var reasons []string
+	if r := s.detectState.Load(); r != nil {
+		reasons = append(reasons, "detect: "+*r)
+	}
+	if r := s.storeState.Load(); r != nil {
+		reasons = append(reasons, "alerts store: "+*r)
+	}
+	if len(reasons) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(reasons, "; "))
+}
+
+// Forget drops every piece of the engine's state about subject (an
+// erasure request). It waits until the engine loop has done it, so it
+// blocks while the service replays at start; it returns ctx's error when
+// ctx ends first. Events of subject still in SESSIONMON_EVENTS come back
+// with the next restart's replay: erase them there too.
+func (s *Service) Forget(ctx context.Context, subject string) error {
+	req := forgetRequest{subject: subject, done: make(chan struct{})}
+	select {
+	case s.forget <- req:
+	case <-ctx.Done():
+		return fmt.Errorf("forget subject: %w", ctx.Err())
+	}
+	select {
+	case <-req.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("forget subject: %w", ctx.Err())
+	}
+}
+
+// Run creates or updates SESSIONMON_ALERTS and the consumers, rebuilds the
+// engine's state by replay, then detects live until ctx ends. It then
+// publishes and stores what is in flight (within shutdownTimeout) and
+// returns nil; an error means it could not go on (a missing events stream,
+// a closed connection). Run may be called once.
+func (s *Service) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("detect: Run called twice")
+	}
+	if _, err := EnsureAlertStream(ctx, s.js, s.cfg.Alerts); err != nil {
+		return err
+	}
+	// Publishing alerts and writing them go on for shutdownTimeout after
+	// ctx ends, so that what was processed is published and acknowledged.
+	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancelWrites) })
+	defer stopWrites()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.storeAlerts(gctx, wctx) })
+	g.Go(func() error { return s.detect(gctx, wctx, g) })
+	err := g.Wait()
+	s.setDetectState("stopped")
+	s.setStoreState("stopped")
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		return nil
+	}
+	return err
+}
+
+// detect rebuilds the engine by replay, then runs the receiver, the
+// consumer watcher (both in g) and the engine loop (here) until ctx ends.
+func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group) error {
+	start, err := s.openConsumer(ctx)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]struct{})
+	eng, err := NewEngine(s.dcfg, s.dets, WithAlreadyAlerted(func(id string) bool {
+		_, ok := known[id]
+		return ok
+	}))
+	if err != nil {
+		return err
+	}
+	window := min(eng.ReplayWindow(), s.cfg.MaxReplay)
+	from := time.Now().Add(-window)
+	if err := s.alertIDsSince(ctx, from, known); err != nil {
+		return err
+	}
+	floor, err := s.replay(ctx, wctx, eng, from, start)
+	if err != nil {
+		return err
+	}
+
+	in := make(chan delivery, receiveQueue)
+	steps := make(chan pubStep, publishQueue)
+	g.Go(func() error { return s.receive(ctx, start.consumer, in) })
+	g.Go(func() error { return s.watchConsumer(ctx, start.consumer) })
+	g.Go(func() error { return s.confirmAll(wctx, steps) })
+	l := newLive(s, eng, floor, steps)
+	s.detectState.Store(nil)
+	s.logger.Info("detect started", slog.String("consumer", s.cfg.Durable), slog.Int("detectors", len(s.dets)),
+		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", floor))
+	return l.run(ctx, in)
+}
+
+// resume is where the durable consumer stands at start.
+type resume struct {
+	consumer jetstream.Consumer
+	// delivered is the last stream sequence delivered to the consumer,
+	// ackFloor the last one below which every event was acknowledged.
+	delivered, ackFloor uint64
+}
+
+// openConsumer finds or creates detect's durable consumer. A new one
+// starts after the stream's last event (the replay builds state from the
+// events before it, without alerting).
+func (s *Service) openConsumer(ctx context.Context) (resume, error) {
+	cons, err := s.js.Consumer(ctx, schemas.EventStream, s.cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		stream, err := s.js.Stream(ctx, schemas.EventStream)
+		if err != nil {
+			return resume{}, fmt.Errorf("detect: events stream %s: %w", schemas.EventStream, err)
+		}
+		last := stream.CachedInfo().State.LastSeq
+		cons, err = s.js.CreateConsumer(ctx, schemas.EventStream, jetstream.ConsumerConfig{
+			Durable:       s.cfg.Durable,
+			Description:   "sessionmon detect: events to the streaming detectors",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.cfg.AckWait,
+			MaxAckPending: s.cfg.MaxAckPending,
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   last + 1,
+		})
+		if err != nil {
+			return resume{}, fmt.Errorf("detect consumer: %w", err)
+		}
+		return resume{consumer: cons, delivered: last, ackFloor: last}, nil
+	}
+	if err != nil {
+		return resume{}, fmt.Errorf("detect consumer: %w", err)
+	}
+	info := cons.CachedInfo()
+	c := info.Config
+	c.AckWait, c.MaxAckPending = s.cfg.AckWait, s.cfg.MaxAckPending
+	if cons, err = s.js.UpdateConsumer(ctx, schemas.EventStream, c); err != nil {
+		return resume{}, fmt.Errorf("detect consumer: %w", err)
+	}
+	return resume{consumer: cons, delivered: info.Delivered.Stream, ackFloor: info.AckFloor.Stream}, nil
+}
+
+// watchConsumer keeps the consumer's backlog metric current.
+func (s *Service) watchConsumer(ctx context.Context, cons jetstream.Consumer) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if info, err := cons.Info(ctx); err == nil {
+			s.metrics.consumerLag.Set(float64(info.NumPending))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential backoff with jitter between min and max.
+type backoff struct {
+	min, max time.Duration
+	next     time.Duration
+}
+
+func (b *backoff) peek() time.Duration {
+	if b.next == 0 {
+		b.next = b.min
+	}
+	return b.next
+}
+
+// wait sleeps for a jittered delay, then doubles the next one. It returns
+// false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.peek()
+	jittered := d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	b.next = min(2*d, b.max)
+	t := time.NewTimer(jittered)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
