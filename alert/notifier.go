@@ -19,8 +19,10 @@
 // again on SESSIONMON_REDELIVER, which a second consumer per webhook
 // reads.
 //
-// A new webhook's consumer starts with the alerts published after it was
-// created (DeliverNew): adding a webhook does not replay history.
+// A new webhook's consumer starts with the alerts of the last
+// newWebhookBackfill before it was created, so alerts raised while the
+// notifier was not running yet (a first deployment, a webhook added to the
+// config) are delivered, without replaying all history.
 //
 // No secret and no request or response body is ever logged or stored.
 package alert
@@ -248,22 +250,34 @@ const (
 	fromRedeliver               // SESSIONMON_REDELIVER, queued by hand
 )
 
+// newWebhookBackfill is how far back a new webhook's consumer starts.
+const newWebhookBackfill = time.Hour
+
 // runWebhook creates t's two consumers and runs its workers until ctx
 // ends.
 func (n *Notifier) runWebhook(ctx context.Context, t *target, kv jetstream.KeyValue) error {
 	w := &t.cfg
 	var main, redo jetstream.Consumer
 	if err := n.retry(ctx, "consumer "+ConsumerPrefix+w.Name, func(ctx context.Context) (err error) {
-		main, err = n.js.CreateOrUpdateConsumer(ctx, detect.AlertStream, jetstream.ConsumerConfig{
+		start := time.Now().Add(-newWebhookBackfill)
+		cc := jetstream.ConsumerConfig{
 			Durable:        ConsumerPrefix + w.Name,
 			Description:    "sessionmon notify: alerts to webhook " + w.Name,
 			FilterSubjects: severitySubjects(w.MinSeverity, w.Detectors),
-			DeliverPolicy:  jetstream.DeliverNewPolicy,
+			DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+			OptStartTime:   &start,
 			AckPolicy:      jetstream.AckExplicitPolicy,
 			AckWait:        n.cfg.AckWait,
 			MaxDeliver:     -1,
 			MaxAckPending:  maxAckPending,
-		})
+		}
+		// Where an existing consumer starts can't change: keep it.
+		if existing, err := n.js.Consumer(ctx, detect.AlertStream, cc.Durable); err == nil {
+			cc.DeliverPolicy = existing.CachedInfo().Config.DeliverPolicy
+			cc.OptStartTime = existing.CachedInfo().Config.OptStartTime
+			cc.OptStartSeq = existing.CachedInfo().Config.OptStartSeq
+		}
+		main, err = n.js.CreateOrUpdateConsumer(ctx, detect.AlertStream, cc)
 		if err != nil {
 			return fmt.Errorf("consumer %s%s: %w", ConsumerPrefix, w.Name, err)
 		}

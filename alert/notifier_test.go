@@ -419,3 +419,21 @@ func TestRateLimit(t *testing.T) {
 	// 5 a second with a burst of 1: three waits of 200ms at least.
 	require.GreaterOrEqual(t, time.Since(start), 550*time.Millisecond)
 }
+
+func TestNewWebhookGetsAlertsRaisedBeforeItStarted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := newReceiver(t, kaSecret, always(http.StatusOK))
+	// Detect ran before the notifier was first started: these alerts wait
+	// in the stream and are delivered once it starts.
+	before := h.publish(1, 3, nil)
+	_, _, stop := h.start(testConfig(testWebhook("ops", r)))
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(before) })
+
+	// A restart keeps the consumer where it was: nothing is sent twice.
+	stop()
+	after := h.publish(4, 2, nil)
+	h.start(testConfig(testWebhook("ops", r)))
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(append(before, after...)) })
+	require.Equal(t, 5, r.requests())
+}
