@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"slices"
 	"time"
 
@@ -451,6 +452,9 @@ type table[K cmp.Ordered, V any] struct {
 	max  int
 	last func(V) int64
 	m    map[K]V
+	// floor is at most last(v) of every stored value, so that dropOlder
+	// can tell that nothing is old enough to drop without a walk.
+	floor int64
 }
 
 // keyTable is a table keyed by the pseudonym itself.
@@ -462,11 +466,11 @@ type keyTable[V any] = table[string, V]
 type hashTable[V any] = table[uint64, V]
 
 func newKeyTable[V any](maxKeys int, last func(V) int64) *keyTable[V] {
-	return &table[string, V]{max: maxKeys, last: last, m: make(map[string]V)}
+	return &table[string, V]{max: maxKeys, last: last, m: make(map[string]V), floor: math.MaxInt64}
 }
 
 func newHashTable[V any](maxKeys int, last func(V) int64) *hashTable[V] {
-	return &table[uint64, V]{max: maxKeys, last: last, m: make(map[uint64]V)}
+	return &table[uint64, V]{max: maxKeys, last: last, m: make(map[uint64]V), floor: math.MaxInt64}
 }
 
 func (t *table[K, V]) get(k K) (V, bool) {
@@ -484,6 +488,7 @@ func (t *table[K, V]) put(k K, v V) {
 		t.evictOldest()
 	}
 	t.m[k] = v
+	t.floor = min(t.floor, t.last(v))
 }
 
 func (t *table[K, V]) delete(k K) { delete(t.m, k) }
@@ -496,6 +501,24 @@ func (t *table[K, V]) dropIf(drop func(V) bool) {
 			delete(t.m, k)
 		}
 	}
+}
+
+// dropOlder is dropIf for a drop that only ever holds for values whose
+// last is before cutoff: it skips the walk when no stored value is that
+// old, which is most sweeps of a table whose window is long.
+func (t *table[K, V]) dropOlder(cutoff int64, drop func(V) bool) {
+	if t.floor >= cutoff {
+		return
+	}
+	floor := int64(math.MaxInt64)
+	for k, v := range t.m {
+		if drop(v) {
+			delete(t.m, k)
+			continue
+		}
+		floor = min(floor, t.last(v))
+	}
+	t.floor = floor
 }
 
 func (t *table[K, V]) evictOldest() {

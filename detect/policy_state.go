@@ -41,7 +41,10 @@ const (
 
 // update stores v under k, which t already holds: unlike put, it needs no
 // check for eviction, so an update costs one lookup.
-func (t *table[K, V]) update(k K, v V) { t.m[k] = v }
+func (t *table[K, V]) update(k K, v V) {
+	t.m[k] = v
+	t.floor = min(t.floor, t.last(v))
+}
 
 // countsAsActivity reports whether e is activity on its session (see the
 // file comment).
