@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 )
 
 // ackTimeout bounds waiting for the server to confirm an ack.
@@ -39,7 +40,7 @@ func (n *Notifier) handle(ctx context.Context, t *target, kv jetstream.KeyValue,
 		_ = msg.Ack()
 		return
 	}
-	stop := keepAlive(msg, n.cfg.AckWait/3)
+	stop := natsconn.KeepInProgress(n.cfg.AckWait/3, msg)
 	defer stop()
 
 	if t.limiter != nil {
@@ -147,28 +148,4 @@ func (t *target) wants(m *message) bool {
 		return false
 	}
 	return len(t.cfg.Apps) == 0 || slices.Contains(t.cfg.Apps, a.App)
-}
-
-// keepAlive tells JetStream every period that msg is in progress, so that
-// a long rate-limit wait does not make it redeliver meanwhile.
-func keepAlive(msg jetstream.Msg, every time.Duration) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
 }

@@ -23,21 +23,8 @@ import (
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 )
-
-// checkFor polls fn until it returns nil or total has passed.
-func checkFor(t testing.TB, total, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(step)
-	}
-	t.Fatalf("condition not met after %s: %v", total, err)
-}
 
 // receiver is an httptest webhook receiver that verifies every request
 // with the Standard Webhooks reference verifier. respond picks the status
@@ -122,7 +109,7 @@ func (r *receiver) requests() int {
 // delivery just after the receiver answered.
 func waitCount(t testing.TB, c prometheus.Collector, want float64) {
 	t.Helper()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if got := testutil.ToFloat64(c); got != want {
 			return fmt.Errorf("counter is %v, want %v", got, want)
 		}
@@ -182,7 +169,7 @@ func (h *harness) start(cfg Config, opts ...Option) (*Notifier, *Metrics, func()
 		})
 	}
 	h.t.Cleanup(stop)
-	checkFor(h.t, 5*time.Second, 10*time.Millisecond, func() error { return n.Ready(ctx) })
+	poll.CheckFor(h.t, 5*time.Second, 10*time.Millisecond, func() error { return n.Ready(ctx) })
 	return n, m, stop
 }
 
@@ -217,7 +204,7 @@ func TestDeliverReceiverDownThenBack(t *testing.T) {
 	})
 	_, m, _ := h.start(testConfig(testWebhook("ops", r)))
 	ids := h.publish(1, 5, nil)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
+	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
 	waitCount(t, m.delivered.WithLabelValues("ops"), 5)
 	require.GreaterOrEqual(t, testutil.ToFloat64(m.retried.WithLabelValues("ops")), 8.0)
 	require.Zero(t, testutil.ToFloat64(m.undeliverable.WithLabelValues("ops")))
@@ -237,8 +224,8 @@ func TestDeliverFilters(t *testing.T) {
 	h.publish(2, 1, func(a *detect.Alert) { a.App = "other" })
 	h.publish(3, 1, func(a *detect.Alert) { a.Detector = "token_reuse" })
 	want := h.publish(4, 1, nil)
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(want) })
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error { return settled(t, h.js, "ops") })
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(want) })
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error { return settled(t, h.js, "ops") })
 	require.Equal(t, 1, r.requests())
 	require.Equal(t, 1.0, testutil.ToFloat64(m.delivered.WithLabelValues("ops")))
 }
@@ -267,14 +254,14 @@ func TestDeliverGoneIsNotRetried(t *testing.T) {
 	n, m, _ := h.start(testConfig(testWebhook("gone", r)))
 	ids := h.publish(1, 1, nil)
 	var recs []Undeliverable
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() (err error) {
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() (err error) {
 		recs, err = n.Undeliverable(t.Context())
 		if err == nil && len(recs) == 0 {
 			err = errors.New("no undeliverable record")
 		}
 		return err
 	})
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error { return settled(t, h.js, "gone") })
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error { return settled(t, h.js, "gone") })
 	require.Equal(t, 1, r.requests(), "a 410 is not retried")
 	require.Len(t, recs, 1)
 	require.Equal(t, ids[0], recs[0].AlertID)
@@ -295,8 +282,8 @@ func TestHangingWebhookDoesNotBlockAnother(t *testing.T) {
 	ws.Concurrency = 1
 	_, m, _ := h.start(testConfig(ws, testWebhook("fast", fast)))
 	ids := h.publish(1, 4, nil)
-	checkFor(t, 3*time.Second, 10*time.Millisecond, func() error { return fast.acceptedOnce(ids) })
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 3*time.Second, 10*time.Millisecond, func() error { return fast.acceptedOnce(ids) })
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if got := testutil.ToFloat64(m.retried.WithLabelValues("slow")); got < 2 {
 			return fmt.Errorf("slow retried %v times", got)
 		}
@@ -314,7 +301,7 @@ func TestRestartMidBackoffLosesNothing(t *testing.T) {
 	cfg.RetryMin, cfg.RetryMax = 500*time.Millisecond, time.Second
 	_, m1, stop := h.start(cfg)
 	ids := h.publish(1, 5, nil)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if got := testutil.ToFloat64(m1.retried.WithLabelValues("ops")); got < 5 {
 			return fmt.Errorf("retried %v", got)
 		}
@@ -323,7 +310,7 @@ func TestRestartMidBackoffLosesNothing(t *testing.T) {
 	stop()
 	r.setRespond(always(http.StatusOK))
 	_, m2, _ := h.start(cfg)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
+	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
 	waitCount(t, m2.delivered.WithLabelValues("ops"), 5)
 }
 
@@ -336,13 +323,13 @@ func TestGiveUpThenRedeliver(t *testing.T) {
 	other := newReceiver(t, kaSecret, always(http.StatusOK))
 	n, m, _ := h.start(testConfig(w, testWebhook("other", other)))
 	ids := h.publish(1, 2, nil)
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if got := testutil.ToFloat64(m.undeliverable.WithLabelValues("ops")); got != 2 {
 			return fmt.Errorf("undeliverable %v", got)
 		}
 		return nil
 	})
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error { return settled(t, h.js, "ops") })
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error { return settled(t, h.js, "ops") })
 	recs, err := n.Undeliverable(t.Context())
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
@@ -359,8 +346,8 @@ func TestGiveUpThenRedeliver(t *testing.T) {
 	require.Equal(t, []string{"ops"}, got, "only the webhook that gave up")
 	_, err = n.Redeliver(t.Context(), ids[1], "ops")
 	require.NoError(t, err)
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		recs, err := n.Undeliverable(t.Context())
 		if err == nil && len(recs) != 0 {
 			err = fmt.Errorf("%d records left", len(recs))
@@ -389,7 +376,7 @@ func TestDeliveryLog(t *testing.T) {
 	})
 	_, _, stop := h.start(testConfig(testWebhook("ops", r)), WithDeliveryLog(store))
 	ids := h.publish(1, 1, nil)
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(ids) })
 	stop() // flushes the log
 	rows, err := store.WebhookDeliveriesOfAlert(t.Context(), ids[0])
 	require.NoError(t, err)
@@ -415,7 +402,7 @@ func TestRateLimit(t *testing.T) {
 	_, _, _ = h.start(testConfig(w))
 	start := time.Now()
 	ids := h.publish(1, 4, nil)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error { return r.acceptedOnce(ids) })
+	poll.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error { return r.acceptedOnce(ids) })
 	// 5 a second with a burst of 1: three waits of 200ms at least.
 	require.GreaterOrEqual(t, time.Since(start), 550*time.Millisecond)
 }
@@ -428,12 +415,12 @@ func TestNewWebhookGetsAlertsRaisedBeforeItStarted(t *testing.T) {
 	// in the stream and are delivered once it starts.
 	before := h.publish(1, 3, nil)
 	_, _, stop := h.start(testConfig(testWebhook("ops", r)))
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(before) })
+	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(before) })
 
 	// A restart keeps the consumer where it was: nothing is sent twice.
 	stop()
 	after := h.publish(4, 2, nil)
 	h.start(testConfig(testWebhook("ops", r)))
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(append(before, after...)) })
+	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error { return r.acceptedOnce(append(before, after...)) })
 	require.Equal(t, 5, r.requests())
 }

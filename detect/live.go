@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -343,7 +344,7 @@ func (s *Service) sendAlerts(alerts []Alert) ([]jetstream.PubAckFuture, error) {
 // publishes again, with backoff, those that failed, until every one is
 // stored or ctx ends.
 func (s *Service) confirm(ctx context.Context, alerts []Alert, futures []jetstream.PubAckFuture, released []*inflight) error {
-	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	bo := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		var (
 			failed  []int
@@ -373,8 +374,8 @@ func (s *Service) confirm(ctx context.Context, alerts []Alert, futures []jetstre
 		s.metrics.publishErrors.Add(float64(len(failed)))
 		s.setDetectState(fmt.Sprintf("publishing alerts failing, retrying: %v", lastErr))
 		s.logger.Warn("publish alerts failed, retrying", slog.Int("alerts", len(failed)), slog.Int("attempt", attempt),
-			slog.Duration("retry_in", bo.peek()), slog.Any("error", lastErr))
-		if !bo.wait(ctx) {
+			slog.Duration("retry_in", bo.Next()), slog.Any("error", lastErr))
+		if !bo.Wait(ctx) {
 			return fmt.Errorf("publish alerts: %w", ctx.Err())
 		}
 		retry := make([]Alert, len(failed))

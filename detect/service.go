@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -404,34 +403,5 @@ func (s *Service) watchConsumer(ctx context.Context, cons jetstream.Consumer) er
 			return nil
 		case <-t.C:
 		}
-	}
-}
-
-// backoff is exponential backoff with jitter between min and max.
-type backoff struct {
-	min, max time.Duration
-	next     time.Duration
-}
-
-func (b *backoff) peek() time.Duration {
-	if b.next == 0 {
-		b.next = b.min
-	}
-	return b.next
-}
-
-// wait sleeps for a jittered delay, then doubles the next one. It returns
-// false when ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	d := b.peek()
-	jittered := d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-	b.next = min(2*d, b.max)
-	t := time.NewTimer(jittered)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

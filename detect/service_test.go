@@ -20,25 +20,12 @@ import (
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // closedDSN points at a port nothing listens on.
 const closedDSN = "clickhouse://127.0.0.1:1/sessionmon?dial_timeout=200ms"
-
-// checkFor polls fn until it returns nil or total has passed.
-func checkFor(t testing.TB, total, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(step)
-	}
-	t.Fatalf("condition not met after %s: %v", total, err)
-}
 
 // svcConfig retries and stores quickly.
 func svcConfig() ServiceConfig {
@@ -84,7 +71,7 @@ func startService(t testing.TB, js jetstream.JetStream, dsn string, cfg ServiceC
 		})
 	}
 	t.Cleanup(stop)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		select {
 		case err := <-done:
 			return fmt.Errorf("detect stopped: %v", err)
@@ -186,7 +173,7 @@ func waitForSentinel(t testing.TB, js jetstream.JetStream, name string) []Alert 
 	t.Helper()
 	publishEvents(t, js, fixation("sentinel-"+name, name, time.Now()))
 	var alerts []Alert
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		alerts = streamAlerts(t, js)
 		if countAlerts(alerts, "session_fixation", "k1:sentinel-"+name) == 0 {
 			return fmt.Errorf("no sentinel alert %s among %d alerts", name, len(alerts))
@@ -200,7 +187,7 @@ func waitForSentinel(t testing.TB, js jetstream.JetStream, name string) []Alert 
 // stream.
 func waitAcked(t testing.TB, js jetstream.JetStream, durable string) {
 	t.Helper()
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		s, err := js.Stream(t.Context(), schemas.EventStream)
 		if err != nil {
 			return err
@@ -225,7 +212,7 @@ func waitAcked(t testing.TB, js jetstream.JetStream, durable string) {
 func storedAlerts(t testing.TB, store *chstore.Store, want int) []chstore.AlertRow {
 	t.Helper()
 	var rows []chstore.AlertRow
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	poll.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		var err error
 		rows, err = store.AlertsSince(context.Background(), time.Now().Add(-time.Hour), 1000)
 		if err != nil {
@@ -246,7 +233,7 @@ func TestServiceAlertsOnceOnStreamAndInClickHouse(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	svc, _ := startService(t, js, chtest.DSN(t), svcConfig(), WithMetrics(m))
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+	poll.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error { return svc.Ready(t.Context()) })
 
 	// Twelve failed logins: the tenth raises brute_force, the rest are
 	// the same finding. Published twice: the stream drops the copies.
@@ -256,7 +243,7 @@ func TestServiceAlertsOnceOnStreamAndInClickHouse(t *testing.T) {
 	publishEvents(t, js, attack...)
 
 	var alerts []Alert
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		alerts = streamAlerts(t, js)
 		if len(alerts) == 0 {
 			return fmt.Errorf("no alert yet")
@@ -365,7 +352,7 @@ func TestServiceRestartPublishesAlertsLostInFlight(t *testing.T) {
 	_, stop1 := startService(t, js, closedDSN, cfg, WithMetrics(m1))
 	const c = "k1:victim-c-AbCdEfGh"
 	publishEvents(t, js, failedLogins("c", c, time.Now().Add(-30*time.Second), 1, 10)...)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if n := testutil.ToFloat64(m1.events); n != 10 {
 			return fmt.Errorf("%v of 10 events processed", n)
 		}
@@ -429,7 +416,7 @@ func TestServiceDetectsWithoutClickHouse(t *testing.T) {
 	svc, _ := startService(t, js, closedDSN, svcConfig())
 	alerts := waitForSentinel(t, js, "noch")
 	require.Len(t, alerts, 1, "alerts reach the stream while ClickHouse is down")
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		err := svc.Ready(t.Context())
 		if err == nil || !strings.Contains(err.Error(), "alerts store: waiting for clickhouse") {
 			return fmt.Errorf("readiness: %v", err)
@@ -460,7 +447,7 @@ func TestServiceStoresStatusChanges(t *testing.T) {
 	require.NoError(t, err)
 
 	var hist []chstore.AlertStatusRow
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		hist, err = store.AlertStatusHistory(t.Context(), id)
 		if err != nil {
 			return err
@@ -603,7 +590,7 @@ func TestServiceClickHouseOutage(t *testing.T) {
 	svc, _ := startService(t, js, dsn, svcConfig())
 	alerts := waitForSentinel(t, js, "down-1")
 	require.Len(t, alerts, 1)
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	poll.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if err := svc.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "waiting for clickhouse") {
 			return fmt.Errorf("readiness: %v", err)
 		}
@@ -612,7 +599,7 @@ func TestServiceClickHouseOutage(t *testing.T) {
 	srv.Start()
 	store := chtest.Open(t, dsn)
 	storedAlerts(t, store, 1)
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error { return svc.Ready(t.Context()) })
 
 	// ClickHouse goes away while alerts keep coming; they wait in the
 	// stream and are stored once it is back, each once.
@@ -620,7 +607,7 @@ func TestServiceClickHouseOutage(t *testing.T) {
 	for i := range 5 {
 		waitForSentinel(t, js, fmt.Sprintf("down-2-%d", i))
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		if err := svc.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "clickhouse") {
 			return fmt.Errorf("readiness: %v", err)
 		}
@@ -633,5 +620,5 @@ func TestServiceClickHouseOutage(t *testing.T) {
 		ids[r.ID] = true
 	}
 	require.Len(t, ids, 6)
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error { return svc.Ready(t.Context()) })
 }

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 )
 
 // storeAlerts copies SESSIONMON_ALERTS into ClickHouse with its own
@@ -52,7 +53,7 @@ func (s *Service) storeAlerts(ctx, wctx context.Context) error {
 				return nil
 			}
 			s.logger.Warn("pull alerts", slog.Any("error", err))
-			if !(&backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMin}).wait(ctx) {
+			if !(&backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMin}).Wait(ctx) {
 				return nil
 			}
 			continue
@@ -79,7 +80,7 @@ func (s *Service) storeAlerts(ctx, wctx context.Context) error {
 // openStore connects to ClickHouse and migrates, retrying with backoff
 // until it succeeds or ctx ends; readiness says why meanwhile.
 func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	b := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for {
 		store, err := chstore.Open(ctx, s.dsn, s.logger)
 		if err == nil {
@@ -92,8 +93,8 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 			return nil, err
 		}
 		s.setStoreState("waiting for clickhouse: " + err.Error())
-		s.logger.Warn("clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.peek()))
-		if !b.wait(ctx) {
+		s.logger.Warn("clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.Next()))
+		if !b.Wait(ctx) {
 			return nil, ctx.Err()
 		}
 	}
@@ -125,9 +126,9 @@ func (s *Service) storeBatch(ctx context.Context, store *chstore.Store, msgs []j
 			s.logger.Warn("skipping message on the alerts stream", slog.String("subject", m.Subject()), slog.Any("error", err))
 		}
 	}
-	stop := s.keepAlive(msgs)
+	stop := natsconn.KeepInProgress(s.cfg.AckWait/3, msgs...)
 	defer stop()
-	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	bo := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		err := store.InsertAlerts(ctx, alerts)
 		if err == nil {
@@ -145,8 +146,8 @@ func (s *Service) storeBatch(ctx context.Context, store *chstore.Store, msgs []j
 		}
 		s.metrics.storeErrors.Inc()
 		s.setStoreState(fmt.Sprintf("writing to clickhouse failing, retrying: %v", err))
-		s.logger.Warn("store alerts failed, retrying", slog.Int("attempt", attempt), slog.Duration("retry_in", bo.peek()), slog.Any("error", err))
-		if !bo.wait(ctx) {
+		s.logger.Warn("store alerts failed, retrying", slog.Int("attempt", attempt), slog.Duration("retry_in", bo.Next()), slog.Any("error", err))
+		if !bo.Wait(ctx) {
 			return fmt.Errorf("store alerts: %w", ctx.Err())
 		}
 	}
@@ -156,31 +157,4 @@ func (s *Service) storeBatch(ctx context.Context, store *chstore.Store, msgs []j
 	}
 	s.metrics.stored.Add(float64(len(alerts) + len(statuses)))
 	return nil
-}
-
-// keepAlive tells JetStream, while a batch is being written, that its
-// messages are in progress, so that a long ClickHouse outage does not make
-// them redeliver meanwhile.
-func (s *Service) keepAlive(msgs []jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(s.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
 }

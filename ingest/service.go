@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/geo"
 	"github.com/sessionmon/sessionmon/internal/logging"
@@ -138,7 +139,7 @@ func (s *Service) Run(ctx context.Context) error {
 // openStore connects to ClickHouse and migrates, retrying with backoff
 // until it succeeds or ctx ends.
 func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	b := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for {
 		store, err := chstore.Open(ctx, s.dsn, s.logger)
 		if err == nil {
@@ -148,8 +149,8 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 			store.Close()
 		}
 		s.setNotReady("waiting for clickhouse: " + err.Error())
-		s.logger.Warn("clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.peek()))
-		if !b.wait(ctx) {
+		s.logger.Warn("clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.Next()))
+		if !b.Wait(ctx) {
 			return nil, ctx.Err()
 		}
 	}

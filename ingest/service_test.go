@@ -19,23 +19,10 @@ import (
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
-
-// checkFor polls fn until it returns nil or total has passed.
-func checkFor(t *testing.T, total, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(step)
-	}
-	t.Fatalf("condition not met after %s: %v", total, err)
-}
 
 // testConfig flushes small batches quickly and redelivers after 2 s.
 func testConfig() Config {
@@ -103,7 +90,7 @@ func runService(t *testing.T, svc *Service) (cancel func(), done <-chan error) {
 
 func waitForCount(t *testing.T, store *chstore.Store, want uint64, total time.Duration) {
 	t.Helper()
-	checkFor(t, total, 200*time.Millisecond, func() error {
+	poll.CheckFor(t, total, 200*time.Millisecond, func() error {
 		n, err := store.CountEvents(context.Background())
 		if err != nil {
 			return err
@@ -188,7 +175,7 @@ func TestClickHouseOutage(t *testing.T) {
 	svc, err := New(st.js, dsn, testConfig())
 	require.NoError(t, err)
 	runService(t, svc)
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	poll.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		if err := svc.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "waiting for clickhouse") {
 			return fmt.Errorf("readiness: %v", err)
 		}
@@ -198,7 +185,7 @@ func TestClickHouseOutage(t *testing.T) {
 	srv.Start()
 	store := chtest.Open(t, dsn)
 	waitForCount(t, store, 3000, time.Minute)
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+	poll.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error { return svc.Ready(t.Context()) })
 
 	// ClickHouse goes away for 20 s while apps keep publishing.
 	srv.Stop()
@@ -249,7 +236,7 @@ func TestDeadLetters(t *testing.T) {
 	waitForCount(t, store, 200, time.Minute)
 
 	var dead []DeadLetter
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	poll.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		dead, err = ListDeadLetters(t.Context(), st.js, 100)
 		if err != nil {
 			return err

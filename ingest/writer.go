@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 )
 
 // writeAll writes every batch the reader hands over, in order, until the
@@ -29,7 +30,7 @@ func (s *Service) writeAll(ctx context.Context, store *chstore.Store, in <-chan 
 // alive), and only then is every message acked.
 func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) error {
 	start := time.Now()
-	stopKeepAlive := s.keepAlive(b)
+	stopKeepAlive := natsconn.KeepInProgress(s.cfg.AckWait/3, b.msgs...)
 	defer stopKeepAlive()
 
 	if err := s.retry(ctx, "dead letters", func(ctx context.Context) error { return s.publishDead(ctx, b.dead) }); err != nil {
@@ -59,7 +60,7 @@ func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) err
 // retry runs op until it succeeds or ctx ends, with exponential backoff and
 // jitter, and keeps readiness and metrics informed.
 func (s *Service) retry(ctx context.Context, what string, op func(context.Context) error) error {
-	bo := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	bo := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		if err == nil {
@@ -74,38 +75,10 @@ func (s *Service) retry(ctx context.Context, what string, op func(context.Contex
 		}
 		s.metrics.insertErrors.Inc()
 		s.setNotReady(fmt.Sprintf("%s failing, retrying: %v", what, err))
-		s.logger.Warn("write failed, retrying", slog.String("op", what), slog.Int("attempt", attempt), slog.Duration("retry_in", bo.peek()), slog.Any("error", err))
-		if !bo.wait(ctx) {
+		s.logger.Warn("write failed, retrying", slog.String("op", what), slog.Int("attempt", attempt), slog.Duration("retry_in", bo.Next()), slog.Any("error", err))
+		if !bo.Wait(ctx) {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
-	}
-}
-
-// keepAlive tells JetStream, while a batch is being written, that its
-// messages are in progress, so a long ClickHouse outage does not make them
-// redeliver to another worker meanwhile.
-func (s *Service) keepAlive(b *batch) (stop func()) {
-	every := s.cfg.AckWait / 3
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range b.msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
 	}
 }
 
@@ -132,33 +105,4 @@ func (s *Service) publishDead(ctx context.Context, dead []DeadLetter) error {
 		}
 	}
 	return nil
-}
-
-// backoff is exponential backoff with full jitter between min and max.
-type backoff struct {
-	min, max time.Duration
-	next     time.Duration
-}
-
-func (b *backoff) peek() time.Duration {
-	if b.next == 0 {
-		b.next = b.min
-	}
-	return b.next
-}
-
-// wait sleeps for a jittered delay, then doubles the next one. It returns
-// false when ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	d := b.peek()
-	jittered := d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-	b.next = min(2*d, b.max)
-	t := time.NewTimer(jittered)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -33,20 +34,6 @@ func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, str
 	var out, errOut bytes.Buffer
 	code := run(ctx, args, &out, &errOut)
 	return code, out.String(), errOut.String()
-}
-
-// checkFor polls fn until it returns nil or total has passed.
-func checkFor(t *testing.T, total, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(step)
-	}
-	t.Fatalf("condition not met after %s: %v", total, err)
 }
 
 func freeAddr(t *testing.T) string {
@@ -152,7 +139,7 @@ func TestServeWithDemo(t *testing.T) {
 			"--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
 	}()
 
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {
 			return err
@@ -173,7 +160,7 @@ func TestServeWithDemo(t *testing.T) {
 
 	// The embedded server accepts outside clients, and the demo fills the stream.
 	s := natstest.ConnectURL(t, "nats://"+natsAddr)
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	poll.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		st, err := s.Stream(t.Context(), schemas.EventStream)
 		if err != nil {
 			return err
@@ -188,7 +175,7 @@ func TestServeWithDemo(t *testing.T) {
 		return nil
 	})
 	// ... and ingest stores every event of it in ClickHouse, once.
-	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+	poll.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 		info, err := mustStream(t, s).Info(t.Context())
 		if err != nil {
 			return err
@@ -204,7 +191,7 @@ func TestServeWithDemo(t *testing.T) {
 	})
 	// ... and the detectors find the demo's attacks: alerts on the stream
 	// and in ClickHouse.
-	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+	poll.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 		st, err := s.Stream(t.Context(), detect.AlertStream)
 		if err != nil {
 			return err
@@ -315,7 +302,7 @@ func TestServeDeliversDemoAlertsToWebhook(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", t.TempDir(), "--nats-listen", freeAddr(t), "--http-addr", freeAddr(t),
 			"--clickhouse-dsn", chtest.DSN(t), "--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
 	}()
-	checkFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+	poll.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
 		if n := received.Load(); n < 5 {
 			return fmt.Errorf("%d alerts delivered", n)
 		}
