@@ -43,6 +43,7 @@ func defaultAbsoluteTimeoutConfig() AbsoluteTimeoutConfig {
 // Evidence is the triggering event; the start is in details.started_at
 // (the start event's id is not kept, to keep per-session state small).
 type AbsoluteTimeout struct {
+	sharedKeys
 	cfg      AbsoluteTimeoutConfig
 	policy   PolicyDefaults
 	sessions *hashTable[absoluteSession] // by session
@@ -87,16 +88,16 @@ func (d *AbsoluteTimeout) Observe(e *schemas.Event, emit Emit) {
 		if e.Policy != nil {
 			absS = declaredSeconds(e.Policy.AbsoluteTimeoutS)
 		}
-		d.sessions.put(pseudonymHash(e.Session), absoluteSession{
-			subject: pseudonymHash(e.Subject), start: at, last: at, absS: absS, startSeen: true,
+		d.sessions.put(d.sessionKey(e), absoluteSession{
+			subject: d.subjectKey(e), start: at, last: at, absS: absS, startSeen: true,
 		})
 	case e.Type == schemas.SessionEnded:
-		d.sessions.delete(pseudonymHash(e.Session))
+		d.sessions.delete(d.sessionKey(e))
 	case countsAsActivity(e):
-		k := pseudonymHash(e.Session)
+		k := d.sessionKey(e)
 		s, ok := d.sessions.get(k)
 		if !ok {
-			d.sessions.put(k, absoluteSession{subject: pseudonymHash(e.Subject), start: at, last: at})
+			d.sessions.put(k, absoluteSession{subject: d.subjectKey(e), start: at, last: at})
 			return
 		}
 		timeout, source := resolvePolicy(s.absS, d.policy.AbsoluteTimeout)
@@ -141,7 +142,7 @@ func (d *AbsoluteTimeout) alert(e *schemas.Event, s absoluteSession, ageMS, time
 // Expire forgets sessions without activity for longer than state_ttl.
 func (d *AbsoluteTimeout) Expire(watermark time.Time) {
 	cutoff := watermark.UnixMilli() - d.cfg.StateTTL.D().Milliseconds()
-	d.sessions.dropIf(func(s absoluteSession) bool { return s.last < cutoff })
+	d.sessions.dropOlder(cutoff, func(s absoluteSession) bool { return s.last < cutoff })
 }
 
 // Forget drops every session of subject.

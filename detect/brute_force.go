@@ -206,7 +206,7 @@ func (d *BruteForce) alert(e *schemas.Event, f failures, lo, hi int, succeeded b
 // Expire forgets subjects whose last failure left the window.
 func (d *BruteForce) Expire(watermark time.Time) {
 	cutoff := watermark.UnixMilli() - d.window
-	d.subjects.dropIf(func(f failures) bool { return f.last() <= cutoff })
+	d.subjects.dropOlder(cutoff+1, func(f failures) bool { return f.last() <= cutoff })
 }
 
 // Forget drops subject's failures.

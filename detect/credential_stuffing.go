@@ -211,8 +211,8 @@ func (d *CredentialStuffing) alert(e *schemas.Event, s stuffing, key string, thr
 func (d *CredentialStuffing) Expire(watermark time.Time) {
 	cutoff := watermark.UnixMilli() - d.window
 	drop := func(s stuffing) bool { return s.last <= cutoff }
-	d.prefixes.dropIf(drop)
-	d.asns.dropIf(drop)
+	d.prefixes.dropOlder(cutoff+1, drop)
+	d.asns.dropOlder(cutoff+1, drop)
 }
 
 // Forget drops subject from every source.

@@ -59,6 +59,7 @@ type Engine struct {
 	lastSweep int64
 
 	cur   *schemas.Event // the event being observed
+	keys  *eventKeys     // cur's pseudonym hashes, shared with the detectors
 	out   []Alert
 	dedup *keyTable[dedupEntry]
 	stats Stats
@@ -161,8 +162,12 @@ func NewEngine(cfg Config, detectors []Detector, opts ...Option) (*Engine, error
 		maxPending: cfg.MaxPending,
 		clock:      time.Now,
 		dedup:      newKeyTable(maxDedupKeys, func(d dedupEntry) int64 { return d.at }),
+		keys:       &eventKeys{},
 	}
 	for i, d := range detectors {
+		if k, ok := d.(keySharer); ok {
+			k.shareKeys(e.keys)
+		}
 		c, _, err := detectorSettings(cfg, d.Name())
 		if err != nil {
 			return nil, err
@@ -287,10 +292,55 @@ func (e *Engine) release(wm int64) {
 
 func (e *Engine) observe(ev *schemas.Event) {
 	e.cur = ev
+	*e.keys = eventKeys{ev: ev}
 	for i, d := range e.dets {
 		d.Observe(ev, e.emits[i])
 	}
 	e.cur = nil
+	*e.keys = eventKeys{}
+}
+
+// eventKeys caches pseudonymHash of the session and subject of the event
+// being observed, so that the detectors that key state by them hash each
+// once per event rather than once per detector.
+type eventKeys struct {
+	ev                       *schemas.Event
+	session, subject         uint64
+	haveSession, haveSubject bool
+}
+
+// keySharer is implemented by detectors that read an engine's eventKeys
+// (by embedding sharedKeys).
+type keySharer interface{ shareKeys(*eventKeys) }
+
+// sharedKeys gives a detector the engine's eventKeys. A detector used
+// without an engine, or given another event, hashes as usual.
+type sharedKeys struct{ keys *eventKeys }
+
+func (s *sharedKeys) shareKeys(k *eventKeys) { s.keys = k }
+
+// sessionKey is pseudonymHash(e.Session).
+func (s *sharedKeys) sessionKey(e *schemas.Event) uint64 {
+	k := s.keys
+	if k == nil || k.ev != e {
+		return pseudonymHash(e.Session)
+	}
+	if !k.haveSession {
+		k.session, k.haveSession = pseudonymHash(e.Session), true
+	}
+	return k.session
+}
+
+// subjectKey is pseudonymHash(e.Subject).
+func (s *sharedKeys) subjectKey(e *schemas.Event) uint64 {
+	k := s.keys
+	if k == nil || k.ev != e {
+		return pseudonymHash(e.Subject)
+	}
+	if !k.haveSubject {
+		k.subject, k.haveSubject = pseudonymHash(e.Subject), true
+	}
+	return k.subject
 }
 
 // sweep lets the detectors and the dedup table drop expired state, once

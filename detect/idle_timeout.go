@@ -40,6 +40,7 @@ func defaultIdleTimeoutConfig() IdleTimeoutConfig {
 // See policy_state.go for what counts as activity and how the policy is
 // chosen.
 type IdleTimeout struct {
+	sharedKeys
 	cfg      IdleTimeoutConfig
 	policy   PolicyDefaults
 	sessions *hashTable[idleSession] // by session
@@ -89,16 +90,16 @@ func (d *IdleTimeout) Observe(e *schemas.Event, emit Emit) {
 		if e.Policy != nil {
 			idleS = declaredSeconds(e.Policy.IdleTimeoutS)
 		}
-		d.sessions.put(pseudonymHash(e.Session), idleSession{subject: pseudonymHash(e.Subject), lastID: e.ID, last: at, idleS: idleS})
+		d.sessions.put(d.sessionKey(e), idleSession{subject: d.subjectKey(e), lastID: e.ID, last: at, idleS: idleS})
 	case e.Type == schemas.SessionEnded:
-		d.sessions.delete(pseudonymHash(e.Session))
+		d.sessions.delete(d.sessionKey(e))
 	case countsAsActivity(e):
-		k := pseudonymHash(e.Session)
+		k := d.sessionKey(e)
 		s, ok := d.sessions.get(k)
 		if !ok {
 			// Start not seen (before the state horizon, or never
 			// published): the gap can be measured from now on.
-			d.sessions.put(k, idleSession{subject: pseudonymHash(e.Subject), lastID: e.ID, last: at})
+			d.sessions.put(k, idleSession{subject: d.subjectKey(e), lastID: e.ID, last: at})
 			return
 		}
 		timeout, source := resolvePolicy(s.idleS, d.policy.IdleTimeout)
@@ -141,7 +142,8 @@ func (d *IdleTimeout) alert(e *schemas.Event, s idleSession, gapMS, timeoutMS in
 // declared idle timeout, when that is longer).
 func (d *IdleTimeout) Expire(watermark time.Time) {
 	wm, ttl := watermark.UnixMilli(), d.cfg.StateTTL.D().Milliseconds()
-	d.sessions.dropIf(func(s idleSession) bool {
+	// max(ttl, ...) >= ttl: only sessions last seen before wm-ttl can go.
+	d.sessions.dropOlder(wm-ttl, func(s idleSession) bool {
 		return s.last < wm-max(ttl, 2*int64(s.idleS)*1000)
 	})
 }

@@ -58,6 +58,7 @@ func defaultImpossibleTravelConfig() ImpossibleTravelConfig {
 // says where the network's exit is, not where the user is. The dedup key is
 // the subject.
 type ImpossibleTravel struct {
+	sharedKeys
 	cfg  ImpossibleTravelConfig
 	nets *Networks
 	// horizon is how long a reference can matter: after it, even the
@@ -122,7 +123,7 @@ func (d *ImpossibleTravel) Observe(e *schemas.Event, emit Emit) {
 		at: e.Time.UnixMilli(), eventID: e.ID, country: countryOf(c.Country), city: c.City,
 	}
 	net, onNetwork := d.nets.classify(c, e.Time.Time)
-	key := pseudonymHash(e.Subject)
+	key := d.subjectKey(e)
 	ref, ok := d.refs.get(key)
 	if ok && (ref.lat != cur.lat || ref.lon != cur.lon) {
 		d.judge(e, ref, cur, net, onNetwork, emit)
@@ -228,7 +229,7 @@ func roundTo(v float64, decimals int) float64 {
 // Expire forgets references too old to make any trip impossible.
 func (d *ImpossibleTravel) Expire(watermark time.Time) {
 	cutoff := watermark.UnixMilli() - d.horizon
-	d.refs.dropIf(func(r travelRef) bool { return r.at < cutoff })
+	d.refs.dropOlder(cutoff, func(r travelRef) bool { return r.at < cutoff })
 }
 
 // Forget drops subject's reference location.

@@ -50,6 +50,7 @@ func defaultMissingReauthConfig() MissingReauthConfig {
 // session last authenticated (the authenticating event's id is not kept,
 // to keep per-session state small).
 type MissingReauth struct {
+	sharedKeys
 	cfg      MissingReauthConfig
 	policy   PolicyDefaults
 	sessions *hashTable[reauthSession] // by session
@@ -114,17 +115,17 @@ func (d *MissingReauth) Observe(e *schemas.Event, emit Emit) {
 		if e.PreviousSession != "" && e.PreviousSession != e.Session {
 			d.sessions.delete(pseudonymHash(e.PreviousSession))
 		}
-		s := reauthSession{subject: pseudonymHash(e.Subject), auth: at, last: at, src: authSessionStart}
+		s := reauthSession{subject: d.subjectKey(e), auth: at, last: at, src: authSessionStart}
 		if e.Auth != nil && e.Auth.LastAuthAt != nil {
 			s.auth = e.Auth.LastAuthAt.UnixMilli()
 		}
 		if e.Policy != nil {
 			s.windowS = declaredSeconds(e.Policy.ReauthWindowS)
 		}
-		d.sessions.put(pseudonymHash(e.Session), s)
+		d.sessions.put(d.sessionKey(e), s)
 		return
 	case schemas.SessionEnded:
-		d.sessions.delete(pseudonymHash(e.Session))
+		d.sessions.delete(d.sessionKey(e))
 		return
 	}
 
@@ -136,7 +137,7 @@ func (d *MissingReauth) Observe(e *schemas.Event, emit Emit) {
 		tracked bool
 	)
 	if e.Session != "" {
-		k = pseudonymHash(e.Session)
+		k = d.sessionKey(e)
 		s, tracked = d.sessions.get(k)
 	}
 	// On a tie the source already known stays: an action echoing the
@@ -151,7 +152,7 @@ func (d *MissingReauth) Observe(e *schemas.Event, emit Emit) {
 		s.last = max(s.last, at)
 		d.sessions.update(k, s)
 	case e.Session != "" && changed:
-		s.subject, s.last = pseudonymHash(e.Subject), max(s.last, at)
+		s.subject, s.last = d.subjectKey(e), max(s.last, at)
 		d.sessions.put(k, s)
 	}
 
@@ -215,7 +216,7 @@ func (d *MissingReauth) alert(e *schemas.Event, s reauthSession, ageMS, windowMS
 // Expire forgets sessions without events for longer than state_ttl.
 func (d *MissingReauth) Expire(watermark time.Time) {
 	cutoff := watermark.UnixMilli() - d.cfg.StateTTL.D().Milliseconds()
-	d.sessions.dropIf(func(s reauthSession) bool { return s.last < cutoff })
+	d.sessions.dropOlder(cutoff, func(s reauthSession) bool { return s.last < cutoff })
 }
 
 // Forget drops every session of subject.

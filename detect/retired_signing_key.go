@@ -139,7 +139,7 @@ func (d *RetiredSigningKey) Observe(e *schemas.Event, emit Emit) {
 // Expire forgets retirements older than state_ttl.
 func (d *RetiredSigningKey) Expire(watermark time.Time) {
 	cutoff := watermark.UnixMilli() - d.cfg.StateTTL.D().Milliseconds()
-	d.retired.dropIf(func(k retiredKey) bool { return k.at < cutoff })
+	d.retired.dropOlder(cutoff, func(k retiredKey) bool { return k.at < cutoff })
 }
 
 // Forget does nothing: retirements are about keys, not subjects.

@@ -42,6 +42,7 @@ func defaultSessionHijackConfig() SessionHijackConfig {
 // same network; an event without a device, or without network details to
 // compare, is not judged. The dedup key is the session.
 type SessionHijack struct {
+	sharedKeys
 	cfg      SessionHijackConfig
 	sessions *hashTable[sessionOrigin] // by session
 }
@@ -87,7 +88,7 @@ func (d *SessionHijack) Observe(e *schemas.Event, emit Emit) {
 	if e.Session == "" || c == nil || c.Device == "" {
 		return
 	}
-	at, key, dev := e.Time.UnixMilli(), pseudonymHash(e.Session), pseudonymHash(c.Device)
+	at, key, dev := e.Time.UnixMilli(), d.sessionKey(e), pseudonymHash(c.Device)
 	o, ok := d.sessions.get(key)
 	switch {
 	case !ok || at-o.last > d.cfg.StateTTL.D().Milliseconds() || (e.Type == schemas.SessionStarted && at < o.at):
@@ -96,7 +97,7 @@ func (d *SessionHijack) Observe(e *schemas.Event, emit Emit) {
 		// a late session.started: this is the origin.
 		d.sessions.put(key, sessionOrigin{
 			device: dev, country: countryOf(c.Country), asn: c.ASN,
-			eventID: e.ID, subject: pseudonymHash(e.Subject), at: at, last: max(at, o.last),
+			eventID: e.ID, subject: d.subjectKey(e), at: at, last: max(at, o.last),
 		})
 		return
 	case at > o.last:
@@ -167,7 +168,7 @@ func networkText(country string, asn uint32) string {
 // Expire forgets sessions idle for longer than state_ttl.
 func (d *SessionHijack) Expire(watermark time.Time) {
 	cutoff := watermark.UnixMilli() - d.cfg.StateTTL.D().Milliseconds()
-	d.sessions.dropIf(func(o sessionOrigin) bool { return o.last < cutoff })
+	d.sessions.dropOlder(cutoff, func(o sessionOrigin) bool { return o.last < cutoff })
 }
 
 // Forget drops every session of subject.

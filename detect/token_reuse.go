@@ -78,6 +78,7 @@ func defaultTokenReuseConfig() TokenReuseConfig {
 //     device within race_grace it is a request that was in flight. Key:
 //     the token.
 type TokenReuse struct {
+	sharedKeys
 	cfg                        TokenReuseConfig
 	refresh, concurrent, after bool
 	grace                      int64 // ms
@@ -205,7 +206,7 @@ func (d *TokenReuse) Observe(e *schemas.Event, emit Emit) {
 	case schemas.SessionStarted:
 		// A session id started again (after its end) is live again.
 		if d.after {
-			if k := pseudonymHash(e.Session); d.ended.has(k) {
+			if k := d.sessionKey(e); d.ended.has(k) {
 				if m, _ := d.ended.get(k); m.at <= at {
 					d.ended.delete(k)
 				}
@@ -220,7 +221,7 @@ func (d *TokenReuse) mark(t *hashTable[endMark], key string, e *schemas.Event, a
 	if m, ok := t.get(k); ok && m.at <= at {
 		return
 	}
-	t.put(k, endMark{device: pseudonymHash(device(e)), eventID: e.ID, subject: pseudonymHash(e.Subject), at: at})
+	t.put(k, endMark{device: pseudonymHash(device(e)), eventID: e.ID, subject: d.subjectKey(e), at: at})
 }
 
 func (d *TokenReuse) checkRefresh(e *schemas.Event, at int64, emit Emit) {
@@ -232,7 +233,7 @@ func (d *TokenReuse) checkRefresh(e *schemas.Event, at int64, emit Emit) {
 	if !ok || abs(at-r.at) > d.cfg.RefreshWindow.D().Milliseconds() {
 		d.rotated.put(pk, rotation{
 			child: pseudonymHash(e.Token.ID), device: pseudonymHash(dev),
-			subject: pseudonymHash(e.Subject), eventID: e.ID, at: at,
+			subject: d.subjectKey(e), eventID: e.ID, at: at,
 		})
 		return
 	}
@@ -287,7 +288,7 @@ func (d *TokenReuse) firstUse(e *schemas.Event, at int64) tokenUse {
 	if t := e.Token.ExpiresAt; t != nil && !t.IsZero() {
 		exp = t.UnixMilli()
 	}
-	return tokenUse{device: pseudonymHash(device(e)), eventID: e.ID, subject: pseudonymHash(e.Subject), at: at, expires: exp}
+	return tokenUse{device: pseudonymHash(device(e)), eventID: e.ID, subject: d.subjectKey(e), at: at, expires: exp}
 }
 
 func (d *TokenReuse) checkConcurrent(e *schemas.Event, at int64, emit Emit) {
@@ -340,7 +341,7 @@ func (d *TokenReuse) checkAfterLogout(e *schemas.Event, token string, at int64, 
 	if !after(m, ok) {
 		reason, ok = "session_ended", false
 		if e.Session != "" {
-			m, ok = d.ended.get(pseudonymHash(e.Session))
+			m, ok = d.ended.get(d.sessionKey(e))
 		}
 		if !after(m, ok) {
 			return
@@ -384,10 +385,10 @@ func (d *TokenReuse) checkAfterLogout(e *schemas.Event, token string, at int64, 
 func (d *TokenReuse) Expire(watermark time.Time) {
 	wm := watermark.UnixMilli()
 	refresh, after := wm-d.cfg.RefreshWindow.D().Milliseconds(), wm-d.cfg.AfterLogoutWindow.D().Milliseconds()
-	d.rotated.dropIf(func(r rotation) bool { return r.at < refresh })
+	d.rotated.dropOlder(refresh, func(r rotation) bool { return r.at < refresh })
 	d.access.dropIf(func(u tokenUse) bool { return u.expires < wm })
-	d.revoked.dropIf(func(m endMark) bool { return m.at < after })
-	d.ended.dropIf(func(m endMark) bool { return m.at < after })
+	d.revoked.dropOlder(after, func(m endMark) bool { return m.at < after })
+	d.ended.dropOlder(after, func(m endMark) bool { return m.at < after })
 }
 
 // Forget drops every token and session of subject.
