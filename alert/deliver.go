@@ -109,7 +109,7 @@ func (t *target) deliver(ctx context.Context, m *message) attemptResult {
 	if err != nil {
 		lat := time.Since(start)
 		if errors.Is(err, ErrForbiddenAddress) {
-			return attemptResult{latency: lat, err: &DeliveryError{Permanent: true, Err: err}}
+			return attemptResult{latency: lat, err: &DeliveryError{Permanent: true, Err: redactURLError(err)}}
 		}
 		return attemptResult{latency: lat, err: &DeliveryError{Err: redactURLError(err)}}
 	}

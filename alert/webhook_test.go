@@ -167,7 +167,7 @@ func TestDialRefusesInternalAddress(t *testing.T) {
 	signer, err := NewSigner(kaSecret)
 	require.NoError(t, err)
 	// "localhost" resolves to loopback: only the dial-time check sees it.
-	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/services/T0/B0/s3cr3t-token"
 	tg := newTarget(Webhook{Name: "x", URL: url, Timeout: time.Second, Concurrency: 1}, signer, jsonFormat{})
 	m, err := decodeAlert(testAlertJSON(t, testAlert(1)))
 	require.NoError(t, err)
@@ -176,6 +176,7 @@ func TestDialRefusesInternalAddress(t *testing.T) {
 	require.ErrorAs(t, res.err, &de)
 	require.True(t, de.Permanent)
 	require.ErrorIs(t, res.err, ErrForbiddenAddress)
+	require.NotContains(t, res.err.Error(), "s3cr3t-token", "the URL's secret path must not reach logs or the delivery log")
 	require.Empty(t, hits)
 }
 

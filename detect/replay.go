@@ -176,11 +176,15 @@ func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time,
 		cutoff         = int64(math.MaxInt64) // oldest unacknowledged event's time
 		held           []Alert
 	)
+	// Alerts come in stream order; the newest matter most (a crash lost
+	// them), so beyond maxReplayAlerts the oldest are dropped, and counted.
+	var dropped int
 	hold := func(alerts []Alert) {
-		for _, a := range alerts {
-			if len(held) < maxReplayAlerts {
-				held = append(held, a)
-			}
+		held = append(held, alerts...)
+		if len(held) > 2*maxReplayAlerts {
+			n := len(held) - maxReplayAlerts
+			dropped += n
+			held = append(held[:0], held[n:]...)
 		}
 	}
 	g.Go(func() error {
@@ -205,6 +209,15 @@ func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time,
 	}
 	if maxAt > math.MinInt64 {
 		hold(eng.AdvanceTo(time.Unix(0, maxAt)))
+	}
+	if n := len(held) - maxReplayAlerts; n > 0 {
+		dropped += n
+		held = held[n:]
+	}
+	if dropped > 0 {
+		s.metrics.replaySkipped.Add(float64(dropped))
+		s.logger.Warn("replay held too many unsent alerts; the oldest were not checked for loss",
+			slog.Int("dropped", dropped), slog.Int("kept", len(held)))
 	}
 	var lost []Alert
 	for _, a := range held {

@@ -48,7 +48,7 @@ func EnsureDLQStream(ctx context.Context, js jetstream.JetStream, maxAge time.Du
 		Subjects:    []string{dlqSubjectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		MaxAge:      maxAge,
-		Duplicates:  time.Minute,
+		Duplicates:  2 * time.Hour,
 		Replicas:    replicas,
 	})
 	if err != nil {

@@ -142,6 +142,10 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 	b := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for {
 		store, err := chstore.Open(ctx, s.dsn, s.logger)
+		if errors.Is(err, chstore.ErrInvalidDSN) {
+			// Waiting won't fix a configuration error.
+			return nil, err
+		}
 		if err == nil {
 			if _, err = store.Migrate(ctx); err == nil {
 				return store, nil

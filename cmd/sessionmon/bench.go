@@ -46,12 +46,12 @@ func runBench(ctx context.Context, e *env) error {
 		return errors.New("usage: sessionmon bench ingest [--events N]")
 	}
 	cfg := *e.cfg
-	dsn, err := url.Parse(cfg.ClickHouseDSN)
+	dsn, err := url.Parse(cfg.ClickHouseURL())
 	if err != nil {
 		return fmt.Errorf("clickhouse dsn: %w", err)
 	}
 	dsn.Path = "/" + benchDatabase
-	cfg.ClickHouseDSN = dsn.String()
+	cfg.ClickHouseDSN, cfg.ClickHousePassword = dsn.String(), ""
 	if cfg.NATS.Embedded() {
 		dir, err := os.MkdirTemp("", "sessionmon-bench-")
 		if err != nil {
@@ -64,7 +64,7 @@ func runBench(ctx context.Context, e *env) error {
 	// The benchmark's own components log warnings only.
 	quiet, _ := logging.New(e.stderr, cfg.LogFormat, slog.LevelWarn)
 
-	store, err := chstore.Open(ctx, cfg.ClickHouseDSN, quiet)
+	store, err := chstore.Open(ctx, cfg.ClickHouseURL(), quiet)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func runBench(ctx context.Context, e *env) error {
 		return err
 	}
 
-	st, err := startNATS(ctx, &cfg, "sessionmon-bench", quiet)
+	st, err := startNATS(ctx, &cfg, "sessionmon-bench", true, quiet)
 	if err != nil {
 		return err
 	}

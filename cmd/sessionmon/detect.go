@@ -62,12 +62,12 @@ func runDetect(ctx context.Context, e *env) error {
 func runDetectLive(ctx context.Context, e *env) error {
 	cfg := *e.cfg
 	cfg.NATS.URL = cfg.NATS.ClientURL()
-	st, err := startNATS(ctx, &cfg, "sessionmon-detect", e.logger)
+	st, err := startNATS(ctx, &cfg, "sessionmon-detect", false, e.logger)
 	if err != nil {
 		return err
 	}
 	defer st.close()
-	if err := ensureAlertStream(ctx, st.js); err != nil {
+	if err := ensureAlertStream(ctx, st.js, false); err != nil {
 		return err
 	}
 	checks := health.NewRegistry()

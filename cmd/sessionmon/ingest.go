@@ -45,7 +45,7 @@ running 'sessionmon serve' on --nats-listen).`,
 func runIngest(ctx context.Context, e *env) error {
 	cfg := *e.cfg
 	cfg.NATS.URL = cfg.NATS.ClientURL()
-	st, err := startNATS(ctx, &cfg, "sessionmon-ingest", e.logger)
+	st, err := startNATS(ctx, &cfg, "sessionmon-ingest", false, e.logger)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func newIngest(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	ic.MaxAckPending = cfg.Ingest.MaxAckPending
 	ic.AckWait = cfg.Ingest.AckWait
 	ic.DLQMaxAge = cfg.DLQ.MaxAge
-	svc, err := ingest.New(js, cfg.ClickHouseDSN, ic, ingest.WithLogger(logger), ingest.WithGeo(resolver),
+	svc, err := ingest.New(js, cfg.ClickHouseURL(), ic, ingest.WithLogger(logger), ingest.WithGeo(resolver),
 		ingest.WithMetrics(ingest.NewMetrics(reg)))
 	if err != nil {
 		resolver.Close()

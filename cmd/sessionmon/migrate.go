@@ -15,9 +15,9 @@ func migrateCommand() *command {
 migrations (schemas/clickhouse) not applied yet, record them in
 schema_migrations, and print the server version and what was applied. Safe to
 run again; serve and ingest also run it at start.`,
-		options: []string{"log-format", "log-level", "clickhouse-dsn"},
+		options: append([]string{"log-format", "log-level", "clickhouse-dsn"}, secretOptions...),
 		run: func(ctx context.Context, e *env) error {
-			store, err := chstore.Open(ctx, e.cfg.ClickHouseDSN, e.logger)
+			store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger)
 			if err != nil {
 				return err
 			}

@@ -38,12 +38,12 @@ func runNotify(ctx context.Context, e *env) error {
 	}
 	cfg := *e.cfg
 	cfg.NATS.URL = cfg.NATS.ClientURL()
-	st, err := startNATS(ctx, &cfg, "sessionmon-notify", e.logger)
+	st, err := startNATS(ctx, &cfg, "sessionmon-notify", false, e.logger)
 	if err != nil {
 		return err
 	}
 	defer st.close()
-	if err := ensureAlertStream(ctx, st.js); err != nil {
+	if err := ensureAlertStream(ctx, st.js, false); err != nil {
 		return err
 	}
 	reg := newRegistry()

@@ -20,7 +20,7 @@ func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	svc, err := detect.NewService(js, cfg.ClickHouseDSN, detect.DefaultServiceConfig(), dc,
+	svc, err := detect.NewService(js, cfg.ClickHouseURL(), detect.DefaultServiceConfig(), dc,
 		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)))
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
@@ -29,8 +29,14 @@ func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 }
 
 // ensureAlertStream declares SESSIONMON_ALERTS, which detect writes and the
-// notifier reads, before either starts.
-func ensureAlertStream(ctx context.Context, js jetstream.JetStream) error {
+// notifier reads, before either starts: its owner (serve) creates or
+// updates it, other commands only create it when it is missing.
+func ensureAlertStream(ctx context.Context, js jetstream.JetStream, owner bool) error {
+	if !owner {
+		if _, err := js.Stream(ctx, detect.AlertStream); err == nil {
+			return nil
+		}
+	}
 	_, err := detect.EnsureAlertStream(ctx, js, detect.DefaultServiceConfig().Alerts)
 	return err
 }
@@ -63,7 +69,7 @@ func newNotifier(ctx context.Context, cfg *config.Config, js jetstream.JetStream
 		return n, nil
 	}
 	opts := []alert.Option{alert.WithLogger(logger), alert.WithMetrics(alert.NewMetrics(reg))}
-	if store, err := chstore.Open(ctx, cfg.ClickHouseDSN, logger); err != nil {
+	if store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger); err != nil {
 		logger.Warn("webhook delivery log disabled: clickhouse not reachable at start", slog.Any("error", err))
 	} else {
 		n.store = store

@@ -40,7 +40,7 @@ With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.`,
 }
 
 // secretOptions are read from the environment or the config file only.
-var secretOptions = []string{"nats-token", "nats-password"}
+var secretOptions = []string{"nats-token", "nats-password", "clickhouse-password"}
 
 // natsStack is a connection to NATS, and the embedded server when sessionmon
 // runs its own.
@@ -51,8 +51,9 @@ type natsStack struct {
 }
 
 // startNATS starts the embedded server when no URL is configured, connects,
-// and declares the events stream.
-func startNATS(ctx context.Context, cfg *config.Config, name string, logger *slog.Logger) (*natsStack, error) {
+// and declares the events stream: its owner (serve) creates or updates it,
+// other commands only create it when it is missing.
+func startNATS(ctx context.Context, cfg *config.Config, name string, owner bool, logger *slog.Logger) (*natsStack, error) {
 	st := &natsStack{}
 	url := cfg.NATS.URL
 	if cfg.NATS.Embedded() {
@@ -76,6 +77,13 @@ func startNATS(ctx context.Context, cfg *config.Config, name string, logger *slo
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	st.js = js
+	// Only serve owns the stream's limits; a worker started alone creates
+	// the stream when it is missing but never changes an existing one.
+	if !owner {
+		if _, err := js.Stream(ctx, schemas.EventStream); err == nil {
+			return st, nil
+		}
+	}
 	if _, err := natsconn.EnsureEventStream(ctx, js, natsconn.StreamConfig{
 		MaxAge:     cfg.Stream.MaxAge,
 		Duplicates: cfg.Stream.Duplicates,
@@ -122,7 +130,7 @@ func addNATSChecks(checks *health.Registry, st *natsStack) {
 
 func runServe(ctx context.Context, e *env) error {
 	cfg, logger := e.cfg, e.logger
-	st, err := startNATS(ctx, cfg, "sessionmon-serve", logger)
+	st, err := startNATS(ctx, cfg, "sessionmon-serve", true, logger)
 	if err != nil {
 		return err
 	}
@@ -137,7 +145,7 @@ func runServe(ctx context.Context, e *env) error {
 	}
 	defer closeGeo()
 	checks.Add("ingest", svc.Ready)
-	if err := ensureAlertStream(ctx, st.js); err != nil {
+	if err := ensureAlertStream(ctx, st.js, true); err != nil {
 		return err
 	}
 	det, err := newDetect(cfg, st.js, logger, reg)

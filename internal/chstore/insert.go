@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/sync/errgroup"
 )
@@ -198,7 +199,7 @@ func (s *Store) insert(ctx context.Context, rows []EventRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".events ("+eventColumnList+")")
+	batch, err := s.conn.PrepareBatch(s.insertContext(ctx), "INSERT INTO "+s.db+".events ("+eventColumnList+")")
 	if err != nil {
 		return fmt.Errorf("insert events (%d rows): prepare: %w", len(rows), err)
 	}
@@ -219,4 +220,31 @@ func (s *Store) insert(ctx context.Context, rows []EventRow) error {
 		return fmt.Errorf("insert events (%d rows): send: %w", len(rows), err)
 	}
 	return nil
+}
+
+// insertContext adds the settings inserts need. Current servers refuse an
+// INSERT block that touches more than max_partitions_per_insert_block (100)
+// partitions: a batch of events spread over more than 100 days (a
+// backfill, an app with a broken clock) would fail for ever and stall
+// ingest. Servers that have the setting get it lifted; 18.16 has no such
+// limit and would reject the unknown setting.
+func (s *Store) insertContext(ctx context.Context) context.Context {
+	settings := s.insertSettings.Load()
+	if settings == nil {
+		var n uint64
+		q := "SELECT count() FROM system.settings WHERE name = 'max_partitions_per_insert_block'"
+		if err := s.conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			// The insert will fail the same way and be retried.
+			return ctx
+		}
+		settings = &clickhouse.Settings{}
+		if n > 0 {
+			settings = &clickhouse.Settings{"max_partitions_per_insert_block": 0}
+		}
+		s.insertSettings.Store(settings)
+	}
+	if len(*settings) == 0 {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(*settings))
 }

@@ -196,3 +196,19 @@ func lastOf(t *testing.T, s *chstore.Store, subject string) chstore.EventRow {
 	require.Len(t, got, 1)
 	return got[0]
 }
+
+func TestInsertSpanningManyDays(t *testing.T) {
+	t.Parallel()
+	s := chtest.New(t)
+	// A backfill: one batch over 150 days, more partitions than current
+	// servers allow in one INSERT block by default.
+	rows := testRows(150, baseTime)
+	for i := range rows {
+		at := baseTime.Add(-time.Duration(i) * 24 * time.Hour).Truncate(time.Second)
+		rows[i].Time, rows[i].TimeMS = at, at.UnixMilli()
+	}
+	require.NoError(t, s.InsertEvents(t.Context(), rows))
+	n, err := s.CountEvents(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, uint64(150), n)
+}

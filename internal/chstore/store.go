@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"sync/atomic"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -46,6 +47,10 @@ type Store struct {
 	// InsertEvents tuning.
 	blockRows         int
 	insertConcurrency int
+
+	// insertSettings are the settings every insert sends, decided from
+	// what the server knows at the first successful look (insertContext).
+	insertSettings atomic.Pointer[clickhouse.Settings]
 }
 
 // Option configures a Store.

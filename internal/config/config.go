@@ -27,8 +27,9 @@ type Config struct {
 	NATS   NATS
 	Stream Stream
 
-	ClickHouseDSN string
-	HTTPAddr      string
+	ClickHouseDSN      string
+	ClickHousePassword string
+	HTTPAddr           string
 
 	Ingest Ingest
 	Geo    Geo
@@ -81,6 +82,25 @@ type NATS struct {
 	CAFile   string
 	CertFile string
 	KeyFile  string
+}
+
+// ClickHouseURL returns the ClickHouse DSN with ClickHousePassword, when
+// set, as the password of its user (default "default"). Keep the result
+// out of logs and errors.
+func (c *Config) ClickHouseURL() string {
+	if c.ClickHousePassword == "" {
+		return c.ClickHouseDSN
+	}
+	u, err := url.Parse(c.ClickHouseDSN)
+	if err != nil {
+		return c.ClickHouseDSN
+	}
+	user := "default"
+	if u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, c.ClickHousePassword)
+	return u.String()
 }
 
 // ClientURL is where a client subcommand connects: the external server, or

@@ -194,3 +194,16 @@ func TestDetectSectionIsKeptForItsPackage(t *testing.T) {
 	require.Contains(t, string(c.DetectYAML), "threshold: 7")
 	require.Contains(t, string(c.NotifyYAML), "name: ops")
 }
+
+func TestClickHousePasswordIsASecret(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, []string{"clickhouse-dsn", "clickhouse-password"}, []string{"--clickhouse-dsn", "clickhouse://ingest@db:9000/sessionmon"},
+		map[string]string{"SESSIONMON_CLICKHOUSE_PASSWORD": "pa55"})
+	require.NoError(t, err)
+	require.Equal(t, "clickhouse://ingest:pa55@db:9000/sessionmon", c.ClickHouseURL())
+	for _, a := range c.Dump() {
+		require.NotContains(t, a.Value.String(), "pa55", "dump of %s", a.Key)
+	}
+	d := Default()
+	require.Equal(t, d.ClickHouseDSN, d.ClickHouseURL(), "no password: the DSN as given")
+}

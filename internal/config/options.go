@@ -143,7 +143,8 @@ var Options = []Option{
 	integer("stream-max-bytes", "stream.max_bytes", "size limit of the events stream in bytes (0: none); when full, publishers get an error, nothing is dropped", func(c *Config) *int64 { return &c.Stream.MaxBytes }),
 	integer("stream-replicas", "stream.replicas", "copies of the events stream in a NATS cluster", func(c *Config) *int { return &c.Stream.Replicas }),
 
-	str("clickhouse-dsn", "clickhouse.dsn", "ClickHouse address, clickhouse://host:port/database", func(c *Config) *string { return &c.ClickHouseDSN }),
+	str("clickhouse-dsn", "clickhouse.dsn", "ClickHouse address, clickhouse://[user@]host:port/database (put the password in SESSIONMON_CLICKHOUSE_PASSWORD, not here)", func(c *Config) *string { return &c.ClickHouseDSN }),
+	secret("clickhouse-password", "clickhouse.password", "password of the ClickHouse user", func(c *Config) *string { return &c.ClickHousePassword }),
 	str("http-addr", "http.addr", "address of the HTTP server (health, metrics)", func(c *Config) *string { return &c.HTTPAddr }),
 
 	integer("ingest-batch-size", "ingest.batch_size", "events per ClickHouse insert (a batch is written when full or old enough)", func(c *Config) *int { return &c.Ingest.BatchSize }),
