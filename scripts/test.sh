@@ -38,10 +38,10 @@ if [ "$#" -gt 0 ]; then
   go test -race -count=1 "$@"
   exit $?
 fi
-echo "==> go test -race -short ./... (every test; long ones are in the next step)"
-go test -race -count=1 -short -timeout 20m ./...
-# The long integration tests (100k events, a 20 s ClickHouse outage, ...)
-# run once more without -short and without the race detector, which would
-# make them several times slower without finding more.
+# The long integration tests (100k events, ClickHouse outages, the latency
+# measurement) run first, without -short and without the race detector,
+# which would make them several times slower without finding more.
 echo "==> go test (long integration tests)"
 go test -count=1 -timeout 20m -run "$LONG_TESTS" ./...
+echo "==> go test -race -short ./... (every other test)"
+go test -race -count=1 -short -timeout 20m ./...
