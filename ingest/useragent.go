@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sessionmon/sessionmon/internal/cache"
+
 	useragent "github.com/medama-io/go-useragent"
 	"github.com/medama-io/go-useragent/agents"
 )
@@ -50,14 +52,14 @@ var unknownUserAgent = UserAgent{Browser: UnknownFamily, OS: UnknownFamily, Devi
 // cache. It is safe for concurrent use.
 type UserAgentReducer struct {
 	parser *useragent.Parser
-	cache  *uaCache
+	cache  *cache.Cache[string, UserAgent]
 }
 
 // NewUserAgentReducer returns a reducer that caches up to cacheSize
 // distinct strings (0 or less: no cache). Building the parser takes a few
 // milliseconds the first time in a process; later calls share it.
 func NewUserAgentReducer(cacheSize int) *UserAgentReducer {
-	return &UserAgentReducer{parser: useragent.NewParser(), cache: newUACache(cacheSize)}
+	return &UserAgentReducer{parser: useragent.NewParser(), cache: cache.New[string, UserAgent](cacheSize)}
 }
 
 var defaultUserAgentReducer = sync.OnceValue(func() *UserAgentReducer {
@@ -79,13 +81,13 @@ func (r *UserAgentReducer) Reduce(raw string) UserAgent {
 	if len(raw) > maxCachedUserAgent {
 		return r.parse(raw)
 	}
-	if ua, ok := r.cache.get(raw); ok {
+	if ua, ok := r.cache.Get(raw); ok {
 		return ua
 	}
 	ua := r.parse(raw)
 	// The key is cloned so that the cache does not pin the buffer of the
 	// message that raw was decoded from.
-	r.cache.put(strings.Clone(raw), ua)
+	r.cache.Put(strings.Clone(raw), ua)
 	return ua
 }
 
@@ -186,62 +188,4 @@ func deviceClass(d agents.Device) string {
 	default:
 		return DeviceUnknown
 	}
-}
-
-// uaCache is a bounded cache of two generations: entries go into the
-// current map, and when it holds half the capacity it becomes the previous
-// one and the oldest generation is dropped. A hit in the previous
-// generation moves the entry forward, so strings in use stay cached. Hits
-// in the current generation only take the read lock.
-type uaCache struct {
-	mu        sync.RWMutex
-	half      int
-	cur, prev map[string]UserAgent
-}
-
-func newUACache(size int) *uaCache {
-	if size <= 0 {
-		return nil
-	}
-	half := max(size/2, 1)
-	return &uaCache{half: half, cur: make(map[string]UserAgent, half)}
-}
-
-func (c *uaCache) get(k string) (UserAgent, bool) {
-	if c == nil {
-		return UserAgent{}, false
-	}
-	c.mu.RLock()
-	v, ok := c.cur[k]
-	if ok {
-		c.mu.RUnlock()
-		return v, true
-	}
-	v, ok = c.prev[k]
-	c.mu.RUnlock()
-	if ok {
-		c.put(k, v)
-	}
-	return v, ok
-}
-
-func (c *uaCache) put(k string, v UserAgent) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.cur) >= c.half {
-		c.prev = c.cur
-		c.cur = make(map[string]UserAgent, c.half)
-	}
-	c.cur[k] = v
-}
-
-// size returns the number of cached entries, counting a string present in
-// both generations twice.
-func (c *uaCache) size() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.cur) + len(c.prev)
 }

@@ -45,6 +45,11 @@ type Config struct {
 	NotifyYAML []byte
 	Notify     Notify
 
+	// RetentionYAML is the retention: section of the config file, as YAML,
+	// for package retention (empty: its defaults).
+	RetentionYAML []byte
+	RetentionRun  RetentionRun
+
 	// Output is the file a command writes its results to (detect: alerts,
 	// demo: events); empty or "-" is standard output.
 	Output string
@@ -168,6 +173,12 @@ type Demo struct {
 	Duration time.Duration
 	Rate     int
 	Seed     int64
+}
+
+// RetentionRun configures `sessionmon retention run`.
+type RetentionRun struct {
+	// DryRun reports what would be deleted and deletes nothing.
+	DryRun bool
 }
 
 // Default returns the configuration out of the box.

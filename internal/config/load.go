@@ -21,6 +21,10 @@ const DetectSection = "detect"
 // webhooks (package alert decodes it).
 const NotifySection = "notify"
 
+// RetentionSection is the config file's key whose content configures
+// retention policies and jobs (package retention decodes it).
+const RetentionSection = "retention"
+
 // ConfigEnv names the variable that points at the YAML config file.
 const ConfigEnv = "SESSIONMON_CONFIG"
 
@@ -139,7 +143,7 @@ func applyFile(cfg *Config, path string) error {
 	}
 	// Sections with a structure of their own are kept as YAML for their
 	// packages to decode strictly.
-	for name, dst := range map[string]*[]byte{DetectSection: &cfg.DetectYAML, NotifySection: &cfg.NotifyYAML} {
+	for name, dst := range map[string]*[]byte{DetectSection: &cfg.DetectYAML, NotifySection: &cfg.NotifyYAML, RetentionSection: &cfg.RetentionYAML} {
 		section, ok := doc[name]
 		if !ok {
 			continue

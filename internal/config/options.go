@@ -169,6 +169,8 @@ var Options = []Option{
 	str("alert", "notify_redeliver.alert", "id of the alert to deliver again", func(c *Config) *string { return &c.Notify.AlertID }),
 	str("webhook", "notify_redeliver.webhook", "webhook to deliver to again (default: every webhook that gave up on the alert)", func(c *Config) *string { return &c.Notify.Webhook }),
 
+	boolean("dry-run", "retention_run.dry_run", "retention run: report what would be deleted, delete nothing", func(c *Config) *bool { return &c.RetentionRun.DryRun }),
+
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 
 	boolean("demo", "serve.demo", "also send demo traffic into the pipeline (see sessionmon demo)", func(c *Config) *bool { return &c.Serve.Demo }),

@@ -55,6 +55,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sessionmon/sessionmon/internal/cache"
 )
 
 // Defaults applied by Open to zero Config fields.
@@ -136,7 +138,7 @@ type Location struct {
 type Resolver struct {
 	city, asn, anonymous []*database
 	defaultAccuracyKM    float64
-	cache                *cache[netip.Prefix, cachedLocation]
+	cache                *cache.Cache[netip.Prefix, cachedLocation]
 
 	closed atomic.Bool
 	// mu guards the readers against Close: lookups hold it for reading.
@@ -187,7 +189,7 @@ func Open(cfg Config) (*Resolver, error) {
 		if size == 0 {
 			size = DefaultCacheSize
 		}
-		r.cache = newCache[netip.Prefix, cachedLocation](size)
+		r.cache = cache.New[netip.Prefix, cachedLocation](size)
 	}
 	return r, nil
 }
@@ -207,14 +209,14 @@ func (r *Resolver) Lookup(prefix netip.Prefix) (Location, bool) {
 		return Location{}, false
 	}
 	prefix = prefix.Masked()
-	if c, ok := r.cache.get(prefix); ok {
+	if c, ok := r.cache.Get(prefix); ok {
 		return c.loc, c.found
 	}
 	loc, found, ok := r.resolve(prefix.Addr().Unmap())
 	if !ok {
 		return Location{}, false
 	}
-	r.cache.put(prefix, cachedLocation{loc: loc, found: found})
+	r.cache.Put(prefix, cachedLocation{loc: loc, found: found})
 	return loc, found
 }
 

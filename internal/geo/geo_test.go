@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sessionmon/sessionmon/internal/cache"
+
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/stretchr/testify/require"
@@ -496,22 +498,22 @@ func TestCacheIsBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := newCache[int, int](tt.size)
+			c := cache.New[int, int](tt.size)
 			const hot = -1
-			c.put(hot, 1)
+			c.Put(hot, 1)
 			for i := range 1000 {
-				c.put(i, i)
-				require.LessOrEqual(t, c.len(), tt.max)
+				c.Put(i, i)
+				require.LessOrEqual(t, c.Len(), tt.max)
 				if tt.size > 1 {
-					_, ok := c.get(hot)
+					_, ok := c.Get(hot)
 					require.True(t, ok, "a key in use must stay cached")
 				}
 			}
-			_, ok := c.get(0)
+			_, ok := c.Get(0)
 			require.False(t, ok, "an old one-off key must be evicted")
 		})
 	}
-	require.Nil(t, newCache[int, int](0))
+	require.Nil(t, cache.New[int, int](0))
 }
 
 func TestFromFloat32(t *testing.T) {

@@ -1,29 +1,33 @@
-package geo
+// Package cache is a small bounded, concurrency-safe cache for hot lookups
+// (GeoIP networks, user agents).
+package cache
 
 import "sync"
 
-// cache is a bounded cache of two generations: entries go into the current
+// Cache is a bounded cache of two generations: entries go into the current
 // map, and when it holds half the capacity it becomes the previous one and
 // the oldest generation is dropped. A hit in the previous generation moves
 // the entry forward, so keys in use stay cached while one-off keys age out.
-// Hits in the current generation take only the read lock. A nil *cache
+// Hits in the current generation take only the read lock. A nil *Cache
 // caches nothing.
-type cache[K comparable, V any] struct {
+type Cache[K comparable, V any] struct {
 	mu        sync.RWMutex
 	half      int
 	cur, prev map[K]V
 }
 
-// newCache returns a cache of about size entries, or nil when size <= 0.
-func newCache[K comparable, V any](size int) *cache[K, V] {
+// New returns a cache of about size entries, or nil (caching nothing) when
+// size <= 0.
+func New[K comparable, V any](size int) *Cache[K, V] {
 	if size <= 0 {
 		return nil
 	}
 	half := max(size/2, 1)
-	return &cache[K, V]{half: half, cur: make(map[K]V, half)}
+	return &Cache[K, V]{half: half, cur: make(map[K]V, half)}
 }
 
-func (c *cache[K, V]) get(k K) (V, bool) {
+// Get returns the value of k, if cached.
+func (c *Cache[K, V]) Get(k K) (V, bool) {
 	if c == nil {
 		var zero V
 		return zero, false
@@ -37,12 +41,13 @@ func (c *cache[K, V]) get(k K) (V, bool) {
 	v, ok = c.prev[k]
 	c.mu.RUnlock()
 	if ok {
-		c.put(k, v)
+		c.Put(k, v)
 	}
 	return v, ok
 }
 
-func (c *cache[K, V]) put(k K, v V) {
+// Put caches v for k.
+func (c *Cache[K, V]) Put(k K, v V) {
 	if c == nil {
 		return
 	}
@@ -55,9 +60,9 @@ func (c *cache[K, V]) put(k K, v V) {
 	c.cur[k] = v
 }
 
-// len returns the number of entries, counting a key present in both
+// Len returns the number of entries, counting a key present in both
 // generations twice.
-func (c *cache[K, V]) len() int {
+func (c *Cache[K, V]) Len() int {
 	if c == nil {
 		return 0
 	}
