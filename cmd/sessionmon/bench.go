@@ -26,6 +26,7 @@ const benchDatabase = "sessionmon_bench"
 func benchCommand() *command {
 	return &command{
 		name:  "bench",
+		short: "measure ingest end to end (bench ingest)",
 		usage: "sessionmon bench ingest [--events N] [options]",
 		summary: `Measure the ingest pipeline end to end: publish N realistic events (demo
 traffic) through the SDK while an ingest worker runs, and report events/s

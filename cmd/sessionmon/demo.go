@@ -24,6 +24,7 @@ const demoBuffer = 4096
 func demoCommand() *command {
 	return &command{
 		name:  "demo",
+		short: "publish (or write) realistic demo traffic with attacks",
 		usage: "sessionmon demo [options]",
 		summary: `Publish realistic synthetic traffic through the SDK to a running sessionmon:
 many users logging in, rotating tokens, working and logging out, plus a few

@@ -20,6 +20,7 @@ import (
 func detectCommand() *command {
 	return &command{
 		name:  "detect",
+		short: "run the detectors live, or offline over a file (--input)",
 		usage: "sessionmon detect [--input EVENTS.ndjson [--output ALERTS.ndjson]] [options]",
 		summary: `Without --input: run the detectors alone, live, on the SESSIONMON_EVENTS
 stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS and

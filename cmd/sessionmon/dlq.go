@@ -17,6 +17,7 @@ import (
 func dlqCommand() *command {
 	return &command{
 		name:  "dlq",
+		short: "list dead letters (refused events) with reasons",
 		usage: "sessionmon dlq list [--limit N] [options]",
 		summary: `Show the newest dead letters: events ingest refused (not JSON, not schema v1, or
 carrying what looks like raw personal data), with the reason and the fields.

@@ -30,6 +30,7 @@ var ingestOptions = []string{
 func ingestCommand() *command {
 	return &command{
 		name:  "ingest",
+		short: "run the ingest worker alone (events into ClickHouse)",
 		usage: "sessionmon ingest [options]",
 		summary: `Run the ingest worker alone: move events from the SESSIONMON_EVENTS stream into
 ClickHouse (batched, acknowledged only after ClickHouse confirmed the write),

@@ -36,7 +36,9 @@ type env struct {
 
 // command is one subcommand.
 type command struct {
-	name    string
+	name string
+	// short is the one-line description in the command list.
+	short   string
 	usage   string
 	summary string
 	// options are the flags it takes; every option is also read from the
@@ -52,7 +54,7 @@ var sharedOptions = []string{"data-dir", "log-format", "log-level"}
 var natsOptions = []string{"nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 
 func commands() []*command {
-	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), notifyCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), versionCommand()}
+	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), notifyCommand(), retentionCommand(), eraseCommand(), exportCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), versionCommand()}
 }
 
 func main() {
@@ -137,18 +139,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func printHelp(w io.Writer) {
 	fmt.Fprintf(w, "sessionmon: a self-hosted, event-sourced session activity monitor.\n\nUsage: sessionmon COMMAND [options]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, firstLine(c.summary))
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.short)
 	}
 	fmt.Fprintf(w, "\nRun 'sessionmon COMMAND --help' for a command's options. Every option is also\nread from SESSIONMON_* environment variables and a YAML file (--config).\n")
-}
-
-func firstLine(s string) string {
-	for i, r := range s {
-		if r == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }
 
 func indent(err error) string {

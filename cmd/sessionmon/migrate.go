@@ -10,6 +10,7 @@ import (
 func migrateCommand() *command {
 	return &command{
 		name:  "migrate",
+		short: "create or upgrade the ClickHouse schema",
 		usage: "sessionmon migrate [options]",
 		summary: `Create or upgrade sessionmon's ClickHouse database: apply the embedded
 migrations (schemas/clickhouse) not applied yet, record them in

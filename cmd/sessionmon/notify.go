@@ -14,6 +14,7 @@ import (
 func notifyCommand() *command {
 	return &command{
 		name:  "notify",
+		short: "deliver alerts to webhooks; redeliver undeliverable alerts",
 		usage: "sessionmon notify [redeliver --alert ID [--webhook NAME]] [options]",
 		summary: `Run the webhook notifier alone: deliver alerts from SESSIONMON_ALERTS to the
 webhooks of the config file's notify: section, signed per Standard Webhooks,

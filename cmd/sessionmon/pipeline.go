@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
 
 	"github.com/sessionmon/sessionmon/alert"
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/retention"
 )
 
 // newDetect builds the live detection service from the configuration.
@@ -83,4 +88,61 @@ func newNotifier(ctx context.Context, cfg *config.Config, js jetstream.JetStream
 	n.Notifier = an
 	logger.Info("webhooks configured", slog.Int("webhooks", len(nc.Webhooks)))
 	return n, nil
+}
+
+// retentionLockTTL frees the retention lock of a process that died holding
+// it; longer than any run.
+const retentionLockTTL = 6 * time.Hour
+
+// newRetentionCron schedules the retention job of the config file's
+// retention: section. Several sessionmon processes may schedule it: a lock
+// in NATS lets one run at a time, and the others skip that turn.
+func newRetentionCron(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*cron.Cron, error) {
+	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	if err != nil {
+		return nil, err
+	}
+	m := retention.NewMetrics(reg)
+	logger = logger.With("component", "retention")
+	job := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), retentionLockTTL)
+		defer cancel()
+		release, err := natsconn.TryLock(ctx, js, "retention", retentionLockTTL)
+		if errors.Is(err, natsconn.ErrLocked) {
+			m.Skipped.Inc()
+			logger.Info("retention run skipped: another process is running it")
+			return
+		}
+		if err != nil {
+			m.Failures.Inc()
+			logger.Error("retention run failed", slog.Any("error", err))
+			return
+		}
+		defer release()
+		start := time.Now()
+		store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger)
+		if err != nil {
+			m.Failures.Inc()
+			logger.Error("retention run failed", slog.Any("error", err))
+			return
+		}
+		defer store.Close()
+		rep, err := retention.Run(ctx, store, rc, time.Now(), false)
+		m.Duration.Set(time.Since(start).Seconds())
+		m.RowsDeleted.Add(float64(rep.RowsDeleted()))
+		if err != nil {
+			m.Failures.Inc()
+			logger.Error("retention run failed", slog.String("job", rep.Job), slog.Any("error", err))
+			return
+		}
+		m.LastSuccess.SetToCurrentTime()
+		logger.Info("retention run done", slog.String("job", rep.Job), slog.Int("steps", len(rep.Steps)),
+			slog.Uint64("rows_deleted", rep.RowsDeleted()), slog.Duration("duration", time.Since(start)))
+	}
+	c, err := retention.NewCron(rc, job)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("retention scheduled", slog.String("schedule", rc.Schedule), slog.String("time_zone", rc.TimeZone))
+	return c, nil
 }

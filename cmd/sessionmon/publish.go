@@ -25,6 +25,7 @@ const maxLine = 1 << 20
 func publishCommand() *command {
 	return &command{
 		name:  "publish",
+		short: "publish an NDJSON file of schema v1 events",
 		usage: "sessionmon publish --file EVENTS.ndjson [options]",
 		summary: `Publish already-pseudonymized schema v1 events, one JSON object a line, through
 the SDK. Each line is validated first; a bad line is reported with its line

@@ -23,13 +23,15 @@ const shutdownTimeout = 10 * time.Second
 func serveCommand() *command {
 	return &command{
 		name:  "serve",
+		short: "run the whole pipeline (NATS, ingest, detect, notify, HTTP)",
 		usage: "sessionmon serve [options]",
 		summary: `Run the pipeline: NATS JetStream (embedded unless --nats-url is given) with the
 SESSIONMON_EVENTS stream, the ingest worker (events into ClickHouse; it waits
 for ClickHouse if it is not up yet, while NATS keeps the backlog), the
 detectors (alerts to SESSIONMON_ALERTS and ClickHouse), the webhook notifier
-(when the config file's notify: section has webhooks), and the HTTP server
-with /metrics, /healthz and /readyz.
+(when the config file's notify: section has webhooks), the scheduled
+retention job (the retention: section; one process at a time runs it), and
+the HTTP server with /metrics, /healthz and /readyz.
 With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.`,
 		options: join(sharedOptions, natsOptions, []string{
 			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas",
@@ -161,6 +163,14 @@ func runServe(ctx context.Context, e *env) error {
 	if notify.enabled() {
 		checks.Add("notify", notify.Ready)
 	}
+
+	retentionCron, err := newRetentionCron(cfg, st.js, logger, reg)
+	if err != nil {
+		return err
+	}
+	retentionCron.Start()
+	// The scheduler stops first, and waits for a running job.
+	defer func() { <-retentionCron.Stop().Done() }()
 
 	g, gctx := errgroup.WithContext(ctx)
 	if err := serveHTTP(gctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {

@@ -13,6 +13,7 @@ var version = "dev"
 func versionCommand() *command {
 	return &command{
 		name:    "version",
+		short:   "print the version",
 		usage:   "sessionmon version",
 		summary: "Print the version, the commit it was built from and the Go version.",
 		run: func(_ context.Context, e *env) error {

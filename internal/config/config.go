@@ -49,6 +49,8 @@ type Config struct {
 	// for package retention (empty: its defaults).
 	RetentionYAML []byte
 	RetentionRun  RetentionRun
+	// SubjectRequest is a data subject's request (erase, export).
+	SubjectRequest SubjectRequest
 
 	// Output is the file a command writes its results to (detect: alerts,
 	// demo: events); empty or "-" is standard output.
@@ -179,6 +181,12 @@ type Demo struct {
 type RetentionRun struct {
 	// DryRun reports what would be deleted and deletes nothing.
 	DryRun bool
+}
+
+// SubjectRequest configures `sessionmon erase` and `sessionmon export`.
+type SubjectRequest struct {
+	// Subject is the subject's pseudonym.
+	Subject string
 }
 
 // Default returns the configuration out of the box.

@@ -171,6 +171,8 @@ var Options = []Option{
 
 	boolean("dry-run", "retention_run.dry_run", "retention run: report what would be deleted, delete nothing", func(c *Config) *bool { return &c.RetentionRun.DryRun }),
 
+	str("subject", "subject_request.subject", "pseudonym of the data subject to erase or export (as the SDK sent it)", func(c *Config) *string { return &c.SubjectRequest.Subject }),
+
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 
 	boolean("demo", "serve.demo", "also send demo traffic into the pipeline (see sessionmon demo)", func(c *Config) *bool { return &c.Serve.Demo }),

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/retention"
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+const retentionUsage = "usage: sessionmon retention run [--dry-run] | sessionmon retention report"
+
+func retentionCommand() *command {
+	return &command{
+		name:  "retention",
+		short: "enforce retention periods (run, report)",
+		usage: "sessionmon retention run [--dry-run] | report [options]",
+		summary: `Enforce storage limitation. 'run' deletes what is past its retention period
+(the retention: section of the config file): whole expired day or month
+partitions, then expired rows of event types with shorter periods, and
+records every step in the deletion_log table; with --dry-run it prints what
+it would delete and changes nothing. 'report' prints the record of
+processing: each data set, its fields, its period, the oldest data present
+and the last successful run.`,
+		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "dry-run", "dlq-max-age"}, secretOptions),
+		run:     runRetention,
+	}
+}
+
+func runRetention(ctx context.Context, e *env) error {
+	if len(e.args) != 1 || (e.args[0] != "run" && e.args[0] != "report") {
+		return errors.New(retentionUsage)
+	}
+	cfg, err := retention.ParseConfig(e.cfg.RetentionYAML)
+	if err != nil {
+		return err
+	}
+	if p := cfg.Periods[retention.DataSetDeadLetters]; e.cfg.DLQ.MaxAge > time.Duration(p) {
+		return fmt.Errorf("%w: retention.periods.dead_letters is %s but %s keeps dead letters %s",
+			retention.ErrInvalidConfig, p, config.EnvName("dlq-max-age"), retention.Period(e.cfg.DLQ.MaxAge))
+	}
+	store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// deletion_log arrives with migration 005.
+	if _, err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	if e.args[0] == "report" {
+		return printRetentionReport(ctx, e.stdout, store, cfg, e.cfg.DLQ.MaxAge)
+	}
+	start := time.Now()
+	rep, err := retention.Run(ctx, store, cfg, time.Now(), e.cfg.RetentionRun.DryRun)
+	if perr := printRetentionRun(e.stdout, rep); perr != nil {
+		return errors.Join(err, perr)
+	}
+	if err != nil {
+		return err
+	}
+	e.logger.InfoContext(ctx, "retention run done", "job", rep.Job, "dry_run", rep.DryRun,
+		"steps", len(rep.Steps), "rows_deleted", rep.RowsDeleted(), "duration", time.Since(start))
+	return nil
+}
+
+func printRetentionRun(out io.Writer, rep retention.Report) error {
+	switch {
+	case len(rep.Steps) == 0:
+		fmt.Fprintln(out, "nothing is past its retention period")
+		return nil
+	case rep.DryRun:
+		fmt.Fprintln(out, "dry run: nothing was deleted; a run would:")
+	default:
+		fmt.Fprintf(out, "job %s\n", rep.Job)
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "DATA SET\tACTION\tTARGET\tROWS BEFORE\tROWS AFTER\tPOLICY\tERROR")
+	for _, s := range rep.Steps {
+		msg := ""
+		if s.Err != nil {
+			msg = s.Err.Error()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.DataSet, s.Action, s.Target, s.RowsBefore, s.RowsAfter, s.Policy, msg)
+	}
+	return w.Flush()
+}
+
+// retentionTables maps the data sets stored in ClickHouse to their tables.
+var retentionTables = map[string]string{
+	retention.DataSetEvents:            chstore.TableEvents,
+	retention.DataSetAlerts:            chstore.TableAlerts,
+	retention.DataSetAlertStatus:       chstore.TableAlertStatus,
+	retention.DataSetWebhookDeliveries: chstore.TableWebhookDeliveries,
+}
+
+func printRetentionReport(ctx context.Context, out io.Writer, store *chstore.Store, cfg retention.Config, dlqMaxAge time.Duration) error {
+	fmt.Fprintf(out, "Record of processing: retention (ClickHouse database %s)\n", store.Database())
+	fmt.Fprintf(out, "schedule: %q in %s; no period may exceed %s\n\n", cfg.Schedule, cfg.TimeZone, cfg.MaxPeriod)
+	for _, ds := range retention.DataSets {
+		fmt.Fprintf(out, "%s\n  period: %s\n", ds, cfg.Periods[ds])
+		if ds == retention.DataSetEvents {
+			types := make([]schemas.Type, 0, len(cfg.EventTypes))
+			for t := range cfg.EventTypes {
+				types = append(types, t)
+			}
+			slices.Sort(types)
+			for _, t := range types {
+				fmt.Fprintf(out, "  period of %s: %s\n", t, cfg.EventTypes[t])
+			}
+		}
+		table, ok := retentionTables[ds]
+		if !ok {
+			fmt.Fprintf(out, "  stored in: JetStream stream SESSIONMON_DLQ, kept %s (%s), values that look like personal data redacted\n\n",
+				retention.Period(dlqMaxAge), config.EnvName("dlq-max-age"))
+			continue
+		}
+		fmt.Fprintf(out, "  stored in: ClickHouse table %s.%s\n", store.Database(), table)
+		oldest, ok, err := store.OldestRow(ctx, table)
+		if err != nil {
+			return err
+		}
+		if ok {
+			fmt.Fprintf(out, "  oldest data present: %s\n", oldest.Format(time.RFC3339))
+		} else {
+			fmt.Fprintln(out, "  oldest data present: none (empty)")
+		}
+		cols, err := store.TableColumns(ctx, table)
+		if err != nil {
+			return err
+		}
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
+		fmt.Fprintf(out, "  fields: %s\n\n", strings.Join(names, ", "))
+	}
+	last, ok, err := store.LastRun(ctx, chstore.OutcomeOK)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintln(out, "last successful run: never")
+		return nil
+	}
+	fmt.Fprintf(out, "last successful run: %s at %s, %s, %d rows deleted\n",
+		last.Job, last.Started.Format(time.RFC3339), last.Target, last.RowsBefore)
+	return nil
+}

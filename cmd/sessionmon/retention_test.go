@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// retentionEnv returns an env for the retention command on the test's
+// database, with a 30-day events period.
+func retentionEnv(t *testing.T, out *bytes.Buffer, dryRun bool, args ...string) *env {
+	t.Helper()
+	cfg := config.Default()
+	cfg.ClickHouseDSN = chtest.DSN(t)
+	cfg.RetentionYAML = []byte("periods: {events: 30d}\n")
+	cfg.RetentionRun.DryRun = dryRun
+	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: out, args: args}
+}
+
+func TestRetentionRunAndReport(t *testing.T) {
+	t.Parallel()
+	store := chtest.New(t)
+	ctx := t.Context()
+	old := time.Now().UTC().Add(-40 * 24 * time.Hour)
+	recent := time.Now().UTC().Add(-24 * time.Hour)
+	var rows []chstore.EventRow
+	for i, at := range []time.Time{old, recent} {
+		rows = append(rows, chstore.NewEventRow(&schemas.Event{
+			ID: "ev-" + string(rune('a'+i)), SchemaVersion: schemas.SchemaVersion, Type: schemas.LoginSucceeded,
+			Time: schemas.At(at), App: "shop", Subject: "sub_0001",
+		}, at))
+	}
+	require.NoError(t, store.InsertEvents(ctx, rows))
+
+	var out bytes.Buffer
+	require.NoError(t, runRetention(ctx, retentionEnv(t, &out, true, "run")))
+	require.Contains(t, out.String(), "dry run: nothing was deleted")
+	require.Contains(t, out.String(), old.Format("20060102"))
+	n, err := store.CountEvents(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), n)
+
+	out.Reset()
+	require.NoError(t, runRetention(ctx, retentionEnv(t, &out, false, "run")))
+	require.Contains(t, out.String(), "job retention-")
+	n, err = store.CountEvents(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), n)
+
+	out.Reset()
+	require.NoError(t, runRetention(ctx, retentionEnv(t, &out, false, "report")))
+	for _, want := range []string{
+		"events\n  period: 30d\n",
+		"fields: id, type, time, time_ms,",
+		"oldest data present: " + recent.Truncate(time.Second).Format(time.RFC3339),
+		"alerts\n  period: 365d\n",
+		"oldest data present: none (empty)",
+		"dead_letters\n  period: 7d\n  stored in: JetStream stream SESSIONMON_DLQ",
+		"last successful run: retention-",
+		"1 rows deleted",
+	} {
+		require.Contains(t, out.String(), want)
+	}
+
+	require.ErrorContains(t, runRetention(ctx, retentionEnv(t, &out, false, "purge")), "usage: sessionmon retention")
+	e := retentionEnv(t, &out, false, "report")
+	e.cfg.DLQ.MaxAge = 30 * 24 * time.Hour
+	require.ErrorContains(t, runRetention(ctx, e), "SESSIONMON_DLQ_MAX_AGE")
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+func subjectEnv(t *testing.T, out *bytes.Buffer, subject string) *env {
+	t.Helper()
+	cfg := config.Default()
+	cfg.ClickHouseDSN = chtest.DSN(t)
+	cfg.SubjectRequest.Subject = subject
+	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: out}
+}
+
+func TestExportThenErase(t *testing.T) {
+	t.Parallel()
+	store := chtest.New(t)
+	ctx := t.Context()
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	require.NoError(t, store.InsertEvents(ctx, []chstore.EventRow{chstore.NewEventRow(&schemas.Event{
+		ID: "ev-1", SchemaVersion: schemas.SchemaVersion, Type: schemas.LoginFailed,
+		Time: schemas.At(at), App: "shop", Subject: "sub_0001",
+	}, at)}))
+	require.NoError(t, store.InsertAlerts(ctx, []chstore.AlertRow{{ID: "al-1", Detector: "brute_force", Severity: "medium",
+		SeverityRank: 2, Time: at, DetectedAt: at, App: "shop", Subject: "sub_0001", Title: "t", Summary: "s"}}))
+	require.NoError(t, store.InsertWebhookDeliveries(ctx, []chstore.WebhookDeliveryRow{{Webhook: "chat", AlertID: "al-1",
+		Attempt: 1, Status: chstore.DeliveryDelivered, HTTPStatus: 200, Latency: 15 * time.Millisecond, Time: at}}))
+
+	var out bytes.Buffer
+	require.NoError(t, runExport(ctx, subjectEnv(t, &out, "sub_0001")))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3)
+	var first struct {
+		DataSet string         `json:"data_set"`
+		Row     map[string]any `json:"row"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	require.Equal(t, "events", first.DataSet)
+	require.Equal(t, "sub_0001", first.Row["subject"])
+	require.Equal(t, "login.failed", first.Row["type"])
+	require.Contains(t, first.Row, "client_ip_prefix")
+	require.Contains(t, first.Row, "time_ms")
+	require.Contains(t, lines[2], `"data_set":"webhook_deliveries"`)
+	require.Contains(t, lines[2], `"latency_ms":15`)
+
+	out.Reset()
+	require.NoError(t, runErase(ctx, subjectEnv(t, &out, "sub_0001")))
+	require.Contains(t, out.String(), "events: 1 rows erased\nalerts: 1 rows erased\nalert_status: 0 rows erased\nwebhook_deliveries: 1 rows erased\n")
+
+	out.Reset()
+	require.NoError(t, runErase(ctx, subjectEnv(t, &out, "sub_0001")))
+	require.Equal(t, "nothing stored for this subject\n", out.String())
+	out.Reset()
+	require.NoError(t, runExport(ctx, subjectEnv(t, &out, "sub_0001")))
+	require.Empty(t, out.String())
+
+	require.ErrorContains(t, runErase(ctx, subjectEnv(t, &out, "")), "--subject is required")
+	require.ErrorIs(t, runExport(ctx, subjectEnv(t, &out, "bad subject!")), chstore.ErrInvalidArgument)
+}
+
+func TestSnakeCase(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"TimeMS": "time_ms", "ClientIPPrefix": "client_ip_prefix", "UABrowser": "ua_browser",
+		"AlertID": "alert_id", "HTTPStatus": "http_status", "ID": "id", "AuthLastAuthAtMS": "auth_last_auth_at_ms",
+	} {
+		require.Equal(t, want, snakeCase(in), in)
+	}
+}
