@@ -10,8 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -29,8 +32,10 @@ partitions, then expired rows of event types with shorter periods, and
 records every step in the deletion_log table; with --dry-run it prints what
 it would delete and changes nothing. 'report' prints the record of
 processing: each data set, its fields, its period, the oldest data present
-and the last successful run.`,
-		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "dry-run", "dlq-max-age"}, secretOptions),
+and the last successful run. A run takes the retention lock in NATS (the
+embedded server of a running 'sessionmon serve', or --nats-url), so it never
+overlaps with the scheduled job or another run.`,
+		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "dry-run", "dlq-max-age", "nats-listen"}, natsOptions, secretOptions),
 		run:     runRetention,
 	}
 }
@@ -58,6 +63,13 @@ func runRetention(ctx context.Context, e *env) error {
 	}
 	if e.args[0] == "report" {
 		return printRetentionReport(ctx, e.stdout, store, cfg, e.cfg.DLQ.MaxAge)
+	}
+	if !e.cfg.RetentionRun.DryRun {
+		release, err := retentionLock(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	start := time.Now()
 	rep, err := retention.Run(ctx, store, cfg, time.Now(), e.cfg.RetentionRun.DryRun)
@@ -154,4 +166,31 @@ func printRetentionReport(ctx context.Context, out io.Writer, store *chstore.Sto
 	fmt.Fprintf(out, "last successful run: %s at %s, %s, %d rows deleted\n",
 		last.Job, last.Started.Format(time.RFC3339), last.Target, last.RowsBefore)
 	return nil
+}
+
+// retentionLock takes the lock the scheduled job takes, so that a run by
+// hand never overlaps with it or with another run.
+func retentionLock(ctx context.Context, e *env) (func(), error) {
+	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-retention", e.logger)
+	if err != nil {
+		return nil, fmt.Errorf("retention lock: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("retention lock: %w", err)
+	}
+	release, err := natsconn.TryLock(ctx, js, "retention", retentionLockTTL)
+	if errors.Is(err, natsconn.ErrLocked) {
+		nc.Close()
+		return nil, errors.New("another process is running retention now; nothing done")
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return func() {
+		release()
+		nc.Close()
+	}, nil
 }

@@ -10,7 +10,9 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
+	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -22,6 +24,7 @@ func retentionEnv(t *testing.T, out *bytes.Buffer, dryRun bool, args ...string) 
 	cfg.ClickHouseDSN = chtest.DSN(t)
 	cfg.RetentionYAML = []byte("periods: {events: 30d}\n")
 	cfg.RetentionRun.DryRun = dryRun
+	cfg.NATS.URL = natstest.RunServer(t).ClientURL()
 	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: out, args: args}
 }
 
@@ -69,6 +72,16 @@ func TestRetentionRunAndReport(t *testing.T) {
 	} {
 		require.Contains(t, out.String(), want)
 	}
+
+	// While another process holds the retention lock (the scheduled job
+	// of a serve), a run does nothing and says so.
+	busy := retentionEnv(t, &out, false, "run")
+	js := natstest.ConnectURL(t, busy.cfg.NATS.URL)
+	release, err := natsconn.TryLock(ctx, js, "retention", time.Hour)
+	require.NoError(t, err)
+	require.ErrorContains(t, runRetention(ctx, busy), "another process is running retention")
+	release()
+	require.NoError(t, runRetention(ctx, busy))
 
 	require.ErrorContains(t, runRetention(ctx, retentionEnv(t, &out, false, "purge")), "usage: sessionmon retention")
 	e := retentionEnv(t, &out, false, "report")
