@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // AlertRow is one row of the alerts table (see 003_alerts.sql). Times are
@@ -153,6 +155,11 @@ func (s *Store) AlertsSince(ctx context.Context, since time.Time, limit int) ([]
 	if err != nil {
 		return nil, fmt.Errorf("alerts since: %w", err)
 	}
+	return scanAlerts(rows, "alerts since")
+}
+
+// scanAlerts reads rows of alertColumnList into AlertRows and closes rows.
+func scanAlerts(rows driver.Rows, op string) ([]AlertRow, error) {
 	defer rows.Close()
 	out := []AlertRow{}
 	for rows.Next() {
@@ -164,7 +171,7 @@ func (s *Store) AlertsSince(ctx context.Context, since time.Time, limit int) ([]
 		if err := rows.Scan(&r.ID, &r.Detector, &r.Severity, &r.SeverityRank, &timeS, &timeMS, &detectedS, &detectedMS,
 			&r.App, &r.Subject, &r.Session, &r.SourceIPPrefix, &r.SourceASN, &r.Title, &r.Summary, &r.Details,
 			&r.Evidence, &r.StoredAt); err != nil {
-			return nil, fmt.Errorf("alerts since: scan: %w", err)
+			return nil, fmt.Errorf("%s: scan: %w", op, err)
 		}
 		r.Time = time.UnixMilli(timeMS).UTC()
 		r.DetectedAt = time.UnixMilli(detectedMS).UTC()
@@ -172,7 +179,7 @@ func (s *Store) AlertsSince(ctx context.Context, since time.Time, limit int) ([]
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("alerts since: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return out, nil
 }

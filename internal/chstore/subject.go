@@ -176,26 +176,5 @@ func (s *Store) alertsOfSubject(ctx context.Context, subject string) ([]AlertRow
 	if err != nil {
 		return nil, fmt.Errorf("alerts of subject: %w", err)
 	}
-	defer rows.Close()
-	out := []AlertRow{}
-	for rows.Next() {
-		var (
-			r                  AlertRow
-			timeS, detectedS   time.Time
-			timeMS, detectedMS int64
-		)
-		if err := rows.Scan(&r.ID, &r.Detector, &r.Severity, &r.SeverityRank, &timeS, &timeMS, &detectedS, &detectedMS,
-			&r.App, &r.Subject, &r.Session, &r.SourceIPPrefix, &r.SourceASN, &r.Title, &r.Summary, &r.Details,
-			&r.Evidence, &r.StoredAt); err != nil {
-			return nil, fmt.Errorf("alerts of subject: scan: %w", err)
-		}
-		r.Time = time.UnixMilli(timeMS).UTC()
-		r.DetectedAt = time.UnixMilli(detectedMS).UTC()
-		r.StoredAt = r.StoredAt.UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("alerts of subject: %w", err)
-	}
-	return out, nil
+	return scanAlerts(rows, "alerts of subject")
 }
