@@ -102,6 +102,9 @@ func newRetentionCron(cfg *config.Config, js jetstream.JetStream, logger *slog.L
 	if err != nil {
 		return nil, err
 	}
+	if err := checkStreamLimits(cfg, rc); err != nil {
+		return nil, err
+	}
 	m := retention.NewMetrics(reg)
 	logger = logger.With("component", "retention")
 	job := func() {
@@ -145,4 +148,23 @@ func newRetentionCron(cfg *config.Config, js jetstream.JetStream, logger *slog.L
 	}
 	logger.Info("retention scheduled", slog.String("schedule", rc.Schedule), slog.String("time_zone", rc.TimeZone))
 	return c, nil
+}
+
+// checkStreamLimits refuses a configuration whose streams keep data longer
+// than its retention periods: the copies in NATS are personal data too.
+func checkStreamLimits(cfg *config.Config, rc retention.Config) error {
+	var errs []error
+	if p := time.Duration(rc.Periods[retention.DataSetEvents]); cfg.Stream.MaxAge == 0 || cfg.Stream.MaxAge > p {
+		errs = append(errs, fmt.Errorf("%s (%s) keeps events in NATS longer than retention.periods.events (%s)",
+			"stream-max-age", config.EnvName("stream-max-age"), retention.Period(p)))
+	}
+	if p := time.Duration(rc.Periods[retention.DataSetDeadLetters]); cfg.DLQ.MaxAge > p {
+		errs = append(errs, fmt.Errorf("%s (%s) keeps dead letters longer than retention.periods.dead_letters (%s)",
+			"dlq-max-age", config.EnvName("dlq-max-age"), retention.Period(p)))
+	}
+	if p := time.Duration(rc.Periods[retention.DataSetAlerts]); detect.DefaultServiceConfig().Alerts.MaxAge > p {
+		errs = append(errs, fmt.Errorf("the alerts stream keeps alerts %s, longer than retention.periods.alerts (%s)",
+			retention.Period(detect.DefaultServiceConfig().Alerts.MaxAge), retention.Period(p)))
+	}
+	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -87,4 +88,17 @@ func TestRetentionRunAndReport(t *testing.T) {
 	e := retentionEnv(t, &out, false, "report")
 	e.cfg.DLQ.MaxAge = 30 * 24 * time.Hour
 	require.ErrorContains(t, runRetention(ctx, e), "SESSIONMON_DLQ_MAX_AGE")
+}
+
+func TestStreamsMayNotOutliveRetention(t *testing.T) {
+	t.Parallel()
+	rc, err := retention.ParseConfig([]byte("periods: {events: 3d, dead_letters: 2d}\n"))
+	require.NoError(t, err)
+	cfg := config.Default() // events kept 7d in NATS, dead letters 7d
+	err = checkStreamLimits(&cfg, rc)
+	require.ErrorContains(t, err, "SESSIONMON_STREAM_MAX_AGE")
+	require.ErrorContains(t, err, "SESSIONMON_DLQ_MAX_AGE")
+
+	cfg.Stream.MaxAge, cfg.DLQ.MaxAge = 3*24*time.Hour, 2*24*time.Hour
+	require.NoError(t, checkStreamLimits(&cfg, rc))
 }
