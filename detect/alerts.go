@@ -243,3 +243,24 @@ func statusRowOf(data []byte) (chstore.AlertStatusRow, error) {
 		Time:    c.Time.UTC(),
 	}, nil
 }
+
+// PublishAlert publishes an alert raised outside the detectors (for example
+// a failed retention run) on SESSIONMON_ALERTS, where the alerts table and
+// the webhooks pick it up like any other. a.ID must be set and stable for
+// the finding, so that publishing it again stores it once.
+func PublishAlert(ctx context.Context, js jetstream.JetStream, a Alert) error {
+	if a.ID == "" || a.Detector == "" || a.Severity.Rank() == 0 {
+		return fmt.Errorf("%w: id, detector and severity are required", ErrInvalidAlert)
+	}
+	if a.Evidence == nil {
+		a.Evidence = []string{}
+	}
+	m, err := alertMessage(&a)
+	if err != nil {
+		return err
+	}
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("publish alert %s: %w", a.ID, err)
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/retention"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // newDetect builds the live detection service from the configuration.
@@ -136,6 +137,9 @@ func newRetentionCron(cfg *config.Config, js jetstream.JetStream, logger *slog.L
 		if err != nil {
 			m.Failures.Inc()
 			logger.Error("retention run failed", slog.String("job", rep.Job), slog.Any("error", err))
+			if aerr := detect.PublishAlert(ctx, js, retentionFailedAlert(rep.Job, start, err)); aerr != nil {
+				logger.Error("retention failure alert not published", slog.Any("error", aerr))
+			}
 			return
 		}
 		m.LastSuccess.SetToCurrentTime()
@@ -167,4 +171,25 @@ func checkStreamLimits(cfg *config.Config, rc retention.Config) error {
 			retention.Period(detect.DefaultServiceConfig().Alerts.MaxAge), retention.Period(p)))
 	}
 	return errors.Join(errs...)
+}
+
+// retentionFailedAlert tells the security team and the DPO, through the
+// alerts stream and their webhooks, that a retention run failed: data may be
+// kept longer than its period until it is fixed.
+func retentionFailedAlert(job string, at time.Time, err error) detect.Alert {
+	if job == "" { // the run failed before it had an id
+		job = "retention-" + at.UTC().Format("20060102T150405")
+	}
+	return detect.Alert{
+		ID:         detect.AlertID("retention_failed", job, job),
+		Detector:   "retention_failed",
+		Severity:   detect.SeverityHigh,
+		Time:       schemas.At(at),
+		DetectedAt: schemas.At(time.Now()),
+		App:        "sessionmon",
+		Title:      "Retention run failed",
+		Summary:    fmt.Sprintf("Retention job %s failed; data may be kept past its period until it succeeds: %v", job, err),
+		Details:    map[string]any{"job": job},
+		Evidence:   []string{job},
+	}
 }
