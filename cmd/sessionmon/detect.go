@@ -79,6 +79,9 @@ func runDetectLive(ctx context.Context, e *env) error {
 		return err
 	}
 	checks.Add("detect", svc.Ready)
+	if err := serveForget(st.nc, svc, e.logger); err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {
 		return err

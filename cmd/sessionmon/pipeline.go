@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
@@ -192,4 +193,28 @@ func retentionFailedAlert(job string, at time.Time, err error) detect.Alert {
 		Details:    map[string]any{"job": job},
 		Evidence:   []string{job},
 	}
+}
+
+// forgetSubject is the NATS subject on which `sessionmon erase` asks the
+// running detectors to drop a data subject's state (request/reply; the
+// payload is the pseudonym).
+const forgetSubject = "sessionmon.control.forget"
+
+// serveForget answers erasure requests for svc's in-memory state. The
+// subscription ends with the connection.
+func serveForget(nc *nats.Conn, svc *detect.Service, logger *slog.Logger) error {
+	_, err := nc.Subscribe(forgetSubject, func(m *nats.Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		reply := "forgotten"
+		if err := svc.Forget(ctx, string(m.Data)); err != nil {
+			logger.Warn("forget subject failed", slog.Any("error", err))
+			reply = "error: " + err.Error()
+		}
+		_ = m.Respond([]byte(reply))
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", forgetSubject, err)
+	}
+	return nil
 }

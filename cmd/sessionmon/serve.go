@@ -155,6 +155,9 @@ func runServe(ctx context.Context, e *env) error {
 		return err
 	}
 	checks.Add("detect", det.Ready)
+	if err := serveForget(st.nc, det, logger); err != nil {
+		return err
+	}
 	notify, err := newNotifier(ctx, cfg, st.js, logger, reg)
 	if err != nil {
 		return err

@@ -13,7 +13,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/nats-io/nats.go"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/retention"
 )
 
@@ -27,7 +29,7 @@ and webhook deliveries of those alerts, from ClickHouse, wait until the
 deletions are done, and record them in deletion_log (which names the subject
 only by the SHA-256 of the pseudonym). Safe to run again. Events still in
 the NATS stream expire with --stream-max-age.`,
-		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "subject"}, secretOptions),
+		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "subject", "nats-listen"}, natsOptions, secretOptions),
 		run:     runErase,
 	}
 }
@@ -72,12 +74,36 @@ func runErase(ctx context.Context, e *env) error {
 	}
 	if before.Total() == 0 {
 		fmt.Fprintln(e.stdout, "nothing stored for this subject")
-		return nil
 	}
 	for _, t := range []string{chstore.TableEvents, chstore.TableAlerts, chstore.TableAlertStatus, chstore.TableWebhookDeliveries} {
-		fmt.Fprintf(e.stdout, "%s: %d rows erased\n", t, before[t])
+		if before.Total() > 0 {
+			fmt.Fprintf(e.stdout, "%s: %d rows erased\n", t, before[t])
+		}
 	}
+	fmt.Fprintln(e.stdout, purgeDetectorState(ctx, e))
 	return nil
+}
+
+// purgeDetectorState asks the running detectors (serve, or detect) to drop
+// the subject's in-memory state, and says what happened. Without running
+// detectors there is nothing to purge: their state lives only in memory.
+func purgeDetectorState(ctx context.Context, e *env) string {
+	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-erase", e.logger)
+	if err != nil {
+		return "detector state: not purged, NATS not reachable (state held by a running detector expires with its windows)"
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	reply, err := nc.RequestWithContext(ctx, forgetSubject, []byte(e.cfg.SubjectRequest.Subject))
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return "detector state: no detector is running, nothing to purge"
+	case err != nil:
+		return "detector state: not purged: " + err.Error()
+	default:
+		return "detector state: " + string(reply.Data)
+	}
 }
 
 func runExport(ctx context.Context, e *env) error {

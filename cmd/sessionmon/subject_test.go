@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -12,7 +13,10 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
+	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -61,7 +65,7 @@ func TestExportThenErase(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, runErase(ctx, subjectEnv(t, &out, "sub_0001")))
-	require.Equal(t, "nothing stored for this subject\n", out.String())
+	require.True(t, strings.HasPrefix(out.String(), "nothing stored for this subject\ndetector state: "), out.String())
 	out.Reset()
 	require.NoError(t, runExport(ctx, subjectEnv(t, &out, "sub_0001")))
 	require.Empty(t, out.String())
@@ -78,4 +82,28 @@ func TestSnakeCase(t *testing.T) {
 	} {
 		require.Equal(t, want, snakeCase(in), in)
 	}
+}
+
+func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t)
+	_, js := natstest.Connect(t, s)
+	var out bytes.Buffer
+	e := subjectEnv(t, &out, "k1:AAAAAAAAAAAAAAAAAAAAAA")
+	e.cfg.NATS.URL = s.ClientURL()
+	require.Equal(t, "detector state: no detector is running, nothing to purge", purgeDetectorState(t.Context(), e))
+
+	_, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
+	require.NoError(t, err)
+	require.NoError(t, ensureAlertStream(t.Context(), js, true))
+	svc, err := newDetect(e.cfg, js, e.logger, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+	require.NoError(t, serveForget(js.Conn(), svc, e.logger))
+
+	require.Equal(t, "detector state: forgotten", purgeDetectorState(t.Context(), e))
 }
