@@ -210,24 +210,12 @@ func TestAbsoluteTimeoutConfig(t *testing.T) {
 
 func TestAbsoluteTimeoutScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "absolute_timeout_fires",
 			want: []polScenarioHit{
 				{Detector: "absolute_timeout_exceeded", Key: "k1:SsAbs0luteF1resSess1n", Time: "2026-11-25T18:20:00.000Z", Evidence: []string{"atf-027"}},
 			},
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }

@@ -298,10 +298,7 @@ func TestIdleTimeoutConfig(t *testing.T) {
 
 func TestIdleTimeoutScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "idle_timeout_fires",
 			want: []polScenarioHit{
@@ -310,14 +307,5 @@ func TestIdleTimeoutScenarios(t *testing.T) {
 		},
 		{name: "idle_timeout_new_session"},
 		{name: "idle_timeout_under"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }

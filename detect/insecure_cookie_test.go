@@ -120,24 +120,12 @@ func TestInsecureCookieConfig(t *testing.T) {
 
 func TestInsecureCookieScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "insecure_cookie_fires",
 			want: []polScenarioHit{
 				{Detector: "insecure_cookie", Key: "shop|sid|secure,http_only,same_site_none", Time: "2026-11-25T10:00:00.020Z", Evidence: []string{"icf-002"}},
 			},
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }

@@ -125,10 +125,7 @@ func TestLongLivedTokenConfig(t *testing.T) {
 
 func TestLongLivedTokenScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "long_lived_token_fires",
 			want: []polScenarioHit{
@@ -136,14 +133,5 @@ func TestLongLivedTokenScenarios(t *testing.T) {
 			},
 		},
 		{name: "long_lived_token_refresh"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }

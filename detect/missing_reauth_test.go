@@ -275,10 +275,7 @@ func TestMissingReauthConfig(t *testing.T) {
 
 func TestMissingReauthScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "missing_reauth_fires",
 			want: []polScenarioHit{
@@ -286,14 +283,5 @@ func TestMissingReauthScenarios(t *testing.T) {
 			},
 		},
 		{name: "missing_reauth_recent_reauth"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }

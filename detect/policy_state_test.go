@@ -298,3 +298,24 @@ detectors:
 		})
 	}
 }
+
+// polScenarioCase is a scenario directory and the alerts expected of it.
+type polScenarioCase struct {
+	name string
+	want []polScenarioHit
+}
+
+// polCheckScenarios runs each case's scenario and compares its alerts.
+func polCheckScenarios(t *testing.T, cases []polScenarioCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			want := tc.want
+			if want == nil {
+				want = []polScenarioHit{}
+			}
+			require.Equal(t, want, polScenario(t, tc.name))
+		})
+	}
+}

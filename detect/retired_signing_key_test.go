@@ -197,10 +197,7 @@ func TestRetiredSigningKeyConfig(t *testing.T) {
 
 func TestRetiredSigningKeyScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "retired_signing_key_fires",
 			want: []polScenarioHit{
@@ -208,14 +205,5 @@ func TestRetiredSigningKeyScenarios(t *testing.T) {
 			},
 		},
 		{name: "retired_signing_key_before_retirement"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }

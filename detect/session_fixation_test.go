@@ -78,10 +78,7 @@ func TestSessionFixationConfig(t *testing.T) {
 
 func TestSessionFixationScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "session_fixation_fires",
 			want: []polScenarioHit{
@@ -89,14 +86,5 @@ func TestSessionFixationScenarios(t *testing.T) {
 			},
 		},
 		{name: "session_fixation_rotated"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }

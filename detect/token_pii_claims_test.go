@@ -144,24 +144,12 @@ func TestTokenPIIClaimsConfig(t *testing.T) {
 
 func TestTokenPIIClaimsScenarios(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		want []polScenarioHit
-	}{
+	polCheckScenarios(t, []polScenarioCase{
 		{
 			name: "token_pii_claims_fires",
 			want: []polScenarioHit{
 				{Detector: "token_pii_claims", Key: "k1:TkP11ClaimsAccessAAA", Time: "2026-11-25T10:00:00.040Z", Evidence: []string{"tpf-003"}},
 			},
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			want := tc.want
-			if want == nil {
-				want = []polScenarioHit{}
-			}
-			require.Equal(t, want, polScenario(t, tc.name))
-		})
-	}
+	})
 }
