@@ -723,11 +723,6 @@ func heapAlloc() uint64 {
 
 // Helpers for the detector tests: events are built with engEv and options.
 
-// engAt sets the event time to the base plus at.
-func engAt(at time.Duration) func(*schemas.Event) {
-	return func(e *schemas.Event) { e.Time = schemas.At(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC).Add(at)) }
-}
-
 // engPlace is a client location for tests.
 type engPlace struct {
 	device, prefix, country, city string

@@ -32,7 +32,7 @@ type delivery struct {
 // receive pulls events from the durable consumer, decodes them and hands
 // them to the engine loop, in order, until ctx ends. It owns nothing the
 // engine loop reads but the deliveries it sends.
-func (s *Service) receive(ctx context.Context, cons jetstream.Consumer, out chan<- delivery) error {
+func (s *Service) receive(ctx context.Context, u *unit, cons jetstream.Consumer, out chan<- delivery) error {
 	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
 	if err != nil {
 		return fmt.Errorf("detect consume: %w", err)
@@ -48,14 +48,14 @@ func (s *Service) receive(ctx context.Context, cons jetstream.Consumer, out chan
 			return fmt.Errorf("detect consumer closed: %w", err)
 		default:
 			// Missed heartbeats and the like: the iterator goes on.
-			s.logger.Warn("pull events", slog.Any("error", err))
+			u.logger.Warn("pull events", slog.Any("error", err))
 			continue
 		}
 		d := delivery{msg: msg, received: time.Now()}
 		md, err := msg.Metadata()
 		if err != nil {
 			// Not a JetStream message; nothing to acknowledge.
-			s.logger.Warn("event without metadata", slog.Any("error", err))
+			u.logger.Warn("event without metadata", slog.Any("error", err))
 			continue
 		}
 		d.seq, d.stored = md.Sequence.Stream, md.Timestamp
@@ -110,6 +110,7 @@ type held struct {
 // live is the engine loop's state. Only the engine loop touches it.
 type live struct {
 	s   *Service
+	u   *unit
 	eng *Engine
 	// floor: every event at or before it was replayed at start.
 	floor   uint64
@@ -124,8 +125,8 @@ type live struct {
 	steps chan<- pubStep
 }
 
-func newLive(s *Service, eng *Engine, floor uint64, steps chan<- pubStep) *live {
-	return &live{s: s, eng: eng, floor: floor, seen: newSeqSet(floor), bySeq: make(map[uint64]*inflight),
+func newLive(s *Service, u *unit, eng *Engine, floor uint64, steps chan<- pubStep) *live {
+	return &live{s: s, u: u, eng: eng, floor: floor, seen: newSeqSet(floor), bySeq: make(map[uint64]*inflight),
 		stats: eng.Stats(), steps: steps}
 }
 
@@ -153,7 +154,7 @@ func (l *live) run(ctx context.Context, in <-chan delivery) error {
 			err = l.advance(ctx, time.Now())
 		case <-tick.C:
 			l.updateStats()
-		case r := <-s.forget:
+		case r := <-l.u.forget:
 			l.eng.Forget(r.subject)
 			close(r.done)
 		}
@@ -278,9 +279,9 @@ type pubStep struct {
 // acknowledges its events; it returns when steps is closed (by the engine
 // loop) and drained, or when ctx ends. It owns the events of the steps it
 // receives.
-func (s *Service) confirmAll(ctx context.Context, steps <-chan pubStep) error {
+func (s *Service) confirmAll(ctx context.Context, u *unit, steps <-chan pubStep) error {
 	for st := range steps {
-		if err := s.confirm(ctx, st.alerts, st.futures, st.released); err != nil {
+		if err := s.confirm(ctx, u, st.alerts, st.futures, st.released); err != nil {
 			return err
 		}
 		for _, e := range st.released {
@@ -296,12 +297,12 @@ func (s *Service) confirmAll(ctx context.Context, steps <-chan pubStep) error {
 // longer than half the ack wait (dated ahead of the wall clock), so that
 // JetStream does not redeliver them; a restart replays them.
 func (l *live) updateStats() {
-	m := l.s.metrics
+	m, g, i := l.s.metrics, l.s.gauges, l.u.gauge
 	st := l.eng.Stats()
 	m.late.Add(float64(st.Late - l.stats.Late))
-	m.stateKeys.Set(float64(st.StateKeys))
-	m.pending.Set(float64(st.Pending))
-	m.watermarkDelay.Set(time.Since(l.eng.Watermark()).Seconds())
+	g.set(gaugeKeys, i, float64(st.StateKeys))
+	g.set(gaugePending, i, float64(st.Pending))
+	g.set(gaugeDelay, i, time.Since(l.eng.Watermark()).Seconds())
 	l.stats = st
 	old := time.Now().Add(-l.s.cfg.AckWait / 2)
 	for _, e := range l.unacked {
@@ -315,12 +316,12 @@ func (l *live) updateStats() {
 // publish stores alerts in SESSIONMON_ALERTS and waits for every ack,
 // retrying failures with backoff until ctx ends. released are the events
 // whose release raised the alerts, for the latency metric.
-func (s *Service) publish(ctx context.Context, alerts []Alert, released []*inflight) error {
+func (s *Service) publish(ctx context.Context, u *unit, alerts []Alert, released []*inflight) error {
 	futures, err := s.sendAlerts(alerts)
 	if err != nil {
 		return err
 	}
-	return s.confirm(ctx, alerts, futures, released)
+	return s.confirm(ctx, u, alerts, futures, released)
 }
 
 // sendAlerts starts publishing alerts without waiting for the stream's
@@ -343,7 +344,7 @@ func (s *Service) sendAlerts(alerts []Alert) ([]jetstream.PubAckFuture, error) {
 // confirm waits for the acks of alerts published by sendAlerts and
 // publishes again, with backoff, those that failed, until every one is
 // stored or ctx ends.
-func (s *Service) confirm(ctx context.Context, alerts []Alert, futures []jetstream.PubAckFuture, released []*inflight) error {
+func (s *Service) confirm(ctx context.Context, u *unit, alerts []Alert, futures []jetstream.PubAckFuture, released []*inflight) error {
 	bo := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		var (
@@ -366,14 +367,14 @@ func (s *Service) confirm(ctx context.Context, alerts []Alert, futures []jetstre
 		}
 		if len(failed) == 0 {
 			if attempt > 1 {
-				s.detectState.Store(nil)
-				s.logger.Info("alert publishing recovered", slog.Int("attempts", attempt))
+				u.state.Store(nil)
+				u.logger.Info("alert publishing recovered", slog.Int("attempts", attempt))
 			}
 			return nil
 		}
 		s.metrics.publishErrors.Add(float64(len(failed)))
-		s.setDetectState(fmt.Sprintf("publishing alerts failing, retrying: %v", lastErr))
-		s.logger.Warn("publish alerts failed, retrying", slog.Int("alerts", len(failed)), slog.Int("attempt", attempt),
+		u.setState(fmt.Sprintf("publishing alerts failing, retrying: %v", lastErr))
+		u.logger.Warn("publish alerts failed, retrying", slog.Int("alerts", len(failed)), slog.Int("attempt", attempt),
 			slog.Duration("retry_in", bo.Next()), slog.Any("error", lastErr))
 		if !bo.Wait(ctx) {
 			return fmt.Errorf("publish alerts: %w", ctx.Err())

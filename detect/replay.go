@@ -35,7 +35,7 @@ const (
 // sequence is at most last, and calls fn with each. It returns when it
 // reaches last, when the stream has nothing more to deliver, or on the
 // first error of fn.
-func (s *Service) readStream(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, last uint64,
+func (s *Service) readStream(ctx context.Context, logger *slog.Logger, stream string, cfg jetstream.OrderedConsumerConfig, last uint64,
 	fn func(msg jetstream.Msg, md *jetstream.MsgMetadata) error) error {
 	if last == 0 {
 		return nil
@@ -75,7 +75,7 @@ func (s *Service) readStream(ctx context.Context, stream string, cfg jetstream.O
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 			return fmt.Errorf("read %s: %w", stream, err)
 		default:
-			s.logger.Warn("read stream", slog.String("stream", stream), slog.Any("error", err))
+			logger.Warn("read stream", slog.String("stream", stream), slog.Any("error", err))
 			continue
 		}
 		md, err := msg.Metadata()
@@ -103,7 +103,7 @@ func (s *Service) alertIDsSince(ctx context.Context, from time.Time, known map[s
 		return fmt.Errorf("alerts stream: %w", err)
 	}
 	last := stream.CachedInfo().State.LastSeq
-	return s.readStream(ctx, AlertStream, jetstream.OrderedConsumerConfig{
+	return s.readStream(ctx, s.logger, AlertStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
 		OptStartTime:  &from,
 		HeadersOnly:   true,
@@ -133,8 +133,15 @@ type replayBatchOf struct {
 // the consumer had not acknowledged are published at the end (a crash lost
 // them), the others are dropped (the history before the window, which the
 // replay lacks, would have deduplicated them).
-func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time, start resume) (uint64, error) {
-	s.setDetectState("replaying events since " + from.UTC().Format(time.RFC3339))
+//
+// A partition (u) replays its own events and, of the events stored before
+// the stream was partitioned, those of its subjects.
+func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, from time.Time, start resume) (uint64, error) {
+	u.setState("replaying events since " + from.UTC().Format(time.RFC3339))
+	rcfg, mine := s.replayFilter(u, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &from,
+	})
 	began := time.Now()
 	batches := make(chan replayBatchOf, replayQueue)
 	g, gctx := errgroup.WithContext(ctx)
@@ -150,11 +157,11 @@ func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time,
 				return gctx.Err()
 			}
 		}
-		err := s.readStream(gctx, schemas.EventStream, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-			OptStartTime:  &from,
-		}, start.delivered, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
+		err := s.readStream(gctx, u.logger, schemas.EventStream, rcfg, start.delivered, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
 			b.last = md.Sequence.Stream
+			if !mine(msg.Subject()) {
+				return nil
+			}
 			if ev, err := schemas.Decode(msg.Data(), md.Timestamp); err == nil {
 				b.events = append(b.events, ev)
 				b.seqs = append(b.seqs, md.Sequence.Stream)
@@ -200,7 +207,7 @@ func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time,
 			}
 			replayed += uint64(len(b.events))
 			s.metrics.replayed.Add(float64(len(b.events)))
-			s.setDetectState(fmt.Sprintf("replaying events since %s: %d so far", from.UTC().Format(time.RFC3339), replayed))
+			u.setState(fmt.Sprintf("replaying events since %s: %d so far", from.UTC().Format(time.RFC3339), replayed))
 		}
 		return nil
 	})
@@ -216,7 +223,7 @@ func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time,
 	}
 	if dropped > 0 {
 		s.metrics.replaySkipped.Add(float64(dropped))
-		s.logger.Warn("replay held too many unsent alerts; the oldest were not checked for loss",
+		u.logger.Warn("replay held too many unsent alerts; the oldest were not checked for loss",
 			slog.Int("dropped", dropped), slog.Int("kept", len(held)))
 	}
 	var lost []Alert
@@ -227,11 +234,11 @@ func (s *Service) replay(ctx, wctx context.Context, eng *Engine, from time.Time,
 			s.metrics.replaySkipped.Inc()
 		}
 	}
-	if err := s.publish(wctx, lost, nil); err != nil {
+	if err := s.publish(wctx, u, lost, nil); err != nil {
 		return 0, err
 	}
 	st := eng.Stats()
-	s.logger.Info("replay done", slog.Uint64("events", replayed), slog.Duration("duration", time.Since(began)),
+	u.logger.Info("replay done", slog.Uint64("events", replayed), slog.Duration("duration", time.Since(began)),
 		slog.Int64("suppressed", st.Suppressed+int64(len(held)-len(lost))), slog.Int("published", len(lost)),
 		slog.Int("state_keys", st.StateKeys))
 	return last, nil

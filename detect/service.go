@@ -58,6 +58,9 @@ type ServiceConfig struct {
 	// alerts.
 	StoreBatchSize int
 	StoreBatchAge  time.Duration
+	// Partitions are the partitions of the events stream the service
+	// owns (default: every one, and the source role).
+	Partitions Partitions
 }
 
 // DefaultServiceConfig is the service's configuration out of the box.
@@ -107,6 +110,9 @@ func (c ServiceConfig) Validate() error {
 	}
 	if c.StoreBatchSize < 1 || c.StoreBatchAge <= 0 {
 		errs = append(errs, errors.New("detect store batch size and age must be positive"))
+	}
+	if err := c.Partitions.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -167,14 +173,20 @@ func (c ServiceConfig) Validate() error {
 // and the replay only builds state: detect does not alert on history
 // (RunOffline does that).
 //
-// One Service runs per deployment: the engine's state is not shared, so
-// two services on one durable consumer would each see half the events.
+// Scale-out (partition.go): by default one Service runs per deployment, on
+// one durable consumer; two services on one durable consumer would each see
+// half the events. To spread detection over processes, each owns a set of
+// the events stream's subject partitions (ServiceConfig.Partitions) and
+// runs one engine per partition on its own durable consumer, and exactly
+// one of them has the source role (the detectors keyed by something else
+// than a subject, over every partition). Each engine works as described
+// above, replay included.
 //
-// Goroutines: Run starts, through an errgroup, the receiver (pull and
-// decode), the engine loop (the only goroutine that touches the engine),
-// the confirmer (waits for alerts' publish acks, then acknowledges the
-// events that raised them), the consumer watcher and the alerts store
-// writer. None outlives Run.
+// Goroutines: Run starts, through an errgroup, the alerts store writer
+// and, for each engine, the receiver (pull and decode), the engine loop
+// (the only goroutine that touches the engine), the confirmer (waits for
+// alerts' publish acks, then acknowledges the events that raised them) and
+// the consumer watcher. None outlives Run.
 //
 // Create it with NewService and call Run once.
 type Service struct {
@@ -182,18 +194,16 @@ type Service struct {
 	dsn     string
 	cfg     ServiceConfig
 	dcfg    Config
-	dets    []Detector
 	logger  *slog.Logger
 	metrics *Metrics
+	gauges  *gauges
 
 	running atomic.Bool
-	// detectState and storeState hold why detection, and the alerts
-	// store, are not ready, or nil.
-	detectState atomic.Pointer[string]
-	storeState  atomic.Pointer[string]
-
-	// forget carries erasure requests to the engine loop.
-	forget chan forgetRequest
+	// units are the engines, each with its consumer and its state (why it
+	// is not ready, or nil); fixed by NewService.
+	units []*unit
+	// storeState holds why the alerts store is not ready, or nil.
+	storeState atomic.Pointer[string]
 }
 
 type forgetRequest struct {
@@ -219,11 +229,7 @@ func NewService(js jetstream.JetStream, dsn string, cfg ServiceConfig, dcfg Conf
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	dets, err := NewDetectors(dcfg)
-	if err != nil {
-		return nil, err
-	}
-	s := &Service{js: js, dsn: dsn, cfg: cfg, dcfg: dcfg, dets: dets, forget: make(chan forgetRequest)}
+	s := &Service{js: js, dsn: dsn, cfg: cfg, dcfg: dcfg}
 	for _, o := range opts {
 		o(s)
 	}
@@ -231,13 +237,17 @@ func NewService(js jetstream.JetStream, dsn string, cfg ServiceConfig, dcfg Conf
 	if s.metrics == nil {
 		s.metrics = NewMetrics(nil)
 	}
-	s.setDetectState("starting")
+	units, err := newUnits(cfg, dcfg, s.logger)
+	if err != nil {
+		return nil, err
+	}
+	s.units = units
+	s.gauges = newGauges(s.metrics, len(units))
 	s.setStoreState("starting")
 	return s, nil
 }
 
-func (s *Service) setDetectState(reason string) { s.detectState.Store(&reason) }
-func (s *Service) setStoreState(reason string)  { s.storeState.Store(&reason) }
+func (s *Service) setStoreState(reason string) { s.storeState.Store(&reason) }
 
 // Ready returns nil when the service detects live (its replay is done and
 // alerts publish) and writes alerts to ClickHouse, or an error saying what
@@ -245,8 +255,10 @@ func (s *Service) setStoreState(reason string)  { s.storeState.Store(&reason) }
 // unavailable: alerts wait in SESSIONMON_ALERTS.
 func (s *Service) Ready(context.Context) error {
 	var reasons []string
-	if r := s.detectState.Load(); r != nil {
-		reasons = append(reasons, "detect: "+*r)
+	for _, u := range s.units {
+		if r := u.state.Load(); r != nil {
+			reasons = append(reasons, u.label()+": "+*r)
+		}
 	}
 	if r := s.storeState.Load(); r != nil {
 		reasons = append(reasons, "alerts store: "+*r)
@@ -257,24 +269,26 @@ func (s *Service) Ready(context.Context) error {
 	return errors.New(strings.Join(reasons, "; "))
 }
 
-// Forget drops every piece of the engine's state about subject (an
-// erasure request). It waits until the engine loop has done it, so it
+// Forget drops every piece of the engines' state about subject (an
+// erasure request). It waits until every engine loop has done it, so it
 // blocks while the service replays at start; it returns ctx's error when
 // ctx ends first. Events of subject still in SESSIONMON_EVENTS come back
 // with the next restart's replay: erase them there too.
 func (s *Service) Forget(ctx context.Context, subject string) error {
-	req := forgetRequest{subject: subject, done: make(chan struct{})}
-	select {
-	case s.forget <- req:
-	case <-ctx.Done():
-		return fmt.Errorf("forget subject: %w", ctx.Err())
+	for _, u := range s.units {
+		req := forgetRequest{subject: subject, done: make(chan struct{})}
+		select {
+		case u.forget <- req:
+		case <-ctx.Done():
+			return fmt.Errorf("forget subject: %w", ctx.Err())
+		}
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			return fmt.Errorf("forget subject: %w", ctx.Err())
+		}
 	}
-	select {
-	case <-req.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("forget subject: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Run creates or updates SESSIONMON_ALERTS and the consumers, rebuilds the
@@ -298,9 +312,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.storeAlerts(gctx, wctx) })
-	g.Go(func() error { return s.detect(gctx, wctx, g) })
+	g.Go(func() error { return s.start(gctx, wctx, g) })
 	err := g.Wait()
-	s.setDetectState("stopped")
+	for _, u := range s.units {
+		u.setState("stopped")
+	}
 	s.setStoreState("stopped")
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
@@ -308,39 +324,67 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// detect rebuilds the engine by replay, then runs the receiver, the
-// consumer watcher (both in g) and the engine loop (here) until ctx ends.
-func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group) error {
-	start, err := s.openConsumer(ctx)
-	if err != nil {
+// start opens every unit's consumer and reads the ids of the alerts
+// already sent, then runs the units (in g). The consumers are opened first,
+// so that every alert published for the events they had delivered is read.
+func (s *Service) start(ctx, wctx context.Context, g *errgroup.Group) error {
+	if err := s.prepareLayout(ctx); err != nil {
 		return err
 	}
 	known := make(map[string]struct{})
-	eng, err := NewEngine(s.dcfg, s.dets, WithAlreadyAlerted(func(id string) bool {
+	alreadyAlerted := WithAlreadyAlerted(func(id string) bool {
 		_, ok := known[id]
 		return ok
-	}))
-	if err != nil {
+	})
+	type opened struct {
+		eng   *Engine
+		start resume
+		from  time.Time
+	}
+	runs := make([]opened, len(s.units))
+	oldest := time.Now()
+	for i, u := range s.units {
+		start, err := s.openConsumer(ctx, u)
+		if err != nil {
+			return err
+		}
+		eng, err := NewEngine(s.dcfg, u.dets, alreadyAlerted)
+		if err != nil {
+			return err
+		}
+		from := time.Now().Add(-min(eng.ReplayWindow(), s.cfg.MaxReplay))
+		if from.Before(oldest) {
+			oldest = from
+		}
+		runs[i] = opened{eng: eng, start: start, from: from}
+	}
+	// known is written here only; the units read it from their own
+	// goroutines, started after.
+	if err := s.alertIDsSince(ctx, oldest, known); err != nil {
 		return err
 	}
-	window := min(eng.ReplayWindow(), s.cfg.MaxReplay)
-	from := time.Now().Add(-window)
-	if err := s.alertIDsSince(ctx, from, known); err != nil {
-		return err
+	for i, u := range s.units {
+		r := runs[i]
+		g.Go(func() error { return s.detect(ctx, wctx, g, u, r.eng, r.start, r.from) })
 	}
-	floor, err := s.replay(ctx, wctx, eng, from, start)
-	if err != nil {
-		return err
-	}
+	return nil
+}
 
+// detect rebuilds u's engine by replay, then runs its receiver, consumer
+// watcher, confirmer (in g) and engine loop (here) until ctx ends.
+func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, eng *Engine, start resume, from time.Time) error {
+	floor, err := s.replay(ctx, wctx, u, eng, from, start)
+	if err != nil {
+		return err
+	}
 	in := make(chan delivery, receiveQueue)
 	steps := make(chan pubStep, publishQueue)
-	g.Go(func() error { return s.receive(ctx, start.consumer, in) })
-	g.Go(func() error { return s.watchConsumer(ctx, start.consumer) })
-	g.Go(func() error { return s.confirmAll(wctx, steps) })
-	l := newLive(s, eng, floor, steps)
-	s.detectState.Store(nil)
-	s.logger.Info("detect started", slog.String("consumer", s.cfg.Durable), slog.Int("detectors", len(s.dets)),
+	g.Go(func() error { return s.receive(ctx, u, start.consumer, in) })
+	g.Go(func() error { return s.watchConsumer(ctx, u, start.consumer) })
+	g.Go(func() error { return s.confirmAll(wctx, u, steps) })
+	l := newLive(s, u, eng, floor, steps)
+	u.state.Store(nil)
+	u.logger.Info("detect started", slog.String("consumer", u.durable), slog.Int("detectors", len(u.dets)),
 		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", floor))
 	return l.run(ctx, in)
 }
@@ -353,50 +397,48 @@ type resume struct {
 	delivered, ackFloor uint64
 }
 
-// openConsumer finds or creates detect's durable consumer. A new one
-// starts after the stream's last event (the replay builds state from the
-// events before it, without alerting).
-func (s *Service) openConsumer(ctx context.Context) (resume, error) {
-	cons, err := s.js.Consumer(ctx, schemas.EventStream, s.cfg.Durable)
+// openConsumer finds or creates u's durable consumer. A new one starts
+// where detect's other consumers stand (partition.go), or after the
+// stream's last event when there are none: the replay builds state from the
+// events before it, without alerting.
+func (s *Service) openConsumer(ctx context.Context, u *unit) (resume, error) {
+	cons, err := s.js.Consumer(ctx, schemas.EventStream, u.durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		stream, err := s.js.Stream(ctx, schemas.EventStream)
 		if err != nil {
 			return resume{}, fmt.Errorf("detect: events stream %s: %w", schemas.EventStream, err)
 		}
-		last := stream.CachedInfo().State.LastSeq
-		cons, err = s.js.CreateConsumer(ctx, schemas.EventStream, jetstream.ConsumerConfig{
-			Durable:       s.cfg.Durable,
-			Description:   "sessionmon detect: events to the streaming detectors",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       s.cfg.AckWait,
-			MaxAckPending: s.cfg.MaxAckPending,
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:   last + 1,
-		})
+		_, start, err := s.detectConsumers(ctx, stream)
 		if err != nil {
-			return resume{}, fmt.Errorf("detect consumer: %w", err)
+			return resume{}, err
 		}
-		return resume{consumer: cons, delivered: last, ackFloor: last}, nil
-	}
-	if err != nil {
-		return resume{}, fmt.Errorf("detect consumer: %w", err)
+		if cons, err = s.createConsumer(ctx, u.durable, u.filter, start); err != nil {
+			return resume{}, err
+		}
+	} else if err != nil {
+		return resume{}, fmt.Errorf("detect consumer %s: %w", u.durable, err)
 	}
 	info := cons.CachedInfo()
 	c := info.Config
+	if c.FilterSubject != u.filter {
+		return resume{}, fmt.Errorf("detect consumer %s: filters %q, expected %q: delete it (nats consumer rm %s %s) and restart",
+			u.durable, c.FilterSubject, u.filter, schemas.EventStream, u.durable)
+	}
 	c.AckWait, c.MaxAckPending = s.cfg.AckWait, s.cfg.MaxAckPending
 	if cons, err = s.js.UpdateConsumer(ctx, schemas.EventStream, c); err != nil {
-		return resume{}, fmt.Errorf("detect consumer: %w", err)
+		return resume{}, fmt.Errorf("detect consumer %s: %w", u.durable, err)
 	}
+	info = cons.CachedInfo()
 	return resume{consumer: cons, delivered: info.Delivered.Stream, ackFloor: info.AckFloor.Stream}, nil
 }
 
 // watchConsumer keeps the consumer's backlog metric current.
-func (s *Service) watchConsumer(ctx context.Context, cons jetstream.Consumer) error {
+func (s *Service) watchConsumer(ctx context.Context, u *unit, cons jetstream.Consumer) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		if info, err := cons.Info(ctx); err == nil {
-			s.metrics.consumerLag.Set(float64(info.NumPending))
+			s.gauges.set(gaugeLag, u.gauge, float64(info.NumPending))
 		}
 		select {
 		case <-ctx.Done():

@@ -77,8 +77,10 @@ func startService(t testing.TB, js jetstream.JetStream, dsn string, cfg ServiceC
 			return fmt.Errorf("detect stopped: %v", err)
 		default:
 		}
-		if r := svc.detectState.Load(); r != nil {
-			return fmt.Errorf("not detecting: %s", *r)
+		for _, u := range svc.units {
+			if r := u.state.Load(); r != nil {
+				return fmt.Errorf("not detecting: %s", *r)
+			}
 		}
 		return nil
 	})

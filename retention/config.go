@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -30,19 +31,37 @@ const (
 	DataSetAlerts            = "alerts"
 	DataSetAlertStatus       = "alert_status"
 	DataSetWebhookDeliveries = "webhook_deliveries"
+	// DataSetAuditLog is the dashboard's audit log; Run skips it while its
+	// table does not exist yet.
+	DataSetAuditLog = "audit_log"
 	// DataSetDeadLetters lives in the SESSIONMON_DLQ JetStream stream, whose
 	// max age (--dlq-max-age) enforces it; Run does not touch it.
 	DataSetDeadLetters = "dead_letters"
 )
 
 // DataSets lists every data set sessionmon stores, in processing order.
-var DataSets = []string{DataSetEvents, DataSetAlerts, DataSetAlertStatus, DataSetWebhookDeliveries, DataSetDeadLetters}
+var DataSets = []string{DataSetEvents, DataSetAlerts, DataSetAlertStatus, DataSetWebhookDeliveries, DataSetAuditLog, DataSetDeadLetters}
+
+// Tables maps the data sets stored in ClickHouse to their tables; dead
+// letters live in NATS.
+var Tables = map[string]string{
+	DataSetEvents:            chstore.TableEvents,
+	DataSetAlerts:            chstore.TableAlerts,
+	DataSetAlertStatus:       chstore.TableAlertStatus,
+	DataSetWebhookDeliveries: chstore.TableWebhookDeliveries,
+	DataSetAuditLog:          chstore.TableAuditLog,
+}
 
 // Defaults.
 const (
 	DefaultSchedule  = "30 3 * * *" // every day at 03:30
 	DefaultTimeZone  = "UTC"
 	DefaultMaxPeriod = 730 * Day
+	// DefaultMutationTimeout bounds each wait for ClickHouse mutations.
+	DefaultMutationTimeout = time.Hour
+	// MaxMutationTimeout is the longest mutation_timeout allowed: runs take
+	// a lock that expires after 6 hours.
+	MaxMutationTimeout = 6 * time.Hour
 )
 
 // DefaultPeriods are the retention periods out of the box.
@@ -52,6 +71,7 @@ func DefaultPeriods() map[string]Period {
 		DataSetAlerts:            Period(365 * Day),
 		DataSetAlertStatus:       Period(365 * Day),
 		DataSetWebhookDeliveries: Period(90 * Day),
+		DataSetAuditLog:          Period(365 * Day),
 		DataSetDeadLetters:       Period(7 * Day),
 	}
 }
@@ -113,16 +133,21 @@ type Config struct {
 	// EventTypes overrides the events period for single event types; an
 	// override may only be shorter.
 	EventTypes map[schemas.Type]Period `yaml:"event_types"`
+	// MutationTimeout bounds each wait for a ClickHouse mutation (a
+	// deletion of rows); a step whose mutation is not done by then fails.
+	// Written like a period ("1h", "90m").
+	MutationTimeout Period `yaml:"mutation_timeout"`
 }
 
 // DefaultConfig returns the retention defaults.
 func DefaultConfig() Config {
 	return Config{
-		Schedule:   DefaultSchedule,
-		TimeZone:   DefaultTimeZone,
-		MaxPeriod:  Period(DefaultMaxPeriod),
-		Periods:    DefaultPeriods(),
-		EventTypes: map[schemas.Type]Period{},
+		Schedule:        DefaultSchedule,
+		TimeZone:        DefaultTimeZone,
+		MaxPeriod:       Period(DefaultMaxPeriod),
+		Periods:         DefaultPeriods(),
+		EventTypes:      map[schemas.Type]Period{},
+		MutationTimeout: Period(DefaultMutationTimeout),
 	}
 }
 
@@ -147,6 +172,9 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	if raw.MaxPeriod != 0 {
 		cfg.MaxPeriod = raw.MaxPeriod
+	}
+	if raw.MutationTimeout != 0 {
+		cfg.MutationTimeout = raw.MutationTimeout
 	}
 	var errs []error
 	for k, v := range raw.Periods {
@@ -189,6 +217,9 @@ func (c Config) Validate() error {
 		case c.MaxPeriod > 0 && d > time.Duration(c.MaxPeriod):
 			bad(field, "%s: exceeds retention.max_period %s", p, c.MaxPeriod)
 		}
+	}
+	if d := time.Duration(c.MutationTimeout); d <= 0 || d > MaxMutationTimeout {
+		bad("mutation_timeout", "%s: must be more than 0 and at most %s", c.MutationTimeout, Period(MaxMutationTimeout))
 	}
 	if d := time.Duration(c.MaxPeriod); d < Day || d%Day != 0 {
 		bad("max_period", "%s: must be a whole number of days, at least 1d", c.MaxPeriod)

@@ -19,6 +19,12 @@ func TestParseConfigDefaults(t *testing.T) {
 		require.Contains(t, cfg.Periods, ds)
 	}
 	require.Equal(t, "UTC", cfg.TimeZone)
+	require.Equal(t, retention.Period(time.Hour), cfg.MutationTimeout)
+	require.Equal(t, retention.Period(365*retention.Day), cfg.Periods[retention.DataSetAuditLog])
+
+	cfg, err = retention.ParseConfig([]byte("mutation_timeout: 90m\n"))
+	require.NoError(t, err)
+	require.Equal(t, retention.Period(90*time.Minute), cfg.MutationTimeout)
 }
 
 func TestParseConfigOverrides(t *testing.T) {
@@ -65,6 +71,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"override longer", "event_types: {login.failed: 100d}", []string{"retention.event_types.login.failed: 100d: longer than retention.periods.events 90d"}},
 		{"bad zone", "time_zone: Mars/Olympus", []string{"retention.time_zone"}},
 		{"bad schedule", "schedule: every day", []string{"retention.schedule"}},
+		{"mutation timeout negative", "mutation_timeout: -5m", []string{"retention.mutation_timeout: -5m0s: must be more than 0 and at most 6h0m0s"}},
+		{"mutation timeout too long", "mutation_timeout: 7h", []string{"retention.mutation_timeout: 7h0m0s: must be more than 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -16,28 +16,48 @@ const ActionEraseSubject = "erase_subject"
 
 // Erase deletes everything stored for subject (its events and alerts, and
 // the status changes and webhook deliveries of those alerts) and waits
-// until ClickHouse has. It logs one row per table to deletion_log with the
-// rows before and after; the log names the subject only by the SHA-256 of
-// its pseudonym, so it can prove an erasure without keeping the pseudonym.
-// Erasing a subject again finds nothing and logs an empty erasure. It
-// returns the rows there were before.
+// until ClickHouse has, at most DefaultMutationTimeout per table. It
+// refuses a subject under legal hold with an error wrapping ErrLegalHold.
+// It logs one row per table to deletion_log with the rows before and
+// after; the log names the subject only by the SHA-256 of its pseudonym,
+// so it can prove an erasure without keeping the pseudonym. Erasing a
+// subject again finds nothing and logs an empty erasure. It returns the
+// rows there were before. Legal holds, erasure requests and the deletion
+// log are never touched.
+//
+// Erasure requests with a status (Eraser) are the way to erase that
+// survives a restart; Erase is the step they run.
 func Erase(ctx context.Context, store *chstore.Store, subject string) (chstore.SubjectRows, error) {
-	started := time.Now()
-	before, err := store.EraseSubject(ctx, subject, mutationPoll)
-	if err != nil {
-		return before, fmt.Errorf("erase subject: %w", err)
+	return erase(ctx, store, subject, DefaultMutationTimeout)
+}
+
+func erase(ctx context.Context, store *chstore.Store, subject string, timeout time.Duration) (chstore.SubjectRows, error) {
+	if err := chstore.CheckSubject(subject); err != nil {
+		return nil, fmt.Errorf("erase subject: %w", err)
 	}
+	if err := checkNotHeld(ctx, store, subject); err != nil {
+		return nil, fmt.Errorf("erase subject: %w", err)
+	}
+	started := time.Now()
+	before, eraseErr := store.EraseSubject(ctx, subject, mutationPoll, timeout)
+	if before == nil {
+		return nil, fmt.Errorf("erase subject: %w", eraseErr)
+	}
+	// Count what is left even when a mutation failed or timed out: the
+	// deletion log records the failure with the rows still there.
 	after, err := store.CountSubjectRows(ctx, subject)
 	if err != nil {
-		return before, fmt.Errorf("erase subject: %w", err)
+		return before, errors.Join(fmt.Errorf("erase subject: %w", eraseErr), fmt.Errorf("erase subject: %w", err))
 	}
-	sum := sha256.Sum256([]byte(subject))
-	target := "subject sha256:" + hex.EncodeToString(sum[:])
+	target := "subject " + subjectHash(subject)
 	job := "erase-" + started.UTC().Format("20060102T150405Z") + "-" + randomHex(4)
 	finished := time.Now()
 	var rows []chstore.DeletionLogRow
 	var errs []error
-	for i, t := range []string{chstore.TableEvents, chstore.TableAlerts, chstore.TableAlertStatus, chstore.TableWebhookDeliveries} {
+	if eraseErr != nil {
+		errs = append(errs, fmt.Errorf("erase subject: %w", eraseErr))
+	}
+	for i, t := range SubjectTables {
 		r := chstore.DeletionLogRow{
 			ID: fmt.Sprintf("%s-%03d", job, i+1), Job: job, Policy: "erasure request", DataSet: t,
 			Action: ActionEraseSubject, Target: target, RowsBefore: before[t], RowsAfter: after[t],
@@ -45,7 +65,11 @@ func Erase(ctx context.Context, store *chstore.Store, subject string) (chstore.S
 		}
 		if after[t] != 0 {
 			r.Outcome, r.Error = chstore.OutcomeFailed, fmt.Sprintf("%d rows left", after[t])
-			errs = append(errs, fmt.Errorf("erase subject: %d rows left in %s", after[t], t))
+			if eraseErr != nil {
+				r.Error += ": " + eraseErr.Error()
+			} else {
+				errs = append(errs, fmt.Errorf("erase subject: %d rows left in %s", after[t], t))
+			}
 		}
 		rows = append(rows, r)
 	}
@@ -53,4 +77,15 @@ func Erase(ctx context.Context, store *chstore.Store, subject string) (chstore.S
 		errs = append(errs, err)
 	}
 	return before, errors.Join(errs...)
+}
+
+// SubjectTables are the tables an erasure deletes from, in the order
+// results are shown.
+var SubjectTables = []string{chstore.TableEvents, chstore.TableAlerts, chstore.TableAlertStatus, chstore.TableWebhookDeliveries}
+
+// subjectHash names a subject in logs and the deletion log without its
+// pseudonym: "sha256:<hex>".
+func subjectHash(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -34,7 +34,10 @@ type Step struct {
 	// deduplication.
 	RowsBefore uint64
 	RowsAfter  uint64
-	Err        error
+	// Kept counts the rows that were due for deletion and were kept
+	// because their subject is under legal hold.
+	Kept uint64
+	Err  error
 }
 
 // Report is what a run did.
@@ -46,6 +49,24 @@ type Report struct {
 	DryRun bool
 	Now    time.Time
 	Steps  []Step
+	// Skipped lists the data sets the run left alone, and why (a table
+	// that does not exist yet).
+	Skipped []Skip
+}
+
+// Skip is a data set a run left alone.
+type Skip struct {
+	DataSet string
+	Reason  string
+}
+
+// RowsKept sums the rows kept under legal hold.
+func (r Report) RowsKept() uint64 {
+	var n uint64
+	for _, s := range r.Steps {
+		n += s.Kept
+	}
+	return n
 }
 
 // RowsDeleted sums the rows the steps removed.
@@ -59,19 +80,30 @@ func (r Report) RowsDeleted() uint64 {
 
 // Run applies cfg to the ClickHouse tables of store as of now:
 //
-//  1. for each table (events, alerts, alert_status, webhook_deliveries), it
-//     drops every partition whose whole span (a UTC day, or a month for
-//     alert_status and webhook_deliveries) is older than the data set's
-//     period, so a row lives at most one partition span past its period;
-//  2. for alert_status and webhook_deliveries, whose partitions are months,
-//     it also deletes the expired rows of the oldest live partition with a
-//     mutation, so they too are gone within a day of expiring;
+//  1. for each table (events, alerts, alert_status, webhook_deliveries,
+//     audit_log), it drops every partition whose whole span (a UTC day, or
+//     a month for alert_status, webhook_deliveries and audit_log) is older
+//     than the data set's period, so a row lives at most one partition span
+//     past its period;
+//  2. for the tables partitioned by month, it also deletes the expired rows
+//     of the oldest live partition with a mutation, so they too are gone
+//     within a day of expiring;
 //  3. for each events type with a shorter period (event_types:), it deletes
 //     that type's expired rows in the live partitions with a mutation.
 //
-// It waits for its mutations and appends each step, and one summary row
+// Rows of subjects under legal hold (their events and alerts, and the
+// status changes and webhook deliveries of those alerts) are kept: an
+// expired partition that holds some is emptied with a mutation that leaves
+// them out instead of being dropped, every mutation leaves them out, and
+// each step counts them in Kept (the deletion log says "N rows kept under
+// legal hold"). A table that does not exist yet (audit_log, before the
+// dashboard's migration) is skipped and listed in Report.Skipped.
+//
+// It waits for its mutations, each at most cfg.MutationTimeout (a step
+// that times out fails), and appends each step, and one summary row
 // (chstore.ActionRun), to deletion_log. A step that fails is logged and the
-// run goes on with the next; the error returned joins every failure.
+// run goes on with the next; the error returned joins every failure. When
+// the legal holds cannot be read, it deletes nothing and fails.
 //
 // With dryRun it only counts: it returns the steps it would take, with
 // their row counts, and changes nothing, not even the deletion log (which
@@ -83,6 +115,10 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 	}
 	now = now.UTC()
 	rep := Report{DryRun: dryRun, Now: now}
+	h, err := heldKeys(ctx, store)
+	if err != nil {
+		return rep, fmt.Errorf("retention run: %w", err)
+	}
 	if !dryRun {
 		rep.Job = JobName + "-" + now.Format("20060102T150405Z") + "-" + randomHex(4)
 	}
@@ -106,14 +142,20 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 			}
 		}
 	}
+	d := deleter{store: store, timeout: time.Duration(cfg.MutationTimeout), step: step, errs: &errs}
 
-	tables := map[string]string{
-		DataSetEvents: chstore.TableEvents, DataSetAlerts: chstore.TableAlerts,
-		DataSetAlertStatus: chstore.TableAlertStatus, DataSetWebhookDeliveries: chstore.TableWebhookDeliveries,
-	}
 	for _, ds := range DataSets {
-		table, ok := tables[ds]
+		table, ok := Tables[ds]
 		if !ok {
+			continue
+		}
+		exists, err := store.TableExists(ctx, table)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !exists {
+			rep.Skipped = append(rep.Skipped, Skip{DataSet: ds, Reason: "table not created yet"})
 			continue
 		}
 		period := cfg.Periods[ds]
@@ -126,8 +168,8 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 		}
 		var (
 			monthly bool
-			// Rows before liveFrom are in partitions this run drops (or
-			// would drop, in a dry run).
+			// Rows before liveFrom are in partitions this run drops or
+			// empties (or would, in a dry run).
 			liveFrom time.Time
 		)
 		for _, p := range parts {
@@ -136,12 +178,16 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 				continue
 			}
 			liveFrom = p.End
-			step(Step{DataSet: ds, Action: chstore.ActionDropPartition, Policy: policy, Target: p.ID, RowsBefore: p.Rows},
-				func() (uint64, error) { return dropPartition(ctx, store, table, p.ID) })
+			f := h.filter(chstore.RowFilter{Table: table, From: p.Start, Before: p.End})
+			if d.holdsNone(ctx, f) {
+				step(Step{DataSet: ds, Action: chstore.ActionDropPartition, Policy: policy, Target: p.ID, RowsBefore: p.Rows},
+					func() (uint64, error) { return dropPartition(ctx, store, table, p.ID) })
+				continue
+			}
+			d.deleteRows(ctx, ds, policy, f)
 		}
 		if monthly {
-			f := chstore.RowFilter{Table: table, From: liveFrom, Before: cutoff}
-			deleteRows(ctx, store, ds, policy, f, step, &errs)
+			d.deleteRows(ctx, ds, policy, h.filter(chstore.RowFilter{Table: table, From: liveFrom, Before: cutoff}))
 		}
 	}
 
@@ -158,14 +204,14 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 		if !cutoff.After(liveFrom) {
 			continue
 		}
-		f := chstore.RowFilter{Table: chstore.TableEvents, Type: t, From: liveFrom, Before: cutoff}
-		deleteRows(ctx, store, DataSetEvents, "event_types."+string(t)+" "+period.String(), f, step, &errs)
+		f := h.filter(chstore.RowFilter{Table: chstore.TableEvents, Type: t, From: liveFrom, Before: cutoff})
+		d.deleteRows(ctx, DataSetEvents, "event_types."+string(t)+" "+period.String(), f)
 	}
 
 	if !dryRun {
 		sum := chstore.DeletionLogRow{
 			ID: rep.Job + "-000", Job: rep.Job, Policy: "retention", DataSet: "*", Action: chstore.ActionRun,
-			Target: fmt.Sprintf("%d steps", len(rep.Steps)), RowsBefore: rep.RowsDeleted(),
+			Target: fmt.Sprintf("%d steps", len(rep.Steps)) + keptNote(rep.RowsKept()), RowsBefore: rep.RowsDeleted(),
 			Started: started, Finished: time.Now(), Outcome: chstore.OutcomeOK,
 		}
 		if err := errors.Join(errs...); err != nil {
@@ -181,27 +227,99 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 	return rep, nil
 }
 
-// deleteRows counts the rows f selects and, when there are any, adds a step
-// that deletes them with a mutation and waits for it.
-func deleteRows(ctx context.Context, store *chstore.Store, ds, policy string, f chstore.RowFilter,
-	step func(Step, func() (uint64, error)), errs *[]error) {
-	n, err := store.CountMatching(ctx, f)
+// held are the keys of the rows under legal hold.
+type held struct {
+	subjects []string
+	alertIDs []string
+}
+
+func heldKeys(ctx context.Context, store *chstore.Store) (held, error) {
+	holds, err := store.ActiveLegalHolds(ctx)
 	if err != nil {
-		*errs = append(*errs, err)
+		return held{}, err
+	}
+	var h held
+	for _, x := range holds {
+		h.subjects = append(h.subjects, x.Subject)
+	}
+	if h.alertIDs, err = store.AlertIDsOfSubjects(ctx, h.subjects); err != nil {
+		return held{}, err
+	}
+	return h, nil
+}
+
+// filter leaves the held rows out of f.
+func (h held) filter(f chstore.RowFilter) chstore.RowFilter {
+	switch f.Table {
+	case chstore.TableEvents, chstore.TableAlerts:
+		f.ExceptSubjects = h.subjects
+	case chstore.TableAlertStatus, chstore.TableWebhookDeliveries:
+		f.ExceptAlertIDs = h.alertIDs
+	}
+	return f
+}
+
+func excludes(f chstore.RowFilter) bool { return len(f.ExceptSubjects)+len(f.ExceptAlertIDs) > 0 }
+
+// deleter runs the mutation steps of a run.
+type deleter struct {
+	store   *chstore.Store
+	timeout time.Duration
+	step    func(Step, func() (uint64, error))
+	errs    *[]error
+}
+
+// holdsNone reports whether f, which leaves out held rows, selects every
+// row it would select without holds; on error it says false, so that the
+// caller takes the careful path.
+func (d deleter) holdsNone(ctx context.Context, f chstore.RowFilter) bool {
+	if !excludes(f) {
+		return true
+	}
+	_, kept, err := d.count(ctx, f)
+	return err == nil && kept == 0
+}
+
+// count returns the rows f selects and those it leaves out because they
+// are held.
+func (d deleter) count(ctx context.Context, f chstore.RowFilter) (n, kept uint64, err error) {
+	if n, err = d.store.CountMatching(ctx, f); err != nil || !excludes(f) {
+		return n, 0, err
+	}
+	all, err := d.store.CountMatching(ctx, f.Held())
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, all - min(n, all), nil
+}
+
+// deleteRows counts the rows f selects and, when there are any, adds a step
+// that deletes them with a mutation and waits for it. Rows left out
+// because they are held are counted in the step's Kept; when nothing else
+// is due, the step only records them (ActionKeepHeld).
+func (d deleter) deleteRows(ctx context.Context, ds, policy string, f chstore.RowFilter) {
+	n, kept, err := d.count(ctx, f)
+	if err != nil {
+		*d.errs = append(*d.errs, err)
 		return
 	}
-	if n == 0 {
+	switch {
+	case n == 0 && kept == 0:
+		return
+	case n == 0:
+		d.step(Step{DataSet: ds, Action: chstore.ActionKeepHeld, Policy: policy, Target: f.String(), Kept: kept},
+			func() (uint64, error) { return 0, nil })
 		return
 	}
-	step(Step{DataSet: ds, Action: chstore.ActionDeleteRows, Policy: policy, Target: f.String(), RowsBefore: n},
+	d.step(Step{DataSet: ds, Action: chstore.ActionDeleteRows, Policy: policy, Target: f.String(), RowsBefore: n, Kept: kept},
 		func() (uint64, error) {
-			if err := store.DeleteRows(ctx, f); err != nil {
+			if err := d.store.DeleteRows(ctx, f); err != nil {
 				return n, err
 			}
-			if err := store.WaitMutations(ctx, f.Table, mutationPoll); err != nil {
+			if err := d.store.WaitMutations(ctx, f.Table, mutationPoll, d.timeout); err != nil {
 				return n, err
 			}
-			return store.CountMatching(ctx, f)
+			return d.store.CountMatching(ctx, f)
 		})
 }
 
@@ -224,13 +342,22 @@ func dropPartition(ctx context.Context, store *chstore.Store, table, id string) 
 func logRow(id, job string, st Step, started, finished time.Time) chstore.DeletionLogRow {
 	r := chstore.DeletionLogRow{
 		ID: id, Job: job, Policy: st.Policy, DataSet: st.DataSet, Action: st.Action,
-		Target: st.Target, RowsBefore: st.RowsBefore, RowsAfter: st.RowsAfter,
+		Target: st.Target + keptNote(st.Kept), RowsBefore: st.RowsBefore, RowsAfter: st.RowsAfter,
 		Started: started, Finished: finished, Outcome: chstore.OutcomeOK,
 	}
 	if st.Err != nil {
 		r.Outcome, r.Error = chstore.OutcomeFailed, st.Err.Error()
 	}
 	return r
+}
+
+// keptNote is what the deletion log adds to a target when held rows were
+// kept.
+func keptNote(kept uint64) string {
+	if kept == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d rows kept under legal hold", kept)
 }
 
 func randomHex(n int) string {

@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -165,4 +166,115 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 	_, err := retention.Run(t.Context(), nil, cfg, now, true)
 	require.ErrorIs(t, err, retention.ErrInvalidConfig)
 	require.ErrorContains(t, err, "retention.periods.events: missing")
+}
+
+func TestRunKeepsHeldSubjects(t *testing.T) {
+	t.Parallel()
+	s := chtest.New(t)
+	ctx := t.Context()
+	seed(t, s)
+	// sub_0001 (40 days old, in a partition that expired) is held, and so
+	// is sub_0005 (a login.failed 10 days old, past its 7-day period).
+	for _, sub := range []string{"sub_0001", "sub_0005"} {
+		_, err := retention.SetLegalHold(ctx, s, sub, "case 42", "dpo")
+		require.NoError(t, err)
+	}
+	dry, err := retention.Run(ctx, s, testConfig(t), now, true)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), dry.RowsKept())
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6, 7}, stored(t, s), "a dry run changes nothing")
+
+	rep, err := retention.Run(ctx, s, testConfig(t), now, false)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), rep.RowsKept())
+	// sub_0002 (40 days) is gone with the rest of its day, sub_0001 stays;
+	// login.failed of sub_0005 stays, nobody else's old rows do.
+	require.Equal(t, []int{1, 3, 4, 5, 6, 7}, stored(t, s))
+	require.Equal(t, uint64(1), statusRows(t, s), "tables without held rows are handled as before")
+
+	var ev []retention.Step
+	for _, st := range rep.Steps {
+		if st.DataSet == retention.DataSetEvents {
+			ev = append(ev, st)
+		}
+	}
+	require.Equal(t, []retention.Step{
+		{DataSet: "events", Action: chstore.ActionDeleteRows, Policy: "periods.events 30d",
+			Target:     "time >= '2026-10-16 00:00:00' AND time < '2026-10-17 00:00:00' AND subject NOT IN (2 held subjects)",
+			RowsBefore: 1, RowsAfter: 0, Kept: 1},
+		{DataSet: "events", Action: chstore.ActionKeepHeld, Policy: "event_types.login.failed 7d",
+			Target: "type = 'login.failed' AND time >= '2026-10-26 00:00:00' AND time < '2026-11-18 12:00:00' AND subject NOT IN (2 held subjects)",
+			Kept:   1},
+	}, ev)
+
+	log, err := s.DeletionLogOfJob(ctx, rep.Job)
+	require.NoError(t, err)
+	require.Contains(t, log[0].Target, "; 2 rows kept under legal hold", "the summary row")
+	var kept int
+	for _, r := range log[1:] {
+		if r.DataSet == retention.DataSetEvents {
+			require.Contains(t, r.Target, "; 1 rows kept under legal hold")
+			require.NotContains(t, r.Target, "sub_000", "the log never names a subject")
+			kept++
+		}
+	}
+	require.Equal(t, 2, kept)
+
+	// Lifted: the next run deletes what was kept.
+	for _, sub := range []string{"sub_0001", "sub_0005"} {
+		require.NoError(t, retention.LiftLegalHold(ctx, s, sub, "dpo"))
+	}
+	again, err := retention.Run(ctx, s, testConfig(t), now, false)
+	require.NoError(t, err)
+	require.Zero(t, again.RowsKept())
+	require.Equal(t, []int{3, 4, 6, 7}, stored(t, s))
+}
+
+func TestRunMutationTimeoutFailsStep(t *testing.T) {
+	t.Parallel()
+	s := chtest.New(t)
+	ctx := t.Context()
+	seed(t, s)
+	stickMutation(t, s, chstore.TableEvents)
+	cfg := testConfig(t)
+	cfg.MutationTimeout = retention.Period(300 * time.Millisecond)
+	rep, err := retention.Run(ctx, s, cfg, now, false)
+	require.Error(t, err)
+	var te *chstore.MutationTimeoutError
+	require.True(t, errors.As(err, &te), "%v", err)
+	require.Equal(t, chstore.TableEvents, te.Table)
+
+	var failed *retention.Step
+	for i, st := range rep.Steps {
+		if st.Action == chstore.ActionDeleteRows && st.DataSet == retention.DataSetEvents {
+			failed = &rep.Steps[i]
+		}
+	}
+	require.NotNil(t, failed)
+	require.ErrorAs(t, failed.Err, &te)
+	require.Equal(t, failed.RowsBefore, failed.RowsAfter, "nothing deleted yet")
+
+	log, err := s.DeletionLogOfJob(ctx, rep.Job)
+	require.NoError(t, err)
+	var outcomes []string
+	for _, r := range log {
+		if r.Action == chstore.ActionDeleteRows && r.DataSet == retention.DataSetEvents {
+			outcomes = append(outcomes, r.Outcome)
+			require.Contains(t, r.Error, "mutations of table events not done after 300ms: mutation_")
+		}
+	}
+	require.Equal(t, []string{chstore.OutcomeFailed}, outcomes)
+	require.Equal(t, chstore.OutcomeFailed, log[0].Outcome, "the run failed")
+}
+
+func TestRunSkipsMissingAuditLog(t *testing.T) {
+	t.Parallel()
+	s := chtest.New(t)
+	// As before the dashboard's migration 007 created it.
+	exec(t, "DROP TABLE IF EXISTS "+s.Database()+"."+chstore.TableAuditLog)
+	for _, dryRun := range []bool{true, false} {
+		rep, err := retention.Run(t.Context(), s, testConfig(t), now, dryRun)
+		require.NoError(t, err)
+		require.Equal(t, []retention.Skip{{DataSet: retention.DataSetAuditLog, Reason: "table not created yet"}}, rep.Skipped)
+	}
 }

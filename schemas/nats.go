@@ -1,19 +1,90 @@
 package schemas
 
-// NATS names of the event contract. Events travel on
-// EventSubjectPrefix + "<app>.<subject>", so a subject's events can be
-// partitioned by NATS subject mapping on the last token.
+import (
+	"hash/fnv"
+	"strconv"
+	"strings"
+)
+
+// NATS names of the event contract. Apps publish an event on
+// EventSubjectPrefix + "<app>.<subject>"; the events stream stores it on
+// EventSubjectPrefix + "<partition>.<app>.<subject>", where the partition
+// is NATS's deterministic partition function of the subject token (see
+// EventPartitionTransform), so that every event of one subject lands in one
+// partition and a detect process can own a set of partitions.
 const (
 	// EventStream is the JetStream stream that holds session events.
 	EventStream = "SESSIONMON_EVENTS"
 	// EventSubjectPrefix starts every event subject.
 	EventSubjectPrefix = "sessionmon.events."
-	// EventSubjects is the stream's subject filter.
+	// EventSubjects is the stream's subject filter: it takes both the
+	// published and the partitioned form.
 	EventSubjects = EventSubjectPrefix + ">"
+	// MaxEventPartitions bounds the number of partitions of the events
+	// stream.
+	MaxEventPartitions = 1024
 )
 
 // EventSubject returns the NATS subject an event of app about subject is
 // published on. Both are validated tokens (no dots, spaces or wildcards).
 func EventSubject(app, subject string) string {
 	return EventSubjectPrefix + app + "." + subject
+}
+
+// EventPartitionTransform returns the source and destination of the events
+// stream's subject transform into n partitions: a message published on
+// sessionmon.events.<app>.<subject> is stored on
+// sessionmon.events.<p>.<app>.<subject> with p = EventPartition(subject, n).
+// Messages that already carry five tokens are stored as published.
+func EventPartitionTransform(n int) (src, dest string) {
+	return EventSubjectPrefix + "*.*",
+		EventSubjectPrefix + "{{partition(" + strconv.Itoa(n) + ",2)}}.{{wildcard(1)}}.{{wildcard(2)}}"
+}
+
+// EventPartitionsOf returns the partition count of a transform destination
+// made by EventPartitionTransform, and false for any other destination.
+func EventPartitionsOf(dest string) (int, bool) {
+	rest, ok := strings.CutPrefix(dest, EventSubjectPrefix+"{{partition(")
+	if !ok {
+		return 0, false
+	}
+	num, rest, ok := strings.Cut(rest, ",2)}}.")
+	if !ok || rest != "{{wildcard(1)}}.{{wildcard(2)}}" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > MaxEventPartitions {
+		return 0, false
+	}
+	return n, true
+}
+
+// EventPartition returns the partition of subject among n, computed as the
+// NATS server's partition mapping function does (FNV-1a, 32 bits, of the
+// token, modulo n).
+func EventPartition(subject string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(subject))
+	return int(h.Sum32() % uint32(n))
+}
+
+// EventPartitionFilter returns the filter subject of partition p's events.
+func EventPartitionFilter(p int) string {
+	return EventSubjectPrefix + strconv.Itoa(p) + ".*.*"
+}
+
+// UnpartitionedEventFilter matches the events stored before the stream
+// was partitioned (sessionmon.events.<app>.<subject>).
+const UnpartitionedEventFilter = EventSubjectPrefix + "*.*"
+
+// SubjectEventFilters returns the filter subjects that match every stored
+// event of subject, partitioned or not (for erasure and export).
+func SubjectEventFilters(subject string) []string {
+	return []string{EventSubjectPrefix + "*.*." + subject, EventSubjectPrefix + "*." + subject}
+}
+
+// EventSubjectToken returns the subject token (the last) of a stored or
+// published event's NATS subject.
+func EventSubjectToken(natsSubject string) string {
+	return natsSubject[strings.LastIndexByte(natsSubject, '.')+1:]
 }

@@ -9,13 +9,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Tests that skip themselves under -short; test.sh runs them separately.
-LONG_TESTS='^(TestIngest100kExactlyOnce|TestClickHouseOutage|TestPublishToAlertLatency|TestServiceClickHouseOutage)$'
+LONG_TESTS='^(TestIngest100kExactlyOnce|TestClickHouseOutage|TestPublishToAlertLatency|TestServiceClickHouseOutage|TestScaleOut|TestBrowserTriage|TestDrillKill9|TestDrillWebhookHang|TestDrillClockSkew)$'
 
 export CH_TCP_PORT="${CH_TCP_PORT:-19000}"
 export CH_HTTP_PORT="${CH_HTTP_PORT:-18123}"
 chdir="$(mktemp -d /tmp/sessionmon-test-ch.XXXXXX)"
 
 bash scripts/clickhouse.sh install
+# The dashboard's browser test drives Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing chromium (dashboard browser test)"
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+    || { $sudo_ apt-get update -q >/dev/null && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+fi
 started=0
 if bash scripts/clickhouse.sh start "$chdir"; then
   started=1
@@ -38,10 +45,27 @@ if [ "$#" -gt 0 ]; then
   go test -race -count=1 "$@"
   exit $?
 fi
+bash scripts/security.sh
 # The long integration tests (100k events, ClickHouse outages, the latency
 # measurement) run first, without -short and without the race detector,
 # which would make them several times slower without finding more.
 echo "==> go test (long integration tests)"
-go test -count=1 -timeout 20m -run "$LONG_TESTS" ./...
+# One package at a time (-p 1): the latency measurement must not share
+# the two cores with the drill's processes.
+go test -count=1 -p 1 -timeout 20m -run "$LONG_TESTS" ./...
 echo "==> go test -race -short ./... (every other test)"
 go test -race -count=1 -short -timeout 20m ./...
+
+# Every fuzz target at the trust boundaries, each for a bounded time
+# (FUZZTIME=0 skips them). A crash writes its input to the package's
+# testdata/fuzz/<target>/, which makes it a regression test from then on.
+FUZZTIME="${FUZZTIME:-10s}"
+if [ "$FUZZTIME" != 0 ]; then
+  grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
+    pkg="./$(dirname "${file#./}")"
+    for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
+      echo "==> fuzz $pkg $target ($FUZZTIME)"
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+    done
+  done
+fi

@@ -128,7 +128,8 @@ func TestPublishLandsInStream(t *testing.T) {
 			}
 			require.NoError(t, tt.publish(c, t.Context(), ev))
 
-			subject := schemas.EventSubject(testApp, p.Subject("user-1").String())
+			// The stream stores it with a partition token.
+			subject := schemas.EventSubjectPrefix + "*." + testApp + "." + p.Subject("user-1").String()
 			msg, err := e.stream.GetLastMsgForSubject(t.Context(), subject)
 			require.NoError(t, err)
 			require.Equal(t, "ev-"+tt.name, msg.Header.Get(jetstream.MsgIDHeader))

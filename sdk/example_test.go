@@ -142,7 +142,8 @@ func ExamplePseudonymizer() {
 		log.Fatal(err)
 	}
 	fmt.Println(p.Subject("user-42"))
-	fmt.Println(p.Subject("user-42") == p.Subject("user-42"))
+	again, _ := sdk.NewPseudonymizer("k1", exampleKey)
+	fmt.Println(p.Subject("user-42") == again.Subject("user-42"))
 	fmt.Println(p.Session("user-42"))
 	fmt.Println(p.TokenID("eyJhbGciOiJFZERTQSJ9.e30.sig"))
 	fmt.Println(p.Subject("").IsZero())

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,13 +184,4 @@ func fieldsOf(t *testing.T, err error) []string {
 	ve, ok := errors.AsType[*schemas.ValidationError](err)
 	require.Truef(t, ok, "want a *schemas.ValidationError, got %v", err)
 	return ve.Fields()
-}
-
-func hasPrefixAll(list []string, prefix string) bool {
-	for _, s := range list {
-		if !strings.HasPrefix(s, prefix) {
-			return false
-		}
-	}
-	return true
 }

@@ -26,8 +26,8 @@ const benchDatabase = "sessionmon_bench"
 func benchCommand() *command {
 	return &command{
 		name:  "bench",
-		short: "measure ingest end to end (bench ingest)",
-		usage: "sessionmon bench ingest [--events N] [options]",
+		short: "measure ingest end to end (bench ingest) or the dashboard (bench dashboard)",
+		usage: "sessionmon bench ingest|dashboard [--events N] [options]",
 		summary: `Measure the ingest pipeline end to end: publish N realistic events (demo
 traffic) through the SDK while an ingest worker runs, and report events/s
 from the first publish until every event is queryable in ClickHouse (and
@@ -36,15 +36,20 @@ temporary directory (or --nats-url) and the ClickHouse database
 sessionmon_bench on --clickhouse-dsn, which it drops first.
 With --sequential it publishes everything first and then starts ingest, to
 report each stage alone. scripts/bench-ingest.sh runs it next to the
-machine's limits.`,
+machine's limits. bench dashboard seeds the database sessionmon_bench_dashboard
+with N events (and N/100 alerts, or SESSIONMON_BENCH_ALERTS) and reports the
+p50/p95/max latency of the dashboard's pages (scripts/bench-dashboard.sh).`,
 		options: join([]string{"log-format", "log-level", "events", "sequential", "clickhouse-dsn", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending"}, natsOptions, secretOptions),
 		run:     runBench,
 	}
 }
 
 func runBench(ctx context.Context, e *env) error {
+	if len(e.args) == 1 && e.args[0] == "dashboard" {
+		return runBenchDashboard(ctx, e)
+	}
 	if len(e.args) != 1 || e.args[0] != "ingest" {
-		return errors.New("usage: sessionmon bench ingest [--events N]")
+		return errors.New("usage: sessionmon bench ingest|dashboard [--events N]")
 	}
 	cfg := *e.cfg
 	dsn, err := url.Parse(cfg.ClickHouseURL())

@@ -24,8 +24,12 @@ func detectCommand() *command {
 		usage: "sessionmon detect [--input EVENTS.ndjson [--output ALERTS.ndjson]] [options]",
 		summary: `Without --input: run the detectors alone, live, on the SESSIONMON_EVENTS
 stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS and
-ClickHouse, with /metrics, /healthz and /readyz on --http-addr. Run one per
-deployment; at start it rebuilds its state by replaying recent events.
+ClickHouse, with /metrics, /healthz and /readyz on --http-addr. At start it
+rebuilds its state by replaying recent events. By default one process
+detects on every partition of the events stream; to spread the work, give
+each process a set with --detect-partitions (e.g. 0-7 and 8-15 of
+--event-partitions 16) and the source detectors to exactly one
+(--detect-source-detectors true, the others false).
 
 With --input: run the detectors over a file of schema v1 events, offline: no
 NATS, no ClickHouse. Alerts are written one JSON object a line (to standard output
@@ -35,8 +39,9 @@ test rules on history and in CI. Detector settings come from the detect:
 section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "clickhouse-dsn", "input", "output"}, secretOptions),
-		run:     runDetect,
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "clickhouse-dsn", "input", "output",
+			"event-partitions", "detect-partitions", "detect-source-detectors"}, secretOptions),
+		run: runDetect,
 	}
 }
 

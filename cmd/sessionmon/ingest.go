@@ -66,6 +66,7 @@ func runIngest(ctx context.Context, e *env) error {
 		return err
 	}
 	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error { return applyRetentionTTL(gctx, e.cfg, e.logger) })
 	return g.Wait()
 }
 

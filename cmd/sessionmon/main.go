@@ -54,7 +54,7 @@ var sharedOptions = []string{"data-dir", "log-format", "log-level"}
 var natsOptions = []string{"nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 
 func commands() []*command {
-	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), notifyCommand(), retentionCommand(), eraseCommand(), exportCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), versionCommand()}
+	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), healthCommand(), versionCommand()}
 }
 
 func main() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/retention"
 )
 
 func migrateCommand() *command {
@@ -18,7 +19,12 @@ schema_migrations, and print the server version and what was applied. Safe to
 run again; serve and ingest also run it at start.`,
 		options: append([]string{"log-format", "log-level", "clickhouse-dsn"}, secretOptions...),
 		run: func(ctx context.Context, e *env) error {
-			store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger)
+			rc, err := retention.ParseConfig(e.cfg.RetentionYAML)
+			if err != nil {
+				return err
+			}
+			// The TTL backstop of events and alerts is their retention period.
+			store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger, ttlOptions(rc)...)
 			if err != nil {
 				return err
 			}

@@ -27,7 +27,9 @@ func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	svc, err := detect.NewService(js, cfg.ClickHouseURL(), detect.DefaultServiceConfig(), dc,
+	sc := detect.DefaultServiceConfig()
+	sc.Partitions = detect.Partitions{Count: cfg.Stream.Partitions, Owned: cfg.Detect.Partitions, SourceDetectors: cfg.Detect.SourceDetectors}
+	svc, err := detect.NewService(js, cfg.ClickHouseURL(), sc, dc,
 		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)))
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
@@ -144,8 +146,12 @@ func newRetentionCron(cfg *config.Config, js jetstream.JetStream, logger *slog.L
 			return
 		}
 		m.LastSuccess.SetToCurrentTime()
+		for _, sk := range rep.Skipped {
+			logger.Info("retention data set skipped", slog.String("data_set", sk.DataSet), slog.String("reason", sk.Reason))
+		}
 		logger.Info("retention run done", slog.String("job", rep.Job), slog.Int("steps", len(rep.Steps)),
-			slog.Uint64("rows_deleted", rep.RowsDeleted()), slog.Duration("duration", time.Since(start)))
+			slog.Uint64("rows_deleted", rep.RowsDeleted()), slog.Uint64("rows_kept_under_legal_hold", rep.RowsKept()),
+			slog.Duration("duration", time.Since(start)))
 	}
 	c, err := retention.NewCron(rc, job)
 	if err != nil {
@@ -217,4 +223,105 @@ func serveForget(nc *nats.Conn, svc *detect.Service, logger *slog.Logger) error 
 		return fmt.Errorf("subscribe %s: %w", forgetSubject, err)
 	}
 	return nil
+}
+
+// erasureLockName is the NATS KV lock of the erasure worker and of
+// `sessionmon erase`: one process at a time carries out requests.
+const erasureLockName = "erasure"
+
+// erasureInterval is how often serve looks for unfinished erasure
+// requests.
+const erasureInterval = time.Minute
+
+// erasureLockTTL frees the erasure lock of a process that died holding it,
+// after which its unfinished requests are resumed. It is the retention
+// lock's: the TTL belongs to the lock bucket, which both locks share, and
+// a different one would change the other's.
+const erasureLockTTL = retentionLockTTL
+
+// runErasures carries out the erasure requests left pending or running
+// (filed by `sessionmon erase` or the dashboard, or interrupted by a
+// restart): at start and every erasureInterval, under the erasure lock,
+// until ctx ends. ClickHouse may not be up yet: each turn opens the store
+// if it has none and applies the migrations with the TTL backstop of the
+// retention config. Failures are logged and retried the next turn.
+func runErasures(ctx context.Context, cfg *config.Config, nc *nats.Conn, js jetstream.JetStream, logger *slog.Logger) error {
+	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	if err != nil {
+		return err
+	}
+	base := logger
+	logger = logger.With("component", "erasure")
+	var store *chstore.Store
+	defer func() {
+		if store != nil {
+			store.Close()
+		}
+	}()
+	forget := func(ctx context.Context, subject string) error {
+		_, err := askToForget(ctx, nc, subject)
+		return err
+	}
+	turn := func() {
+		if store == nil {
+			s, err := openRetentionStore(ctx, cfg, rc, base)
+			if err != nil {
+				logger.Warn("erasure requests not checked: clickhouse not ready", slog.Any("error", err))
+				return
+			}
+			store = s
+		}
+		release, err := natsconn.TryLock(ctx, js, erasureLockName, erasureLockTTL)
+		if errors.Is(err, natsconn.ErrLocked) {
+			return
+		}
+		if err != nil {
+			logger.Error("erasure requests not checked", slog.Any("error", err))
+			return
+		}
+		defer release()
+		eraser := retention.NewEraser(store, forget, base, retention.WithMutationTimeout(time.Duration(rc.MutationTimeout)))
+		n, err := eraser.RunPending(ctx)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("erasure requests failed", slog.Int("finished", n), slog.Any("error", err))
+			return
+		}
+		if n > 0 {
+			logger.Info("erasure requests finished", slog.Int("finished", n))
+		}
+	}
+	t := time.NewTicker(erasureInterval)
+	defer t.Stop()
+	for {
+		turn()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// applyRetentionTTL applies the migrations with the TTL backstop of the
+// retention config, retrying every erasureInterval until it succeeds or
+// ctx ends: the ingest worker starts before ClickHouse may be up.
+func applyRetentionTTL(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	if err != nil {
+		return err
+	}
+	t := time.NewTicker(erasureInterval)
+	defer t.Stop()
+	for {
+		store, err := openRetentionStore(ctx, cfg, rc, logger)
+		if err == nil {
+			return store.Close()
+		}
+		logger.Warn("ttl backstop not applied yet: clickhouse not ready", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -52,15 +53,11 @@ func runRetention(ctx context.Context, e *env) error {
 		return fmt.Errorf("%w: retention.periods.dead_letters is %s but %s keeps dead letters %s",
 			retention.ErrInvalidConfig, p, config.EnvName("dlq-max-age"), retention.Period(e.cfg.DLQ.MaxAge))
 	}
-	store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger)
+	store, err := openRetentionStore(ctx, e.cfg, cfg, e.logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	// deletion_log arrives with migration 005.
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	if e.args[0] == "report" {
 		return printRetentionReport(ctx, e.stdout, store, cfg, e.cfg.DLQ.MaxAge)
 	}
@@ -80,11 +77,15 @@ func runRetention(ctx context.Context, e *env) error {
 		return err
 	}
 	e.logger.InfoContext(ctx, "retention run done", "job", rep.Job, "dry_run", rep.DryRun,
-		"steps", len(rep.Steps), "rows_deleted", rep.RowsDeleted(), "duration", time.Since(start))
+		"steps", len(rep.Steps), "rows_deleted", rep.RowsDeleted(), "rows_kept_under_legal_hold", rep.RowsKept(),
+		"duration", time.Since(start))
 	return nil
 }
 
 func printRetentionRun(out io.Writer, rep retention.Report) error {
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(out, "%s: skipped, %s\n", sk.DataSet, sk.Reason)
+	}
 	switch {
 	case len(rep.Steps) == 0:
 		fmt.Fprintln(out, "nothing is past its retention period")
@@ -95,23 +96,21 @@ func printRetentionRun(out io.Writer, rep retention.Report) error {
 		fmt.Fprintf(out, "job %s\n", rep.Job)
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "DATA SET\tACTION\tTARGET\tROWS BEFORE\tROWS AFTER\tPOLICY\tERROR")
+	fmt.Fprintln(w, "DATA SET\tACTION\tTARGET\tROWS BEFORE\tROWS AFTER\tKEPT (LEGAL HOLD)\tPOLICY\tERROR")
 	for _, s := range rep.Steps {
 		msg := ""
 		if s.Err != nil {
 			msg = s.Err.Error()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.DataSet, s.Action, s.Target, s.RowsBefore, s.RowsAfter, s.Policy, msg)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.DataSet, s.Action, s.Target, s.RowsBefore, s.RowsAfter, s.Kept, s.Policy, msg)
 	}
-	return w.Flush()
-}
-
-// retentionTables maps the data sets stored in ClickHouse to their tables.
-var retentionTables = map[string]string{
-	retention.DataSetEvents:            chstore.TableEvents,
-	retention.DataSetAlerts:            chstore.TableAlerts,
-	retention.DataSetAlertStatus:       chstore.TableAlertStatus,
-	retention.DataSetWebhookDeliveries: chstore.TableWebhookDeliveries,
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if n := rep.RowsKept(); n > 0 {
+		fmt.Fprintf(out, "%d rows kept under legal hold (sessionmon hold list)\n", n)
+	}
+	return nil
 }
 
 func printRetentionReport(ctx context.Context, out io.Writer, store *chstore.Store, cfg retention.Config, dlqMaxAge time.Duration) error {
@@ -129,13 +128,21 @@ func printRetentionReport(ctx context.Context, out io.Writer, store *chstore.Sto
 				fmt.Fprintf(out, "  period of %s: %s\n", t, cfg.EventTypes[t])
 			}
 		}
-		table, ok := retentionTables[ds]
+		table, ok := retention.Tables[ds]
 		if !ok {
 			fmt.Fprintf(out, "  stored in: JetStream stream SESSIONMON_DLQ, kept %s (%s), values that look like personal data redacted\n\n",
 				retention.Period(dlqMaxAge), config.EnvName("dlq-max-age"))
 			continue
 		}
 		fmt.Fprintf(out, "  stored in: ClickHouse table %s.%s\n", store.Database(), table)
+		exists, err := store.TableExists(ctx, table)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			fmt.Fprint(out, "  table not created yet: nothing stored\n\n")
+			continue
+		}
 		oldest, ok, err := store.OldestRow(ctx, table)
 		if err != nil {
 			return err
@@ -155,6 +162,11 @@ func printRetentionReport(ctx context.Context, out io.Writer, store *chstore.Sto
 		}
 		fmt.Fprintf(out, "  fields: %s\n\n", strings.Join(names, ", "))
 	}
+	holds, err := store.ActiveLegalHolds(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "legal holds active: %d (their rows are kept past their periods; sessionmon hold list)\n", len(holds))
 	last, ok, err := store.LastRun(ctx, chstore.OutcomeOK)
 	if err != nil {
 		return err
@@ -193,4 +205,29 @@ func retentionLock(ctx context.Context, e *env) (func(), error) {
 		release()
 		nc.Close()
 	}, nil
+}
+
+// ttlOptions passes the retention periods of events and alerts to the
+// store, whose migrations set them as the tables' TTL backstop (on
+// ClickHouse 19.6 and later): one number, from the retention: section.
+func ttlOptions(rc retention.Config) []chstore.Option {
+	days := func(ds string) int { return int(time.Duration(rc.Periods[ds]) / retention.Day) }
+	return []chstore.Option{
+		chstore.WithRetentionDays(days(retention.DataSetEvents)),
+		chstore.WithAlertRetentionDays(days(retention.DataSetAlerts)),
+	}
+}
+
+// openRetentionStore opens the store with the TTL backstop of rc and
+// migrates it (deletion_log, legal holds and erasure requests arrive with
+// migrations 005 and 006).
+func openRetentionStore(ctx context.Context, cfg *config.Config, rc retention.Config, logger *slog.Logger) (*chstore.Store, error) {
+	store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger, ttlOptions(rc)...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
+	return store, nil
 }

@@ -34,9 +34,9 @@ retention job (the retention: section; one process at a time runs it), and
 the HTTP server with /metrics, /healthz and /readyz.
 With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.`,
 		options: join(sharedOptions, natsOptions, []string{
-			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas",
+			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
 			"http-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
-		}, ingestOptions, secretOptions),
+		}, ingestOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}
 }
@@ -91,6 +91,7 @@ func startNATS(ctx context.Context, cfg *config.Config, name string, owner bool,
 		Duplicates: cfg.Stream.Duplicates,
 		MaxBytes:   cfg.Stream.MaxBytes,
 		Replicas:   cfg.Stream.Replicas,
+		Partitions: cfg.Stream.Partitions,
 	}); err != nil {
 		st.close()
 		return nil, err
@@ -176,7 +177,8 @@ func runServe(ctx context.Context, e *env) error {
 	defer func() { <-retentionCron.Stop().Done() }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	if err := serveHTTP(gctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {
+	// The dashboard starts once ingest has ClickHouse up and migrated.
+	if err := serveHTTPAndDashboard(gctx, g, cfg, st, svc.Ready, notify.Notifier, checks, reg, logger); err != nil {
 		return err
 	}
 	logger.Info("sessionmon serving", slog.Bool("demo", cfg.Serve.Demo), slog.String("nats", st.nc.ConnectedUrlRedacted()))
@@ -184,6 +186,8 @@ func runServe(ctx context.Context, e *env) error {
 	// holds while NATS is still up; the deferred st.close runs after.
 	g.Go(func() error { return svc.Run(gctx) })
 	g.Go(func() error { return det.Run(gctx) })
+	// Erasure requests left pending or running (a restart) are resumed.
+	g.Go(func() error { return runErasures(gctx, cfg, st.nc, st.js, logger) })
 	if notify.enabled() {
 		g.Go(func() error { return notify.Run(gctx) })
 	}

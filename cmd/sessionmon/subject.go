@@ -8,28 +8,41 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"reflect"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/retention"
 )
 
+const eraseUsage = "usage: sessionmon erase --subject PSEUDONYM [--requested-by NAME] | sessionmon erase list"
+
 func eraseCommand() *command {
 	return &command{
 		name:  "erase",
-		short: "erase everything stored about a data subject",
-		usage: "sessionmon erase --subject PSEUDONYM [options]",
-		summary: `Erase a data subject: delete their events and alerts, and the status changes
-and webhook deliveries of those alerts, from ClickHouse, wait until the
-deletions are done, and record them in deletion_log (which names the subject
-only by the SHA-256 of the pseudonym). Safe to run again. Events still in
-the NATS stream expire with --stream-max-age.`,
-		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "subject", "nats-listen"}, natsOptions, secretOptions),
+		short: "erase everything stored about a data subject (erasure requests)",
+		usage: "sessionmon erase --subject PSEUDONYM [--requested-by NAME] | sessionmon erase list [options]",
+		summary: `File an erasure request (Art. 17) for a data subject and carry it out now:
+delete their events and alerts, and the status changes and webhook
+deliveries of those alerts, from ClickHouse, wait until the deletions are
+done (at most retention.mutation_timeout per table), record them in
+deletion_log (which names the subject only by the SHA-256 of the pseudonym),
+and ask running detectors to drop the subject's state. The request and its
+status (pending, running, done, failed) are kept in the erasure_requests
+table; prints the request id, its status and the rows erased per table.
+A request interrupted by a crash stays pending or running and is finished
+by 'sessionmon serve', which resumes such requests at start and every
+minute. A subject under legal hold is refused (see 'sessionmon hold').
+Safe to run again. Events still in the NATS stream expire with
+--stream-max-age. 'erase list' shows the newest requests with their status.`,
+		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "subject", "requested-by", "nats-listen"}, natsOptions, secretOptions),
 		run:     runErase,
 	}
 }
@@ -55,54 +68,159 @@ func openSubjectStore(ctx context.Context, e *env) (*chstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	// deletion_log arrives with migration 005.
 	if _, err := store.Migrate(ctx); err != nil {
 		return nil, errors.Join(err, store.Close())
 	}
 	return store, nil
 }
 
+// erasureListLimit is how many requests `erase list` shows.
+const erasureListLimit = 100
+
 func runErase(ctx context.Context, e *env) error {
-	store, err := openSubjectStore(ctx, e)
+	list := len(e.args) == 1 && e.args[0] == "list"
+	if len(e.args) > 0 && !list {
+		return errors.New(eraseUsage)
+	}
+	if !list && e.cfg.SubjectRequest.Subject == "" {
+		return errors.New("--subject is required (or: sessionmon erase list)")
+	}
+	rc, err := retention.ParseConfig(e.cfg.RetentionYAML)
+	if err != nil {
+		return err
+	}
+	store, err := openRetentionStore(ctx, e.cfg, rc, e.logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	before, err := retention.Erase(ctx, store, e.cfg.SubjectRequest.Subject)
+	var note string
+	forget := func(ctx context.Context, subject string) error {
+		var err error
+		note, err = purgeDetectorState(ctx, e, subject)
+		return err
+	}
+	eraser := retention.NewEraser(store, forget, e.logger, retention.WithMutationTimeout(time.Duration(rc.MutationTimeout)))
+	if list {
+		reqs, err := eraser.Requests(ctx, erasureListLimit)
+		if err != nil {
+			return err
+		}
+		return printErasureRequests(e.stdout, reqs)
+	}
+	requestedBy := e.cfg.SubjectRequest.RequestedBy
+	if requestedBy == "" {
+		requestedBy = osUser()
+	}
+	req, err := eraser.Request(ctx, e.cfg.SubjectRequest.Subject, requestedBy)
 	if err != nil {
 		return err
 	}
-	if before.Total() == 0 {
-		fmt.Fprintln(e.stdout, "nothing stored for this subject")
+	fmt.Fprintf(e.stdout, "request %s: %s\n", req.ID, req.Status)
+	release, err := erasureLock(ctx, e)
+	if errors.Is(err, natsconn.ErrLocked) {
+		fmt.Fprintln(e.stdout, "another process is carrying out erasure requests now; this one stays pending and a running 'sessionmon serve' finishes it (see: sessionmon erase list)")
+		return nil
 	}
-	for _, t := range []string{chstore.TableEvents, chstore.TableAlerts, chstore.TableAlertStatus, chstore.TableWebhookDeliveries} {
-		if before.Total() > 0 {
-			fmt.Fprintf(e.stdout, "%s: %d rows erased\n", t, before[t])
+	if err != nil {
+		return err
+	}
+	defer release()
+	req, err = eraser.Process(ctx, req.ID)
+	fmt.Fprintf(e.stdout, "request %s: %s\n", req.ID, req.Status)
+	if err != nil {
+		return err
+	}
+	if req.Rows.Total() == 0 {
+		fmt.Fprintln(e.stdout, "nothing stored for this subject")
+	} else {
+		for _, t := range retention.SubjectTables {
+			fmt.Fprintf(e.stdout, "%s: %d rows erased\n", t, req.Rows[t])
 		}
 	}
-	fmt.Fprintln(e.stdout, purgeDetectorState(ctx, e))
+	fmt.Fprintln(e.stdout, "detector state: "+note)
 	return nil
+}
+
+func printErasureRequests(out io.Writer, reqs []chstore.ErasureRequest) error {
+	if len(reqs) == 0 {
+		fmt.Fprintln(out, "no erasure requests")
+		return nil
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSTATUS\tREQUESTED\tBY\tUPDATED\tROWS ERASED\tERROR")
+	for _, r := range reqs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Status, r.Requested.Format(time.RFC3339), r.RequestedBy,
+			r.Updated.Format(time.RFC3339), r.Rows.Total(), r.Error)
+	}
+	return w.Flush()
+}
+
+// osUser names who runs the command, for --requested-by's default.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+// erasureLock takes the lock the erasure worker of 'sessionmon serve'
+// takes, so that a request is never carried out by two processes at once.
+// Without a reachable NATS no serve is running, and nothing competes: it
+// returns a no-op release. It returns natsconn.ErrLocked when another
+// process holds the lock.
+func erasureLock(ctx context.Context, e *env) (func(), error) {
+	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-erase", e.logger)
+	if err != nil {
+		return func() {}, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("erasure lock: %w", err)
+	}
+	release, err := natsconn.TryLock(ctx, js, erasureLockName, erasureLockTTL)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return func() {
+		release()
+		nc.Close()
+	}, nil
 }
 
 // purgeDetectorState asks the running detectors (serve, or detect) to drop
 // the subject's in-memory state, and says what happened. Without running
 // detectors there is nothing to purge: their state lives only in memory.
-func purgeDetectorState(ctx context.Context, e *env) string {
+// It fails only when a detector was reached and could not forget.
+func purgeDetectorState(ctx context.Context, e *env, subject string) (string, error) {
 	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-erase", e.logger)
 	if err != nil {
-		return "detector state: not purged, NATS not reachable (state held by a running detector expires with its windows)"
+		return "not purged, NATS not reachable (state held by a running detector expires with its windows)", nil
 	}
 	defer nc.Close()
+	return askToForget(ctx, nc, subject)
+}
+
+// askToForget sends a forget request for subject over nc and says what
+// happened; no responder means no detector is running.
+func askToForget(ctx context.Context, nc *nats.Conn, subject string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	reply, err := nc.RequestWithContext(ctx, forgetSubject, []byte(e.cfg.SubjectRequest.Subject))
+	reply, err := nc.RequestWithContext(ctx, forgetSubject, []byte(subject))
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return "detector state: no detector is running, nothing to purge"
+		return "no detector is running, nothing to purge", nil
 	case err != nil:
-		return "detector state: not purged: " + err.Error()
+		return "", fmt.Errorf("ask detectors to forget the subject: %w", err)
+	case strings.HasPrefix(string(reply.Data), "error: "):
+		return "", fmt.Errorf("detectors could not forget the subject: %s", strings.TrimPrefix(string(reply.Data), "error: "))
 	default:
-		return "detector state: " + string(reply.Data)
+		return string(reply.Data), nil
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
+	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -61,17 +63,70 @@ func TestExportThenErase(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, runErase(ctx, subjectEnv(t, &out, "sub_0001")))
+	require.Regexp(t, `^request (erasure-\S+): pending\nrequest erasure-\S+: done\n`, out.String())
 	require.Contains(t, out.String(), "events: 1 rows erased\nalerts: 1 rows erased\nalert_status: 0 rows erased\nwebhook_deliveries: 1 rows erased\n")
 
 	out.Reset()
 	require.NoError(t, runErase(ctx, subjectEnv(t, &out, "sub_0001")))
-	require.True(t, strings.HasPrefix(out.String(), "nothing stored for this subject\ndetector state: "), out.String())
+	require.Contains(t, out.String(), ": done\nnothing stored for this subject\ndetector state: ", out.String())
 	out.Reset()
 	require.NoError(t, runExport(ctx, subjectEnv(t, &out, "sub_0001")))
 	require.Empty(t, out.String())
 
+	out.Reset()
+	list := subjectEnv(t, &out, "")
+	list.args = []string{"list"}
+	require.NoError(t, runErase(ctx, list))
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3, "a header and two requests")
+	require.Contains(t, lines[1], " done ")
+	require.NotContains(t, out.String(), "sub_0001", "the list does not show pseudonyms")
+
 	require.ErrorContains(t, runErase(ctx, subjectEnv(t, &out, "")), "--subject is required")
+	require.ErrorIs(t, runErase(ctx, subjectEnv(t, &out, "bad subject!")), chstore.ErrInvalidArgument)
 	require.ErrorIs(t, runExport(ctx, subjectEnv(t, &out, "bad subject!")), chstore.ErrInvalidArgument)
+}
+
+func TestHoldBlocksErase(t *testing.T) {
+	t.Parallel()
+	store := chtest.New(t)
+	ctx := t.Context()
+	at := time.Now().UTC().Add(-time.Hour)
+	require.NoError(t, store.InsertEvents(ctx, []chstore.EventRow{chstore.NewEventRow(&schemas.Event{
+		ID: "ev-1", SchemaVersion: schemas.SchemaVersion, Type: schemas.LoginFailed,
+		Time: schemas.At(at), App: "shop", Subject: "sub_0001",
+	}, at)}))
+	var out bytes.Buffer
+	hold := func(args ...string) *env {
+		e := subjectEnv(t, &out, "sub_0001")
+		e.args = args
+		e.cfg.SubjectRequest.RequestedBy = "dpo"
+		return e
+	}
+	require.ErrorContains(t, runHold(ctx, hold("set")), "--reason is required")
+	setEnv := hold("set")
+	setEnv.cfg.SubjectRequest.Reason = "case 42"
+	require.NoError(t, runHold(ctx, setEnv))
+	require.Contains(t, out.String(), "legal hold set at ")
+
+	out.Reset()
+	require.NoError(t, runHold(ctx, hold("list")))
+	require.Contains(t, out.String(), "sub_0001")
+	require.Contains(t, out.String(), "case 42")
+
+	out.Reset()
+	err := runErase(ctx, subjectEnv(t, &out, "sub_0001"))
+	require.ErrorIs(t, err, retention.ErrLegalHold)
+	require.ErrorContains(t, err, "(reason: case 42); lift it with `sessionmon hold lift --subject PSEUDONYM`")
+	n, err := store.CountEvents(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), n)
+
+	require.NoError(t, runHold(ctx, hold("lift")))
+	out.Reset()
+	require.NoError(t, runErase(ctx, subjectEnv(t, &out, "sub_0001")))
+	require.Contains(t, out.String(), "events: 1 rows erased")
+	require.ErrorContains(t, runHold(ctx, hold("frobnicate")), "usage: sessionmon hold")
 }
 
 func TestSnakeCase(t *testing.T) {
@@ -89,11 +144,14 @@ func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 	s := natstest.RunServer(t)
 	_, js := natstest.Connect(t, s)
 	var out bytes.Buffer
-	e := subjectEnv(t, &out, "k1:AAAAAAAAAAAAAAAAAAAAAA")
+	const subject = "k1:AAAAAAAAAAAAAAAAAAAAAA"
+	e := subjectEnv(t, &out, subject)
 	e.cfg.NATS.URL = s.ClientURL()
-	require.Equal(t, "detector state: no detector is running, nothing to purge", purgeDetectorState(t.Context(), e))
+	note, err := purgeDetectorState(t.Context(), e, subject)
+	require.NoError(t, err)
+	require.Equal(t, "no detector is running, nothing to purge", note)
 
-	_, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
+	_, err = natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
 	require.NoError(t, err)
 	require.NoError(t, ensureAlertStream(t.Context(), js, true))
 	svc, err := newDetect(e.cfg, js, e.logger, nil)
@@ -105,5 +163,54 @@ func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error { return svc.Ready(t.Context()) })
 	require.NoError(t, serveForget(js.Conn(), svc, e.logger))
 
-	require.Equal(t, "detector state: forgotten", purgeDetectorState(t.Context(), e))
+	note, err = purgeDetectorState(t.Context(), e, subject)
+	require.NoError(t, err)
+	require.Equal(t, "forgotten", note)
+}
+
+func TestServeResumesErasureRequests(t *testing.T) {
+	t.Parallel()
+	store := chtest.New(t)
+	ctx := t.Context()
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	var rows []chstore.EventRow
+	for _, sub := range []string{"sub_0001", "sub_0002"} {
+		rows = append(rows, chstore.NewEventRow(&schemas.Event{ID: "ev-" + sub, SchemaVersion: schemas.SchemaVersion,
+			Type: schemas.LoginFailed, Time: schemas.At(at), App: "shop", Subject: sub}, at))
+	}
+	require.NoError(t, store.InsertEvents(ctx, rows))
+	// Left running by a process that died.
+	for seq, status := range []string{chstore.ErasurePending, chstore.ErasureRunning} {
+		require.NoError(t, store.AppendErasureStatus(ctx, chstore.ErasureRequest{ID: "erasure-1", Seq: uint32(seq + 1),
+			Subject: "sub_0001", RequestedBy: "alice", Status: status, Requested: at, Updated: at.Add(time.Duration(seq) * time.Second)}))
+	}
+
+	s := natstest.RunServer(t)
+	nc, js := natstest.Connect(t, s)
+	var out bytes.Buffer
+	e := subjectEnv(t, &out, "")
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runErasures(runCtx, e.cfg, nc, js, e.logger) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	poll.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		r, _, err := store.ErasureRequest(ctx, "erasure-1")
+		if err != nil {
+			return err
+		}
+		if r.Status != chstore.ErasureDone {
+			return errors.New("request is " + r.Status)
+		}
+		return nil
+	})
+	left, err := store.CountSubjectRows(ctx, "sub_0001")
+	require.NoError(t, err)
+	require.Zero(t, left.Total())
+	other, err := store.CountSubjectRows(ctx, "sub_0002")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), other.Total())
 }

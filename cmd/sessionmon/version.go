@@ -10,6 +10,11 @@ import (
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
+// revision, when set at build time (-ldflags "-X main.revision=abc123"),
+// is the commit reported instead of the VCS information Go embeds, which
+// builds without the .git directory (container images) do not have.
+var revision = ""
+
 func versionCommand() *command {
 	return &command{
 		name:    "version",
@@ -25,6 +30,9 @@ func versionCommand() *command {
 
 // commit returns the VCS revision the binary was built from.
 func commit() string {
+	if revision != "" {
+		return revision
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"

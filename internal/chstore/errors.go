@@ -12,4 +12,7 @@ var (
 	ErrInvalidMigration = errors.New("invalid migration")
 	// ErrInvalidArgument rejects an argument out of range, such as a limit < 1.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotFound says that what was asked for (an alert, a session) is not
+	// stored.
+	ErrNotFound = errors.New("not found")
 )

@@ -32,15 +32,32 @@ type migration struct {
 	body    *template.Template
 
 	// Directives.
-	minServer     *Version // skip on older servers
-	needRetention bool     // skip while retentionDays is 0
-	repeatable    bool     // apply again when the rendered SQL changes
+	minServer  *Version // skip on older servers
+	needs      string   // "retention_days" or "alert_retention_days": skip while it is 0
+	repeatable bool     // apply again when the rendered SQL changes
 }
+
+// removeTTLServer is the first ClickHouse release with ALTER TABLE ...
+// REMOVE TTL.
+var removeTTLServer = Version{Major: 20, Minor: 10}
 
 // templateData is what migration templates see.
 type templateData struct {
-	Database      string
-	RetentionDays int
+	Database           string
+	RetentionDays      int
+	AlertRetentionDays int
+	// LegalHold is true while any subject is under legal hold: the TTL
+	// backstop migrations then remove the table TTL, which knows nothing of
+	// holds, and put it back once the last hold is lifted.
+	LegalHold bool
+}
+
+// days returns the value a needs= directive asks for.
+func (d templateData) days(needs string) int {
+	if needs == "alert_retention_days" {
+		return d.AlertRetentionDays
+	}
+	return d.RetentionDays
 }
 
 // loadMigrations parses every NNN_name.sql in the root of fsys, sorted by
@@ -98,8 +115,8 @@ func parseMigration(version uint32, name, src string) (migration, error) {
 					return migration{}, fmt.Errorf("%w: %s: min_server: %w", ErrInvalidMigration, name, err)
 				}
 				m.minServer = &v
-			case key == "needs" && val == "retention_days":
-				m.needRetention = true
+			case key == "needs" && (val == "retention_days" || val == "alert_retention_days"):
+				m.needs = val
 			case key == "repeatable" && val == "":
 				m.repeatable = true
 			default:
@@ -146,12 +163,19 @@ func (m migration) render(data templateData) (stmts []string, checksum string, e
 	return stmts, hex.EncodeToString(sum[:]), nil
 }
 
-// skipReason says why m does not apply here, or "" when it does.
-func (m migration) skipReason(server Version, retentionDays int) string {
+// skipReason says why m does not apply here, or "" when it does. applied
+// says whether m was applied before. A TTL backstop (a needs= migration)
+// is suspended while a legal hold is active: it is removed when it was
+// applied before and the server can remove it.
+func (m migration) skipReason(server Version, data templateData, applied bool) string {
 	switch {
 	case m.minServer != nil && !server.AtLeast(m.minServer.Major, m.minServer.Minor):
 		return "needs clickhouse " + m.minServer.String()
-	case m.needRetention && retentionDays == 0:
+	case m.needs != "" && data.LegalHold && !applied:
+		return "legal hold active: no TTL backstop until it is lifted"
+	case m.needs != "" && data.LegalHold && !server.AtLeast(removeTTLServer.Major, removeTTLServer.Minor):
+		return "legal hold active, but removing the TTL backstop needs clickhouse " + removeTTLServer.String() + ": the TTL still applies to held subjects"
+	case m.needs != "" && !data.LegalHold && data.days(m.needs) == 0:
 		return "no retention configured"
 	}
 	return ""
@@ -195,10 +219,15 @@ ORDER BY version`); err != nil {
 	if err != nil {
 		return nil, err
 	}
-	data := templateData{Database: s.db, RetentionDays: s.retentionDays}
+	held, err := s.anyLegalHold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	data := templateData{Database: s.db, RetentionDays: s.retentionDays, AlertRetentionDays: s.alertRetentionDays, LegalHold: held}
 	applied := []string{}
 	for _, m := range migs {
-		if reason := m.skipReason(server, s.retentionDays); reason != "" {
+		_, wasApplied := done[m.version]
+		if reason := m.skipReason(server, data, wasApplied); reason != "" {
 			s.logger.InfoContext(ctx, "migration skipped",
 				slog.String("migration", m.name), slog.String("reason", reason), slog.String("server_version", server.String()))
 			continue

@@ -28,14 +28,79 @@ func TestEmbeddedMigrations(t *testing.T) {
 			require.NotContains(t, q, "{{", m.name)
 		}
 	}
-	ttl := migs[1]
-	require.Equal(t, "002_events_ttl", ttl.name)
-	require.Equal(t, &Version{Major: 19, Minor: 6, Raw: "19.6"}, ttl.minServer)
-	require.True(t, ttl.needRetention)
-	require.True(t, ttl.repeatable)
-	stmts, _, err := ttl.render(templateData{Database: "db1", RetentionDays: 45})
+}
+
+// ttlMigrations returns the embedded TTL backstop migrations by name.
+func ttlMigrations(t *testing.T) map[string]migration {
+	t.Helper()
+	sub, err := fs.Sub(schemas.ClickHouseMigrations, "clickhouse")
 	require.NoError(t, err)
-	require.Equal(t, []string{"ALTER TABLE db1.events MODIFY TTL time + INTERVAL 45 DAY"}, stmts)
+	migs, err := loadMigrations(sub)
+	require.NoError(t, err)
+	out := map[string]migration{}
+	for _, m := range migs {
+		if m.needs != "" {
+			out[m.name] = m
+		}
+	}
+	return out
+}
+
+func TestTTLMigrationsRender(t *testing.T) {
+	t.Parallel()
+	migs := ttlMigrations(t)
+	tests := []struct {
+		name string
+		file string
+		data templateData
+		want string
+	}{
+		{name: "events/period", file: "002_events_ttl", data: templateData{Database: "db1", RetentionDays: 45, AlertRetentionDays: 365},
+			want: "ALTER TABLE db1.events MODIFY TTL time + INTERVAL 45 DAY"},
+		{name: "events/legal hold removes it", file: "002_events_ttl", data: templateData{Database: "db1", RetentionDays: 45, LegalHold: true},
+			want: "ALTER TABLE db1.events REMOVE TTL"},
+		{name: "alerts/period", file: "008_alerts_ttl", data: templateData{Database: "db1", RetentionDays: 45, AlertRetentionDays: 365},
+			want: "ALTER TABLE db1.alerts MODIFY TTL time + INTERVAL 365 DAY"},
+		{name: "alerts/legal hold removes it", file: "008_alerts_ttl", data: templateData{Database: "db1", AlertRetentionDays: 365, LegalHold: true},
+			want: "ALTER TABLE db1.alerts REMOVE TTL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, ok := migs[tt.file]
+			require.True(t, ok, tt.file)
+			require.Equal(t, &Version{Major: 19, Minor: 6, Raw: "19.6"}, m.minServer)
+			require.True(t, m.repeatable)
+			stmts, _, err := m.render(tt.data)
+			require.NoError(t, err)
+			require.Equal(t, []string{tt.want}, stmts)
+		})
+	}
+	require.Equal(t, "retention_days", migs["002_events_ttl"].needs)
+	require.Equal(t, "alert_retention_days", migs["008_alerts_ttl"].needs)
+}
+
+// TestEventsTTLChecksumUnchanged guards installations: without a legal
+// hold, 002 must render byte for byte as it did before holds existed, or
+// every installation would re-apply (and re-materialize) its TTL.
+func TestEventsTTLChecksumUnchanged(t *testing.T) {
+	t.Parallel()
+	const before = `-- sessionmon: min_server=19.6 needs=retention_days repeatable
+--
+-- TTL backstop: ClickHouse itself deletes events older than the configured
+-- retention even if the retention job never runs. TTL arrived in ClickHouse
+-- 19.6, so older servers skip this migration (and apply it once upgraded).
+-- It is re-applied whenever the configured number of days changes.
+ALTER TABLE {{.Database}}.events MODIFY TTL time + INTERVAL {{.RetentionDays}} DAY;
+`
+	old, err := parseMigration(2, "002_events_ttl", before)
+	require.NoError(t, err)
+	data := templateData{Database: "sessionmon", RetentionDays: 90, AlertRetentionDays: 365}
+	_, want, err := old.render(data)
+	require.NoError(t, err)
+	_, got, err := ttlMigrations(t)["002_events_ttl"].render(data)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
 }
 
 func TestLoadMigrations(t *testing.T) {
@@ -120,24 +185,37 @@ func TestMigrationRender(t *testing.T) {
 func TestMigrationSkipReason(t *testing.T) {
 	t.Parallel()
 	old := Version{Major: 18, Minor: 16, Patch: 1}
+	v19 := Version{Major: 19, Minor: 14}
 	current := Version{Major: 24, Minor: 8, Patch: 4}
-	ttl := migration{minServer: &Version{Major: 19, Minor: 6}, needRetention: true}
+	migs := ttlMigrations(t)
+	events, alerts := migs["002_events_ttl"], migs["008_alerts_ttl"]
+	both := templateData{RetentionDays: 90, AlertRetentionDays: 365}
 	tests := []struct {
-		name      string
-		m         migration
-		server    Version
-		retention int
-		skipped   bool
+		name    string
+		m       migration
+		server  Version
+		data    templateData
+		applied bool
+		want    string // "" applies
 	}{
-		{name: "plain migration applies on 18.16", m: migration{}, server: old, skipped: false},
-		{name: "ttl on 18.16", m: ttl, server: old, retention: 30, skipped: true},
-		{name: "ttl without retention", m: ttl, server: current, retention: 0, skipped: true},
-		{name: "ttl on a current release", m: ttl, server: current, retention: 30, skipped: false},
+		{name: "plain migration applies on 18.16", m: migration{}, server: old},
+		{name: "events ttl/on 18.16", m: events, server: old, data: both, want: "needs clickhouse 19.6.0"},
+		{name: "alerts ttl/on 18.16", m: alerts, server: old, data: both, want: "needs clickhouse 19.6.0"},
+		{name: "events ttl/without retention", m: events, server: current, data: templateData{AlertRetentionDays: 365}, want: "no retention configured"},
+		{name: "alerts ttl/without retention", m: alerts, server: current, data: templateData{RetentionDays: 90}, want: "no retention configured"},
+		{name: "events ttl/on a current release", m: events, server: current, data: both},
+		{name: "alerts ttl/on a current release", m: alerts, server: current, data: both},
+		{name: "legal hold/never applied: nothing to remove", m: events, server: current, data: templateData{RetentionDays: 90, LegalHold: true},
+			want: "legal hold active: no TTL backstop until it is lifted"},
+		{name: "legal hold/applied: removed", m: alerts, server: current, data: templateData{LegalHold: true}, applied: true},
+		{name: "legal hold/server cannot remove", m: events, server: v19, data: templateData{RetentionDays: 90, LegalHold: true}, applied: true,
+			want: "legal hold active, but removing the TTL backstop needs clickhouse 20.10.0: the TTL still applies to held subjects"},
+		{name: "legal hold/on 18.16", m: events, server: old, data: templateData{LegalHold: true}, applied: true, want: "needs clickhouse 19.6.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.skipped, tt.m.skipReason(tt.server, tt.retention) != "")
+			require.Equal(t, tt.want, tt.m.skipReason(tt.server, tt.data, tt.applied))
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -101,27 +102,46 @@ func TestMigrateRetention(t *testing.T) {
 	require.NoError(t, err)
 
 	steps := []struct {
-		name string
-		days int
-		// wantTTL: applied on servers with TTL support; older ones skip it.
-		wantTTL bool
+		name             string
+		days, alertsDays int
+		hold, lift       bool
+		// want: applied on servers with TTL support (and REMOVE TTL, for
+		// holds); older ones skip it.
+		want []string
 	}{
-		{name: "first retention applies the ttl", days: 30, wantTTL: true},
-		{name: "same retention again is a no-op", days: 30, wantTTL: false},
-		{name: "changed retention applies again", days: 60, wantTTL: true},
+		{name: "first retention applies the ttl", days: 30, want: []string{"002_events_ttl"}},
+		{name: "same retention again is a no-op", days: 30},
+		{name: "changed retention applies again", days: 60, want: []string{"002_events_ttl"}},
+		{name: "alerts period applies the alerts ttl", days: 60, alertsDays: 365, want: []string{"008_alerts_ttl"}},
+		{name: "a legal hold removes both", days: 60, alertsDays: 365, hold: true, want: []string{"002_events_ttl", "008_alerts_ttl"}},
+		{name: "held: nothing changes, even without retention", hold: true},
+		{name: "lifted: both come back", days: 60, alertsDays: 365, lift: true, want: []string{"002_events_ttl", "008_alerts_ttl"}},
 	}
+	at := time.Now()
 	for _, step := range steps {
-		s := chtest.Open(t, dsn, chstore.WithRetentionDays(step.days))
+		s := chtest.Open(t, dsn, chstore.WithRetentionDays(step.days), chstore.WithAlertRetentionDays(step.alertsDays))
+		if step.hold {
+			require.NoError(t, s.SetLegalHold(t.Context(), "sub_0001", "case", "dpo", at))
+		}
+		if step.lift {
+			require.NoError(t, s.LiftLegalHold(t.Context(), "sub_0001", "dpo", at.Add(time.Second)))
+		}
 		applied, err := s.Migrate(t.Context())
 		require.NoError(t, err, step.name)
-		if step.wantTTL && server.SupportsTTL() {
-			require.Equal(t, []string{"002_events_ttl"}, applied, step.name)
-		} else {
+		want := step.want
+		if !server.SupportsTTL() || (step.hold && !server.AtLeast(20, 10)) {
+			want = nil
+		}
+		if want == nil {
 			require.Empty(t, applied, step.name)
+		} else {
+			require.Equal(t, want, applied, step.name)
 		}
 	}
 	if !server.SupportsTTL() {
-		require.NotContains(t, recordedVersions(t, chtest.New(t)), uint32(2), "skipped migrations are not recorded")
+		versions := recordedVersions(t, chtest.New(t))
+		require.NotContains(t, versions, uint32(2), "skipped migrations are not recorded")
+		require.NotContains(t, versions, uint32(8), "skipped migrations are not recorded")
 	}
 }
 
@@ -192,7 +212,7 @@ func unconditionalVersions(t *testing.T) map[uint32]int {
 		}
 		body, err := fs.ReadFile(schemas.ClickHouseMigrations, "clickhouse/"+name)
 		require.NoError(t, err)
-		if strings.Contains(string(body), "needs=retention_days") {
+		if strings.Contains(string(body), "needs=") {
 			continue
 		}
 		v, err := strconv.ParseUint(name[:3], 10, 32)

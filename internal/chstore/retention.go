@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sessionmon/sessionmon/schemas"
@@ -21,13 +22,19 @@ const (
 )
 
 // RetentionTables lists the tables retention manages, in processing order.
-var RetentionTables = []string{TableEvents, TableAlerts, TableAlertStatus, TableWebhookDeliveries}
+// TableAuditLog (audit.go) is the dashboard's; retention skips it while it
+// does not exist (see TableExists).
+var RetentionTables = []string{TableEvents, TableAlerts, TableAlertStatus, TableWebhookDeliveries, TableAuditLog}
 
 // Deletion log actions (deletion_log.action).
 const (
 	ActionDropPartition = "drop_partition"
 	ActionDeleteRows    = "delete_rows"
-	ActionRun           = "run"
+	// ActionKeepHeld records rows that were due for deletion and kept
+	// because their subject is under legal hold, when nothing else of
+	// the step's rows was deleted.
+	ActionKeepHeld = "keep_held"
+	ActionRun      = "run"
 )
 
 // Deletion log outcomes (deletion_log.outcome).
@@ -128,9 +135,10 @@ func (s *Store) DropPartition(ctx context.Context, table, id string) error {
 	return nil
 }
 
-// RowFilter selects rows of a table by time and, for events, type. It is
-// the only predicate retention deletes by: its values are bound as
-// parameters and its event type must be one of schema v1.
+// RowFilter selects rows of a table by time and, for events, type, leaving
+// out the rows of subjects under legal hold. It is the only predicate
+// retention deletes by: its values are bound as parameters and its event
+// type must be one of schema v1.
 type RowFilter struct {
 	// Table is one of RetentionTables.
 	Table string
@@ -140,9 +148,16 @@ type RowFilter struct {
 	From time.Time
 	// Before keeps rows strictly before it (second precision); required.
 	Before time.Time
+	// ExceptSubjects leaves out the rows of these subjects (events and
+	// alerts only).
+	ExceptSubjects []string
+	// ExceptAlertIDs leaves out the rows of these alerts (alert_status and
+	// webhook_deliveries only).
+	ExceptAlertIDs []string
 }
 
-// String renders the filter for the deletion log.
+// String renders the filter for the deletion log. Excluded subjects and
+// alerts are counted, never named: the log must not hold pseudonyms.
 func (f RowFilter) String() string {
 	s := ""
 	if f.Type != "" {
@@ -151,7 +166,21 @@ func (f RowFilter) String() string {
 	if !f.From.IsZero() {
 		s += "time >= '" + f.From.UTC().Format(time.DateTime) + "' AND "
 	}
-	return s + "time < '" + f.Before.UTC().Format(time.DateTime) + "'"
+	s += "time < '" + f.Before.UTC().Format(time.DateTime) + "'"
+	if n := len(f.ExceptSubjects); n > 0 {
+		s += fmt.Sprintf(" AND subject NOT IN (%d held subjects)", n)
+	}
+	if n := len(f.ExceptAlertIDs); n > 0 {
+		s += fmt.Sprintf(" AND alert_id NOT IN (%d alerts of held subjects)", n)
+	}
+	return s
+}
+
+// Held returns f without its exclusions: with CountMatching, the rows f
+// would select if no subject were held.
+func (f RowFilter) Held() RowFilter {
+	f.ExceptSubjects, f.ExceptAlertIDs = nil, nil
+	return f
 }
 
 func (f RowFilter) where() (string, []any, error) {
@@ -170,6 +199,18 @@ func (f RowFilter) where() (string, []any, error) {
 			return "", nil, fmt.Errorf("%w: row filter type %q on %s: want a schema v1 event type on events", ErrInvalidArgument, f.Type, f.Table)
 		}
 		q, args = "type = ? AND ", append(args, string(f.Type))
+	}
+	if len(f.ExceptSubjects) > 0 {
+		if f.Table != TableEvents && f.Table != TableAlerts {
+			return "", nil, fmt.Errorf("%w: row filter on %s cannot leave out subjects", ErrInvalidArgument, f.Table)
+		}
+		q, args = q+"subject NOT IN ("+placeholders(len(f.ExceptSubjects))+") AND ", append(args, anys(f.ExceptSubjects)...)
+	}
+	if len(f.ExceptAlertIDs) > 0 {
+		if f.Table != TableAlertStatus && f.Table != TableWebhookDeliveries {
+			return "", nil, fmt.Errorf("%w: row filter on %s cannot leave out alerts", ErrInvalidArgument, f.Table)
+		}
+		q, args = q+"alert_id NOT IN ("+placeholders(len(f.ExceptAlertIDs))+") AND ", append(args, anys(f.ExceptAlertIDs)...)
 	}
 	if !f.From.IsZero() {
 		q, args = q+"time >= toDateTime(?) AND ", append(args, f.From.Unix())
@@ -206,30 +247,74 @@ func (s *Store) DeleteRows(ctx context.Context, f RowFilter) error {
 	return nil
 }
 
+// MutationTimeoutError is returned by WaitMutations when mutations of a
+// table are not done in time. ClickHouse goes on with them (18.16 retries a
+// failing mutation forever); system.mutations shows them by id.
+type MutationTimeoutError struct {
+	Table   string
+	Timeout time.Duration
+	// Mutations are the ids of the mutations not done, in system.mutations.
+	Mutations []string
+}
+
+func (e *MutationTimeoutError) Error() string {
+	return fmt.Sprintf("mutations of table %s not done after %s: %s (see system.mutations; KILL MUTATION cancels one)",
+		e.Table, e.Timeout, strings.Join(e.Mutations, ", "))
+}
+
 // WaitMutations waits until every mutation of table is done (its own and
-// any other process's), checking every poll, or until ctx ends. ClickHouse
-// 18.16 keeps retrying a mutation that fails, so only ctx bounds the wait.
-func (s *Store) WaitMutations(ctx context.Context, table string, poll time.Duration) error {
+// any other process's), checking every poll. It gives up with a
+// *MutationTimeoutError after timeout (which must be positive), or when ctx
+// ends. Errors name mutations by id, never by command: a command may hold
+// a subject.
+func (s *Store) WaitMutations(ctx context.Context, table string, poll, timeout time.Duration) error {
 	if err := checkRetentionTable(table); err != nil {
 		return fmt.Errorf("wait for mutations: %w", err)
 	}
+	if timeout <= 0 || poll <= 0 {
+		return fmt.Errorf("wait for mutations: %w: poll and timeout must be positive", ErrInvalidArgument)
+	}
+	deadline := time.Now().Add(timeout)
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		var pending uint64
-		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0",
-			s.db, table).Scan(&pending); err != nil {
-			return fmt.Errorf("wait for mutations of %s: %w", table, err)
+		pending, err := s.pendingMutations(ctx, table)
+		if err != nil {
+			return err
 		}
-		if pending == 0 {
+		if len(pending) == 0 {
 			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return &MutationTimeoutError{Table: table, Timeout: timeout, Mutations: pending}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for mutations of %s (%d pending): %w", table, pending, ctx.Err())
+			return fmt.Errorf("wait for mutations of %s (%d pending): %w", table, len(pending), ctx.Err())
 		case <-t.C:
 		}
 	}
+}
+
+func (s *Store) pendingMutations(ctx context.Context, table string) ([]string, error) {
+	rows, err := s.conn.Query(ctx, "SELECT mutation_id FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0 ORDER BY mutation_id",
+		s.db, table)
+	if err != nil {
+		return nil, fmt.Errorf("wait for mutations of %s: %w", table, err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("wait for mutations of %s: scan: %w", table, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("wait for mutations of %s: %w", table, err)
+	}
+	return ids, nil
 }
 
 // OldestRow returns the time of the oldest row of table; ok is false when
@@ -254,10 +339,10 @@ type Column struct {
 	Type string
 }
 
-// TableColumns returns the columns of table (one of RetentionTables or
-// deletion_log), in table order.
+// TableColumns returns the columns of table (one of RetentionTables,
+// deletion_log, legal_holds or erasure_requests), in table order.
 func (s *Store) TableColumns(ctx context.Context, table string) ([]Column, error) {
-	if table != "deletion_log" {
+	if table != "deletion_log" && table != "legal_holds" && table != "erasure_requests" {
 		if err := checkRetentionTable(table); err != nil {
 			return nil, fmt.Errorf("table columns: %w", err)
 		}

@@ -57,7 +57,7 @@ func TestRetentionPartitionsDropAndDelete(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), n)
 	require.NoError(t, s.DeleteRows(ctx, f))
-	require.NoError(t, s.WaitMutations(ctx, chstore.TableEvents, 50*time.Millisecond))
+	require.NoError(t, s.WaitMutations(ctx, chstore.TableEvents, 50*time.Millisecond, time.Minute))
 	n, err = s.CountMatching(ctx, f)
 	require.NoError(t, err)
 	require.Zero(t, n)

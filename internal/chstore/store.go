@@ -43,7 +43,9 @@ type Store struct {
 	db            string
 	logger        *slog.Logger
 	retentionDays int
-	migrations    fs.FS
+	// alertRetentionDays is the TTL backstop of alerts.
+	alertRetentionDays int
+	migrations         fs.FS
 	// InsertEvents tuning.
 	blockRows         int
 	insertConcurrency int
@@ -63,6 +65,12 @@ func WithRetentionDays(days int) Option {
 	return func(s *Store) { s.retentionDays = days }
 }
 
+// WithAlertRetentionDays sets the TTL backstop of the alerts table, as
+// WithRetentionDays does for events. 0, the default, applies no TTL.
+func WithAlertRetentionDays(days int) Option {
+	return func(s *Store) { s.alertRetentionDays = days }
+}
+
 // Open connects to the ClickHouse server of dsn, for example
 // clickhouse://127.0.0.1:9000/sessionmon?dial_timeout=2s, and pings it.
 // The DSN's path names the database (default sessionmon), which need not
@@ -71,7 +79,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	o, err := clickhouse.ParseDSN(dsn)
+	o, err := parseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidDSN, err)
 	}
@@ -98,8 +106,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	for _, opt := range opts {
 		opt(s)
 	}
-	if s.retentionDays < 0 {
-		return nil, fmt.Errorf("%w: retention days %d: must not be negative", ErrInvalidArgument, s.retentionDays)
+	if s.retentionDays < 0 || s.alertRetentionDays < 0 {
+		return nil, fmt.Errorf("%w: retention days %d and %d: must not be negative", ErrInvalidArgument, s.retentionDays, s.alertRetentionDays)
 	}
 	conn, err := clickhouse.Open(o)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 )
 
@@ -34,7 +33,9 @@ type SubjectData struct {
 	WebhookDeliveries []WebhookDeliveryRow
 }
 
-func checkSubject(subject string) error {
+// CheckSubject returns an error naming the subject field unless subject is
+// a pseudonym as schema v1 allows it.
+func CheckSubject(subject string) error {
 	if !subjectPattern.MatchString(subject) {
 		return fmt.Errorf("%w: subject: must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -", ErrInvalidArgument)
 	}
@@ -73,7 +74,7 @@ func subjectWheres(subject string, alertIDs []any) (tables []string, wheres map[
 	if len(alertIDs) > 0 {
 		// One placeholder per id: clickhouse-go binds a slice as an array
 		// literal, which IN does not accept.
-		in := "alert_id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(alertIDs)), ", ") + ")"
+		in := "alert_id IN (" + placeholders(len(alertIDs)) + ")"
 		for _, t := range []string{TableAlertStatus, TableWebhookDeliveries} {
 			tables = append(tables, t)
 			wheres[t], args[t] = in, alertIDs
@@ -84,7 +85,7 @@ func subjectWheres(subject string, alertIDs []any) (tables []string, wheres map[
 
 // CountSubjectRows counts the rows stored for subject, per table.
 func (s *Store) CountSubjectRows(ctx context.Context, subject string) (SubjectRows, error) {
-	if err := checkSubject(subject); err != nil {
+	if err := CheckSubject(subject); err != nil {
 		return nil, fmt.Errorf("count subject rows: %w", err)
 	}
 	ids, err := s.subjectAlertIDs(ctx, subject)
@@ -105,11 +106,13 @@ func (s *Store) CountSubjectRows(ctx context.Context, subject string) (SubjectRo
 
 // EraseSubject deletes every row stored for subject with mutations, the
 // status changes and webhook deliveries of its alerts first, then its
-// alerts and events, and waits for them. It returns the rows that were
+// alerts and events, and waits for each (polling every poll, for at most
+// timeout: see WaitMutations). It never touches legal_holds,
+// erasure_requests or deletion_log. It returns the rows that were
 // there before. Erasing again finds nothing and does nothing; a run
 // interrupted after the alerts were deleted cannot find their status
 // changes again, which is why those go first.
-func (s *Store) EraseSubject(ctx context.Context, subject string, poll time.Duration) (SubjectRows, error) {
+func (s *Store) EraseSubject(ctx context.Context, subject string, poll, timeout time.Duration) (SubjectRows, error) {
 	before, err := s.CountSubjectRows(ctx, subject)
 	if err != nil {
 		return nil, err
@@ -126,7 +129,7 @@ func (s *Store) EraseSubject(ctx context.Context, subject string, poll time.Dura
 		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.db+"."+t+" DELETE WHERE "+wheres[t], args[t]...); err != nil {
 			return before, fmt.Errorf("erase subject from %s: %w", t, err)
 		}
-		if err := s.WaitMutations(ctx, t, poll); err != nil {
+		if err := s.WaitMutations(ctx, t, poll, timeout); err != nil {
 			return before, fmt.Errorf("erase subject: %w", err)
 		}
 	}
@@ -137,7 +140,7 @@ func (s *Store) EraseSubject(ctx context.Context, subject string, poll time.Dura
 // events and alerts oldest first, then the status changes and webhook
 // deliveries of its alerts.
 func (s *Store) SubjectData(ctx context.Context, subject string) (SubjectData, error) {
-	if err := checkSubject(subject); err != nil {
+	if err := CheckSubject(subject); err != nil {
 		return SubjectData{}, fmt.Errorf("subject data: %w", err)
 	}
 	var (

@@ -29,7 +29,10 @@ type Config struct {
 
 	ClickHouseDSN      string
 	ClickHousePassword string
-	HTTPAddr           string
+	// ClickHouseTLSCA is a CA certificate file to verify the ClickHouse
+	// server with; setting it turns TLS on.
+	ClickHouseTLSCA string
+	HTTPAddr        string
 
 	Ingest Ingest
 	Geo    Geo
@@ -49,6 +52,14 @@ type Config struct {
 	// for package retention (empty: its defaults).
 	RetentionYAML []byte
 	RetentionRun  RetentionRun
+	// DashboardYAML is the dashboard: section of the config file without
+	// its option keys (addr, insecure_dev_cookies, pseudonym_key), as YAML,
+	// for dashboard.ParseConfig (empty: its defaults, no users).
+	DashboardYAML []byte
+	Dashboard     Dashboard
+	// UserAdd configures `sessionmon user add`.
+	UserAdd UserAdd
+
 	// SubjectRequest is a data subject's request (erase, export).
 	SubjectRequest SubjectRequest
 
@@ -92,21 +103,30 @@ type NATS struct {
 }
 
 // ClickHouseURL returns the ClickHouse DSN with ClickHousePassword, when
-// set, as the password of its user (default "default"). Keep the result
-// out of logs and errors.
+// set, as the password of its user (default "default"), and with
+// ClickHouseTLSCA, when set, as secure=true and tls_ca_file (the DSN
+// parameter package chstore reads). Keep the result out of logs and errors.
 func (c *Config) ClickHouseURL() string {
-	if c.ClickHousePassword == "" {
+	if c.ClickHousePassword == "" && c.ClickHouseTLSCA == "" {
 		return c.ClickHouseDSN
 	}
 	u, err := url.Parse(c.ClickHouseDSN)
 	if err != nil {
 		return c.ClickHouseDSN
 	}
-	user := "default"
-	if u.User != nil && u.User.Username() != "" {
-		user = u.User.Username()
+	if c.ClickHousePassword != "" {
+		user := "default"
+		if u.User != nil && u.User.Username() != "" {
+			user = u.User.Username()
+		}
+		u.User = url.UserPassword(user, c.ClickHousePassword)
 	}
-	u.User = url.UserPassword(user, c.ClickHousePassword)
+	if c.ClickHouseTLSCA != "" {
+		q := u.Query()
+		q.Set("secure", "true")
+		q.Set("tls_ca_file", c.ClickHouseTLSCA)
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
 }
 
@@ -128,6 +148,8 @@ type Stream struct {
 	Duplicates time.Duration
 	MaxBytes   int64
 	Replicas   int
+	// Partitions is the number of subject partitions of the events stream.
+	Partitions int
 }
 
 // Ingest tunes the ingest worker.
@@ -162,6 +184,13 @@ type Notify struct {
 // Detect configures `sessionmon detect` (offline mode).
 type Detect struct {
 	Input string
+	// Partitions are the events stream partitions a live detect process
+	// owns; nil: all of them.
+	Partitions []int
+	// SourceDetectors runs the detectors that are not keyed by subject
+	// (credential stuffing, ...) over every partition; nil: only when the
+	// process owns every partition.
+	SourceDetectors *bool
 }
 
 // Publish configures `sessionmon publish`.
@@ -183,10 +212,35 @@ type RetentionRun struct {
 	DryRun bool
 }
 
-// SubjectRequest configures `sessionmon erase` and `sessionmon export`.
+// Dashboard holds the dashboard's options; the rest of its configuration
+// (users, timeouts) is DashboardYAML.
+type Dashboard struct {
+	// Addr is the dashboard's listen address.
+	Addr string
+	// InsecureDevCookies drops __Host- and Secure from the dashboard's
+	// cookies (plain-http development on loopback only).
+	InsecureDevCookies bool
+	// PseudonymKey is the key of the dashboard's own events (secret);
+	// empty: a key kept in <data-dir>/dashboard-pseudonym.key.
+	PseudonymKey string
+}
+
+// UserAdd configures `sessionmon user add`.
+type UserAdd struct {
+	Role         string
+	PasswordFile string
+}
+
+// SubjectRequest configures `sessionmon erase`, `sessionmon export` and
+// `sessionmon hold`.
 type SubjectRequest struct {
 	// Subject is the subject's pseudonym.
 	Subject string
+	// RequestedBy names who asks for an erasure or changes a legal hold
+	// (default: the OS user).
+	RequestedBy string
+	// Reason says why a legal hold is set.
+	Reason string
 }
 
 // Default returns the configuration out of the box.
@@ -202,9 +256,11 @@ func Default() Config {
 			MaxAge:     7 * 24 * time.Hour,
 			Duplicates: 2 * time.Hour,
 			Replicas:   1,
+			Partitions: 16,
 		},
 		ClickHouseDSN: "clickhouse://127.0.0.1:9000/sessionmon",
 		HTTPAddr:      "127.0.0.1:8080",
+		Dashboard:     Dashboard{Addr: "127.0.0.1:8080"},
 		Ingest: Ingest{
 			BatchSize:     20000,
 			BatchAge:      500 * time.Millisecond,
@@ -267,11 +323,26 @@ func (c *Config) Validate() error {
 	if c.Stream.Replicas < 1 || c.Stream.Replicas > 5 {
 		bad("stream-replicas", "must be between 1 and 5")
 	}
+	if c.Stream.Partitions < 1 || c.Stream.Partitions > 1024 {
+		bad("event-partitions", "must be between 1 and 1024")
+	}
+	for _, p := range c.Detect.Partitions {
+		if p >= c.Stream.Partitions {
+			bad("detect-partitions", "partition %d does not exist: event-partitions is %d (partitions are 0 to %d)", p, c.Stream.Partitions, c.Stream.Partitions-1)
+			break
+		}
+	}
 	if u, err := url.Parse(c.ClickHouseDSN); err != nil || !oneOf(u.Scheme, "clickhouse", "tcp", "http", "https") {
 		bad("clickhouse-dsn", "must be a clickhouse://host:port/database URL")
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("http-addr", "must be host:port (got %q)", c.HTTPAddr)
+	}
+	if _, _, err := net.SplitHostPort(c.Dashboard.Addr); err != nil {
+		bad("dashboard-addr", "must be host:port (got %q)", c.Dashboard.Addr)
+	}
+	if c.Dashboard.PseudonymKey != "" && len(c.Dashboard.PseudonymKey) < 32 {
+		bad("dashboard-pseudonym-key", "must be at least 32 bytes")
 	}
 	if c.Ingest.BatchSize < 1 || c.Ingest.BatchSize > 1_000_000 {
 		bad("ingest-batch-size", "must be between 1 and 1000000")

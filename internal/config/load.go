@@ -25,6 +25,16 @@ const NotifySection = "notify"
 // retention policies and jobs (package retention decodes it).
 const RetentionSection = "retention"
 
+// DashboardSection is the config file's key whose content configures the
+// dashboard (package dashboard decodes it). Its keys addr,
+// insecure_dev_cookies and pseudonym_key are options (dashboard-addr, ...)
+// and are read as such.
+const DashboardSection = "dashboard"
+
+// dashboardOptionKeys are the keys of the dashboard: section that are
+// options rather than part of DashboardYAML.
+var dashboardOptionKeys = []string{"addr", "insecure_dev_cookies", "pseudonym_key"}
+
 // ConfigEnv names the variable that points at the YAML config file.
 const ConfigEnv = "SESSIONMON_CONFIG"
 
@@ -140,6 +150,27 @@ func applyFile(cfg *Config, path string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	// The dashboard: section mixes options (flags can override them) with
+	// structure of its own (users): the options stay in doc.
+	if d, ok := doc[DashboardSection].(map[string]any); ok {
+		opts := map[string]any{}
+		for _, k := range dashboardOptionKeys {
+			if v, ok := d[k]; ok {
+				opts[k] = v
+				delete(d, k)
+			}
+		}
+		if len(d) > 0 {
+			out, err := yaml.Marshal(d)
+			if err != nil {
+				return fmt.Errorf("config file %s: %s: %w", path, DashboardSection, err)
+			}
+			cfg.DashboardYAML = out
+		}
+		doc[DashboardSection] = opts
+	} else if v, ok := doc[DashboardSection]; ok && v != nil {
+		return fmt.Errorf("config file %s: %s: must be a mapping", path, DashboardSection)
 	}
 	// Sections with a structure of their own are kept as YAML for their
 	// packages to decode strictly.

@@ -142,9 +142,35 @@ var Options = []Option{
 	dur("stream-duplicates", "stream.duplicates", "window in which an event published twice with the same id is stored once", func(c *Config) *time.Duration { return &c.Stream.Duplicates }),
 	integer("stream-max-bytes", "stream.max_bytes", "size limit of the events stream in bytes (0: none); when full, publishers get an error, nothing is dropped", func(c *Config) *int64 { return &c.Stream.MaxBytes }),
 	integer("stream-replicas", "stream.replicas", "copies of the events stream in a NATS cluster", func(c *Config) *int { return &c.Stream.Replicas }),
+	integer("event-partitions", "stream.partitions", "subject partitions of the events stream (set the same value in every process; a change applies to new events only)", func(c *Config) *int { return &c.Stream.Partitions }),
+	{Name: "detect-partitions", YAML: "detect_live.partitions", Usage: "events stream partitions this detect process owns, e.g. 0-7 or 0,2,4 (default: all)",
+		get: func(c *Config) string { return formatPartitions(c.Detect.Partitions) },
+		set: func(c *Config, v string) error { p, err := parsePartitions(v); c.Detect.Partitions = p; return err },
+	},
+	{Name: "detect-source-detectors", YAML: "detect_live.source_detectors", Usage: "run the detectors not keyed by subject (credential_stuffing, insecure_cookie, retired_signing_key) over every partition: true, false or auto (true when this process owns every partition); exactly one detect process of a deployment must run them",
+		get: func(c *Config) string {
+			if c.Detect.SourceDetectors == nil {
+				return "auto"
+			}
+			return strconv.FormatBool(*c.Detect.SourceDetectors)
+		},
+		set: func(c *Config, v string) error {
+			if v = strings.TrimSpace(v); v == "auto" || v == "" {
+				c.Detect.SourceDetectors = nil
+				return nil
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("must be true, false or auto (got %q)", v)
+			}
+			c.Detect.SourceDetectors = &b
+			return nil
+		},
+	},
 
 	str("clickhouse-dsn", "clickhouse.dsn", "ClickHouse address, clickhouse://[user@]host:port/database (put the password in SESSIONMON_CLICKHOUSE_PASSWORD, not here)", func(c *Config) *string { return &c.ClickHouseDSN }),
 	secret("clickhouse-password", "clickhouse.password", "password of the ClickHouse user", func(c *Config) *string { return &c.ClickHousePassword }),
+	str("clickhouse-tls-ca", "clickhouse.tls.ca_file", "CA certificate file to verify the ClickHouse server; turns on TLS (secure=true; use the server's secure port, e.g. 9440)", func(c *Config) *string { return &c.ClickHouseTLSCA }),
 	str("http-addr", "http.addr", "address of the HTTP server (health, metrics)", func(c *Config) *string { return &c.HTTPAddr }),
 
 	integer("ingest-batch-size", "ingest.batch_size", "events per ClickHouse insert (a batch is written when full or old enough)", func(c *Config) *int { return &c.Ingest.BatchSize }),
@@ -172,8 +198,16 @@ var Options = []Option{
 	boolean("dry-run", "retention_run.dry_run", "retention run: report what would be deleted, delete nothing", func(c *Config) *bool { return &c.RetentionRun.DryRun }),
 
 	str("subject", "subject_request.subject", "pseudonym of the data subject to erase or export (as the SDK sent it)", func(c *Config) *string { return &c.SubjectRequest.Subject }),
+	str("requested-by", "subject_request.requested_by", "who asks for the erasure or changes the legal hold, recorded with it (default: the OS user)", func(c *Config) *string { return &c.SubjectRequest.RequestedBy }),
+	str("reason", "subject_request.reason", "hold set: why the subject's data must be kept (a case or matter reference)", func(c *Config) *string { return &c.SubjectRequest.Reason }),
 
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
+
+	str("dashboard-addr", "dashboard.addr", "address of the dashboard (host:port)", func(c *Config) *string { return &c.Dashboard.Addr }),
+	boolean("insecure-dev-cookies", "dashboard.insecure_dev_cookies", "dashboard cookies without __Host- and Secure, for plain-http development on a loopback dashboard-addr only", func(c *Config) *bool { return &c.Dashboard.InsecureDevCookies }),
+	secret("dashboard-pseudonym-key", "dashboard.pseudonym_key", "key (32+ bytes) the dashboard pseudonymizes its own events with; default: a random key kept in <data-dir>/dashboard-pseudonym.key", func(c *Config) *string { return &c.Dashboard.PseudonymKey }),
+	str("role", "user_add.role", "role of the new dashboard user: viewer, analyst or admin", func(c *Config) *string { return &c.UserAdd.Role }),
+	str("password-file", "user_add.password_file", "file holding the new user's password (- for standard input; default: ask on the terminal)", func(c *Config) *string { return &c.UserAdd.PasswordFile }),
 
 	boolean("demo", "serve.demo", "also send demo traffic into the pipeline (see sessionmon demo)", func(c *Config) *bool { return &c.Serve.Demo }),
 	integer("demo-users", "demo.users", "number of synthetic users in demo traffic", func(c *Config) *int { return &c.Demo.Users }),
@@ -228,4 +262,56 @@ func (c *Config) Dump() []slog.Attr {
 		out = append(out, slog.String(o.YAML, v))
 	}
 	return out
+}
+
+// parsePartitions parses a list of partitions and ranges ("0-7,12");
+// "all" or "" is nil: every partition.
+func parsePartitions(v string) ([]int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "all" {
+		return nil, nil
+	}
+	seen := map[int]bool{}
+	var out []int
+	for _, part := range strings.Split(v, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, errA := strconv.Atoi(strings.TrimSpace(lo))
+		b, errB := a, error(nil)
+		if isRange {
+			b, errB = strconv.Atoi(strings.TrimSpace(hi))
+		}
+		if errA != nil || errB != nil || a < 0 || b < a || b >= 1024 {
+			return nil, fmt.Errorf("must be partitions and ranges between 0 and 1023 like 0-7,12 (got %q)", part)
+		}
+		for p := a; p <= b; p++ {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// formatPartitions is the inverse of parsePartitions, with runs as ranges.
+func formatPartitions(ps []int) string {
+	if ps == nil {
+		return "all"
+	}
+	var b strings.Builder
+	for i := 0; i < len(ps); {
+		j := i
+		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(ps[i]))
+		if j > i {
+			b.WriteString("-" + strconv.Itoa(ps[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
 }

@@ -53,12 +53,15 @@ func Run(ctx context.Context, c *sdk.Client, o Options, rate int, duration time.
 }
 
 func publish(ctx context.Context, c *sdk.Client, events []sdk.Event, rate int, progress Progress) (int, error) {
-	perTick := max(1, rate*int(tick)/int(time.Second))
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	start := time.Now()
 	sent := 0
 	for sent < len(events) {
-		end := min(sent+perTick, len(events))
+		// Paced against the clock, not per tick: a slow tick is caught up
+		// and rates that are not a multiple of 1/tick hold on average.
+		target := int(float64(rate) * time.Since(start).Seconds())
+		end := min(target, len(events))
 		for i := sent; i < end; i++ {
 			if err := c.PublishAsync(ctx, &events[i]); err != nil {
 				return sent, fmt.Errorf("publish demo event %d: %w", i, err)

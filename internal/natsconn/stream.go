@@ -24,6 +24,10 @@ type StreamConfig struct {
 	MaxBytes int64
 	// Replicas is the number of copies in a cluster (1 on a single server).
 	Replicas int
+	// Partitions is the number of subject partitions (see
+	// schemas.EventPartitionTransform); 0 stores events as published, with
+	// no partition token. Changing it affects new events only.
+	Partitions int
 }
 
 // DefaultStreamConfig is the events stream's configuration out of the box.
@@ -31,11 +35,13 @@ var DefaultStreamConfig = StreamConfig{
 	MaxAge:     7 * 24 * time.Hour,
 	Duplicates: 2 * time.Hour,
 	Replicas:   1,
+	Partitions: 16,
 }
 
 // EnsureEventStream creates the SESSIONMON_EVENTS stream, or updates it to
 // cfg when it exists. It is safe to call at every start and from several
-// processes at once.
+// processes at once. With cfg.Partitions > 0 the stream stores each event
+// with a partition token derived from its subject (a subject transform).
 func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	maxBytes := cfg.MaxBytes
 	if maxBytes == 0 {
@@ -57,6 +63,13 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamCo
 		MaxMsgSize:  schemas.MaxEventBytes,
 		Duplicates:  cfg.Duplicates,
 		Replicas:    replicas,
+	}
+	if cfg.Partitions < 0 || cfg.Partitions > schemas.MaxEventPartitions {
+		return nil, fmt.Errorf("stream %s: partitions must be between 0 and %d (got %d)", schemas.EventStream, schemas.MaxEventPartitions, cfg.Partitions)
+	}
+	if cfg.Partitions > 0 {
+		src, dest := schemas.EventPartitionTransform(cfg.Partitions)
+		sc.SubjectTransform = &jetstream.SubjectTransformConfig{Source: src, Destination: dest}
 	}
 	s, err := js.CreateOrUpdateStream(ctx, sc)
 	if err != nil {

@@ -1,0 +1,18 @@
+# Entry points; the scripts do the work and document their variables.
+#   make test    every test, as CI runs it (scripts/test.sh)
+#   make drill   the full fault drill with its results table (scripts/drill.sh)
+#   make soak    a soak run, SOAK_DURATION (default 30m) at SOAK_RATE (scripts/soak.sh)
+#   make bench   ingest throughput next to NATS's and ClickHouse's limits
+.PHONY: test drill soak bench
+
+test:
+	bash scripts/test.sh
+
+drill:
+	bash scripts/drill.sh
+
+soak:
+	bash scripts/soak.sh
+
+bench:
+	bash scripts/bench-ingest.sh

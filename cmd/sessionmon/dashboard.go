@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/alert"
+	"github.com/sessionmon/sessionmon/dashboard"
+	"github.com/sessionmon/sessionmon/internal/backoff"
+	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/health"
+	"github.com/sessionmon/sessionmon/retention"
+	"github.com/sessionmon/sessionmon/sdk"
+)
+
+// dashboardOptions are the flags of the subcommands that run the dashboard.
+var dashboardOptions = []string{"dashboard-addr", "insecure-dev-cookies", "dashboard-pseudonym-key"}
+
+// demoAdminUser is the user `serve --demo` creates when no user is
+// configured, and demoAdminPasswordFile the file (in --data-dir) its
+// password is written to.
+const (
+	demoAdminUser         = "admin"
+	demoAdminPasswordFile = "dashboard-admin-password"
+)
+
+// Timeouts of the HTTP server that serve shares between the dashboard and
+// /metrics, /healthz, /readyz: the dashboard's (an export or the live alert
+// stream may write for minutes).
+const (
+	sharedReadHeaderTimeout = 5 * time.Second
+	sharedReadTimeout       = 15 * time.Second
+	sharedWriteTimeout      = 5 * time.Minute
+	sharedIdleTimeout       = 2 * time.Minute
+)
+
+func dashboardCommand() *command {
+	return &command{
+		name:  "dashboard",
+		short: "run the dashboard alone (web UI and /api/v1)",
+		usage: "sessionmon dashboard [options]",
+		summary: `Run the dashboard alone against a NATS server and ClickHouse: the web
+application for the security team (overview, alerts, subjects, sessions, dead
+letters, webhooks, retention) and its JSON API under /api/v1 (see
+dashboard/openapi.yaml, also served at /api/v1/openapi.yaml). Users and
+session settings come from the config file's dashboard: section. Needs
+--nats-url (or the embedded server of a running 'sessionmon serve' on
+--nats-listen); 'sessionmon serve' runs the dashboard too.`,
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "clickhouse-dsn"}, dashboardOptions, secretOptions),
+		run:     runDashboard,
+	}
+}
+
+func runDashboard(ctx context.Context, e *env) error {
+	cfg := *e.cfg
+	cfg.NATS.URL = cfg.NATS.ClientURL()
+	logger := e.logger
+	dc, err := dashboardConfig(&cfg, dashboardAddr(&cfg), logger)
+	if err != nil {
+		return err
+	}
+	st, err := startNATS(ctx, &cfg, "sessionmon-dashboard", false, logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := ensureAlertStream(ctx, st.js, false); err != nil {
+		return err
+	}
+	store, err := openDashboardStore(ctx, &cfg, true, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// Not run here (serve or notify runs it): the webhook page lists
+	// undeliverable alerts and redelivers through it.
+	notify, err := newNotifier(ctx, &cfg, st.js, logger, nil)
+	if err != nil {
+		return err
+	}
+	defer notify.close()
+	srv, closeDash, err := newDashboard(ctx, &cfg, dc, st, store, notify.Notifier, logger, nil)
+	if err != nil {
+		return err
+	}
+	defer closeDash()
+	logger.Info("dashboard listening", slog.String("dashboard_addr", dc.Addr))
+	return srv.Run(ctx)
+}
+
+// dashboardConfig builds the dashboard's configuration: the config file's
+// dashboard: section, then the flags, then the demo defaults (an admin user
+// and, on a loopback address, plain-http cookies) when serve runs with
+// --demo. addr is where the dashboard is reached.
+func dashboardConfig(cfg *config.Config, addr string, logger *slog.Logger) (dashboard.Config, error) {
+	dc, err := dashboard.ParseConfig(cfg.DashboardYAML)
+	if err != nil {
+		return dashboard.Config{}, err
+	}
+	dc.Addr = addr
+	if cfg.Dashboard.InsecureDevCookies {
+		dc.InsecureDevCookies = true
+	}
+	if !cfg.Serve.Demo {
+		return dc, nil
+	}
+	if len(dc.Users) == 0 {
+		u, path, err := demoAdmin(cfg.DataDir)
+		if err != nil {
+			return dashboard.Config{}, err
+		}
+		dc.Users = append(dc.Users, u)
+		logger.Info("dashboard demo: no users configured, sign in as admin with the password in the file",
+			slog.String("user", demoAdminUser), slog.String("password_file", path))
+	}
+	if !dc.InsecureDevCookies && dc.TLSCertFile == "" && isLoopback(addr) {
+		dc.InsecureDevCookies = true
+		logger.Warn("dashboard demo: insecure dev cookies (plain http, no __Host- prefix, no Secure) on a loopback address; never use them in production",
+			slog.String("dashboard_addr", addr))
+	}
+	return dc, nil
+}
+
+// demoAdmin returns the demo admin user. Its password is read from
+// dataDir/dashboard-admin-password, or made up and written there (0600)
+// the first time, so a restarted demo keeps the same password. It returns
+// the file's path.
+func demoAdmin(dataDir string) (dashboard.User, string, error) {
+	path := filepath.Join(dataDir, demoAdminPasswordFile)
+	pw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode().Perm()&0o077 != 0 {
+			return dashboard.User{}, "", fmt.Errorf("demo admin password file %s: readable by others (mode %v): make it 0600", path, fi.Mode().Perm())
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		pw, err = writeDemoPassword(dataDir, path)
+		if err != nil {
+			return dashboard.User{}, "", err
+		}
+	default:
+		return dashboard.User{}, "", fmt.Errorf("read demo admin password file %s: %w", path, err)
+	}
+	password := strings.TrimSpace(string(pw))
+	if password == "" {
+		return dashboard.User{}, "", fmt.Errorf("demo admin password file %s: empty", path)
+	}
+	hash, err := dashboard.HashPassword(password)
+	if err != nil {
+		return dashboard.User{}, "", fmt.Errorf("demo admin password: %w", err)
+	}
+	return dashboard.User{Name: demoAdminUser, Role: dashboard.RoleAdmin, PasswordHash: hash}, path, nil
+}
+
+// writeDemoPassword makes up a password (144 random bits) and writes it to
+// path, which must not exist, readable by its owner only.
+func writeDemoPassword(dataDir, path string) ([]byte, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("demo admin password: %w", err)
+	}
+	pw := []byte(base64.RawURLEncoding.EncodeToString(b))
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data-dir %s: %w", dataDir, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create demo admin password file: %w", err)
+	}
+	_, err = f.Write(append(pw, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write demo admin password file %s: %w", path, err)
+	}
+	return pw, nil
+}
+
+// dashboardAddr is the dashboard's listen address.
+func dashboardAddr(cfg *config.Config) string { return cfg.Dashboard.Addr }
+
+// isLoopback reports whether addr (host:port) listens on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// openDashboardStore connects to ClickHouse, waiting for it when it is not
+// up yet. With migrate, it applies the migrations (the dashboard alone);
+// serve leaves them to ingest.
+func openDashboardStore(ctx context.Context, cfg *config.Config, migrate bool, logger *slog.Logger) (*chstore.Store, error) {
+	b := backoff.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
+	for {
+		store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger)
+		if errors.Is(err, chstore.ErrInvalidDSN) {
+			return nil, err
+		}
+		if err == nil && migrate {
+			if _, err = store.Migrate(ctx); err != nil {
+				store.Close()
+			}
+		}
+		if err == nil {
+			return store, nil
+		}
+		logger.Warn("dashboard: clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.Next()))
+		if !b.Wait(ctx) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// newDashboard builds the dashboard on st and store. The returned func
+// closes what it opened (the client publishing the dashboard's own
+// sessions), after the server stopped.
+func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, st *natsStack, store *chstore.Store,
+	notifier *alert.Notifier, logger *slog.Logger, reg prometheus.Registerer) (*dashboard.Server, func(), error) {
+	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := dashboard.LoadPseudonymKey(cfg.Dashboard.PseudonymKey, cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	monitor, err := sdk.NewClient(st.nc, sdk.WithApp(dashboard.MonitorApp), sdk.WithLogger(logger))
+	if err != nil {
+		return nil, nil, fmt.Errorf("dashboard monitor client: %w", err)
+	}
+	closeMonitor := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := monitor.Close(cctx); err != nil {
+			logger.Warn("dashboard monitor client close", slog.Any("error", err))
+		}
+	}
+	srv, err := dashboard.New(ctx, dc, dashboard.Deps{
+		Store: store, JS: st.js, Retention: rc, Monitor: monitor, PseudonymKey: key, Logger: logger, Registerer: reg,
+		Notifier: notifier,
+		// The dashboard only files requests; serve's erasure worker
+		// carries them out and asks the detectors to forget.
+		Eraser: retention.NewEraser(store, nil, logger),
+	})
+	if err != nil {
+		closeMonitor()
+		return nil, nil, err
+	}
+	return srv, closeMonitor, nil
+}
+
+// serveHTTPAndDashboard is serve's HTTP: /metrics, /healthz and /readyz on
+// --http-addr, and the dashboard. The dashboard shares that server unless
+// --dashboard-addr names another address than its default. It starts once
+// ClickHouse is up and migrated (ready returns nil); until then it answers
+// 503 and the readiness check "dashboard" fails.
+func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.Config, st *natsStack, ready health.Check,
+	notifier *alert.Notifier, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
+	shared := dashboardAddr(cfg) == dashboard.DefaultAddr || dashboardAddr(cfg) == cfg.HTTPAddr
+	addr := dashboardAddr(cfg)
+	if shared {
+		addr = cfg.HTTPAddr
+	}
+	dc, err := dashboardConfig(cfg, addr, logger)
+	if err != nil {
+		return err
+	}
+	lazy := &lazyHandler{}
+	var stopped <-chan struct{}
+	checks.Add("dashboard", func(context.Context) error {
+		if lazy.h.Load() == nil {
+			return errors.New("dashboard waiting for clickhouse")
+		}
+		return nil
+	})
+	if shared {
+		mux := http.NewServeMux()
+		checks.Register(mux)
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.Handle("/", lazy)
+		if stopped, err = serveHandler(ctx, g, cfg.HTTPAddr, mux, logger); err != nil {
+			return err
+		}
+	} else {
+		if err := serveHTTP(ctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {
+			return err
+		}
+		if stopped, err = serveHandler(ctx, g, addr, lazy, logger); err != nil {
+			return err
+		}
+	}
+	g.Go(func() error {
+		if err := waitReady(ctx, ready); err != nil {
+			return ignoreCanceled(ctx, err)
+		}
+		store, err := openDashboardStore(ctx, cfg, false, logger)
+		if err != nil {
+			return ignoreCanceled(ctx, err)
+		}
+		defer store.Close()
+		srv, closeDash, err := newDashboard(ctx, cfg, dc, st, store, notifier, logger, reg)
+		if err != nil {
+			return err
+		}
+		defer closeDash()
+		h := srv.Handler()
+		lazy.h.Store(&h)
+		logger.Info("dashboard ready", slog.String("dashboard_addr", addr))
+		// The store and the monitor close after the server has stopped,
+		// not under requests in flight.
+		<-stopped
+		return nil
+	})
+	return nil
+}
+
+// ignoreCanceled drops err when ctx ended: a shutdown while waiting is no
+// failure.
+func ignoreCanceled(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// waitReady polls ready (ingest: ClickHouse up and migrated) until it
+// succeeds or ctx ends.
+func waitReady(ctx context.Context, ready health.Check) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// lazyHandler answers 503 until its handler is set.
+type lazyHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := l.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "dashboard starting: waiting for clickhouse", http.StatusServiceUnavailable)
+}
+
+// serveHandler serves h on addr inside g until ctx ends; stopped is
+// closed when the server has shut down.
+func serveHandler(ctx context.Context, g *errgroup.Group, addr string, h http.Handler, logger *slog.Logger) (stopped <-chan struct{}, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen on %s: %w", addr, err)
+	}
+	done := make(chan struct{})
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: sharedReadHeaderTimeout,
+		ReadTimeout:       sharedReadTimeout,
+		WriteTimeout:      sharedWriteTimeout,
+		IdleTimeout:       sharedIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("http listening", slog.String("http_addr", ln.Addr().String()))
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server %s: %w", addr, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		defer close(done)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return done, nil
+}

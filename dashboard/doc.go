@@ -1,0 +1,19 @@
+// Package dashboard is sessionmon's web application for the security team:
+// the overview, alert triage, subject and session timelines, dead letters,
+// webhook deliveries, retention and erasure, and the same data as a JSON API
+// under /api/v1 (documented in openapi.yaml).
+//
+// It is a security product itself, so its own sessions follow the practices
+// sessionmon checks in other apps: server-side sessions with idle and
+// absolute timeouts, a fresh session id at login, __Host- cookies, CSRF
+// tokens on every state-changing request, re-authentication before
+// sensitive actions, a strict Content-Security-Policy and an append-only
+// audit log. It publishes its own sign-ins, sessions and sensitive actions
+// through the sessionmon SDK as the app "sessionmon-dashboard".
+//
+// Layout: server.go registers every route; handler.go holds the handler's
+// dependencies; one file per page or action (alert_list.go, alert_status.go,
+// ...); auth*.go, session*.go, csrf.go and headers.go are the security
+// middleware; render.go parses templates/ once at start; static/ holds the
+// embedded assets (no third-party origin is ever contacted).
+package dashboard

@@ -1,0 +1,171 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SessionBucket is the JetStream key-value bucket of the dashboard's
+// server-side sessions, shared by every dashboard process. Its TTL is the
+// absolute timeout, so even a session nobody comes back to ends there.
+const SessionBucket = "SESSIONMON_DASHBOARD_SESSIONS"
+
+// sessionIDBytes is the entropy of a session id: 256 bits.
+const sessionIDBytes = 32
+
+// sessionIDLen is the length of a session id as sent in the cookie
+// (unpadded base64url of sessionIDBytes).
+var sessionIDLen = base64.RawURLEncoding.EncodedLen(sessionIDBytes)
+
+// errNoSession is a session id the store does not hold: never issued,
+// logged out or expired.
+var errNoSession = errors.New("no such session")
+
+// session is what the server keeps about a signed-in user. The session id
+// itself is not stored: the key is its SHA-256, so a copy of the bucket
+// yields no cookie that works.
+type session struct {
+	User string `json:"user"`
+	// CSRF is the synchronizer token every state-changing request of this
+	// session carries.
+	CSRF string `json:"csrf"`
+	// Created is the sign-in time (absolute timeout), LastSeen the latest
+	// request (idle timeout), AuthAt the latest password entry (sign-in or
+	// re-authentication).
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"last_seen"`
+	AuthAt   time.Time `json:"auth_at"`
+}
+
+// sessionStore keeps sessions in a JetStream key-value bucket.
+type sessionStore struct {
+	kv jetstream.KeyValue
+}
+
+func newSessionStore(ctx context.Context, js jetstream.JetStream, absolute time.Duration) (*sessionStore, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      SessionBucket,
+		Description: "sessionmon dashboard sessions (key: SHA-256 of the session id)",
+		TTL:         absolute,
+		History:     1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session bucket %s: %w", SessionBucket, err)
+	}
+	return &sessionStore{kv: kv}, nil
+}
+
+// newRandomString returns n random bytes, unpadded base64url.
+func newRandomString(n int) string {
+	b := make([]byte, n)
+	// crypto/rand.Read never returns an error (it crashes the program instead).
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sessionKey is the bucket key of a session id.
+func sessionKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+// validSessionID reports whether id has the shape of an id this server
+// issues, so a malformed cookie never reaches the store.
+func validSessionID(id string) bool {
+	if len(id) != sessionIDLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(id)
+	return err == nil
+}
+
+// create stores s under a new session id and returns the id. Create fails
+// if the key exists, so an id is never reused.
+func (st *sessionStore) create(ctx context.Context, s session) (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("create session: %w", err)
+	}
+	id := newRandomString(sessionIDBytes)
+	if _, err := st.kv.Create(ctx, sessionKey(id), b); err != nil {
+		return "", fmt.Errorf("create session: %w", err)
+	}
+	return id, nil
+}
+
+// get returns the session of id, or errNoSession.
+func (st *sessionStore) get(ctx context.Context, id string) (session, error) {
+	var s session
+	if !validSessionID(id) {
+		return s, errNoSession
+	}
+	e, err := st.kv.Get(ctx, sessionKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return s, errNoSession
+	}
+	if err != nil {
+		return s, fmt.Errorf("get session: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &s); err != nil {
+		return s, fmt.Errorf("get session: decode: %w", err)
+	}
+	return s, nil
+}
+
+// update writes s back under id, but only while the session exists: a
+// request racing a logout must not bring the session back.
+func (st *sessionStore) update(ctx context.Context, id string, s session) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("update session: %w", err)
+	}
+	key := sessionKey(id)
+	e, err := st.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return errNoSession
+	}
+	if err != nil {
+		return fmt.Errorf("update session: %w", err)
+	}
+	if _, err := st.kv.Update(ctx, key, b, e.Revision()); err != nil {
+		// A concurrent request of the same session updated it first; its
+		// write is as good as ours.
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return nil
+		}
+		return fmt.Errorf("update session: %w", err)
+	}
+	return nil
+}
+
+// remove ends the session of id. Purge drops the value and its history.
+func (st *sessionStore) remove(ctx context.Context, id string) error {
+	if !validSessionID(id) {
+		return nil
+	}
+	if err := st.kv.Purge(ctx, sessionKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("remove session: %w", err)
+	}
+	return nil
+}
+
+// expiry says whether s has expired at now under cfg, and why
+// ("idle_timeout" or "absolute_timeout"); "" while it is valid.
+func (s session) expiry(now time.Time, cfg Config) string {
+	switch {
+	case now.Sub(s.Created) >= cfg.AbsoluteTimeout:
+		return "absolute_timeout"
+	case now.Sub(s.LastSeen) >= cfg.IdleTimeout:
+		return "idle_timeout"
+	}
+	return ""
+}

@@ -1,0 +1,188 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// API tokens authenticate SIEMs and scripts on /api/v1 with
+// "Authorization: Bearer smt_...". A token is its own credential: it needs
+// no CSRF token (a browser never sends it on its own) and no
+// re-authentication (there is no password behind it to re-enter); it is
+// scoped to a role, expires, and reaches nothing outside /api/v1.
+
+// TokenBucket is the JetStream key-value bucket of API tokens. Keys are the
+// SHA-256 of the token, so a copy of the bucket yields no usable token.
+const TokenBucket = "SESSIONMON_DASHBOARD_TOKENS"
+
+// TokenPrefix starts every API token, so secret scanners recognise them.
+const TokenPrefix = "smt_"
+
+// tokenBytes is the entropy of a token: 256 bits.
+const tokenBytes = 32
+
+// Token lifetimes: the default offered on the form and the longest allowed.
+const (
+	DefaultTokenTTL = 90 * 24 * time.Hour
+	MaxTokenTTL     = 365 * 24 * time.Hour
+)
+
+// maxTokenNameLen bounds a token's name (a label such as "splunk").
+const maxTokenNameLen = 64
+
+// tokenIDLen is how many hex characters of the hash name a token on the
+// tokens page and in the audit log: enough to be unique, useless to guess
+// the token.
+const tokenIDLen = 16
+
+var errNoToken = errors.New("no such API token")
+
+// apiToken is what the server keeps about a token (never the token).
+type apiToken struct {
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	CreatedBy string    `json:"created_by"`
+	// ID is the first tokenIDLen hex characters of the hash (not stored).
+	ID string `json:"-"`
+}
+
+type tokenStore struct {
+	kv jetstream.KeyValue
+}
+
+func newTokenStore(ctx context.Context, js jetstream.JetStream) (*tokenStore, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      TokenBucket,
+		Description: "sessionmon dashboard API tokens (key: SHA-256 of the token)",
+		History:     1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("token bucket %s: %w", TokenBucket, err)
+	}
+	return &tokenStore{kv: kv}, nil
+}
+
+func tokenKey(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+// validTokenShape reports whether raw looks like a token this server issues.
+func validTokenShape(raw string) bool {
+	rest, ok := strings.CutPrefix(raw, TokenPrefix)
+	return ok && validSessionID(rest)
+}
+
+// create makes a new token and returns it; it is shown once and never
+// stored.
+func (ts *tokenStore) create(ctx context.Context, t apiToken) (string, apiToken, error) {
+	raw := TokenPrefix + newRandomString(tokenBytes)
+	b, err := json.Marshal(t)
+	if err != nil {
+		return "", t, fmt.Errorf("create API token: %w", err)
+	}
+	key := tokenKey(raw)
+	if _, err := ts.kv.Create(ctx, key, b); err != nil {
+		return "", t, fmt.Errorf("create API token: %w", err)
+	}
+	t.ID = key[:tokenIDLen]
+	return raw, t, nil
+}
+
+// lookup returns the token raw names, or errNoToken. Expiry is the
+// caller's to check (it has the clock).
+func (ts *tokenStore) lookup(ctx context.Context, raw string) (apiToken, error) {
+	var t apiToken
+	if !validTokenShape(raw) {
+		return t, errNoToken
+	}
+	key := tokenKey(raw)
+	e, err := ts.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return t, errNoToken
+	}
+	if err != nil {
+		return t, fmt.Errorf("look up API token: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &t); err != nil {
+		return t, fmt.Errorf("look up API token: decode: %w", err)
+	}
+	t.ID = key[:tokenIDLen]
+	return t, nil
+}
+
+// list returns every token, newest first.
+func (ts *tokenStore) list(ctx context.Context) ([]apiToken, error) {
+	keys, err := ts.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]apiToken, 0, len(keys))
+	for _, k := range keys {
+		e, err := ts.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list API tokens: %w", err)
+		}
+		var t apiToken
+		if err := json.Unmarshal(e.Value(), &t); err != nil {
+			return nil, fmt.Errorf("list API tokens: decode: %w", err)
+		}
+		if len(k) >= tokenIDLen {
+			t.ID = k[:tokenIDLen]
+		}
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b apiToken) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}
+
+func (ts *tokenStore) keys(ctx context.Context) ([]string, error) {
+	keys, err := ts.kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list API tokens: %w", err)
+	}
+	return keys, nil
+}
+
+// revoke deletes the token whose id is id and returns it, or errNoToken.
+func (ts *tokenStore) revoke(ctx context.Context, id string) (apiToken, error) {
+	var t apiToken
+	if len(id) != tokenIDLen {
+		return t, errNoToken
+	}
+	keys, err := ts.keys(ctx)
+	if err != nil {
+		return t, err
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, id) {
+			continue
+		}
+		if e, err := ts.kv.Get(ctx, k); err == nil {
+			_ = json.Unmarshal(e.Value(), &t)
+		}
+		t.ID = id
+		if err := ts.kv.Purge(ctx, k); err != nil {
+			return t, fmt.Errorf("revoke API token: %w", err)
+		}
+		return t, nil
+	}
+	return t, errNoToken
+}
