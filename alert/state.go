@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 )
 
 // JetStream names of the notifier's own state. Delivery state proper is
@@ -70,13 +71,30 @@ type Undeliverable struct {
 func undeliverableKey(webhook, alertID string) string { return webhook + "." + alertID }
 
 // ensureState creates or updates the undeliverable bucket and the
-// redelivery stream.
+// redelivery stream, keeping the replicas they have.
 func ensureState(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.Stream, error) {
+	return EnsureState(ctx, js, 1)
+}
+
+// EnsureState creates or updates the notifier's bucket of undeliverable
+// alerts and its redelivery stream with replicas copies in a cluster
+// (stream-replicas); it never lowers the replicas they have
+// (natsconn.ReplicasFor).
+func EnsureState(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, jetstream.Stream, error) {
+	kvReplicas, err := natsconn.ReplicasFor(ctx, js, natsconn.BucketStream(UndeliverableBucket), replicas)
+	if err != nil {
+		return nil, nil, err
+	}
+	streamReplicas, err := natsconn.ReplicasFor(ctx, js, RedeliverStream, replicas)
+	if err != nil {
+		return nil, nil, err
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      UndeliverableBucket,
 		Description: "sessionmon notify: alerts a webhook gave up on",
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    kvReplicas,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create bucket %s: %w", UndeliverableBucket, err)
@@ -88,6 +106,7 @@ func ensureState(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValu
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		MaxAge:      redeliverMaxAge,
+		Replicas:    streamReplicas,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create stream %s: %w", RedeliverStream, err)

@@ -23,6 +23,15 @@ const (
 	maxPageSize       = 1000
 )
 
+// Times a query may name: from 1970 to the end of 2105, what ClickHouse's
+// DateTime holds (the store's time conditions use it; a time outside would
+// wrap around in ClickHouse or be refused by the store without naming the
+// parameter).
+var (
+	minQueryTime = time.Unix(0, 0).UTC()
+	maxQueryTime = time.Date(2106, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 var (
 	severities    = []string{"low", "medium", "high", "critical"}
 	alertStatuses = []string{chstore.AlertOpen, chstore.AlertAcknowledged, chstore.AlertResolved, chstore.AlertFalsePositive}
@@ -59,6 +68,9 @@ func parseTime(q url.Values, name string, def time.Time) (time.Time, error) {
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04"} {
 		if t, err := time.Parse(layout, v); err == nil {
+			if t.Before(minQueryTime) || !t.Before(maxQueryTime) {
+				return time.Time{}, badParam(name, "must be between 1970-01-01 and 2105-12-31")
+			}
 			return t.UTC(), nil
 		}
 	}
@@ -66,13 +78,13 @@ func parseTime(q url.Values, name string, def time.Time) (time.Time, error) {
 }
 
 // parseTimeRange reads from and to; to defaults to now, from to to minus
-// def.
+// def (but not before minQueryTime).
 func parseTimeRange(q url.Values, now time.Time, def time.Duration) (from, to time.Time, err error) {
 	to, err = parseTime(q, "to", now)
 	if err != nil {
 		return from, to, err
 	}
-	from, err = parseTime(q, "from", to.Add(-def))
+	from, err = parseTime(q, "from", maxTime(to.Add(-def), minQueryTime))
 	if err != nil {
 		return from, to, err
 	}
@@ -80,6 +92,13 @@ func parseTimeRange(q url.Values, now time.Time, def time.Duration) (from, to ti
 		return from, to, badParam("from", "must be before to")
 	}
 	return from, to, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // checkEach checks every value of a list parameter.

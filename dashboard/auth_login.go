@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -26,10 +27,22 @@ const (
 	msgRateLimited    = "Too many failed sign-ins. Wait a while and try again."
 )
 
+// redirectPath is where to send the browser after a sign-in or
+// re-authentication: next when localPath keeps it and its percent-decoded
+// form is a local path too ("/%2F/evil.com" and "/%5Cevil.com" are not: a
+// proxy that decodes paths would make them "//evil.com"), else "/".
+func redirectPath(next string) string {
+	p := localPath(next)
+	if dec, err := url.PathUnescape(p); err != nil || localPath(dec) != dec {
+		return "/"
+	}
+	return p
+}
+
 // showLogin shows the sign-in form with a fresh pre-session CSRF token in a
 // cookie; a signed-in user goes straight on.
 func (h *handler) showLogin(c echo.Context) error {
-	next := localPath(c.QueryParam("next"))
+	next := redirectPath(c.QueryParam("next"))
 	if currentPrincipal(c).Role != RoleNone && !currentPrincipal(c).Token {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
@@ -75,7 +88,7 @@ func (h *handler) login(c echo.Context) error {
 	}
 	c.Set(ctxLoginCSRF, ck.Value)
 	name, password := c.FormValue("username"), c.FormValue("password")
-	next := localPath(c.FormValue("next"))
+	next := redirectPath(c.FormValue("next"))
 	now := h.now()
 	ukey, skey := userKey(name), a.sourceKey(c)
 	u, known := a.users[name]

@@ -51,7 +51,7 @@ func (h *handler) requireReauth(next echo.HandlerFunc) echo.HandlerFunc {
 
 // showReauth asks the signed-in user for their password again.
 func (h *handler) showReauth(c echo.Context) error {
-	return h.page(c, http.StatusOK, "reauth", reauthView{Next: localPath(c.QueryParam("next"))})
+	return h.page(c, http.StatusOK, "reauth", reauthView{Next: redirectPath(c.QueryParam("next"))})
 }
 
 // reauth checks the signed-in user's password (rate-limited like a
@@ -63,7 +63,7 @@ func (h *handler) reauth(c echo.Context) error {
 		// A token principal never gets here (pages refuse tokens).
 		return echo.NewHTTPError(http.StatusForbidden, "re-authentication needs a signed-in session")
 	}
-	next := localPath(c.FormValue("next"))
+	next := redirectPath(c.FormValue("next"))
 	now := h.now()
 	u := a.users[as.s.User]
 	ukey, skey := userKey(u.Name), a.sourceKey(c)

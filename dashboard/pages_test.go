@@ -394,7 +394,7 @@ func TestSubjectExportAndAPIs(t *testing.T) {
 	require.NotContains(t, rec.Header().Get("Content-Disposition"), "SubjectAAAA")
 	sets := map[string]int{}
 	for line := range strings.SplitSeq(strings.TrimSpace(rec.Body.String()), "\n") {
-		var r exportRecord
+		var r retention.ExportRecord
 		require.NoError(t, json.Unmarshal([]byte(line), &r))
 		sets[r.DataSet]++
 		if r.DataSet == chstore.TableEvents {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 )
 
 // SessionBucket is the JetStream key-value bucket of the dashboard's
@@ -51,17 +53,58 @@ type sessionStore struct {
 	kv jetstream.KeyValue
 }
 
+// newSessionStore declares the session bucket with absolute as its TTL,
+// keeping the replicas it has (EnsureBuckets sets them).
 func newSessionStore(ctx context.Context, js jetstream.JetStream, absolute time.Duration) (*sessionStore, error) {
+	kv, err := ensureSessionBucket(ctx, js, absolute, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &sessionStore{kv: kv}, nil
+}
+
+func ensureSessionBucket(ctx context.Context, js jetstream.JetStream, absolute time.Duration, replicas int) (jetstream.KeyValue, error) {
+	replicas, err := natsconn.ReplicasFor(ctx, js, natsconn.BucketStream(SessionBucket), replicas)
+	if err != nil {
+		return nil, fmt.Errorf("session bucket: %w", err)
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      SessionBucket,
 		Description: "sessionmon dashboard sessions (key: SHA-256 of the session id)",
 		TTL:         absolute,
 		History:     1,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("session bucket %s: %w", SessionBucket, err)
 	}
-	return &sessionStore{kv: kv}, nil
+	return kv, nil
+}
+
+// EnsureBuckets creates or updates the dashboard's buckets of sessions and
+// API tokens with replicas copies in a cluster (stream-replicas); it never
+// lowers the replicas they have (natsconn.ReplicasFor). An existing
+// session bucket keeps its TTL (the absolute timeout the dashboard set: a
+// shorter one would end sessions); a new one gets DefaultAbsoluteTimeout
+// until the dashboard starts.
+func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	ttl := DefaultAbsoluteTimeout
+	kv, err := js.KeyValue(ctx, SessionBucket)
+	switch {
+	case err == nil:
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("session bucket %s: %w", SessionBucket, err)
+		}
+		ttl = st.TTL()
+	case !errors.Is(err, jetstream.ErrBucketNotFound):
+		return fmt.Errorf("session bucket %s: %w", SessionBucket, err)
+	}
+	if _, err := ensureSessionBucket(ctx, js, ttl, replicas); err != nil {
+		return err
+	}
+	_, err = ensureTokenBucket(ctx, js, replicas)
+	return err
 }
 
 // newRandomString returns n random bytes, unpadded base64url.

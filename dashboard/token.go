@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 )
 
 // API tokens authenticate SIEMs and scripts on /api/v1 with
@@ -61,16 +63,31 @@ type tokenStore struct {
 	kv jetstream.KeyValue
 }
 
+// newTokenStore declares the token bucket, keeping the replicas it has
+// (EnsureBuckets sets them).
 func newTokenStore(ctx context.Context, js jetstream.JetStream) (*tokenStore, error) {
+	kv, err := ensureTokenBucket(ctx, js, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenStore{kv: kv}, nil
+}
+
+func ensureTokenBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	replicas, err := natsconn.ReplicasFor(ctx, js, natsconn.BucketStream(TokenBucket), replicas)
+	if err != nil {
+		return nil, fmt.Errorf("token bucket: %w", err)
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      TokenBucket,
 		Description: "sessionmon dashboard API tokens (key: SHA-256 of the token)",
 		History:     1,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("token bucket %s: %w", TokenBucket, err)
 	}
-	return &tokenStore{kv: kv}, nil
+	return kv, nil
 }
 
 func tokenKey(raw string) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -48,7 +49,8 @@ type AlertStreamConfig struct {
 	// Duplicates is the window in which an alert id published again (a
 	// retry, a replay) is dropped by the stream.
 	Duplicates time.Duration
-	// Replicas is the number of copies in a cluster (1 on a single server).
+	// Replicas is the number of copies in a cluster (1 on a single server,
+	// stream-replicas); an existing stream with more keeps them.
 	Replicas int
 }
 
@@ -56,6 +58,10 @@ type AlertStreamConfig struct {
 // cfg when it exists. It is safe to call at every start and from several
 // processes at once.
 func EnsureAlertStream(ctx context.Context, js jetstream.JetStream, cfg AlertStreamConfig) (jetstream.Stream, error) {
+	replicas, err := natsconn.ReplicasFor(ctx, js, AlertStream, cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        AlertStream,
 		Description: "sessionmon alerts (detect.Alert JSON) and their status changes",
@@ -64,7 +70,7 @@ func EnsureAlertStream(ctx context.Context, js jetstream.JetStream, cfg AlertStr
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      cfg.MaxAge,
 		Duplicates:  cfg.Duplicates,
-		Replicas:    max(cfg.Replicas, 1),
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", AlertStream, err)

@@ -412,8 +412,10 @@ func (s *Service) published(a *Alert, released []*inflight) {
 			s.metrics.latency.Observe(now.Sub(newest).Seconds())
 		}
 	}
+	// No subject, session or token pseudonym: they are personal data, and
+	// the alert id leads to them in ClickHouse for who may see them.
 	s.logger.Info("alert", slog.String("alert_id", a.ID), slog.String("detector", a.Detector),
-		slog.String("severity", string(a.Severity)), slog.String("session_id", a.Session))
+		slog.String("severity", string(a.Severity)), slog.String("app", a.App))
 }
 
 // seqSetSize is how many recent stream sequences a seqSet remembers.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -275,13 +276,42 @@ func (s *Service) detectConsumers(ctx context.Context, stream jetstream.Stream) 
 		return nil, 0, fmt.Errorf("detect: list consumers of %s: %w", schemas.EventStream, err)
 	}
 	if !found {
-		info, err := stream.Info(ctx)
+		first, err := s.firstSeqSince(ctx, stream, time.Now().Add(-s.cfg.FirstLookback))
 		if err != nil {
-			return nil, 0, fmt.Errorf("detect: events stream %s: %w", schemas.EventStream, err)
+			return nil, 0, err
 		}
-		floor = info.State.LastSeq
+		floor = first - 1
 	}
 	return existing, floor + 1, nil
+}
+
+// firstSeqSince returns the sequence of the first event stored at or after
+// since, or the one after the stream's last event when there is none.
+func (s *Service) firstSeqSince(ctx context.Context, stream jetstream.Stream, since time.Time) (uint64, error) {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("detect: events stream %s: %w", schemas.EventStream, err)
+	}
+	if info.State.Msgs == 0 || info.State.LastTime.Before(since) {
+		return info.State.LastSeq + 1, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &since,
+		HeadersOnly:   true,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("detect: find the events since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		return 0, fmt.Errorf("detect: find the events since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 0, fmt.Errorf("detect: find the events since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	return meta.Sequence.Stream, nil
 }
 
 // createConsumer creates detect's durable consumer name on filter ("": every

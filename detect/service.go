@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/logging"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -45,6 +46,11 @@ type ServiceConfig struct {
 	// MaxReplay bounds the history replayed at start (the engine asks for
 	// as much as its longest window).
 	MaxReplay time.Duration
+	// FirstLookback is how far back the first detect consumer of a stream
+	// (no detect consumer exists yet) starts alerting: events stored within
+	// it raise alerts, so none published while detect was still starting
+	// is missed; older ones only build state in the replay.
+	FirstLookback time.Duration
 	// MaxAckPending bounds the events delivered but not yet acknowledged.
 	MaxAckPending int
 	// AckWait is how long JetStream waits for an ack before redelivering.
@@ -70,6 +76,7 @@ func DefaultServiceConfig() ServiceConfig {
 		StoreDurable:   "sessionmon-detect-store",
 		MaxHold:        150 * time.Millisecond,
 		MaxReplay:      24 * time.Hour,
+		FirstLookback:  10 * time.Minute,
 		MaxAckPending:  20000,
 		AckWait:        30 * time.Second,
 		Alerts:         AlertStreamConfig{MaxAge: 90 * 24 * time.Hour, Duplicates: 24 * time.Hour, Replicas: 1},
@@ -92,6 +99,9 @@ func (c ServiceConfig) Validate() error {
 	}
 	if c.MaxReplay < 0 {
 		errs = append(errs, fmt.Errorf("detect max replay must not be negative (got %s)", c.MaxReplay))
+	}
+	if c.FirstLookback < 0 || c.FirstLookback > c.MaxReplay {
+		errs = append(errs, fmt.Errorf("detect first lookback must be between 0 and the max replay %s (got %s)", c.MaxReplay, c.FirstLookback))
 	}
 	if c.MaxAckPending < pullBatch {
 		errs = append(errs, fmt.Errorf("detect max ack pending must be at least %d (got %d)", pullBatch, c.MaxAckPending))
@@ -197,6 +207,8 @@ type Service struct {
 	logger  *slog.Logger
 	metrics *Metrics
 	gauges  *gauges
+	// storeOpts configure the ClickHouse store (WithStoreOptions).
+	storeOpts []chstore.Option
 
 	running atomic.Bool
 	// units are the engines, each with its consumer and its state (why it
@@ -219,6 +231,12 @@ func WithLogger(l *slog.Logger) ServiceOption { return func(s *Service) { s.logg
 
 // WithMetrics sets the service's metrics (default: unregistered).
 func WithMetrics(m *Metrics) ServiceOption { return func(s *Service) { s.metrics = m } }
+
+// WithStoreOptions passes options to the ClickHouse store the alert writer
+// opens (the cluster, the TTL backstop).
+func WithStoreOptions(opts ...chstore.Option) ServiceOption {
+	return func(s *Service) { s.storeOpts = append(s.storeOpts, opts...) }
+}
 
 // NewService returns a service that reads events from js, runs the
 // detectors of dcfg and writes alerts to the ClickHouse server at dsn. It
@@ -398,9 +416,9 @@ type resume struct {
 }
 
 // openConsumer finds or creates u's durable consumer. A new one starts
-// where detect's other consumers stand (partition.go), or after the
-// stream's last event when there are none: the replay builds state from the
-// events before it, without alerting.
+// where detect's other consumers stand (partition.go), or, when there are
+// none, at the first event stored within FirstLookback: the replay builds
+// state from the events before it, without alerting.
 func (s *Service) openConsumer(ctx context.Context, u *unit) (resume, error) {
 	cons, err := s.js.Consumer(ctx, schemas.EventStream, u.durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {

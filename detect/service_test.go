@@ -380,19 +380,34 @@ func TestServiceFirstStartBuildsStateWithoutAlertingHistory(t *testing.T) {
 	publishEvents(t, js, failedLogins("a", a, at, 1, 12)...)
 	publishEvents(t, js, failedLogins("b", b, at, 1, 9)...)
 
-	// The first start creates the consumer after the last event; a
-	// restart before anything new arrived must not take the history for
-	// unacknowledged events either.
-	_, stop := startService(t, js, closedDSN, svcConfig())
+	// Without a lookback, the first start creates the consumer after the
+	// last event; a restart before anything new arrived must not take the
+	// history for unacknowledged events either.
+	cfg := svcConfig()
+	cfg.FirstLookback = 0
+	_, stop := startService(t, js, closedDSN, cfg)
 	stop()
 	m := NewMetrics(nil)
-	_, _ = startService(t, js, closedDSN, svcConfig(), WithMetrics(m))
+	_, _ = startService(t, js, closedDSN, cfg, WithMetrics(m))
 	require.Equal(t, 21.0, testutil.ToFloat64(m.replayed))
 	publishEvents(t, js, failedLogins("b", b, at.Add(30*time.Second), 10, 1)...)
 	alerts := waitForSentinel(t, js, "first")
 	require.Zero(t, countAlerts(alerts, "brute_force", a), "history before the first start is not alerted")
 	require.Equal(t, 1, countAlerts(alerts, "brute_force", b), "but it is state: b's tenth failure alerts")
 	require.Equal(t, 1.0, testutil.ToFloat64(m.replaySkipped), "a's alert was found and dropped in the replay")
+}
+
+// TestServiceFirstStartAlertsRecentEvents: events stored shortly before
+// the very first detect process started (serve's own demo traffic, apps
+// publishing while detect waits for its stream) raise their alerts.
+func TestServiceFirstStartAlertsRecentEvents(t *testing.T) {
+	t.Parallel()
+	js := svcStack(t)
+	const victim = "k1:victim-early-AbCdEfGh"
+	publishEvents(t, js, failedLogins("early", victim, time.Now().Add(-time.Minute), 1, 12)...)
+	_, _ = startService(t, js, closedDSN, svcConfig())
+	alerts := waitForSentinel(t, js, "recent")
+	require.Equal(t, 1, countAlerts(alerts, "brute_force", victim), "events of the lookback are alerted once")
 }
 
 func TestServiceSkipsInvalidEvents(t *testing.T) {

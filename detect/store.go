@@ -82,7 +82,7 @@ func (s *Service) storeAlerts(ctx, wctx context.Context) error {
 func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 	b := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for {
-		store, err := chstore.Open(ctx, s.dsn, s.logger)
+		store, err := chstore.Open(ctx, s.dsn, s.logger, s.storeOpts...)
 		if err == nil {
 			if _, err = store.Migrate(ctx); err == nil {
 				return store, nil

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 )
 
 // Dead-letter stream names.
@@ -35,12 +37,15 @@ const (
 	hdrRedacted  = "Sessionmon-Dlq-Redacted"
 )
 
-// EnsureDLQStream creates or updates the dead-letter stream. Dead letters
-// have their own short retention: they may hold what an app should not have
-// sent.
+// EnsureDLQStream creates or updates the dead-letter stream with replicas
+// copies in a cluster (stream-replicas); it never lowers the replicas the
+// stream has (natsconn.ReplicasFor), so a worker that passes 1 keeps what
+// serve set. Dead letters have their own short retention: they may hold
+// what an app should not have sent.
 func EnsureDLQStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration, replicas int) (jetstream.Stream, error) {
-	if replicas < 1 {
-		replicas = 1
+	replicas, err := natsconn.ReplicasFor(ctx, js, DLQStream, replicas)
+	if err != nil {
+		return nil, err
 	}
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        DLQStream,

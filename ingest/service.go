@@ -32,6 +32,8 @@ type Service struct {
 	logger  *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
+	// storeOpts configure the ClickHouse store (WithStoreOptions).
+	storeOpts []chstore.Option
 
 	// notReady holds why the worker is not ready, or nil.
 	notReady atomic.Pointer[string]
@@ -53,6 +55,12 @@ func WithMetrics(m *Metrics) Option { return func(s *Service) { s.metrics = m } 
 
 // WithGeo enriches events that have an ip_prefix but no location.
 func WithGeo(r *geo.Resolver) Option { return func(s *Service) { s.geo = r } }
+
+// WithStoreOptions passes options to the ClickHouse store the worker opens
+// (the cluster, the TTL backstop).
+func WithStoreOptions(opts ...chstore.Option) Option {
+	return func(s *Service) { s.storeOpts = append(s.storeOpts, opts...) }
+}
 
 // New returns a worker that reads SESSIONMON_EVENTS from js and writes to
 // the ClickHouse server at dsn.
@@ -141,7 +149,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 	b := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for {
-		store, err := chstore.Open(ctx, s.dsn, s.logger)
+		store, err := chstore.Open(ctx, s.dsn, s.logger, s.storeOpts...)
 		if errors.Is(err, chstore.ErrInvalidDSN) {
 			// Waiting won't fix a configuration error.
 			return nil, err

@@ -13,6 +13,11 @@
 #   scripts/soak.sh                                    # 30m at 20000 events/s
 #   SOAK_DURATION=4m SOAK_RATE=5000 SOAK_OUT=/tmp/soak.md scripts/soak.sh
 #
+# With SOAK_PPROF_DIR set, serve runs with --pprof-addr and a heap profile
+# is saved there at every sample (heap-<t>.pb.gz), with the Go runtime's
+# memory figures (go_memstats_*) beside RSS, to tell a leak from warm-up:
+#   go tool pprof -top -sample_index=inuse_space -diff_base DIR/heap-60.pb.gz DIR/heap-240.pb.gz
+#
 # The default rate is half of the end-to-end capacity measured on the
 # 2-core reference machine (README, Performance: ~40k events/s). Needs a
 # ClickHouse server at SOAK_CLICKHOUSE (default 127.0.0.1:19000); the run
@@ -27,6 +32,7 @@ SOAK_RSS_TOLERANCE="${SOAK_RSS_TOLERANCE:-15}"
 SOAK_MAX_LAG_S="${SOAK_MAX_LAG_S:-10}"
 SOAK_CLICKHOUSE="${SOAK_CLICKHOUSE:-127.0.0.1:19000}"
 SOAK_OUT="${SOAK_OUT:-docs/soak.md}"
+SOAK_PPROF_DIR="${SOAK_PPROF_DIR:-}"
 
 ch_host="${SOAK_CLICKHOUSE%:*}"
 ch_port="${SOAK_CLICKHOUSE##*:}"
@@ -58,13 +64,19 @@ metric() {
 duration_s="$(seconds "$SOAK_DURATION")"
 nats_port="$(free_port)"
 http_port="$(free_port)"
+pprof_args=()
+if [ -n "$SOAK_PPROF_DIR" ]; then
+  mkdir -p "$SOAK_PPROF_DIR"
+  pprof_port="$(free_port)"
+  pprof_args=(--pprof-addr "127.0.0.1:$pprof_port")
+fi
 echo "==> build" >&2
 go build -o "$work/sessionmon" ./cmd/sessionmon
 
 echo "==> sessionmon serve (NATS 127.0.0.1:$nats_port, HTTP 127.0.0.1:$http_port, database $db)" >&2
 "$work/sessionmon" serve --data-dir "$work/data" --nats-listen "127.0.0.1:$nats_port" \
   --http-addr "127.0.0.1:$http_port" --clickhouse-dsn "clickhouse://$ch_host:$ch_port/$db" \
-  --log-format json --log-level warn >"$work/serve.log" 2>&1 &
+  --log-format json --log-level warn "${pprof_args[@]}" >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 120); do
   curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
@@ -78,7 +90,7 @@ echo "==> demo traffic: $SOAK_RATE events/s for $SOAK_DURATION" >&2
   --demo-duration "$SOAK_DURATION" --demo-users 20000 >"$work/demo.log" 2>&1 &
 demo_pid=$!
 
-samples="$work/samples.tsv" # t_s rss_mib lag errors ingested heap_mib
+samples="$work/samples.tsv" # t_s rss_mib lag errors ingested heap_inuse_mib go_sys_mib heap_released_mib
 start=$(date +%s)
 next=$start
 while :; do
@@ -94,7 +106,14 @@ while :; do
   ingested=$(metric sessionmon_ingest_events_total)
   heap=$(( $(metric go_memstats_heap_inuse_bytes) / 1048576 ))
   t=$(( $(date +%s) - start ))
-  printf '%d\t%d\t%d\t%d\t%d\t%d\n' "$t" $(( rss_kib / 1024 )) "$lag" "$errors" "$ingested" "$heap" | tee -a "$samples" >&2
+  # Memory the Go runtime holds (heap, stacks, runtime; the embedded
+  # nats-server's caches included), and what it gave back to the OS.
+  gosys=$(( $(metric go_memstats_sys_bytes) / 1048576 ))
+  released=$(( $(metric go_memstats_heap_released_bytes) / 1048576 ))
+  printf '%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n' "$t" $(( rss_kib / 1024 )) "$lag" "$errors" "$ingested" "$heap" "$gosys" "$released" | tee -a "$samples" >&2
+  if [ -n "$SOAK_PPROF_DIR" ]; then
+    curl -fsS -o "$SOAK_PPROF_DIR/heap-$t.pb.gz" "http://127.0.0.1:$pprof_port/debug/pprof/heap" || true
+  fi
   kill -0 "$demo_pid" 2>/dev/null || break
   [ "$t" -ge $(( duration_s + 60 )) ] && break
 done
@@ -154,9 +173,9 @@ IFS='|' read -r outcome mid_rss last_rss drift peak_lag err_growth why <<<"$verd
   echo "| error counters' growth after the first third | $err_growth |"
   echo "| outcome | **$outcome**${why:+:$why} |"
   echo
-  echo "| t (s) | RSS (MiB) | Go heap in use (MiB) | ingest lag (events) | errors (cumulative) | events ingested |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
-  awk -F'\t' '{ printf "| %d | %d | %d | %d | %d | %d |\n", $1, $2, $6, $3, $4, $5 }' "$samples"
+  echo "| t (s) | RSS (MiB) | Go heap in use (MiB) | Go runtime from OS (MiB) | of it released (MiB) | ingest lag (events) | errors (cumulative) | events ingested |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  awk -F'\t' '{ printf "| %d | %d | %d | %d | %d | %d | %d | %d |\n", $1, $2, $6, $7, $8, $3, $4, $5 }' "$samples"
 } >"$SOAK_OUT"
 echo "soak: $outcome$why (table in $SOAK_OUT)" >&2
 [ "$outcome" = pass ]

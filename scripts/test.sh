@@ -54,7 +54,9 @@ echo "==> go test (long integration tests)"
 # the two cores with the drill's processes.
 go test -count=1 -p 1 -timeout 20m -run "$LONG_TESTS" ./...
 echo "==> go test -race -short ./... (every other test)"
-go test -race -count=1 -short -timeout 20m ./...
+# One package at a time here too: the pipeline tests (serve with demo
+# traffic) starve on two cores shared with eight race-instrumented packages.
+go test -race -count=1 -short -p 1 -timeout 20m ./...
 
 # Every fuzz target at the trust boundaries, each for a bounded time
 # (FUZZTIME=0 skips them). A crash writes its input to the package's

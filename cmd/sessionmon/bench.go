@@ -39,7 +39,7 @@ report each stage alone. scripts/bench-ingest.sh runs it next to the
 machine's limits. bench dashboard seeds the database sessionmon_bench_dashboard
 with N events (and N/100 alerts, or SESSIONMON_BENCH_ALERTS) and reports the
 p50/p95/max latency of the dashboard's pages (scripts/bench-dashboard.sh).`,
-		options: join([]string{"log-format", "log-level", "events", "sequential", "clickhouse-dsn", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending"}, natsOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "events", "sequential", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending"}, natsOptions, clickhouseOptions, secretOptions),
 		run:     runBench,
 	}
 }

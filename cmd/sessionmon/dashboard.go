@@ -63,7 +63,7 @@ dashboard/openapi.yaml, also served at /api/v1/openapi.yaml). Users and
 session settings come from the config file's dashboard: section. Needs
 --nats-url (or the embedded server of a running 'sessionmon serve' on
 --nats-listen); 'sessionmon serve' runs the dashboard too.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "clickhouse-dsn"}, dashboardOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, []string{"nats-listen"}, dashboardOptions, clickhouseOptions, secretOptions),
 		run:     runDashboard,
 	}
 }
@@ -216,7 +216,7 @@ func isLoopback(addr string) bool {
 func openDashboardStore(ctx context.Context, cfg *config.Config, migrate bool, logger *slog.Logger) (*chstore.Store, error) {
 	b := backoff.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
 	for {
-		store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger)
+		store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger, clusterOption(cfg))
 		if errors.Is(err, chstore.ErrInvalidDSN) {
 			return nil, err
 		}

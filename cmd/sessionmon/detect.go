@@ -39,8 +39,8 @@ test rules on history and in CI. Detector settings come from the detect:
 section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "clickhouse-dsn", "input", "output",
-			"event-partitions", "detect-partitions", "detect-source-detectors"}, secretOptions),
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "input", "output",
+			"event-partitions", "detect-partitions", "detect-source-detectors"}, clickhouseOptions, secretOptions),
 		run: runDetect,
 	}
 }

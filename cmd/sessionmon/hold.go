@@ -27,7 +27,7 @@ While any hold is active the ClickHouse TTL backstop is removed (ClickHouse
 20.10 and later) and put back once the last hold is lifted. 'lift' ends the
 hold; 'list' shows the active holds. Every change is appended to the
 legal_holds table with --reason and --requested-by (default: the OS user).`,
-		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "subject", "reason", "requested-by"}, secretOptions),
+		options: join([]string{"log-format", "log-level", "subject", "reason", "requested-by"}, clickhouseOptions, secretOptions),
 		run:     runHold,
 	}
 }

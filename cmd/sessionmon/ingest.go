@@ -22,10 +22,10 @@ import (
 )
 
 // ingestOptions are the flags of the subcommands that run the ingest worker.
-var ingestOptions = []string{
-	"clickhouse-dsn", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending", "ingest-ack-wait",
+var ingestOptions = append(clickhouseOptions[:len(clickhouseOptions):len(clickhouseOptions)],
+	"ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending", "ingest-ack-wait",
 	"geo-city-db", "geo-asn-db", "geo-anonymous-db", "geo-default-accuracy-km", "dlq-max-age",
-}
+)
 
 func ingestCommand() *command {
 	return &command{
@@ -92,8 +92,13 @@ func newIngest(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	ic.MaxAckPending = cfg.Ingest.MaxAckPending
 	ic.AckWait = cfg.Ingest.AckWait
 	ic.DLQMaxAge = cfg.DLQ.MaxAge
+	storeOpts, err := storeOptions(cfg)
+	if err != nil {
+		resolver.Close()
+		return nil, nil, err
+	}
 	svc, err := ingest.New(js, cfg.ClickHouseURL(), ic, ingest.WithLogger(logger), ingest.WithGeo(resolver),
-		ingest.WithMetrics(ingest.NewMetrics(reg)))
+		ingest.WithMetrics(ingest.NewMetrics(reg)), ingest.WithStoreOptions(storeOpts...))
 	if err != nil {
 		resolver.Close()
 		return nil, nil, fmt.Errorf("ingest: %w", err)

@@ -50,6 +50,9 @@ type command struct {
 // sharedOptions are flags every long-running subcommand takes.
 var sharedOptions = []string{"data-dir", "log-format", "log-level"}
 
+// clickhouseOptions are the flags of subcommands that talk to ClickHouse.
+var clickhouseOptions = []string{"clickhouse-dsn", "clickhouse-cluster", "clickhouse-tls-ca"}
+
 // natsOptions are the flags of subcommands that talk to NATS.
 var natsOptions = []string{"nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 

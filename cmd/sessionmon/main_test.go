@@ -132,7 +132,8 @@ func TestServeWithDemo(t *testing.T) {
 	store := chtest.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
-	var out, errOut bytes.Buffer
+	var out, errOut syncBuffer
+	dumpLogOnFailure(t, &errOut)
 	go func() {
 		done <- run(ctx, []string{"serve", "--data-dir", t.TempDir(), "--nats-listen", natsAddr, "--http-addr", httpAddr,
 			"--clickhouse-dsn", chtest.DSN(t), "--ingest-batch-age", "100ms",
@@ -297,7 +298,8 @@ func TestServeDeliversDemoAlertsToWebhook(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
-	var out, errOut bytes.Buffer
+	var out, errOut syncBuffer
+	dumpLogOnFailure(t, &errOut)
 	go func() {
 		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", t.TempDir(), "--nats-listen", freeAddr(t), "--http-addr", freeAddr(t),
 			"--clickhouse-dsn", chtest.DSN(t), "--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
@@ -315,4 +317,15 @@ func TestServeDeliversDemoAlertsToWebhook(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30 s of cancellation")
 	}
+}
+
+// dumpLogOnFailure logs what a serve run wrote to its log when the test
+// fails, to tell a slow run from a broken one.
+func dumpLogOnFailure(t *testing.T, log *syncBuffer) {
+	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", log.String())
+		}
+	})
 }

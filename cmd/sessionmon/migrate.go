@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/retention"
 )
 
@@ -17,14 +18,14 @@ func migrateCommand() *command {
 migrations (schemas/clickhouse) not applied yet, record them in
 schema_migrations, and print the server version and what was applied. Safe to
 run again; serve and ingest also run it at start.`,
-		options: append([]string{"log-format", "log-level", "clickhouse-dsn"}, secretOptions...),
+		options: join([]string{"log-format", "log-level"}, clickhouseOptions, secretOptions),
 		run: func(ctx context.Context, e *env) error {
 			rc, err := retention.ParseConfig(e.cfg.RetentionYAML)
 			if err != nil {
 				return err
 			}
 			// The TTL backstop of events and alerts is their retention period.
-			store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger, ttlOptions(rc)...)
+			store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger, append(ttlOptions(rc), clusterOption(e.cfg))...)
 			if err != nil {
 				return err
 			}
@@ -47,4 +48,11 @@ run again; serve and ingest also run it at start.`,
 			return nil
 		},
 	}
+}
+
+// clusterOption passes --clickhouse-cluster to a store that migrates or
+// mutates (retention, erasure): with a cluster, the schema is replicated
+// and sharded, and mutations go to the shards' local tables.
+func clusterOption(cfg *config.Config) chstore.Option {
+	return chstore.WithCluster(cfg.ClickHouseCluster)
 }

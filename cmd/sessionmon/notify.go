@@ -24,7 +24,7 @@ webhook gave up on is recorded as undeliverable.
 'notify redeliver --alert ID' queues such an alert again, for --webhook or
 for every webhook that gave up on it; the running notifier delivers it with
 the same webhook-id.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "clickhouse-dsn", "alert", "webhook"}, secretOptions),
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "alert", "webhook"}, clickhouseOptions, secretOptions),
 		run:     runNotify,
 	}
 }

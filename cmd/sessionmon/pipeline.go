@@ -22,19 +22,26 @@ import (
 )
 
 // newDetect builds the live detection service from the configuration.
-func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*detect.Service, error) {
+func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*detectService, error) {
 	dc, err := loadDetectConfig(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	sc := detect.DefaultServiceConfig()
 	sc.Partitions = detect.Partitions{Count: cfg.Stream.Partitions, Owned: cfg.Detect.Partitions, SourceDetectors: cfg.Detect.SourceDetectors}
+	// serve passes stream-replicas; a detect process alone has the default
+	// of 1, which keeps the replicas serve set.
+	sc.Alerts.Replicas = cfg.Stream.Replicas
+	storeOpts, err := storeOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := detect.NewService(js, cfg.ClickHouseURL(), sc, dc,
-		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)))
+		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)), detect.WithStoreOptions(storeOpts...))
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-	return svc, nil
+	return newDetectService(svc, cfg), nil
 }
 
 // ensureAlertStream declares SESSIONMON_ALERTS, which detect writes and the
@@ -127,7 +134,7 @@ func newRetentionCron(cfg *config.Config, js jetstream.JetStream, logger *slog.L
 		}
 		defer release()
 		start := time.Now()
-		store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger)
+		store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger, clusterOption(cfg))
 		if err != nil {
 			m.Failures.Inc()
 			logger.Error("retention run failed", slog.Any("error", err))
@@ -201,30 +208,6 @@ func retentionFailedAlert(job string, at time.Time, err error) detect.Alert {
 	}
 }
 
-// forgetSubject is the NATS subject on which `sessionmon erase` asks the
-// running detectors to drop a data subject's state (request/reply; the
-// payload is the pseudonym).
-const forgetSubject = "sessionmon.control.forget"
-
-// serveForget answers erasure requests for svc's in-memory state. The
-// subscription ends with the connection.
-func serveForget(nc *nats.Conn, svc *detect.Service, logger *slog.Logger) error {
-	_, err := nc.Subscribe(forgetSubject, func(m *nats.Msg) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		reply := "forgotten"
-		if err := svc.Forget(ctx, string(m.Data)); err != nil {
-			logger.Warn("forget subject failed", slog.Any("error", err))
-			reply = "error: " + err.Error()
-		}
-		_ = m.Respond([]byte(reply))
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", forgetSubject, err)
-	}
-	return nil
-}
-
 // erasureLockName is the NATS KV lock of the erasure worker and of
 // `sessionmon erase`: one process at a time carries out requests.
 const erasureLockName = "erasure"
@@ -258,10 +241,7 @@ func runErasures(ctx context.Context, cfg *config.Config, nc *nats.Conn, js jets
 			store.Close()
 		}
 	}()
-	forget := func(ctx context.Context, subject string) error {
-		_, err := askToForget(ctx, nc, subject)
-		return err
-	}
+	forget := forgetVia(nc)
 	turn := func() {
 		if store == nil {
 			s, err := openRetentionStore(ctx, cfg, rc, base)

@@ -36,7 +36,7 @@ processing: each data set, its fields, its period, the oldest data present
 and the last successful run. A run takes the retention lock in NATS (the
 embedded server of a running 'sessionmon serve', or --nats-url), so it never
 overlaps with the scheduled job or another run.`,
-		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "dry-run", "dlq-max-age", "nats-listen"}, natsOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "dry-run", "dlq-max-age", "nats-listen"}, natsOptions, clickhouseOptions, secretOptions),
 		run:     runRetention,
 	}
 }
@@ -218,11 +218,22 @@ func ttlOptions(rc retention.Config) []chstore.Option {
 	}
 }
 
+// storeOptions are the options of every ClickHouse store a long-running
+// command opens: the cluster, and the TTL backstop of the retention: section,
+// so that whichever process migrates first renders the same schema.
+func storeOptions(cfg *config.Config) ([]chstore.Option, error) {
+	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	if err != nil {
+		return nil, err
+	}
+	return append(ttlOptions(rc), clusterOption(cfg)), nil
+}
+
 // openRetentionStore opens the store with the TTL backstop of rc and
 // migrates it (deletion_log, legal holds and erasure requests arrive with
 // migrations 005 and 006).
 func openRetentionStore(ctx context.Context, cfg *config.Config, rc retention.Config, logger *slog.Logger) (*chstore.Store, error) {
-	store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger, ttlOptions(rc)...)
+	store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger, append(ttlOptions(rc), clusterOption(cfg))...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -11,6 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sessionmon/sessionmon/alert"
+	"github.com/sessionmon/sessionmon/dashboard"
+	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/ingest"
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/health"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
@@ -32,10 +38,13 @@ detectors (alerts to SESSIONMON_ALERTS and ClickHouse), the webhook notifier
 (when the config file's notify: section has webhooks), the scheduled
 retention job (the retention: section; one process at a time runs it), and
 the HTTP server with /metrics, /healthz and /readyz.
-With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.`,
+With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.
+With --pprof-addr (a loopback address) it serves Go's profiles
+(/debug/pprof/, e.g. go tool pprof http://127.0.0.1:6060/debug/pprof/heap)
+on a separate listener, never on the metrics one.`,
 		options: join(sharedOptions, natsOptions, []string{
 			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
-			"http-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
+			"http-addr", "pprof-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
 		}, ingestOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}
@@ -148,7 +157,7 @@ func runServe(ctx context.Context, e *env) error {
 	}
 	defer closeGeo()
 	checks.Add("ingest", svc.Ready)
-	if err := ensureAlertStream(ctx, st.js, true); err != nil {
+	if err := ensureReplicated(ctx, cfg, st.js); err != nil {
 		return err
 	}
 	det, err := newDetect(cfg, st.js, logger, reg)
@@ -181,6 +190,11 @@ func runServe(ctx context.Context, e *env) error {
 	if err := serveHTTPAndDashboard(gctx, g, cfg, st, svc.Ready, notify.Notifier, checks, reg, logger); err != nil {
 		return err
 	}
+	if cfg.Serve.PprofAddr != "" {
+		if _, err := serveHandler(gctx, g, cfg.Serve.PprofAddr, pprofHandler(), logger.With("component", "pprof")); err != nil {
+			return err
+		}
+	}
 	logger.Info("sessionmon serving", slog.Bool("demo", cfg.Serve.Demo), slog.String("nats", st.nc.ConnectedUrlRedacted()))
 	// Ingest stops first (pipeline order): it flushes and acks what it
 	// holds while NATS is still up; the deferred st.close runs after.
@@ -199,4 +213,41 @@ func runServe(ctx context.Context, e *env) error {
 	err = g.Wait()
 	logger.Info("sessionmon stopped")
 	return err
+}
+
+// pprofHandler serves net/http/pprof's profiles under /debug/pprof/.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// ensureReplicated declares, besides the events stream, every stream and
+// bucket of sessionmon with stream-replicas copies, before a component
+// declares one with what it knows (they never lower the count, see
+// natsconn.ReplicasFor): the alerts stream (created or updated to its
+// limits, as serve owns it), the dead letters, the notifier's redelivery
+// stream and undeliverable alerts, the job locks, and the dashboard's
+// sessions and API tokens.
+func ensureReplicated(ctx context.Context, cfg *config.Config, js jetstream.JetStream) error {
+	r := cfg.Stream.Replicas
+	ac := detect.DefaultServiceConfig().Alerts
+	ac.Replicas = r
+	if _, err := detect.EnsureAlertStream(ctx, js, ac); err != nil {
+		return err
+	}
+	if _, err := ingest.EnsureDLQStream(ctx, js, cfg.DLQ.MaxAge, r); err != nil {
+		return err
+	}
+	if _, _, err := alert.EnsureState(ctx, js, r); err != nil {
+		return err
+	}
+	if _, err := natsconn.EnsureLockBucket(ctx, js, erasureLockTTL, r); err != nil {
+		return err
+	}
+	return dashboard.EnsureBuckets(ctx, js, r)
 }

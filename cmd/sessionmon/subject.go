@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
-	"reflect"
-	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
@@ -42,7 +36,7 @@ by 'sessionmon serve', which resumes such requests at start and every
 minute. A subject under legal hold is refused (see 'sessionmon hold').
 Safe to run again. Events still in the NATS stream expire with
 --stream-max-age. 'erase list' shows the newest requests with their status.`,
-		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "subject", "requested-by", "nats-listen"}, natsOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "subject", "requested-by", "nats-listen"}, natsOptions, clickhouseOptions, secretOptions),
 		run:     runErase,
 	}
 }
@@ -55,7 +49,7 @@ func exportCommand() *command {
 		summary: `Export everything stored in ClickHouse for a data subject as NDJSON: one
 {"data_set": ..., "row": {...}} object a line, events, alerts, alert status
 changes and webhook deliveries, each row once.`,
-		options: join([]string{"log-format", "log-level", "clickhouse-dsn", "subject", "output"}, secretOptions),
+		options: join([]string{"log-format", "log-level", "subject", "output"}, clickhouseOptions, secretOptions),
 		run:     runExport,
 	}
 }
@@ -64,7 +58,7 @@ func openSubjectStore(ctx context.Context, e *env) (*chstore.Store, error) {
 	if e.cfg.SubjectRequest.Subject == "" {
 		return nil, errors.New("--subject is required")
 	}
-	store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger)
+	store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger, clusterOption(e.cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -193,35 +187,22 @@ func erasureLock(ctx context.Context, e *env) (func(), error) {
 	}, nil
 }
 
-// purgeDetectorState asks the running detectors (serve, or detect) to drop
-// the subject's in-memory state, and says what happened. Without running
-// detectors there is nothing to purge: their state lives only in memory.
-// It fails only when a detector was reached and could not forget.
+// purgeDetectorState asks every running detect process (serve, or each
+// detect of a partitioned deployment) to drop the subject's in-memory
+// state, and says what happened. Without running detectors there is
+// nothing to purge: their state lives only in memory. It fails when a
+// process was reached and could not forget.
 func purgeDetectorState(ctx context.Context, e *env, subject string) (string, error) {
 	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-erase", e.logger)
 	if err != nil {
 		return "not purged, NATS not reachable (state held by a running detector expires with its windows)", nil
 	}
 	defer nc.Close()
-	return askToForget(ctx, nc, subject)
-}
-
-// askToForget sends a forget request for subject over nc and says what
-// happened; no responder means no detector is running.
-func askToForget(ctx context.Context, nc *nats.Conn, subject string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	reply, err := nc.RequestWithContext(ctx, forgetSubject, []byte(subject))
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return "no detector is running, nothing to purge", nil
-	case err != nil:
-		return "", fmt.Errorf("ask detectors to forget the subject: %w", err)
-	case strings.HasPrefix(string(reply.Data), "error: "):
-		return "", fmt.Errorf("detectors could not forget the subject: %s", strings.TrimPrefix(string(reply.Data), "error: "))
-	default:
-		return string(reply.Data), nil
+	res, err := askToForget(ctx, nc, subject)
+	if err != nil {
+		return "", err
 	}
+	return res.String(), nil
 }
 
 func runExport(ctx context.Context, e *env) error {
@@ -243,68 +224,6 @@ func runExport(ctx context.Context, e *env) error {
 		defer f.Close()
 		out = f
 	}
-	return writeSubjectData(out, d)
-}
-
-// exportLine is one line of `sessionmon export`.
-type exportLine struct {
-	DataSet string         `json:"data_set"`
-	Row     map[string]any `json:"row"`
-}
-
-func writeSubjectData(out io.Writer, d chstore.SubjectData) error {
-	w := bufio.NewWriter(out)
-	enc := json.NewEncoder(w)
-	write := func(ds string, rows any) error {
-		v := reflect.ValueOf(rows)
-		for i := range v.Len() {
-			if err := enc.Encode(exportLine{DataSet: ds, Row: snakeFields(v.Index(i))}); err != nil {
-				return fmt.Errorf("export %s: %w", ds, err)
-			}
-		}
-		return nil
-	}
-	if err := errors.Join(
-		write(chstore.TableEvents, d.Events),
-		write(chstore.TableAlerts, d.Alerts),
-		write(chstore.TableAlertStatus, d.AlertStatus),
-		write(chstore.TableWebhookDeliveries, d.WebhookDeliveries),
-	); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write export: %w", err)
-	}
-	return nil
-}
-
-// snakeFields maps a row struct to its fields under snake_case keys
-// (TimeMS: time_ms); durations become whole milliseconds (latency_ms).
-func snakeFields(v reflect.Value) map[string]any {
-	out := make(map[string]any, v.NumField())
-	for i := range v.NumField() {
-		f := v.Type().Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		key, val := snakeCase(f.Name), v.Field(i).Interface()
-		if d, ok := val.(time.Duration); ok {
-			key, val = key+"_ms", d.Milliseconds()
-		}
-		out[key] = val
-	}
-	return out
-}
-
-func snakeCase(s string) string {
-	r := []rune(s)
-	var b strings.Builder
-	for i, c := range r {
-		if i > 0 && unicode.IsUpper(c) &&
-			(!unicode.IsUpper(r[i-1]) || (i+1 < len(r) && unicode.IsLower(r[i+1]))) {
-			b.WriteByte('_')
-		}
-		b.WriteRune(unicode.ToLower(c))
-	}
-	return b.String()
+	_, err = retention.WriteExport(out, d)
+	return err
 }

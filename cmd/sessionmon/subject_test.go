@@ -129,16 +129,6 @@ func TestHoldBlocksErase(t *testing.T) {
 	require.ErrorContains(t, runHold(ctx, hold("frobnicate")), "usage: sessionmon hold")
 }
 
-func TestSnakeCase(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"TimeMS": "time_ms", "ClientIPPrefix": "client_ip_prefix", "UABrowser": "ua_browser",
-		"AlertID": "alert_id", "HTTPStatus": "http_status", "ID": "id", "AuthLastAuthAtMS": "auth_last_auth_at_ms",
-	} {
-		require.Equal(t, want, snakeCase(in), in)
-	}
-}
-
 func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t)
@@ -165,7 +155,8 @@ func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 
 	note, err = purgeDetectorState(t.Context(), e, subject)
 	require.NoError(t, err)
-	require.Equal(t, "forgotten", note)
+	require.Contains(t, note, "forgotten by 1 of 1 detect processes: ")
+	require.Contains(t, note, "(partitions all, source detectors)")
 }
 
 func TestServeResumesErasureRequests(t *testing.T) {

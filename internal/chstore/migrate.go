@@ -43,7 +43,12 @@ var removeTTLServer = Version{Major: 20, Minor: 10}
 
 // templateData is what migration templates see.
 type templateData struct {
-	Database           string
+	Database string
+	// Cluster is the ClickHouse cluster of WithCluster, "" on a single
+	// node. Templates do not read it directly but through Create, Alter,
+	// Engine, Distribute and OnCluster (cluster.go), which render exactly
+	// the single-node SQL when it is "".
+	Cluster            string
 	RetentionDays      int
 	AlertRetentionDays int
 	// LegalHold is true while any subject is under legal hold: the TTL
@@ -192,6 +197,9 @@ func (m migration) skipReason(server Version, data templateData, applied bool) s
 // migration recorded twice by a race collapses to one row (schema_migrations
 // is a ReplacingMergeTree keyed on version, read with FINAL). On error it
 // returns the names applied before the failing one.
+//
+// With WithCluster every statement runs ON CLUSTER (see cluster.go), and
+// Migrate refuses a database created in the other mode.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	migs, err := loadMigrations(s.migrations)
 	if err != nil {
@@ -201,18 +209,17 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.execTolerant(ctx, "CREATE DATABASE IF NOT EXISTS "+s.db); err != nil {
+	if err := s.checkMode(ctx); err != nil {
+		return nil, err
+	}
+	boot, err := templateData{Database: s.db, Cluster: s.cluster}.bootstrap()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMigration, err)
+	}
+	if err := s.execTolerant(ctx, boot[0]); err != nil {
 		return nil, fmt.Errorf("create database %s: %w", s.db, err)
 	}
-	if err := s.execTolerant(ctx, `CREATE TABLE IF NOT EXISTS `+s.db+`.schema_migrations
-(
-    version UInt32,
-    name String,
-    checksum String,
-    applied_at DateTime('UTC')
-)
-ENGINE = ReplacingMergeTree()
-ORDER BY version`); err != nil {
+	if err := s.execTolerant(ctx, boot[1]); err != nil {
 		return nil, fmt.Errorf("create %s.schema_migrations: %w", s.db, err)
 	}
 	done, err := s.appliedMigrations(ctx)
@@ -223,7 +230,7 @@ ORDER BY version`); err != nil {
 	if err != nil {
 		return nil, err
 	}
-	data := templateData{Database: s.db, RetentionDays: s.retentionDays, AlertRetentionDays: s.alertRetentionDays, LegalHold: held}
+	data := templateData{Database: s.db, Cluster: s.cluster, RetentionDays: s.retentionDays, AlertRetentionDays: s.alertRetentionDays, LegalHold: held}
 	applied := []string{}
 	for _, m := range migs {
 		_, wasApplied := done[m.version]
@@ -248,7 +255,7 @@ ORDER BY version`); err != nil {
 		if err := s.recordMigration(ctx, m, checksum); err != nil {
 			return applied, err
 		}
-		s.logger.InfoContext(ctx, "migration applied", slog.String("migration", m.name), slog.String("database", s.db))
+		s.logger.InfoContext(ctx, "migration applied", slog.String("migration", m.name), slog.String("database", s.db), slog.String("cluster", s.cluster))
 		applied = append(applied, m.name)
 	}
 	return applied, nil
@@ -329,6 +336,45 @@ func (s *Store) MigrationRecords(ctx context.Context) ([]MigrationRecord, error)
 func (s *Store) execTolerant(ctx context.Context, q string) error {
 	if err := s.conn.Exec(ctx, q); err != nil && !isAlreadyExists(err) {
 		return err
+	}
+	return nil
+}
+
+// checkMode refuses to migrate a database created in the other mode: a
+// single-node store would add plain tables to one node of a cluster, and a
+// cluster store would put Distributed tables over a single node's data.
+// The events table tells: it is Distributed exactly in cluster mode.
+func (s *Store) checkMode(ctx context.Context) error {
+	rows, err := s.conn.Query(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", s.db, TableEvents)
+	if err != nil {
+		return fmt.Errorf("read engine of %s.%s: %w", s.db, TableEvents, err)
+	}
+	defer rows.Close()
+	engine := ""
+	for rows.Next() {
+		if err := rows.Scan(&engine); err != nil {
+			return fmt.Errorf("read engine of %s.%s: %w", s.db, TableEvents, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read engine of %s.%s: %w", s.db, TableEvents, err)
+	}
+	return modeError(s.db, s.cluster, engine)
+}
+
+// modeError says why a store of cluster ("" on a single node) must not
+// migrate database db, whose events table has engine ("" when it does not
+// exist yet), or returns nil.
+func modeError(db, cluster, engine string) error {
+	switch {
+	case engine == "":
+		return nil
+	case cluster == "" && engine == "Distributed":
+		return fmt.Errorf("%w: clickhouse-cluster: database %s was created on a cluster (%s.%s is Distributed): set the cluster (SESSIONMON_CLICKHOUSE_CLUSTER)",
+			ErrInvalidArgument, db, db, TableEvents)
+	case cluster != "" && engine != "Distributed":
+		return fmt.Errorf("%w: clickhouse-cluster %s: database %s was created on a single node (%s.%s is %s, not Distributed): unset the cluster, or migrate into a new database",
+			ErrInvalidArgument, cluster, db, db, TableEvents, engine)
 	}
 	return nil
 }

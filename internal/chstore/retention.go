@@ -96,8 +96,9 @@ func (s *Store) Partitions(ctx context.Context, table string) ([]Partition, erro
 	if err := checkRetentionTable(table); err != nil {
 		return nil, fmt.Errorf("partitions: %w", err)
 	}
-	rows, err := s.conn.Query(ctx, "SELECT partition, sum(rows) FROM system.parts"+
-		" WHERE database = ? AND table = ? AND active GROUP BY partition ORDER BY partition", s.db, table)
+	// On a cluster, the parts of every shard (each partition's rows summed).
+	rows, err := s.conn.Query(ctx, "SELECT partition, sum(rows) FROM "+s.systemTable(table, "parts")+
+		" WHERE database = ? AND table = ? AND active GROUP BY partition ORDER BY partition", s.db, s.storageTable(table))
 	if err != nil {
 		return nil, fmt.Errorf("partitions of %s: %w", table, err)
 	}
@@ -129,7 +130,7 @@ func (s *Store) DropPartition(ctx context.Context, table, id string) error {
 		return fmt.Errorf("drop partition: %w: id %q: want YYYYMMDD or YYYYMM", ErrInvalidArgument, id)
 	}
 	// The partition key is a number (toYYYYMMDD, toYYYYMM); id is digits only.
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.db+"."+table+" DROP PARTITION "+id); err != nil {
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.mutationTarget(table)+" DROP PARTITION "+id); err != nil {
 		return fmt.Errorf("drop partition %s of %s: %w", id, table, err)
 	}
 	return nil
@@ -241,7 +242,7 @@ func (s *Store) DeleteRows(ctx context.Context, f RowFilter) error {
 	}
 	// clickhouse-go binds positional parameters on the client, so this works
 	// on ClickHouse 18.16, which has no server-side parameters.
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.db+"."+f.Table+" DELETE WHERE "+where, args...); err != nil {
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.mutationTarget(f.Table)+" DELETE WHERE "+where, args...); err != nil {
 		return fmt.Errorf("delete rows of %s: %w", f.Table, err)
 	}
 	return nil
@@ -297,8 +298,10 @@ func (s *Store) WaitMutations(ctx context.Context, table string, poll, timeout t
 }
 
 func (s *Store) pendingMutations(ctx context.Context, table string) ([]string, error) {
-	rows, err := s.conn.Query(ctx, "SELECT mutation_id FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0 ORDER BY mutation_id",
-		s.db, table)
+	// On a cluster, the mutations of one replica of every shard: a
+	// mutation is done when it is done on every shard.
+	rows, err := s.conn.Query(ctx, "SELECT mutation_id FROM "+s.systemTable(table, "mutations")+" WHERE database = ? AND table = ? AND is_done = 0 ORDER BY mutation_id",
+		s.db, s.storageTable(table))
 	if err != nil {
 		return nil, fmt.Errorf("wait for mutations of %s: %w", table, err)
 	}

@@ -46,6 +46,8 @@ type Store struct {
 	// alertRetentionDays is the TTL backstop of alerts.
 	alertRetentionDays int
 	migrations         fs.FS
+	// cluster is the ClickHouse cluster of WithCluster, "" on a single node.
+	cluster string
 	// InsertEvents tuning.
 	blockRows         int
 	insertConcurrency int
@@ -108,6 +110,18 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	}
 	if s.retentionDays < 0 || s.alertRetentionDays < 0 {
 		return nil, fmt.Errorf("%w: retention days %d and %d: must not be negative", ErrInvalidArgument, s.retentionDays, s.alertRetentionDays)
+	}
+	if err := checkCluster(s.cluster); err != nil {
+		return nil, err
+	}
+	if s.cluster != "" {
+		// An insert into a Distributed table returns only once every shard
+		// stored its rows: ingest acknowledges events after that, never
+		// while they wait in a node's send queue.
+		if o.Settings == nil {
+			o.Settings = clickhouse.Settings{}
+		}
+		o.Settings["insert_distributed_sync"] = 1
 	}
 	conn, err := clickhouse.Open(o)
 	if err != nil {

@@ -126,7 +126,7 @@ func (s *Store) EraseSubject(ctx context.Context, subject string, poll, timeout 
 		if before[t] == 0 {
 			continue
 		}
-		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.db+"."+t+" DELETE WHERE "+wheres[t], args[t]...); err != nil {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.mutationTarget(t)+" DELETE WHERE "+wheres[t], args[t]...); err != nil {
 			return before, fmt.Errorf("erase subject from %s: %w", t, err)
 		}
 		if err := s.WaitMutations(ctx, t, poll, timeout); err != nil {

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -32,7 +34,11 @@ type Config struct {
 	// ClickHouseTLSCA is a CA certificate file to verify the ClickHouse
 	// server with; setting it turns TLS on.
 	ClickHouseTLSCA string
-	HTTPAddr        string
+	// ClickHouseCluster, when set, is the ClickHouse cluster (remote_servers)
+	// the schema is created on: replicated tables and Distributed tables
+	// sharded by subject. Empty: single-node mode.
+	ClickHouseCluster string
+	HTTPAddr          string
 
 	Ingest Ingest
 	Geo    Geo
@@ -83,6 +89,10 @@ type Bench struct {
 type Serve struct {
 	// Demo also runs the demo traffic generator inside serve.
 	Demo bool
+	// PprofAddr is the loopback address of the profiling server
+	// (net/http/pprof); empty: none. Profiles reveal memory contents, so
+	// it is never on the metrics listener, which may be reachable.
+	PprofAddr string
 }
 
 // NATS says how to reach NATS, or how to run the embedded server.
@@ -193,6 +203,10 @@ type Detect struct {
 	SourceDetectors *bool
 }
 
+// OwnedPartitions returns Partitions as detect-partitions takes them
+// ("0-7,9"), or "all".
+func (d Detect) OwnedPartitions() string { return formatPartitions(d.Partitions) }
+
 // Publish configures `sessionmon publish`.
 type Publish struct {
 	File string
@@ -253,8 +267,12 @@ func Default() Config {
 			Listen: "127.0.0.1:4222",
 		},
 		Stream: Stream{
-			MaxAge:     7 * 24 * time.Hour,
-			Duplicates: 2 * time.Hour,
+			MaxAge: 7 * 24 * time.Hour,
+			// The stream's index of message ids costs ~130 bytes per
+			// event in the window, held up to 3 times over by
+			// nats-server (docs/soak.md): 2h at 5,000 events/s is
+			// gigabytes. SDK retries come within seconds.
+			Duplicates: 2 * time.Minute,
 			Replicas:   1,
 			Partitions: 16,
 		},
@@ -278,6 +296,9 @@ func Default() Config {
 		},
 	}
 }
+
+// clickHouseCluster is the form of a cluster name chstore splices into SQL.
+var clickHouseCluster = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // Validate checks every field and the rules between them and returns all
 // problems at once, each naming the environment variable to fix.
@@ -335,8 +356,18 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.ClickHouseDSN); err != nil || !oneOf(u.Scheme, "clickhouse", "tcp", "http", "https") {
 		bad("clickhouse-dsn", "must be a clickhouse://host:port/database URL")
 	}
+	if c.ClickHouseCluster != "" && !clickHouseCluster.MatchString(c.ClickHouseCluster) {
+		bad("clickhouse-cluster", "must be a cluster name of letters, digits and _ (got %q)", c.ClickHouseCluster)
+	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("http-addr", "must be host:port (got %q)", c.HTTPAddr)
+	}
+	if c.Serve.PprofAddr != "" {
+		if host, _, err := net.SplitHostPort(c.Serve.PprofAddr); err != nil {
+			bad("pprof-addr", "must be host:port (got %q)", c.Serve.PprofAddr)
+		} else if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+			bad("pprof-addr", "must be a loopback address such as 127.0.0.1:6060: profiles expose memory contents (got %q)", c.Serve.PprofAddr)
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Dashboard.Addr); err != nil {
 		bad("dashboard-addr", "must be host:port (got %q)", c.Dashboard.Addr)

@@ -70,6 +70,15 @@ func TestLoadPrecedence(t *testing.T) {
 			},
 		},
 		{
+			name: "clickhouse cluster from env and file",
+			args: []string{"--config", writeFile(t, "clickhouse:\n  cluster: from_file\n")},
+			env:  map[string]string{"SESSIONMON_CLICKHOUSE_CLUSTER": "prod_1"},
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, "prod_1", c.ClickHouseCluster)
+				require.Empty(t, Default().ClickHouseCluster, "single-node mode is the default")
+			},
+		},
+		{
 			name: "flag over env",
 			args: []string{"--nats-url", "nats://flag:4222", "--demo"},
 			env:  map[string]string{"SESSIONMON_NATS_URL": "nats://env:4222", ConfigEnv: file},
@@ -118,6 +127,11 @@ func TestLoadErrors(t *testing.T) {
 			name: "user without password",
 			env:  map[string]string{"SESSIONMON_NATS_USER": "app", "SESSIONMON_NATS_URL": "nats://x:4222"},
 			want: []string{"user and password go together"},
+		},
+		{
+			name: "clickhouse cluster name that is not an identifier",
+			env:  map[string]string{"SESSIONMON_CLICKHOUSE_CLUSTER": "prod-1"},
+			want: []string{"clickhouse-cluster (SESSIONMON_CLICKHOUSE_CLUSTER): must be a cluster name"},
 		},
 	}
 	for _, tt := range tests {

@@ -139,9 +139,9 @@ var Options = []Option{
 	str("nats-tls-key", "nats.tls.key_file", "client key file for NATS mutual TLS", func(c *Config) *string { return &c.NATS.KeyFile }),
 
 	dur("stream-max-age", "stream.max_age", "how long the events stream keeps an event (e.g. 7d, 72h; 0 keeps forever)", func(c *Config) *time.Duration { return &c.Stream.MaxAge }),
-	dur("stream-duplicates", "stream.duplicates", "window in which an event published twice with the same id is stored once", func(c *Config) *time.Duration { return &c.Stream.Duplicates }),
+	dur("stream-duplicates", "stream.duplicates", "window in which an event published twice with the same id is stored once (the embedded or external NATS server keeps every event id of the window in memory: ~130 bytes each, up to 3 times over: rate × window; see docs/soak.md)", func(c *Config) *time.Duration { return &c.Stream.Duplicates }),
 	integer("stream-max-bytes", "stream.max_bytes", "size limit of the events stream in bytes (0: none); when full, publishers get an error, nothing is dropped", func(c *Config) *int64 { return &c.Stream.MaxBytes }),
-	integer("stream-replicas", "stream.replicas", "copies of the events stream in a NATS cluster", func(c *Config) *int { return &c.Stream.Replicas }),
+	integer("stream-replicas", "stream.replicas", "copies in a NATS cluster of every stream and key-value bucket (events, dead letters, alerts, redeliveries, undeliverable alerts, locks, dashboard sessions and tokens); serve declares them with it, and no process lowers the copies a stream has (lower them with nats stream edit)", func(c *Config) *int { return &c.Stream.Replicas }),
 	integer("event-partitions", "stream.partitions", "subject partitions of the events stream (set the same value in every process; a change applies to new events only)", func(c *Config) *int { return &c.Stream.Partitions }),
 	{Name: "detect-partitions", YAML: "detect_live.partitions", Usage: "events stream partitions this detect process owns, e.g. 0-7 or 0,2,4 (default: all)",
 		get: func(c *Config) string { return formatPartitions(c.Detect.Partitions) },
@@ -171,7 +171,9 @@ var Options = []Option{
 	str("clickhouse-dsn", "clickhouse.dsn", "ClickHouse address, clickhouse://[user@]host:port/database (put the password in SESSIONMON_CLICKHOUSE_PASSWORD, not here)", func(c *Config) *string { return &c.ClickHouseDSN }),
 	secret("clickhouse-password", "clickhouse.password", "password of the ClickHouse user", func(c *Config) *string { return &c.ClickHousePassword }),
 	str("clickhouse-tls-ca", "clickhouse.tls.ca_file", "CA certificate file to verify the ClickHouse server; turns on TLS (secure=true; use the server's secure port, e.g. 9440)", func(c *Config) *string { return &c.ClickHouseTLSCA }),
+	str("clickhouse-cluster", "clickhouse.cluster", "ClickHouse cluster (from remote_servers) to create the schema on: replicated tables, Distributed tables sharded by subject; empty: a single server", func(c *Config) *string { return &c.ClickHouseCluster }),
 	str("http-addr", "http.addr", "address of the HTTP server (health, metrics)", func(c *Config) *string { return &c.HTTPAddr }),
+	str("pprof-addr", "serve.pprof_addr", "loopback address (e.g. 127.0.0.1:6060) of a separate HTTP server with Go's net/http/pprof profiles, for investigating memory or CPU; empty: off", func(c *Config) *string { return &c.Serve.PprofAddr }),
 
 	integer("ingest-batch-size", "ingest.batch_size", "events per ClickHouse insert (a batch is written when full or old enough)", func(c *Config) *int { return &c.Ingest.BatchSize }),
 	dur("ingest-batch-age", "ingest.batch_age", "longest time an event waits in a batch before it is written", func(c *Config) *time.Duration { return &c.Ingest.BatchAge }),

@@ -18,15 +18,12 @@ var ErrLocked = errors.New("lock held by another process")
 // TryLock takes the lock called name, shared by every process on the same
 // NATS, or returns ErrLocked. A holder that dies without releasing it
 // loses the lock after ttl, which must be longer than the job it guards.
-// release gives it back; it is safe to call once.
+// release gives it back; it is safe to call once. The bucket keeps the
+// replicas it has (EnsureLockBucket sets them).
 func TryLock(ctx context.Context, js jetstream.JetStream, name string, ttl time.Duration) (release func(), err error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      LockBucket,
-		Description: "sessionmon job locks (one instance of a job at a time)",
-		TTL:         ttl,
-	})
+	kv, err := EnsureLockBucket(ctx, js, ttl, 1)
 	if err != nil {
-		return nil, fmt.Errorf("lock bucket: %w", err)
+		return nil, err
 	}
 	rev, err := kv.Create(ctx, name, []byte(time.Now().UTC().Format(time.RFC3339)))
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -42,4 +39,24 @@ func TryLock(ctx context.Context, js jetstream.JetStream, name string, ttl time.
 		defer cancel()
 		_ = kv.Delete(ctx, name, jetstream.LastRevision(rev))
 	}, nil
+}
+
+// EnsureLockBucket creates the lock bucket, or updates it, with ttl (every
+// lock's: the TTL belongs to the bucket) and replicas copies in a cluster;
+// it never lowers the replicas the bucket has (see ReplicasFor).
+func EnsureLockBucket(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
+	replicas, err := ReplicasFor(ctx, js, BucketStream(LockBucket), replicas)
+	if err != nil {
+		return nil, fmt.Errorf("lock bucket: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      LockBucket,
+		Description: "sessionmon job locks (one instance of a job at a time)",
+		TTL:         ttl,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lock bucket %s: %w", LockBucket, err)
+	}
+	return kv, nil
 }

@@ -4,6 +4,7 @@ package natsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,7 +23,8 @@ type StreamConfig struct {
 	// new publishes are refused, so publishers see backpressure, never
 	// silent loss of old events.
 	MaxBytes int64
-	// Replicas is the number of copies in a cluster (1 on a single server).
+	// Replicas is the number of copies in a cluster (1 on a single server);
+	// an existing stream with more keeps them.
 	Replicas int
 	// Partitions is the number of subject partitions (see
 	// schemas.EventPartitionTransform); 0 stores events as published, with
@@ -39,7 +41,7 @@ var DefaultStreamConfig = StreamConfig{
 }
 
 // EnsureEventStream creates the SESSIONMON_EVENTS stream, or updates it to
-// cfg when it exists. It is safe to call at every start and from several
+// cfg when it exists (never lowering its replicas, see ReplicasFor). It is safe to call at every start and from several
 // processes at once. With cfg.Partitions > 0 the stream stores each event
 // with a partition token derived from its subject (a subject transform).
 func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
@@ -47,9 +49,9 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamCo
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
-	replicas := cfg.Replicas
-	if replicas == 0 {
-		replicas = 1
+	replicas, err := ReplicasFor(ctx, js, schemas.EventStream, cfg.Replicas)
+	if err != nil {
+		return nil, err
 	}
 	sc := jetstream.StreamConfig{
 		Name:        schemas.EventStream,
@@ -77,3 +79,30 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamCo
 	}
 	return s, nil
 }
+
+// Replicas. The stream-replicas option applies to every stream and
+// key-value bucket of sessionmon. `sessionmon serve` declares them all with
+// it at start; the other processes (ingest, detect, notify alone) and the
+// code paths that declare a stream or bucket again later pass what they
+// know, often 1. So that none of them takes copies away from a cluster,
+// a declaration never lowers the count a stream already has (see
+// ReplicasFor): lower it by hand (nats stream edit --replicas).
+
+// ReplicasFor returns the replica count to declare the stream called name
+// with: want (at least 1), or the count the existing stream has when that
+// is more.
+func ReplicasFor(ctx context.Context, js jetstream.JetStream, name string, want int) (int, error) {
+	want = max(want, 1)
+	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return want, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: replicas: %w", name, err)
+	}
+	return max(want, s.CachedInfo().Config.Replicas), nil
+}
+
+// BucketStream returns the name of the stream that holds the key-value
+// bucket called bucket.
+func BucketStream(bucket string) string { return "KV_" + bucket }

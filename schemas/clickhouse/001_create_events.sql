@@ -9,7 +9,7 @@
 -- enrichment.
 --
 -- Partitions are UTC days, so retention drops whole partitions.
-CREATE TABLE IF NOT EXISTS {{.Database}}.events
+CREATE TABLE IF NOT EXISTS {{.Create "events"}}
 (
     id String,
     type String,
@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.events
 
     ingested_at DateTime('UTC')
 )
-ENGINE = ReplacingMergeTree(ingested_at)
+ENGINE = {{.Engine "events" "ReplacingMergeTree(ingested_at)"}}
 PARTITION BY toYYYYMMDD(time)
 ORDER BY (subject, time_ms, id)
 SETTINGS index_granularity = 8192;
+{{- .Distribute "events"}}

@@ -8,4 +8,4 @@
   removed (ClickHouse 20.10 and later), and put back once the last hold is
   lifted; the retention job keeps held rows meanwhile. Without a hold this
   renders exactly as before, so installations see no change of checksum. */}}
-ALTER TABLE {{.Database}}.events {{if .LegalHold}}REMOVE TTL{{else}}MODIFY TTL time + INTERVAL {{.RetentionDays}} DAY{{end}};
+ALTER TABLE {{.Alter "events"}} {{if .LegalHold}}REMOVE TTL{{else}}MODIFY TTL time + INTERVAL {{.RetentionDays}} DAY{{end}};

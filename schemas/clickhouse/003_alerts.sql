@@ -12,7 +12,7 @@
 -- range, which is cheap at this size. Partitions are UTC days, so retention
 -- drops whole partitions. severity_rank (low 1 ... critical 4) lets queries
 -- ask for "high and above".
-CREATE TABLE IF NOT EXISTS {{.Database}}.alerts
+CREATE TABLE IF NOT EXISTS {{.Create "alerts"}}
 (
     id String,
     detector String,
@@ -33,17 +33,18 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.alerts
     evidence Array(String),
     stored_at DateTime('UTC')
 )
-ENGINE = ReplacingMergeTree()
+ENGINE = {{.Engine "alerts" "ReplacingMergeTree()"}}
 PARTITION BY toYYYYMMDD(time)
 ORDER BY (time_ms, id)
 SETTINGS index_granularity = 8192;
+{{- .Distribute "alerts"}}
 
 -- Alert status changes (acknowledged, resolved, false positive), appended,
 -- never updated: an alert's current status is its latest change
 -- (argMax by time_ms, then id), and "open" when it has none. id is the
 -- change's own id, so a redelivered change collapses like an alert does.
 -- Ordered by alert_id first: every read is "the history of these alerts".
-CREATE TABLE IF NOT EXISTS {{.Database}}.alert_status
+CREATE TABLE IF NOT EXISTS {{.Create "alert_status"}}
 (
     id String,
     alert_id String,
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.alert_status
     time DateTime('UTC'),
     time_ms Int64
 )
-ENGINE = ReplacingMergeTree()
+ENGINE = {{.Engine "alert_status" "ReplacingMergeTree()"}}
 PARTITION BY toYYYYMM(time)
 ORDER BY (alert_id, time_ms, id)
 SETTINGS index_granularity = 8192;
+{{- .Distribute "alert_status"}}

@@ -11,7 +11,7 @@
 -- Keys: rows are read per alert ("how did this alert's deliveries go") and
 -- by time; alert_id leads the key, time_ms bounds the scans by time.
 -- Partitions are UTC months: a few rows per alert and webhook.
-CREATE TABLE IF NOT EXISTS {{.Database}}.webhook_deliveries
+CREATE TABLE IF NOT EXISTS {{.Create "webhook_deliveries"}}
 (
     webhook String,
     alert_id String,
@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.webhook_deliveries
     time DateTime('UTC'),
     time_ms Int64
 )
-ENGINE = ReplacingMergeTree()
+ENGINE = {{.Engine "webhook_deliveries" "ReplacingMergeTree()"}}
 PARTITION BY toYYYYMM(time)
 ORDER BY (alert_id, webhook, time_ms, attempt, status)
 SETTINGS index_granularity = 8192;
+{{- .Distribute "webhook_deliveries"}}

@@ -5,7 +5,7 @@
 -- after. target is a partition id or the deletion predicate; it holds event
 -- types and times, never a subject. Counts are rows physically stored
 -- (before deduplication). The retention job never deletes from this table.
-CREATE TABLE IF NOT EXISTS {{.Database}}.deletion_log
+CREATE TABLE IF NOT EXISTS {{.Create "deletion_log"}}
 (
     id String,
     job String,
@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.deletion_log
     outcome String,
     error String
 )
-ENGINE = MergeTree()
+ENGINE = {{.Engine "deletion_log" "MergeTree()"}}
 PARTITION BY toYYYYMM(started)
 ORDER BY (started_ms, id)
 SETTINGS index_granularity = 8192;

@@ -7,7 +7,7 @@
 -- This table names subjects by their pseudonym: a hold has to find the
 -- subject's rows. Neither retention nor erasure deletes from it; it is the
 -- record that a deletion was withheld, and why.
-CREATE TABLE IF NOT EXISTS {{.Database}}.legal_holds
+CREATE TABLE IF NOT EXISTS {{.Create "legal_holds"}}
 (
     subject String,
     active UInt8,
@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.legal_holds
     time DateTime('UTC'),
     time_ms Int64
 )
-ENGINE = MergeTree()
+ENGINE = {{.Engine "legal_holds" "MergeTree()"}}
 PARTITION BY toYYYYMM(time)
 ORDER BY (subject, time_ms)
 SETTINGS index_granularity = 8192;
@@ -32,7 +32,7 @@ SETTINGS index_granularity = 8192;
 -- rows are kept as the proof that the request was carried out; the
 -- erasure itself never deletes from this table, nor does the retention job.
 -- deletion_log names the subject only by the SHA-256 of the pseudonym.
-CREATE TABLE IF NOT EXISTS {{.Database}}.erasure_requests
+CREATE TABLE IF NOT EXISTS {{.Create "erasure_requests"}}
 (
     id String,
     seq UInt32,
@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.erasure_requests
     updated DateTime('UTC'),
     updated_ms Int64
 )
-ENGINE = MergeTree()
+ENGINE = {{.Engine "erasure_requests" "MergeTree()"}}
 PARTITION BY toYYYYMM(requested)
 ORDER BY (id, seq)
 SETTINGS index_granularity = 8192;

@@ -12,7 +12,7 @@
 -- by time for the page that lists the newest first; partitions are UTC
 -- months, which the retention job drops as a whole (data set audit_log,
 -- column time).
-CREATE TABLE IF NOT EXISTS {{.Database}}.audit_log
+CREATE TABLE IF NOT EXISTS {{.Create "audit_log"}}
 (
     id String,
     time DateTime('UTC'),
@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS {{.Database}}.audit_log
     request_id String,
     source_ip_prefix String
 )
-ENGINE = MergeTree()
+ENGINE = {{.Engine "audit_log" "MergeTree()"}}
 PARTITION BY toYYYYMM(time)
 ORDER BY (time_ms, id)
 SETTINGS index_granularity = 8192;

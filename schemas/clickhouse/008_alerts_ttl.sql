@@ -5,4 +5,4 @@
 -- Skipped before ClickHouse 19.6; re-applied when the period changes. While
 -- a legal hold is active the TTL is removed (ClickHouse 20.10 and later) and
 -- put back once the last hold is lifted.
-ALTER TABLE {{.Database}}.alerts {{if .LegalHold}}REMOVE TTL{{else}}MODIFY TTL time + INTERVAL {{.AlertRetentionDays}} DAY{{end}};
+ALTER TABLE {{.Alter "alerts"}} {{if .LegalHold}}REMOVE TTL{{else}}MODIFY TTL time + INTERVAL {{.AlertRetentionDays}} DAY{{end}};
