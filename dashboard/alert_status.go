@@ -71,13 +71,13 @@ func (h *handler) setAlertStatus(c echo.Context) (detect.StatusChange, error) {
 		Time: schemas.At(h.now().UTC()),
 	})
 	if err != nil {
-		h.audit(c, "alert.status", "alert "+id, "failed", in.Status)
+		h.audit(c, "alert.status", "alert "+id, auditFailure, in.Status)
 		if errors.Is(err, detect.ErrInvalidStatusChange) {
 			return sc, badParam("status", "%s", err.Error())
 		}
 		return sc, fmt.Errorf("change status of alert: %w", err)
 	}
-	h.audit(c, "alert.status", "alert "+id, "ok", in.Status)
+	h.audit(c, "alert.status", "alert "+id, auditSuccess, in.Status)
 	return sc, nil
 }
 

@@ -62,10 +62,10 @@ func (h *handler) requestErasure(c echo.Context) (erasureJSON, error) {
 	target := subjectTarget(in.Subject)
 	r, err := h.eraser.Request(c.Request().Context(), in.Subject, actorName(c))
 	if err != nil {
-		h.audit(c, "erasure.request", target, "failed", "")
+		h.audit(c, "erasure.request", target, auditFailure, "")
 		return erasureJSON{}, retentionError(err)
 	}
-	h.audit(c, "erasure.request", target, "ok", "request "+r.ID)
+	h.audit(c, "erasure.request", target, auditSuccess, "request "+r.ID)
 	return newErasureJSON(r), nil
 }
 
@@ -94,10 +94,10 @@ func (h *handler) putLegalHold(c echo.Context) (legalHoldJSON, error) {
 	target := subjectTarget(in.Subject)
 	hl, err := retention.SetLegalHold(c.Request().Context(), h.store, in.Subject, in.Reason, actorName(c))
 	if err != nil {
-		h.audit(c, "legal_hold.set", target, "failed", "")
+		h.audit(c, "legal_hold.set", target, auditFailure, "")
 		return legalHoldJSON{}, retentionError(err)
 	}
-	h.audit(c, "legal_hold.set", target, "ok", "")
+	h.audit(c, "legal_hold.set", target, auditSuccess, "")
 	return legalHoldJSON{Subject: hl.Subject, Reason: hl.Reason, Actor: hl.Actor, Since: hl.Time.UTC()}, nil
 }
 
@@ -117,10 +117,10 @@ func (h *handler) removeLegalHold(c echo.Context, subject string) error {
 	}
 	target := subjectTarget(subject)
 	if err := retention.LiftLegalHold(c.Request().Context(), h.store, subject, actorName(c)); err != nil {
-		h.audit(c, "legal_hold.lift", target, "failed", "")
+		h.audit(c, "legal_hold.lift", target, auditFailure, "")
 		return retentionError(err)
 	}
-	h.audit(c, "legal_hold.lift", target, "ok", "")
+	h.audit(c, "legal_hold.lift", target, auditSuccess, "")
 	return nil
 }
 

@@ -33,6 +33,7 @@ type policyJSON struct {
 	TimeZone   string            `json:"time_zone"`
 	MaxPeriod  string            `json:"max_period"`
 	EventTypes map[string]string `json:"event_types"`
+	Apps       map[string]string `json:"apps"`
 }
 
 // deletionJSON is a row of the deletion log.
@@ -142,11 +143,14 @@ func (h *handler) loadRetention(c echo.Context) (retentionData, error) {
 	ctx := c.Request().Context()
 	d := retentionData{
 		Policy: policyJSON{Schedule: h.retention.Schedule, TimeZone: h.retention.TimeZone, MaxPeriod: h.retention.MaxPeriod.String(),
-			EventTypes: map[string]string{}},
+			EventTypes: map[string]string{}, Apps: map[string]string{}},
 		EraserEnabled: h.eraser != nil,
 	}
 	for t, p := range h.retention.EventTypes {
 		d.Policy.EventTypes[string(t)] = p.String()
+	}
+	for app, p := range h.retention.Apps {
+		d.Policy.Apps[app] = p.String()
 	}
 	var err error
 	if d.DataSets, err = h.recordOfProcessing(ctx); err != nil {

@@ -21,7 +21,7 @@ func (h *handler) exportSubject(c echo.Context) error {
 	target := subjectTarget(subject)
 	d, err := h.store.SubjectData(c.Request().Context(), subject)
 	if err != nil {
-		h.audit(c, "subject.export", target, "failed", "")
+		h.audit(c, "subject.export", target, auditFailure, "")
 		return err
 	}
 	hdr := c.Response().Header()
@@ -31,10 +31,10 @@ func (h *handler) exportSubject(c echo.Context) error {
 	c.Response().WriteHeader(http.StatusOK)
 	n, err := retention.WriteExport(c.Response(), d)
 	if err != nil {
-		h.audit(c, "subject.export", target, "failed", "lines="+strconv.Itoa(n))
+		h.audit(c, "subject.export", target, auditFailure, "lines="+strconv.Itoa(n))
 		return fmt.Errorf("export subject: %w", err)
 	}
-	h.audit(c, "subject.export", target, "ok", "lines="+strconv.Itoa(n))
+	h.audit(c, "subject.export", target, auditSuccess, "lines="+strconv.Itoa(n))
 	return nil
 }
 

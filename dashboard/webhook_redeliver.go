@@ -38,13 +38,13 @@ func (h *handler) redeliver(c echo.Context) (redeliverInput, []string, error) {
 	target := "alert " + in.AlertID
 	queued, err := h.notifier.Redeliver(c.Request().Context(), in.AlertID, in.Webhook)
 	if err != nil {
-		h.audit(c, "webhook.redeliver", target, "failed", in.Webhook)
+		h.audit(c, "webhook.redeliver", target, auditFailure, in.Webhook)
 		if errors.Is(err, alert.ErrNotFound) {
 			return in, nil, echo.NewHTTPError(http.StatusNotFound, "no undeliverable record of this alert for that webhook")
 		}
 		return in, nil, fmt.Errorf("redeliver alert: %w", err)
 	}
-	h.audit(c, "webhook.redeliver", target, "ok", fmt.Sprint(queued))
+	h.audit(c, "webhook.redeliver", target, auditSuccess, fmt.Sprint(queued))
 	return in, queued, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,6 +121,9 @@ func parsePeriod(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// appName is schema v1's rule for app names.
+var appName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 // Config is the retention: section of sessionmon's config file.
 type Config struct {
 	// Schedule is a standard 5-field cron expression ("30 3 * * *"),
@@ -133,6 +138,10 @@ type Config struct {
 	// EventTypes overrides the events period for single event types; an
 	// override may only be shorter.
 	EventTypes map[schemas.Type]Period `yaml:"event_types"`
+	// Apps overrides the events period for the events of single apps; an
+	// override may only be shorter. Where an app's and an event type's
+	// periods both apply, the shorter one wins.
+	Apps map[string]Period `yaml:"apps"`
 	// MutationTimeout bounds each wait for a ClickHouse mutation (a
 	// deletion of rows); a step whose mutation is not done by then fails.
 	// Written like a period ("1h", "90m").
@@ -147,6 +156,7 @@ func DefaultConfig() Config {
 		MaxPeriod:       Period(DefaultMaxPeriod),
 		Periods:         DefaultPeriods(),
 		EventTypes:      map[schemas.Type]Period{},
+		Apps:            map[string]Period{},
 		MutationTimeout: Period(DefaultMutationTimeout),
 	}
 }
@@ -186,6 +196,9 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	for k, v := range raw.EventTypes {
 		cfg.EventTypes[k] = v
+	}
+	for k, v := range raw.Apps {
+		cfg.Apps[k] = v
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
@@ -242,6 +255,17 @@ func (c Config) Validate() error {
 		p := c.EventTypes[t]
 		if !t.Valid() {
 			bad(field, "unknown event type (want a schema v1 type such as %s)", schemas.LoginFailed)
+			continue
+		}
+		checkPeriod(field, p)
+		if p > c.Periods[DataSetEvents] {
+			bad(field, "%s: longer than retention.periods.events %s (an override may only shorten it)", p, c.Periods[DataSetEvents])
+		}
+	}
+	for _, app := range slices.Sorted(maps.Keys(c.Apps)) {
+		field, p := "apps."+app, c.Apps[app]
+		if !appName.MatchString(app) {
+			bad(field, "not an app name (1-64 characters of A-Z a-z 0-9 _ -, as in events)")
 			continue
 		}
 		checkPeriod(field, p)

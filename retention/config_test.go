@@ -69,6 +69,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"above max", "max_period: 100d", []string{"retention.periods.alerts: 365d: exceeds retention.max_period 100d", "retention.periods.alert_status"}},
 		{"unknown event type", "event_types: {login.maybe: 7d}", []string{"retention.event_types.login.maybe: unknown event type"}},
 		{"override longer", "event_types: {login.failed: 100d}", []string{"retention.event_types.login.failed: 100d: longer than retention.periods.events 90d"}},
+		{"app override longer", "apps: {shop: 100d}", []string{"retention.apps.shop: 100d: longer than retention.periods.events 90d"}},
+		{"bad app name", "apps: {'shop front': 7d}", []string{"retention.apps.shop front: not an app name"}},
 		{"bad zone", "time_zone: Mars/Olympus", []string{"retention.time_zone"}},
 		{"bad schedule", "schedule: every day", []string{"retention.schedule"}},
 		{"mutation timeout negative", "mutation_timeout: -5m", []string{"retention.mutation_timeout: -5m0s: must be more than 0 and at most 6h0m0s"}},

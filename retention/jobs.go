@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -206,6 +207,15 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 		}
 		f := h.filter(chstore.RowFilter{Table: chstore.TableEvents, Type: t, From: liveFrom, Before: cutoff})
 		d.deleteRows(ctx, DataSetEvents, "event_types."+string(t)+" "+period.String(), f)
+	}
+	for _, app := range slices.Sorted(maps.Keys(cfg.Apps)) {
+		period := cfg.Apps[app]
+		cutoff := now.Add(-time.Duration(period))
+		if !cutoff.After(liveFrom) {
+			continue
+		}
+		f := h.filter(chstore.RowFilter{Table: chstore.TableEvents, App: app, From: liveFrom, Before: cutoff})
+		d.deleteRows(ctx, DataSetEvents, "apps."+app+" "+period.String(), f)
 	}
 
 	if !dryRun {

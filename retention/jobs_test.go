@@ -278,3 +278,28 @@ func TestRunSkipsMissingAuditLog(t *testing.T) {
 		require.Equal(t, []retention.Skip{{DataSet: retention.DataSetAuditLog, Reason: "table not created yet"}}, rep.Skipped)
 	}
 }
+
+func TestRunPerAppPeriod(t *testing.T) {
+	t.Parallel()
+	s := chtest.New(t)
+	ctx := t.Context()
+	at := func(i int, app string, age time.Duration) chstore.EventRow {
+		r := event(i, schemas.LoginSucceeded, now.Add(-age))
+		r.App = app
+		return r
+	}
+	// sub_1 and sub_2: "kiosk" (kept 7 days), 10 days and 1 day old;
+	// sub_3: "shop" (kept 30 days), 10 days old.
+	require.NoError(t, s.InsertEvents(ctx, []chstore.EventRow{
+		at(1, "kiosk", 10*day), at(2, "kiosk", day), at(3, "shop", 10*day),
+	}))
+	cfg, err := retention.ParseConfig([]byte("periods: {events: 30d}\napps: {kiosk: 7d}\n"))
+	require.NoError(t, err)
+	rep, err := retention.Run(ctx, s, cfg, now, false)
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 3}, stored(t, s), "only kiosk's events older than 7 days go")
+	require.Len(t, rep.Steps, 1)
+	require.Equal(t, "apps.kiosk 7d", rep.Steps[0].Policy)
+	require.Equal(t, "app = 'kiosk' AND time >= '2026-10-26 00:00:00' AND time < '2026-11-18 12:00:00'", rep.Steps[0].Target)
+	require.Equal(t, uint64(1), rep.Steps[0].RowsBefore)
+}

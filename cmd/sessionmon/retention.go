@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -126,6 +127,9 @@ func printRetentionReport(ctx context.Context, out io.Writer, store *chstore.Sto
 			slices.Sort(types)
 			for _, t := range types {
 				fmt.Fprintf(out, "  period of %s: %s\n", t, cfg.EventTypes[t])
+			}
+			for _, app := range slices.Sorted(maps.Keys(cfg.Apps)) {
+				fmt.Fprintf(out, "  period of app %s: %s\n", app, cfg.Apps[app])
 			}
 		}
 		table, ok := retention.Tables[ds]

@@ -145,6 +145,8 @@ type RowFilter struct {
 	Table string
 	// Type, if set, keeps only events of this type (Table must be events).
 	Type schemas.Type
+	// App, if set, keeps only events of this app (Table must be events).
+	App string
 	// From, if set, keeps rows at or after it (second precision).
 	From time.Time
 	// Before keeps rows strictly before it (second precision); required.
@@ -163,6 +165,9 @@ func (f RowFilter) String() string {
 	s := ""
 	if f.Type != "" {
 		s = "type = '" + string(f.Type) + "' AND "
+	}
+	if f.App != "" {
+		s += "app = '" + f.App + "' AND "
 	}
 	if !f.From.IsZero() {
 		s += "time >= '" + f.From.UTC().Format(time.DateTime) + "' AND "
@@ -184,6 +189,9 @@ func (f RowFilter) Held() RowFilter {
 	return f
 }
 
+// appPattern is schema v1's rule for app names.
+var appPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 func (f RowFilter) where() (string, []any, error) {
 	if err := checkRetentionTable(f.Table); err != nil {
 		return "", nil, err
@@ -200,6 +208,12 @@ func (f RowFilter) where() (string, []any, error) {
 			return "", nil, fmt.Errorf("%w: row filter type %q on %s: want a schema v1 event type on events", ErrInvalidArgument, f.Type, f.Table)
 		}
 		q, args = "type = ? AND ", append(args, string(f.Type))
+	}
+	if f.App != "" {
+		if f.Table != TableEvents || !appPattern.MatchString(f.App) {
+			return "", nil, fmt.Errorf("%w: row filter app %q on %s: want an app name on events", ErrInvalidArgument, f.App, f.Table)
+		}
+		q, args = q+"app = ? AND ", append(args, f.App)
 	}
 	if len(f.ExceptSubjects) > 0 {
 		if f.Table != TableEvents && f.Table != TableAlerts {
