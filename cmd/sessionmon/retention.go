@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
@@ -191,16 +192,22 @@ func retentionLock(ctx context.Context, e *env) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("retention lock: %w", err)
 	}
+	release, err := holdLock(ctx, nc, "retention", retentionLockTTL)
+	if errors.Is(err, natsconn.ErrLocked) {
+		return nil, errors.New("another process is running retention now; nothing done")
+	}
+	return release, err
+}
+
+// holdLock takes the NATS KV lock name over nc (natsconn.TryLock). The
+// returned release also closes nc; on an error nc is closed at once.
+func holdLock(ctx context.Context, nc *nats.Conn, name string, ttl time.Duration) (func(), error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("retention lock: %w", err)
+		return nil, fmt.Errorf("%s lock: %w", name, err)
 	}
-	release, err := natsconn.TryLock(ctx, js, "retention", retentionLockTTL)
-	if errors.Is(err, natsconn.ErrLocked) {
-		nc.Close()
-		return nil, errors.New("another process is running retention now; nothing done")
-	}
+	release, err := natsconn.TryLock(ctx, js, name, ttl)
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/retention"
@@ -171,20 +170,7 @@ func erasureLock(ctx context.Context, e *env) (func(), error) {
 	if err != nil {
 		return func() {}, nil
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("erasure lock: %w", err)
-	}
-	release, err := natsconn.TryLock(ctx, js, erasureLockName, erasureLockTTL)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return func() {
-		release()
-		nc.Close()
-	}, nil
+	return holdLock(ctx, nc, erasureLockName, erasureLockTTL)
 }
 
 // purgeDetectorState asks every running detect process (serve, or each
