@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of sessionmon on a fresh Debian/Ubuntu machine with Go:
-# installs ClickHouse from the distribution's packages if missing, starts a
-# throw-away server for the tests, then runs go vet and the race-enabled
-# test suite. .ci/run calls this script.
+# installs ClickHouse (and chromium, for the dashboard's browser test) from
+# the distribution's packages if missing, starts a throw-away ClickHouse
+# server for the tests, then runs go vet, gofmt, scripts/security.sh
+# (staticcheck, govulncheck), the long integration tests, the race-enabled
+# test suite and every fuzz target for FUZZTIME. .ci/run calls this script.
 #
 #   scripts/test.sh [go test flags...]     e.g. scripts/test.sh -run TestIngest ./ingest/
 set -euo pipefail
