@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Limits and defaults of the alert list.
@@ -37,12 +38,7 @@ var (
 	alertStatuses = []string{chstore.AlertOpen, chstore.AlertAcknowledged, chstore.AlertResolved, chstore.AlertFalsePositive}
 
 	detectorPattern = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
-	appPattern      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	// pseudonymPattern is schema v1's rule for subject and session
-	// pseudonyms.
-	pseudonymPattern = regexp.MustCompile(`^[A-Za-z0-9_:~-]{8,128}$`)
-	cursorPattern    = regexp.MustCompile(`^[A-Za-z0-9_=.:-]{1,512}$`)
-	alertIDPattern   = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	cursorPattern   = regexp.MustCompile(`^[A-Za-z0-9_=.:-]{1,512}$`)
 )
 
 // listValues returns the values of a repeatable query parameter; each
@@ -139,16 +135,16 @@ func parseAlertFilter(q url.Values, now time.Time) (chstore.AlertFilter, error) 
 	err = errors.Join(
 		checkEach("severity", f.Severities, func(s string) bool { return slices.Contains(severities, s) }, "must be low, medium, high or critical"),
 		checkEach("detector", f.Detectors, detectorPattern.MatchString, "must be a detector name: a-z 0-9 _"),
-		checkEach("app", f.Apps, appPattern.MatchString, "must be an app name: 1-64 characters of A-Z a-z 0-9 _ -"),
+		checkEach("app", f.Apps, schemas.ValidApp, "must be an app name: 1-64 characters of A-Z a-z 0-9 _ -"),
 		checkEach("status", f.Statuses, func(s string) bool { return slices.Contains(alertStatuses, s) }, "must be open, acknowledged, resolved or false_positive"),
 	)
 	if err != nil {
 		return f, firstParamError(err)
 	}
-	if f.Subject != "" && !pseudonymPattern.MatchString(f.Subject) {
+	if f.Subject != "" && !schemas.ValidPseudonym(f.Subject) {
 		return f, badParam("subject", "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -")
 	}
-	if f.Session != "" && !pseudonymPattern.MatchString(f.Session) {
+	if f.Session != "" && !schemas.ValidPseudonym(f.Session) {
 		return f, badParam("session", "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -")
 	}
 	if f.Cursor != "" && !cursorPattern.MatchString(f.Cursor) {

@@ -93,7 +93,7 @@ func (h *handler) streamAlerts(c echo.Context) error {
 				continue
 			}
 			var a detect.Alert
-			if json.Unmarshal(msg.Data(), &a) != nil || !alertIDPattern.MatchString(a.ID) || !liveMatches(f, &a) {
+			if json.Unmarshal(msg.Data(), &a) != nil || !chstore.ValidAlertID(a.ID) || !liveMatches(f, &a) {
 				continue
 			}
 			la := liveAlert{

@@ -25,7 +25,7 @@ type alertData struct {
 // alertID reads and checks the :id path parameter.
 func alertID(c echo.Context) (string, error) {
 	id := c.Param("id")
-	if !alertIDPattern.MatchString(id) {
+	if !chstore.ValidAlertID(id) {
 		return "", badParam("id", "must be an alert id: 32 hex digits")
 	}
 	return id, nil

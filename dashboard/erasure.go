@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sessionmon/sessionmon/retention"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // maxHoldReason bounds a legal hold's reason.
@@ -22,7 +23,7 @@ type subjectInput struct {
 }
 
 func checkSubjectField(s string) error {
-	if !pseudonymPattern.MatchString(s) {
+	if !schemas.ValidPseudonym(s) {
 		return badParam("subject", "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -")
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Fuzz targets of the dashboard's query and path parameters and of its
@@ -105,7 +106,7 @@ func checkAlertFilter(t *testing.T, raw string, q url.Values, fl chstore.AlertFi
 		}
 	}
 	for _, a := range fl.Apps {
-		if !appPattern.MatchString(a) {
+		if !schemas.ValidApp(a) {
 			fail("app %q is no app name", a)
 		}
 	}
@@ -115,7 +116,7 @@ func checkAlertFilter(t *testing.T, raw string, q url.Values, fl chstore.AlertFi
 		}
 	}
 	for name, v := range map[string]string{"subject": fl.Subject, "session": fl.Session} {
-		if v != "" && !pseudonymPattern.MatchString(v) {
+		if v != "" && !schemas.ValidPseudonym(v) {
 			fail("%s %q is no pseudonym", name, v)
 		}
 	}
@@ -265,7 +266,7 @@ func FuzzSubjectParam(f *testing.F) {
 			}
 			return
 		}
-		if !pseudonymPattern.MatchString(got) {
+		if !schemas.ValidPseudonym(got) {
 			t.Fatalf("segment %q: accepted %q, which is no pseudonym", seg, got)
 		}
 		if want, err := url.PathUnescape(seg); err != nil || want != got {

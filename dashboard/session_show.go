@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // sessionData is the session page.
@@ -20,7 +21,7 @@ type sessionData struct {
 // loadSession loads the session of the :session path parameter.
 func (h *handler) loadSession(c echo.Context) (sessionData, error) {
 	s, err := url.PathUnescape(c.Param("session"))
-	if err != nil || !pseudonymPattern.MatchString(s) {
+	if err != nil || !schemas.ValidPseudonym(s) {
 		return sessionData{}, badParam("session", "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -")
 	}
 	v, err := h.store.Session(c.Request().Context(), s)

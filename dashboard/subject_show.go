@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Subject page defaults and limits.
@@ -23,7 +24,7 @@ const (
 // subjectParam reads and checks the :subject path parameter.
 func subjectParam(c echo.Context) (string, error) {
 	s, err := url.PathUnescape(c.Param("subject"))
-	if err != nil || !pseudonymPattern.MatchString(s) {
+	if err != nil || !schemas.ValidPseudonym(s) {
 		return "", badParam("subject", "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -")
 	}
 	return s, nil
@@ -108,7 +109,7 @@ func (h *handler) showSubjectSearch(c echo.Context) error {
 	if s == "" {
 		return h.page(c, http.StatusOK, "subject_search", nil)
 	}
-	if !pseudonymPattern.MatchString(s) {
+	if !schemas.ValidPseudonym(s) {
 		return badParam("subject", "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -")
 	}
 	return c.Redirect(http.StatusSeeOther, "/subjects/"+url.PathEscape(s))

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sessionmon/sessionmon/alert"
+	"github.com/sessionmon/sessionmon/internal/chstore"
 )
 
 var webhookNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -26,7 +27,7 @@ func (h *handler) redeliver(c echo.Context) (redeliverInput, []string, error) {
 	if err := bindBody(c, &in); err != nil {
 		return in, nil, err
 	}
-	if !alertIDPattern.MatchString(in.AlertID) {
+	if !chstore.ValidAlertID(in.AlertID) {
 		return in, nil, badParam("alert_id", "must be an alert id: 32 hex digits")
 	}
 	if in.Webhook != "" && !webhookNamePattern.MatchString(in.Webhook) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -154,9 +153,6 @@ const (
 	maxCommentLen = 2000
 )
 
-// alertIDPattern matches the ids AlertID makes.
-var alertIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
 // StatusChange is an event that changes an alert's status: who did it and
 // why. Changes are appended (to the alerts stream, then the alert_status
 // table), never applied in place; the latest one is the alert's status.
@@ -181,7 +177,7 @@ func (c *StatusChange) Validate() error {
 	if c.ID == "" || len(c.ID) > 64 {
 		bad("id must have 1 to 64 characters")
 	}
-	if !alertIDPattern.MatchString(c.AlertID) {
+	if !chstore.ValidAlertID(c.AlertID) {
 		bad("alert_id must be an alert id (32 hex digits)")
 	}
 	if !c.Status.valid() {

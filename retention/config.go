@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,9 +119,6 @@ func parsePeriod(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
-
-// appName is schema v1's rule for app names.
-var appName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Config is the retention: section of sessionmon's config file.
 type Config struct {
@@ -264,7 +260,7 @@ func (c Config) Validate() error {
 	}
 	for _, app := range slices.Sorted(maps.Keys(c.Apps)) {
 		field, p := "apps."+app, c.Apps[app]
-		if !appName.MatchString(app) {
+		if !schemas.ValidApp(app) {
 			bad(field, "not an app name (1-64 characters of A-Z a-z 0-9 _ -, as in events)")
 			continue
 		}

@@ -347,3 +347,11 @@ func truncate(s string) string {
 	}
 	return s[:n] + "..."
 }
+
+// ValidApp reports whether s is an app name as schema v1 allows it. Other
+// packages check app names from outside (filters, config) with it.
+func ValidApp(s string) bool { return appPattern.MatchString(s) }
+
+// ValidPseudonym reports whether s has the form schema v1 requires of
+// subject, session, device and token pseudonyms.
+func ValidPseudonym(s string) bool { return pseudonymPattern.MatchString(s) }

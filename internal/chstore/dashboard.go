@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // TimeCount is a count in a time bucket starting at Time.
@@ -176,10 +177,14 @@ var evidenceWindows = []time.Duration{24 * time.Hour, 31 * 24 * time.Hour, 400 *
 // alertIDPattern is detect's rule for alert ids (32 lowercase hex digits).
 var alertIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
+// ValidAlertID reports whether id has the form of the alert ids detect
+// makes (32 lowercase hex digits).
+func ValidAlertID(id string) bool { return alertIDPattern.MatchString(id) }
+
 // checkPseudonym returns an error naming field unless v is a pseudonym as
 // schema v1 allows it.
 func checkPseudonym(field, v string) error {
-	if !subjectPattern.MatchString(v) {
+	if !schemas.ValidPseudonym(v) {
 		return fmt.Errorf("%w: %s: must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -", ErrInvalidArgument, field)
 	}
 	return nil

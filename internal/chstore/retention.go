@@ -189,9 +189,6 @@ func (f RowFilter) Held() RowFilter {
 	return f
 }
 
-// appPattern is schema v1's rule for app names.
-var appPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 func (f RowFilter) where() (string, []any, error) {
 	if err := checkRetentionTable(f.Table); err != nil {
 		return "", nil, err
@@ -210,7 +207,7 @@ func (f RowFilter) where() (string, []any, error) {
 		q, args = "type = ? AND ", append(args, string(f.Type))
 	}
 	if f.App != "" {
-		if f.Table != TableEvents || !appPattern.MatchString(f.App) {
+		if f.Table != TableEvents || !schemas.ValidApp(f.App) {
 			return "", nil, fmt.Errorf("%w: row filter app %q on %s: want an app name on events", ErrInvalidArgument, f.App, f.Table)
 		}
 		q, args = q+"app = ? AND ", append(args, f.App)

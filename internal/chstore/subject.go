@@ -3,13 +3,10 @@ package chstore
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
-)
 
-// subjectPattern is schema v1's rule for pseudonyms; EraseSubject and
-// SubjectData accept nothing else.
-var subjectPattern = regexp.MustCompile(`^[A-Za-z0-9_:~-]{8,128}$`)
+	"github.com/sessionmon/sessionmon/schemas"
+)
 
 // SubjectRows counts, per table, the rows stored for one subject: its
 // events and alerts, and the status changes and webhook deliveries of those
@@ -36,7 +33,7 @@ type SubjectData struct {
 // CheckSubject returns an error naming the subject field unless subject is
 // a pseudonym as schema v1 allows it.
 func CheckSubject(subject string) error {
-	if !subjectPattern.MatchString(subject) {
+	if !schemas.ValidPseudonym(subject) {
 		return fmt.Errorf("%w: subject: must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -", ErrInvalidArgument)
 	}
 	return nil
