@@ -46,6 +46,13 @@ const maxBruteForceThreshold = 1000
 // login.succeeded for a subject that is at or over the threshold is a
 // second finding (details.outcome "succeeded", key: the subject and
 // "succeeded", one severity level higher): the guessing may have worked.
+//
+// Anonymous networks are evidence: details.anonymous_failures counts the
+// failures in the window that came from an anonymous network (VPN, hosting,
+// Tor exit, proxy: the anonymous-IP database's classes, listed in
+// details.anonymous_classes), and a successful login after the guessing
+// that itself comes from one (details.login_anonymity) is raised one more
+// level: whoever guessed the password is hiding where they log in from.
 type BruteForce struct {
 	cfg      BruteForceConfig
 	window   int64 // ms
@@ -57,8 +64,9 @@ var _ Detector = (*BruteForce)(nil)
 // failures are a subject's recent failed logins, oldest first, at most
 // threshold of them.
 type failures struct {
-	at  []int64 // Unix ms
-	ids []string
+	at   []int64 // Unix ms
+	ids  []string
+	anon []schemas.Anonymity // the network's anonymous-network classes
 }
 
 func (f failures) last() int64 { return f.at[len(f.at)-1] }
@@ -124,8 +132,9 @@ func (d *BruteForce) failed(e *schemas.Event, emit Emit) {
 	if drop > 0 {
 		n := copy(f.at, f.at[drop:])
 		copy(f.ids, f.ids[drop:])
+		copy(f.anon, f.anon[drop:])
 		clear(f.ids[n:])
-		f.at, f.ids = f.at[:n], f.ids[:n]
+		f.at, f.ids, f.anon = f.at[:n], f.ids[:n], f.anon[:n]
 	}
 	// Events arrive in time order except late ones: insert in place.
 	i := len(f.at)
@@ -134,6 +143,7 @@ func (d *BruteForce) failed(e *schemas.Event, emit Emit) {
 	}
 	f.at = insertAt(f.at, i, at)
 	f.ids = insertAt(f.ids, i, e.ID)
+	f.anon = insertAt(f.anon, i, anonymityOf(e.Client))
 	d.subjects.put(e.Subject, f)
 	// The windows that end at this failure or, for a late one, at a
 	// newer failure are the ones it can fill.
@@ -169,6 +179,18 @@ func (d *BruteForce) alert(e *schemas.Event, f failures, lo, hi int, succeeded b
 		"first_failure": msTime(first),
 		"outcome":       "failing",
 	}
+	var anonN int
+	var anon schemas.Anonymity
+	for _, a := range f.anon[lo:hi] {
+		if a != 0 {
+			anonN++
+			anon |= a
+		}
+	}
+	if anonN > 0 {
+		details["anonymous_failures"] = anonN
+		details["anonymous_classes"] = anon.Names()
+	}
 	a := Alert{
 		Detector: bruteForceName,
 		Severity: d.cfg.Severity,
@@ -199,6 +221,11 @@ func (d *BruteForce) alert(e *schemas.Event, f failures, lo, hi int, succeeded b
 		a.Session = e.Session
 		a.Evidence = append(a.Evidence, e.ID)
 		a.Key = e.Subject + ":succeeded"
+		if la := anonymityOf(e.Client); la != 0 {
+			details["login_anonymity"] = la.Names()
+			a.Severity = raise(a.Severity)
+			a.Summary += fmt.Sprintf(" The login came from an anonymous network (%s).", la)
+		}
 	}
 	return a
 }

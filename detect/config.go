@@ -34,7 +34,6 @@ const (
 //	  lateness: 5s
 //	  max_pending: 200000
 //	  policy: {idle_timeout: 30m, absolute_timeout: 12h, reauth_window: 15m}
-//	  anonymous_ip_db: /var/lib/GeoIP/GeoIP2-Anonymous-IP.mmdb
 //	  networks:
 //	    - {prefix: 198.51.100.0/24, kind: vpn, note: corporate VPN egress, expires: 2027-01-01}
 //	    - {asn: 14593, kind: satellite, note: Starlink}
@@ -53,9 +52,6 @@ type Config struct {
 	Policy PolicyDefaults `yaml:"policy"`
 	// Networks lists known VPN, relay, satellite and corporate networks.
 	Networks []Network `yaml:"-"`
-	// AnonymousIPDB is the path of a MaxMind GeoIP2 Anonymous IP database
-	// (.mmdb), optional. It is read by NewDetectors.
-	AnonymousIPDB string `yaml:"anonymous_ip_db"`
 	// Detectors holds each detector's section as written; the registry
 	// decodes it strictly over that detector's defaults. A detector
 	// without a section runs with its defaults.
@@ -94,6 +90,9 @@ type networkYAML struct {
 type configYAML struct {
 	Config   `yaml:",inline"`
 	Networks []networkYAML `yaml:"networks"`
+	// AnonymousIPDB is the retired detect.anonymous_ip_db, refused with
+	// a message naming its replacement.
+	AnonymousIPDB *string `yaml:"anonymous_ip_db"`
 }
 
 // DefaultConfig returns the engine defaults, the default policy, no known
@@ -119,6 +118,10 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	cfg := raw.Config
 	var errs []error
+	if raw.AnonymousIPDB != nil {
+		errs = append(errs, errors.New("anonymous_ip_db: moved to geo.anonymous_ip_db (--geo-anonymous-db, SESSIONMON_GEO_ANONYMOUS_DB), "+
+			"which ingest and the detectors share"))
+	}
 	for i, n := range raw.Networks {
 		net, err := n.parse(fmt.Sprintf("networks[%d]", i))
 		if err != nil {

@@ -24,8 +24,9 @@ type CredentialStuffingConfig struct {
 	ASNThreshold int `yaml:"asn_threshold"`
 	// Window is the sliding window (default 10m).
 	Window Duration `yaml:"window"`
-	// NetworkSeverity is the severity when the source is a known network
-	// (for example a corporate proxy many employees share; default low).
+	// NetworkSeverity is the severity when the source is a configured
+	// network (for example a corporate proxy many employees share; default
+	// low). Anonymous networks keep Severity.
 	NetworkSeverity Severity `yaml:"network_severity"`
 	// MaxKeys caps the sources tracked (default 1000000); beyond it the
 	// least recently failing are forgotten.
@@ -54,8 +55,10 @@ const maxStuffingThreshold = 10_000
 // CredentialStuffing flags one source, an ip_prefix or an ASN, from which
 // many distinct subjects fail to log in within a sliding window: a list of
 // leaked credentials tried against many accounts. The alert carries the
-// source (key: the source). A source on a known network is reported at
-// network_severity.
+// source (key: the source). A source on a configured network (networks:)
+// is reported at network_severity; a source the anonymous-IP database
+// classes as anonymous (VPN, hosting, Tor exit, proxy) keeps the severity,
+// and details.network names its classes.
 type CredentialStuffing struct {
 	cfg      CredentialStuffingConfig
 	nets     *Networks
@@ -189,8 +192,13 @@ func (d *CredentialStuffing) alert(e *schemas.Event, s stuffing, key string, thr
 	}
 	sev := d.cfg.Severity
 	if net, ok := d.nets.classify(e.Client, e.Time.Time); ok {
-		sev = d.cfg.NetworkSeverity
-		details["network"] = map[string]any{"kind": string(net.kind), "note": net.note}
+		// Many users share a configured network, so its failures are
+		// less telling; an anonymous network (hosting, proxies, Tor) is
+		// where stuffing tools run from, so it keeps the severity.
+		if net.kind != NetworkAnonymous {
+			sev = d.cfg.NetworkSeverity
+		}
+		details["network"] = net.details()
 	}
 	return Alert{
 		Detector: credentialStuffingName,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sessionmon/sessionmon/internal/geo"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -51,6 +52,7 @@ type Engine struct {
 	maxPending int
 	clock      func() time.Time
 	suppress   []func(Alert) bool
+	geo        *geo.Resolver
 
 	pending   eventHeap
 	maxSeen   int64 // newest event time seen, ns
@@ -98,6 +100,15 @@ type Option func(*Engine)
 // watermark. Detection itself uses event time only.
 func WithClock(clock func() time.Time) Option {
 	return func(e *Engine) { e.clock = clock }
+}
+
+// WithGeo enriches every event from the GeoIP databases before the
+// detectors see it (geo.Resolver.Enrich, the same enrichment ingest stores):
+// location, network and anonymous-network classes for events that carry
+// only an ip_prefix, as the SDK sends them. Without it, or with a disabled
+// Resolver, the detectors see what the app sent.
+func WithGeo(r *geo.Resolver) Option {
+	return func(e *Engine) { e.geo = r }
 }
 
 // WithAlreadyAlerted suppresses alerts whose id alerted reports as already
@@ -185,6 +196,7 @@ func NewEngine(cfg Config, detectors []Detector, opts ...Option) (*Engine, error
 // released (usually none). The event must not be modified afterwards.
 func (e *Engine) Process(ev *schemas.Event) []Alert {
 	e.stats.Events++
+	e.geo.Enrich(ev.Client)
 	at := ev.Time.UnixNano()
 	if !e.started {
 		e.started = true

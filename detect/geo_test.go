@@ -2,15 +2,10 @@ package detect
 
 import (
 	"math"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/schemas"
@@ -73,74 +68,4 @@ func TestNetworksClassify(t *testing.T) {
 	var none *Networks
 	_, ok := none.classify(&schemas.Client{ASN: 14593}, before)
 	require.False(t, ok, "a nil classifier knows no networks")
-}
-
-// writeAnonymousDB writes a GeoIP2 Anonymous IP database in which
-// 203.0.113.0/24 is an anonymous VPN and 192.0.2.0/24 a Tor exit.
-func writeAnonymousDB(t *testing.T, dbType string) string {
-	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 24})
-	require.NoError(t, err)
-	for cidr, rec := range map[string]mmdbtype.Map{
-		"203.0.113.0/24": {"is_anonymous": mmdbtype.Bool(true), "is_anonymous_vpn": mmdbtype.Bool(true)},
-		"192.0.2.0/24":   {"is_anonymous": mmdbtype.Bool(true), "is_tor_exit_node": mmdbtype.Bool(true)},
-	} {
-		_, n, err := net.ParseCIDR(cidr)
-		require.NoError(t, err)
-		require.NoError(t, tree.Insert(n, rec))
-	}
-	path := filepath.Join(t.TempDir(), "anonymous.mmdb")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	_, err = tree.WriteTo(f)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
-	return path
-}
-
-func TestNetworksAnonymousIPDatabase(t *testing.T) {
-	t.Parallel()
-	cfg := DefaultConfig()
-	cfg.AnonymousIPDB = writeAnonymousDB(t, "GeoIP2-Anonymous-IP")
-	nets, err := NewNetworks(cfg)
-	require.NoError(t, err)
-	at := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name   string
-		prefix string
-		kind   NetworkKind
-		note   string
-	}{
-		{name: "anonymous/VPN", prefix: "203.0.113.0/24", kind: NetworkAnonymous, note: "anonymous_vpn"},
-		{name: "anonymous/Tor exit", prefix: "192.0.2.0/24", kind: NetworkAnonymous, note: "tor_exit_node"},
-		{name: "anonymous/not listed", prefix: "198.51.100.0/24"},
-		{name: "anonymous/cached answer", prefix: "203.0.113.0/24", kind: NetworkAnonymous, note: "anonymous_vpn"},
-	} {
-		m, ok := nets.classify(&schemas.Client{IPPrefix: tc.prefix}, at)
-		require.Equal(t, tc.kind != "", ok, tc.name)
-		require.Equal(t, tc.kind, m.kind, tc.name)
-		require.Equal(t, tc.note, m.note, tc.name)
-	}
-
-	// Impossible travel through the anonymous network is lowered, and the
-	// network never becomes the reference.
-	d, err := NewImpossibleTravel(defaultImpossibleTravelConfig(), nets)
-	require.NoError(t, err)
-	alerts := engObserve(d, travelAt("a", 0, engBerlin), travelAt("b", 10*time.Minute, engNewYork), travelAt("c", 2*time.Hour, engBerlin))
-	require.Len(t, alerts, 1)
-	require.Equal(t, SeverityLow, alerts[0].Severity)
-	require.Equal(t, map[string]any{"kind": "anonymous", "note": "anonymous_vpn"}, alerts[0].Details["network"])
-}
-
-func TestNetworksRefusesOtherDatabases(t *testing.T) {
-	t.Parallel()
-	cfg := DefaultConfig()
-	cfg.AnonymousIPDB = writeAnonymousDB(t, "GeoLite2-City")
-	_, err := NewNetworks(cfg)
-	require.ErrorContains(t, err, "not an anonymous-IP database")
-
-	cfg.AnonymousIPDB = filepath.Join(t.TempDir(), "garbage.mmdb")
-	require.NoError(t, os.WriteFile(cfg.AnonymousIPDB, []byte("not a database"), 0o600))
-	_, err = NewNetworks(cfg)
-	require.ErrorContains(t, err, "anonymous_ip_db")
 }

@@ -166,8 +166,8 @@ func (d *ImpossibleTravel) judge(e *schemas.Event, ref, cur travelRef, net netwo
 	via := ""
 	if onNetwork {
 		sev = d.cfg.NetworkSeverity
-		details["network"] = map[string]any{"kind": string(net.kind), "note": net.note}
-		via = fmt.Sprintf(" through a known %s network", net.kind)
+		details["network"] = net.details()
+		via = " through " + net.text()
 	}
 	from, to := ref, cur
 	if cur.at < ref.at {

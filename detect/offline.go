@@ -72,18 +72,20 @@ type decodedBatch struct {
 // than 24 hours ahead of it is invalid) and judges networks entries'
 // expiry for Warnings; detection runs in event time.
 //
+// opts are given to the engine after WithClock (WithGeo, say).
+//
 // Decoding runs in its own goroutine, ahead of the engine, through a
 // bounded queue. RunOffline returns when in is exhausted (after flushing
 // the engine), on the first error reading in or writing out, or when ctx is
 // cancelled.
-func RunOffline(ctx context.Context, in io.Reader, out io.Writer, cfg Config, clock func() time.Time) (OfflineStats, error) {
+func RunOffline(ctx context.Context, in io.Reader, out io.Writer, cfg Config, clock func() time.Time, opts ...Option) (OfflineStats, error) {
 	start := time.Now()
 	stats := OfflineStats{Warnings: cfg.Warnings(clock())}
 	dets, err := NewDetectors(cfg)
 	if err != nil {
 		return stats, err
 	}
-	engine, err := NewEngine(cfg, dets, WithClock(clock))
+	engine, err := NewEngine(cfg, dets, append([]Option{WithClock(clock)}, opts...)...)
 	if err != nil {
 		return stats, err
 	}

@@ -103,17 +103,13 @@ func DetectorNames() []string {
 	return names
 }
 
-// NewDetectors returns the enabled detectors of cfg, sorted by name. It
-// opens the anonymous-IP database when one is configured. Every problem is
-// reported at once.
+// NewDetectors returns the enabled detectors of cfg, sorted by name. Every
+// problem is reported at once.
 func NewDetectors(cfg Config) ([]Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	nets, err := NewNetworks(cfg)
-	if err != nil {
-		return nil, err
-	}
+	nets := newNetworks(cfg.Networks)
 	reg := registry()
 	var (
 		out  []Detector

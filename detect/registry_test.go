@@ -46,10 +46,8 @@ func TestDetectorSettingsOfUnknownDetector(t *testing.T) {
 	require.Zero(t, c)
 }
 
-func TestNewDetectorsReportsAnonymousIPDatabaseErrors(t *testing.T) {
+func TestParseConfigRefusesRetiredAnonymousIPDB(t *testing.T) {
 	t.Parallel()
-	cfg := DefaultConfig()
-	cfg.AnonymousIPDB = "/nonexistent/anonymous.mmdb"
-	_, err := NewDetectors(cfg)
-	require.ErrorContains(t, err, "anonymous_ip_db: read:")
+	_, err := ParseConfig([]byte("anonymous_ip_db: /var/lib/GeoIP/GeoIP2-Anonymous-IP.mmdb\n"))
+	require.ErrorContains(t, err, "anonymous_ip_db: moved to geo.anonymous_ip_db (--geo-anonymous-db")
 }

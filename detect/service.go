@@ -209,6 +209,8 @@ type Service struct {
 	gauges  *gauges
 	// storeOpts configure the ClickHouse store (WithStoreOptions).
 	storeOpts []chstore.Option
+	// engineOpts are given to every engine (WithEngineOptions).
+	engineOpts []Option
 
 	running atomic.Bool
 	// units are the engines, each with its consumer and its state (why it
@@ -231,6 +233,12 @@ func WithLogger(l *slog.Logger) ServiceOption { return func(s *Service) { s.logg
 
 // WithMetrics sets the service's metrics (default: unregistered).
 func WithMetrics(m *Metrics) ServiceOption { return func(s *Service) { s.metrics = m } }
+
+// WithEngineOptions passes options to every engine the service runs, such
+// as WithGeo.
+func WithEngineOptions(opts ...Option) ServiceOption {
+	return func(s *Service) { s.engineOpts = append(s.engineOpts, opts...) }
+}
 
 // WithStoreOptions passes options to the ClickHouse store the alert writer
 // opens (the cluster, the TTL backstop).
@@ -366,7 +374,7 @@ func (s *Service) start(ctx, wctx context.Context, g *errgroup.Group) error {
 		if err != nil {
 			return err
 		}
-		eng, err := NewEngine(s.dcfg, u.dets, alreadyAlerted)
+		eng, err := NewEngine(s.dcfg, u.dets, append([]Option{alreadyAlerted}, s.engineOpts...)...)
 		if err != nil {
 			return err
 		}

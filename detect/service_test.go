@@ -51,7 +51,13 @@ func svcStack(t testing.TB) jetstream.JetStream {
 // and waits until it detects live (its replay is done).
 func startService(t testing.TB, js jetstream.JetStream, dsn string, cfg ServiceConfig, opts ...ServiceOption) (svc *Service, stop func()) {
 	t.Helper()
-	svc, err := NewService(js, dsn, cfg, DefaultConfig(), opts...)
+	return startServiceWith(t, js, dsn, cfg, DefaultConfig(), opts...)
+}
+
+// startServiceWith is startService with the detectors' configuration dcfg.
+func startServiceWith(t testing.TB, js jetstream.JetStream, dsn string, cfg ServiceConfig, dcfg Config, opts ...ServiceOption) (svc *Service, stop func()) {
+	t.Helper()
+	svc, err := NewService(js, dsn, cfg, dcfg, opts...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

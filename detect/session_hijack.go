@@ -20,6 +20,11 @@ type SessionHijackConfig struct {
 	// MaxKeys caps the sessions tracked (default 1000000); beyond it the
 	// least recently active are forgotten.
 	MaxKeys int `yaml:"max_keys"`
+	// AnonymousClasses are the anonymous-network classes (vpn, hosting,
+	// tor_exit, public_proxy, residential_proxy, anonymous) that a session
+	// started elsewhere must not move to, on any device (default tor_exit,
+	// hosting, public_proxy; empty turns the check off).
+	AnonymousClasses []string `yaml:"anonymous_classes"`
 }
 
 func defaultSessionHijackConfig() SessionHijackConfig {
@@ -29,8 +34,9 @@ func defaultSessionHijackConfig() SessionHijackConfig {
 			Severity:    SeverityHigh,
 			DedupWindow: Duration(24 * time.Hour),
 		},
-		StateTTL: Duration(24 * time.Hour),
-		MaxKeys:  defaultMaxKeys,
+		StateTTL:         Duration(24 * time.Hour),
+		MaxKeys:          defaultMaxKeys,
+		AnonymousClasses: []string{"tor_exit", "hosting", "public_proxy"},
 	}
 }
 
@@ -40,11 +46,20 @@ func defaultSessionHijackConfig() SessionHijackConfig {
 // names a device. A change of network alone on the same device (wifi to
 // mobile, a VPN switched on) is normal, and so is another device on the
 // same network; an event without a device, or without network details to
-// compare, is not judged. The dedup key is the session.
+// compare, is not judged.
+//
+// Anonymous networks are evidence too: a session that started on a network
+// without any of anonymous_classes and is then used from one of them (a Tor
+// exit, a hosting provider, an open proxy, as the anonymous-IP database
+// says) is flagged on any device, since a thief replays the device
+// cookie along with the session cookie (details.changed "anonymity",
+// details.seen.anonymity names the classes). The dedup key is the session.
 type SessionHijack struct {
 	sharedKeys
 	cfg      SessionHijackConfig
 	sessions *hashTable[sessionOrigin] // by session
+	// suspect are the anonymous_classes.
+	suspect schemas.Anonymity
 }
 
 var _ Detector = (*SessionHijack)(nil)
@@ -58,6 +73,7 @@ type sessionOrigin struct {
 	eventID  string
 	asn      uint32
 	country  country
+	anon     schemas.Anonymity
 }
 
 // NewSessionHijack returns the session_hijack detector, or an error naming
@@ -70,10 +86,15 @@ func NewSessionHijack(cfg SessionHijackConfig) (*SessionHijack, error) {
 	if cfg.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("detectors.%s.max_keys: must be positive (got %d)", sessionHijackName, cfg.MaxKeys))
 	}
+	suspect, err := schemas.ParseAnonymity(cfg.AnonymousClasses)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("detectors.%s.anonymous_classes: %w", sessionHijackName, err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &SessionHijack{
+		suspect:  suspect,
 		cfg:      cfg,
 		sessions: newHashTable(cfg.MaxKeys, func(o sessionOrigin) int64 { return o.last }),
 	}, nil
@@ -96,7 +117,7 @@ func (d *SessionHijack) Observe(e *schemas.Event, emit Emit) {
 		// so that results do not depend on when the engine sweeps), or
 		// a late session.started: this is the origin.
 		d.sessions.put(key, sessionOrigin{
-			device: dev, country: countryOf(c.Country), asn: c.ASN,
+			device: dev, country: countryOf(c.Country), asn: c.ASN, anon: c.Anonymity,
 			eventID: e.ID, subject: d.subjectKey(e), at: at, last: max(at, o.last),
 		})
 		return
@@ -104,18 +125,45 @@ func (d *SessionHijack) Observe(e *schemas.Event, emit Emit) {
 		o.last = at
 		d.sessions.update(key, o)
 	}
-	if dev == o.device {
+	toAnonymous := c.Anonymity&d.suspect != 0 && o.anon&d.suspect == 0
+	if dev == o.device && !toAnonymous {
 		return
 	}
 	var changed []string
-	if cc := countryOf(c.Country); cc != (country{}) && o.country != (country{}) && cc != o.country {
-		changed = append(changed, "country")
+	if dev != o.device {
+		if cc := countryOf(c.Country); cc != (country{}) && o.country != (country{}) && cc != o.country {
+			changed = append(changed, "country")
+		}
+		if c.ASN != 0 && o.asn != 0 && c.ASN != o.asn {
+			changed = append(changed, "asn")
+		}
 	}
-	if c.ASN != 0 && o.asn != 0 && c.ASN != o.asn {
-		changed = append(changed, "asn")
+	if toAnonymous {
+		changed = append(changed, "anonymity")
 	}
 	if len(changed) == 0 {
 		return
+	}
+	since := durationText(time.Duration(at-o.at) * time.Millisecond)
+	title := "Session used from another device and network"
+	summary := fmt.Sprintf("Session %s, started on one device in %s, was used %s later from another device in %s.",
+		pseudonymHint(e.Session), networkText(o.country.String(), o.asn), since, networkText(c.Country, c.ASN))
+	if toAnonymous {
+		title = "Session used from an anonymous network"
+		device := "the same device"
+		if dev != o.device {
+			device = "another device"
+		}
+		summary = fmt.Sprintf("Session %s, started in %s, was used %s later from %s on an anonymous network (%s) in %s.",
+			pseudonymHint(e.Session), networkText(o.country.String(), o.asn), since, device, c.Anonymity, networkText(c.Country, c.ASN))
+	}
+	origin := originDetails(o.country.String(), "", o.asn, msTime(o.at))
+	seen := originDetails(c.Country, c.IPPrefix, c.ASN, msTime(at))
+	if o.anon != 0 {
+		origin["anonymity"] = o.anon.Names()
+	}
+	if c.Anonymity != 0 {
+		seen["anonymity"] = c.Anonymity.Names()
 	}
 	emit(Alert{
 		Detector: sessionHijackName,
@@ -124,13 +172,12 @@ func (d *SessionHijack) Observe(e *schemas.Event, emit Emit) {
 		App:      e.App,
 		Subject:  e.Subject,
 		Session:  e.Session,
-		Title:    "Session used from another device and network",
-		Summary: fmt.Sprintf("Session %s, started on one device in %s, was used %s later from another device in %s.",
-			pseudonymHint(e.Session), networkText(o.country.String(), o.asn), durationText(time.Duration(at-o.at)*time.Millisecond), networkText(c.Country, c.ASN)),
+		Title:    title,
+		Summary:  summary,
 		Details: map[string]any{
 			"changed": strings.Join(changed, ","),
-			"origin":  originDetails(o.country.String(), "", o.asn, msTime(o.at)),
-			"seen":    originDetails(c.Country, c.IPPrefix, c.ASN, msTime(at)),
+			"origin":  origin,
+			"seen":    seen,
 			"device":  c.Device,
 		},
 		Evidence: []string{o.eventID, e.ID},

@@ -63,15 +63,13 @@ func (s *Service) convert(data []byte, seq uint64, now time.Time) (chstore.Event
 		d := s.rejectPII(e, seq, now, findings)
 		return chstore.EventRow{}, &d
 	}
+	// The same enrichment as the detectors' (geo.Resolver.Enrich), so the
+	// stored row holds what they judged.
+	s.geo.Enrich(e.Client)
 	row := chstore.NewEventRow(e, now)
-	if e.Client != nil {
-		if e.Client.UserAgent != "" {
-			ua := ReduceUserAgent(e.Client.UserAgent)
-			row.UABrowser, row.UAOS, row.UADevice = ua.Browser, ua.OS, ua.Device
-		}
-		if !e.Client.HasGeo() && e.Client.IPPrefix != "" {
-			s.enrichGeo(&row, e.Client)
-		}
+	if e.Client != nil && e.Client.UserAgent != "" {
+		ua := ReduceUserAgent(e.Client.UserAgent)
+		row.UABrowser, row.UAOS, row.UADevice = ua.Browser, ua.OS, ua.Device
 	}
 	return row, nil
 }

@@ -53,7 +53,8 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.logger = l 
 // WithMetrics sets the metrics.
 func WithMetrics(m *Metrics) Option { return func(s *Service) { s.metrics = m } }
 
-// WithGeo enriches events that have an ip_prefix but no location.
+// WithGeo enriches events from the GeoIP databases (geo.Resolver.Enrich)
+// before they are stored.
 func WithGeo(r *geo.Resolver) Option { return func(s *Service) { s.geo = r } }
 
 // WithStoreOptions passes options to the ClickHouse store the worker opens

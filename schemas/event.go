@@ -12,6 +12,9 @@
 package schemas
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -102,10 +105,88 @@ type Client struct {
 	Lon        *float64 `json:"lon,omitempty"`
 	AccuracyKM float64  `json:"accuracy_km,omitempty"`
 	UserAgent  string   `json:"user_agent,omitempty"`
+
+	// Enrichment: set by sessionmon from its GeoIP databases (see
+	// internal/geo.Resolver.Enrich), never decoded from an event.
+	ASOrg     string    `json:"-"`
+	Anonymity Anonymity `json:"-"`
+	GeoSource GeoSource `json:"-"`
 }
 
 // HasGeo reports whether the client block carries a location.
 func (c *Client) HasGeo() bool { return c != nil && c.Lat != nil && c.Lon != nil }
+
+// GeoSource says where a client's location came from.
+type GeoSource string
+
+// Geo sources.
+const (
+	// GeoSourceNone: no location.
+	GeoSourceNone GeoSource = ""
+	// GeoSourceApp: the app sent the coordinates (or, without
+	// coordinates, the country).
+	GeoSourceApp GeoSource = "app"
+	// GeoSourceGeoIP: sessionmon looked the client's ip_prefix up in its
+	// GeoIP databases.
+	GeoSourceGeoIP GeoSource = "geoip"
+)
+
+// Anonymity is the set of anonymous-network classes a GeoIP anonymous-IP
+// database gives a client's network. The zero value is a network not known
+// to be anonymous.
+type Anonymity uint8
+
+// Anonymous-network classes.
+const (
+	// AnonymousVPN: a commercial VPN provider's exit.
+	AnonymousVPN Anonymity = 1 << iota
+	// AnonymousHosting: a hosting or cloud provider's network.
+	AnonymousHosting
+	// AnonymousTorExit: a Tor exit node.
+	AnonymousTorExit
+	// AnonymousPublicProxy: an open proxy.
+	AnonymousPublicProxy
+	// AnonymousResidentialProxy: a residential proxy network (hosts of
+	// ordinary subscribers rented out as exits).
+	AnonymousResidentialProxy
+	// AnonymousOther: anonymous, without a class the database names.
+	AnonymousOther
+)
+
+var anonymityNames = [...]string{"vpn", "hosting", "tor_exit", "public_proxy", "residential_proxy", "anonymous"}
+
+// Names returns the classes set, in a fixed order: "vpn", "hosting",
+// "tor_exit", "public_proxy", "residential_proxy", "anonymous". It is nil
+// for zero.
+func (a Anonymity) Names() []string {
+	if a == 0 {
+		return nil
+	}
+	var out []string
+	for i, n := range anonymityNames {
+		if a&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// String joins Names with commas.
+func (a Anonymity) String() string { return strings.Join(a.Names(), ",") }
+
+// ParseAnonymity returns the set of the class names in names, or an error
+// naming the first unknown one.
+func ParseAnonymity(names []string) (Anonymity, error) {
+	var a Anonymity
+	for _, n := range names {
+		i := slices.Index(anonymityNames[:], n)
+		if i < 0 {
+			return 0, fmt.Errorf("unknown anonymous-network class %q (want %s)", n, strings.Join(anonymityNames[:], ", "))
+		}
+		a |= 1 << i
+	}
+	return a, nil
+}
 
 // Token kinds.
 const (

@@ -52,8 +52,9 @@ bash scripts/security.sh
 # measurement) run first, without -short and without the race detector,
 # which would make them several times slower without finding more.
 echo "==> go test (long integration tests)"
-# One package at a time (-p 1): the latency measurement must not share
-# the two cores with the drill's processes.
+# One package at a time (-p 1): the latency test reports its figures
+# (it asserts no bound on them), and they should not be those of cores
+# shared with the drill's processes.
 go test -count=1 -p 1 -timeout 20m -run "$LONG_TESTS" ./...
 echo "==> go test -race -short ./... (every other test)"
 # One package at a time here too: the pipeline tests (serve with demo

@@ -106,11 +106,10 @@ func runBench(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "average event size: %d bytes\n", size/min(n, 10000))
 
-	svc, closeGeo, err := newIngest(&cfg, st.js, quiet, nil)
+	svc, err := newIngest(&cfg, st.js, quiet, nil, nil)
 	if err != nil {
 		return err
 	}
-	defer closeGeo()
 	client, err := sdk.NewClient(st.nc, sdk.WithApp(demo.App), sdk.WithAsyncBuffer(65536), sdk.WithAsyncWindow(4096),
 		sdk.WithBlockOnFull(time.Minute), sdk.WithLogger(quiet))
 	if err != nil {

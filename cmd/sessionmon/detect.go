@@ -35,12 +35,18 @@ With --input: run the detectors over a file of schema v1 events, offline: no
 NATS, no ClickHouse. Alerts are written one JSON object a line (to standard output
 unless --output is given); invalid lines are reported with their line number
 and skipped; a summary with the throughput goes to standard error. Use it to
-test rules on history and in CI. Detector settings come from the detect:
+test rules on history and in CI.
+
+Both modes enrich events from the GeoIP databases given with --geo-city-db,
+--geo-asn-db and --geo-anonymous-db exactly as ingest does (location,
+network, anonymous-network classes for events that carry only an
+ip_prefix): give the same databases to every command, or impossible_travel
+and session_hijack cannot judge what the SDK sends. Detector settings come from the detect:
 section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
 		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "input", "output",
-			"event-partitions", "detect-partitions", "detect-source-detectors"}, clickhouseOptions, secretOptions),
+			"event-partitions", "detect-partitions", "detect-source-detectors"}, geoOptions, clickhouseOptions, secretOptions),
 		run: runDetect,
 	}
 }
@@ -79,7 +85,12 @@ func runDetectLive(ctx context.Context, e *env) error {
 	checks := health.NewRegistry()
 	addNATSChecks(checks, st)
 	reg := newRegistry()
-	svc, err := newDetect(e.cfg, st.js, e.logger, reg)
+	resolver, err := openGeo(e.cfg, e.logger)
+	if err != nil {
+		return err
+	}
+	defer resolver.Close()
+	svc, err := newDetect(e.cfg, st.js, e.logger, reg, resolver)
 	if err != nil {
 		return err
 	}
@@ -100,6 +111,11 @@ func runDetectOffline(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	resolver, err := openGeo(e.cfg, e.logger)
+	if err != nil {
+		return err
+	}
+	defer resolver.Close()
 	tuneGCForBatch()
 	var in io.Reader = os.Stdin
 	if e.cfg.Detect.Input != "-" {
@@ -119,7 +135,7 @@ func runDetectOffline(ctx context.Context, e *env) error {
 		out = file
 	}
 	w := bufio.NewWriterSize(out, 1<<16)
-	st, runErr := detect.RunOffline(ctx, in, w, dc, time.Now)
+	st, runErr := detect.RunOffline(ctx, in, w, dc, time.Now, detect.WithGeo(resolver))
 	if err := w.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write alerts: %w", err)
 	}

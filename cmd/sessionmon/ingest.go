@@ -24,7 +24,7 @@ import (
 // ingestOptions are the flags of the subcommands that run the ingest worker.
 var ingestOptions = append(clickhouseOptions[:len(clickhouseOptions):len(clickhouseOptions)],
 	"ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending", "ingest-ack-wait",
-	"geo-city-db", "geo-asn-db", "geo-anonymous-db", "geo-default-accuracy-km", "dlq-max-age",
+	"dlq-max-age",
 )
 
 func ingestCommand() *command {
@@ -38,7 +38,7 @@ send events that fail schema v1 or carry raw personal data to SESSIONMON_DLQ,
 and serve /metrics, /healthz and /readyz. Run any number of them against one
 NATS: they share the work. Needs --nats-url (or the embedded server of a
 running 'sessionmon serve' on --nats-listen).`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr"}, ingestOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr"}, ingestOptions, geoOptions, secretOptions),
 		run:     runIngest,
 	}
 }
@@ -54,11 +54,15 @@ func runIngest(ctx context.Context, e *env) error {
 	checks := health.NewRegistry()
 	addNATSChecks(checks, st)
 	reg := newRegistry()
-	svc, closeGeo, err := newIngest(e.cfg, st.js, e.logger, reg)
+	resolver, err := openGeo(e.cfg, e.logger)
 	if err != nil {
 		return err
 	}
-	defer closeGeo()
+	defer resolver.Close()
+	svc, err := newIngest(e.cfg, st.js, e.logger, reg, resolver)
+	if err != nil {
+		return err
+	}
 	checks.Add("ingest", svc.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -70,22 +74,9 @@ func runIngest(ctx context.Context, e *env) error {
 	return g.Wait()
 }
 
-// newIngest builds the ingest worker from the configuration.
-func newIngest(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*ingest.Service, func(), error) {
-	resolver, err := geo.Open(geo.Config{
-		CityPaths:         cfg.Geo.CityDBs,
-		ASNPaths:          cfg.Geo.ASNDBs,
-		AnonymousIPPath:   cfg.Geo.AnonymousIPDB,
-		DefaultAccuracyKM: cfg.Geo.DefaultAccuracyKM,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("geoip databases: %w", err)
-	}
-	if resolver.Enabled() {
-		logger.Info("geoip enrichment enabled", slog.Any("city_dbs", cfg.Geo.CityDBs), slog.Any("asn_dbs", cfg.Geo.ASNDBs))
-	} else {
-		logger.Info("geoip enrichment disabled: no databases configured; events without app-supplied geo are stored without location")
-	}
+// newIngest builds the ingest worker from the configuration; resolver
+// (nil: none) enriches the events it stores.
+func newIngest(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer, resolver *geo.Resolver) (*ingest.Service, error) {
 	ic := ingest.DefaultConfig()
 	ic.BatchSize = cfg.Ingest.BatchSize
 	ic.BatchAge = cfg.Ingest.BatchAge
@@ -94,16 +85,14 @@ func newIngest(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	ic.DLQMaxAge = cfg.DLQ.MaxAge
 	storeOpts, err := storeOptions(cfg)
 	if err != nil {
-		resolver.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	svc, err := ingest.New(js, cfg.ClickHouseURL(), ic, ingest.WithLogger(logger), ingest.WithGeo(resolver),
 		ingest.WithMetrics(ingest.NewMetrics(reg)), ingest.WithStoreOptions(storeOpts...))
 	if err != nil {
-		resolver.Close()
-		return nil, nil, fmt.Errorf("ingest: %w", err)
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	return svc, func() { resolver.Close() }, nil
+	return svc, nil
 }
 
 // newRegistry returns a Prometheus registry with the Go and process

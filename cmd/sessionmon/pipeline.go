@@ -16,13 +16,14 @@ import (
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/geo"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // newDetect builds the live detection service from the configuration.
-func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*detectService, error) {
+func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer, resolver *geo.Resolver) (*detectService, error) {
 	dc, err := loadDetectConfig(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -37,7 +38,8 @@ func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 		return nil, err
 	}
 	svc, err := detect.NewService(js, cfg.ClickHouseURL(), sc, dc,
-		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)), detect.WithStoreOptions(storeOpts...))
+		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)), detect.WithStoreOptions(storeOpts...),
+		detect.WithEngineOptions(detect.WithGeo(resolver)))
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}

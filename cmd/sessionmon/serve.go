@@ -45,7 +45,7 @@ on a separate listener, never on the metrics one.`,
 		options: join(sharedOptions, natsOptions, []string{
 			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
 			"http-addr", "pprof-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
-		}, ingestOptions, dashboardOptions, secretOptions),
+		}, ingestOptions, geoOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}
 }
@@ -151,16 +151,22 @@ func runServe(ctx context.Context, e *env) error {
 	checks := health.NewRegistry()
 	addNATSChecks(checks, st)
 	reg := newRegistry()
-	svc, closeGeo, err := newIngest(cfg, st.js, logger, reg)
+	// One resolver, and one cache, for ingest and the detectors: both
+	// enrich every event the same way.
+	resolver, err := openGeo(cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer closeGeo()
+	defer resolver.Close()
+	svc, err := newIngest(cfg, st.js, logger, reg, resolver)
+	if err != nil {
+		return err
+	}
 	checks.Add("ingest", svc.Ready)
 	if err := ensureReplicated(ctx, cfg, st.js); err != nil {
 		return err
 	}
-	det, err := newDetect(cfg, st.js, logger, reg)
+	det, err := newDetect(cfg, st.js, logger, reg, resolver)
 	if err != nil {
 		return err
 	}
@@ -207,7 +213,7 @@ func runServe(ctx context.Context, e *env) error {
 	}
 	if cfg.Serve.Demo {
 		g.Go(func() error {
-			return runDemoTraffic(gctx, st.nc, cfg.Demo, e.stdout, logger)
+			return runDemoTraffic(gctx, st.nc, cfg.Demo, resolver, e.stdout, logger)
 		})
 	}
 	err = g.Wait()

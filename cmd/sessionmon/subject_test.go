@@ -144,7 +144,7 @@ func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 	_, err = natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
 	require.NoError(t, err)
 	require.NoError(t, ensureAlertStream(t.Context(), js, true))
-	svc, err := newDetect(e.cfg, js, e.logger, nil)
+	svc, err := newDetect(e.cfg, js, e.logger, nil, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

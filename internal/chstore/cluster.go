@@ -184,6 +184,27 @@ func (d templateData) Alter(table string) (string, error) {
 	return d.Database + "." + table + localSuffix + d.OnCluster(), nil
 }
 
+// AddColumn renders the statements that add a column (def: "name Type
+// [AFTER other]") to table, each ending in ";": one ALTER in single-node
+// mode; with a cluster, one ON CLUSTER for the local table of a sharded
+// table and one for its Distributed table (which must list the column to
+// read it), or one for a table replicated everywhere. ClickHouse 18.16 has
+// no ADD COLUMN IF NOT EXISTS: the column existing already (a migration
+// applied in part) is tolerated by Migrate.
+func (d templateData) AddColumn(table, def string) (string, error) {
+	alter, err := d.Alter(table)
+	if err != nil {
+		return "", err
+	}
+	out := "ALTER TABLE " + alter + " ADD COLUMN " + def + ";"
+	if d.Cluster != "" && shardKeys[table] != "" {
+		// The Distributed table has no AFTER ordering to keep.
+		name, _, _ := strings.Cut(def, " AFTER ")
+		out += "\nALTER TABLE " + d.Database + "." + table + d.OnCluster() + " ADD COLUMN " + name + ";"
+	}
+	return out, nil
+}
+
 // Engine renders a table engine such as "ReplacingMergeTree(ingested_at)":
 // as given in single-node mode, and its Replicated variant with a cluster,
 // with the ZooKeeper path and replica name before the engine's own

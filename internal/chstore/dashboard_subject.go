@@ -80,13 +80,7 @@ func scanEvents(rows driver.Rows, op string) ([]EventRow, error) {
 			return err
 		}
 		e.Time, e.IngestedAt = e.Time.UTC(), e.IngestedAt.UTC()
-		// Empty arrays scan as empty slices; NewEventRow leaves them nil.
-		if len(e.TokenClaims) == 0 {
-			e.TokenClaims = nil
-		}
-		if len(e.AttrsKeys) == 0 {
-			e.AttrsKeys, e.AttrsValues = nil, nil
-		}
+		e.nilEmptyArrays()
 		out = append(out, e)
 		return nil
 	})

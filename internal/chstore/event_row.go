@@ -16,11 +16,11 @@ const (
 	TriTrue    int8 = 1
 )
 
-// Values of EventRow.GeoSource.
+// Values of EventRow.GeoSource (schemas.GeoSource).
 const (
-	GeoSourceNone  = ""
-	GeoSourceApp   = "app"   // the app sent lat/lon
-	GeoSourceGeoIP = "geoip" // the ingest pipeline looked the network up
+	GeoSourceNone  = string(schemas.GeoSourceNone)
+	GeoSourceApp   = string(schemas.GeoSourceApp)   // the app sent the location
+	GeoSourceGeoIP = string(schemas.GeoSourceGeoIP) // sessionmon looked the network up
 )
 
 // EventRow is one row of the events table. Times are UTC; *MS fields are Unix
@@ -48,6 +48,8 @@ type EventRow struct {
 	ClientLon        float64
 	ClientAccuracyKM float32
 	GeoSource        string // GeoSourceNone, GeoSourceApp or GeoSourceGeoIP
+	ClientASOrg      string
+	ClientAnonymity  []string // schemas.Anonymity.Names
 	UABrowser        string
 	UAOS             string
 	UADevice         string
@@ -86,10 +88,11 @@ type EventRow struct {
 }
 
 // NewEventRow maps a validated schema event to a row. It copies everything
-// the app sent except the raw user agent; the ingest pipeline fills UA* from
-// it and may add GeoIP data (GeoSourceGeoIP) when the app sent no location.
-// An app-sent lat/lon sets HasGeo and GeoSourceApp. Attrs are stored sorted
-// by key so that equal events give equal rows.
+// the event holds except the raw user agent, enrichment included (the ingest
+// pipeline runs geo.Resolver.Enrich first and fills UA* from the user
+// agent). A located client sets HasGeo, and GeoSourceApp when it was not
+// enriched. Attrs are stored sorted by key so that equal events give equal
+// rows.
 func NewEventRow(e *schemas.Event, ingestedAt time.Time) EventRow {
 	r := EventRow{
 		ID:              e.ID,
@@ -114,11 +117,16 @@ func NewEventRow(e *schemas.Event, ingestedAt time.Time) EventRow {
 		r.ClientCountry = c.Country
 		r.ClientCity = c.City
 		r.ClientAccuracyKM = float32(c.AccuracyKM)
+		r.GeoSource = string(c.GeoSource)
+		r.ClientASOrg = c.ASOrg
+		r.ClientAnonymity = c.Anonymity.Names()
 		if c.HasGeo() {
 			r.HasGeo = true
 			r.ClientLat = *c.Lat
 			r.ClientLon = *c.Lon
-			r.GeoSource = GeoSourceApp
+			if r.GeoSource == GeoSourceNone {
+				r.GeoSource = GeoSourceApp
+			}
 		}
 	}
 	if t := e.Token; t != nil {
@@ -223,4 +231,18 @@ func seconds(s int64) uint32 {
 		return math.MaxUint32
 	}
 	return uint32(s)
+}
+
+// nilEmptyArrays makes the empty arrays of a scanned row nil: they scan as
+// empty slices, and NewEventRow leaves them nil.
+func (r *EventRow) nilEmptyArrays() {
+	if len(r.TokenClaims) == 0 {
+		r.TokenClaims = nil
+	}
+	if len(r.AttrsKeys) == 0 {
+		r.AttrsKeys, r.AttrsValues = nil, nil
+	}
+	if len(r.ClientAnonymity) == 0 {
+		r.ClientAnonymity = nil
+	}
 }

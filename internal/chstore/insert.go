@@ -104,6 +104,8 @@ var eventColumns = []column{
 	col("client_lon", func(r *EventRow) *float64 { return &r.ClientLon }),
 	col("client_accuracy_km", func(r *EventRow) *float32 { return &r.ClientAccuracyKM }),
 	col("geo_source", func(r *EventRow) *string { return &r.GeoSource }),
+	col("client_as_org", func(r *EventRow) *string { return &r.ClientASOrg }),
+	arrayCol("client_anonymity", func(r *EventRow) *[]string { return &r.ClientAnonymity }),
 	col("ua_browser", func(r *EventRow) *string { return &r.UABrowser }),
 	col("ua_os", func(r *EventRow) *string { return &r.UAOS }),
 	col("ua_device", func(r *EventRow) *string { return &r.UADevice }),

@@ -52,13 +52,7 @@ func (s *Store) EventsBySubject(ctx context.Context, subject string, limit int) 
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("events by subject: scan: %w", err)
 		}
-		// Empty arrays scan as empty slices; NewEventRow leaves them nil.
-		if len(r.TokenClaims) == 0 {
-			r.TokenClaims = nil
-		}
-		if len(r.AttrsKeys) == 0 {
-			r.AttrsKeys, r.AttrsValues = nil, nil
-		}
+		r.nilEmptyArrays()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

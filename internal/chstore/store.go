@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync/atomic"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -170,5 +171,9 @@ func isAlreadyExists(err error) bool {
 	if !errors.As(err, &ex) {
 		return false
 	}
-	return ex.Code == 57 || ex.Code == 82
+	// 57 table and 82 database already exist; 44 (ILLEGAL_COLUMN) is
+	// also an ADD COLUMN of a column that exists (ClickHouse 18.16 has no
+	// IF NOT EXISTS there).
+	return ex.Code == 57 || ex.Code == 82 ||
+		(ex.Code == 44 && strings.Contains(ex.Message, "already exists"))
 }

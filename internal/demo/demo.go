@@ -5,15 +5,34 @@
 //
 // Events are dated in the recent past (a timeline ending about now), so the
 // dashboard's last-24-hours views fill at once.
+//
+// # Where users are
+//
+// With Options.Networks (from Networks, which finds them in the GeoIP city
+// database sessionmon enriches with), the traffic carries what a real app
+// sends through the SDK: a client's ip_prefix and ip_hash, made by the
+// SDK's RequestInspector from an address in a network the database places
+// in the user's city, and its device and user agent, never a location or
+// an ASN. sessionmon's enrichment finds where users are, as it does in
+// production, so impossible travel and session hijacks are judged on
+// GeoIP locations. Without Networks the demo supplies the location itself
+// (lat, lon, country, city, accuracy and ASN), as an app that knows it
+// would.
 package demo
 
 import (
+	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/sessionmon/sessionmon/internal/geo"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -30,16 +49,27 @@ type Options struct {
 	// End is the time of the last event; the timeline spans Span before it.
 	End  time.Time
 	Span time.Duration
+	// Networks holds, in the order of Places, an IPv4 network (/24 or
+	// wider) in each of the demo's cities, from Networks. Set, clients
+	// carry only an ip_prefix (a /24 drawn from the city's network) and
+	// ip_hash, as the SDK sends them; nil, they carry the demo's own
+	// location.
+	Networks []netip.Prefix
 }
 
-// city is a place demo users live in or travel to.
+// city is a place demo users live in or travel to. Names are spelled as
+// DB-IP spells them.
 type city struct {
 	name, country string
 	lat, lon      float64
-	asn           uint32
-	prefix        string // an IPv4 /16 the city's /24s are drawn from
+	// asn and prefix (an IPv4 /16 the city's /24s are drawn from) are
+	// what the demo sends without Options.Networks.
+	asn    uint32
+	prefix string
 }
 
+// The demo's cities are far enough apart for any move between two of them
+// within an hour to be impossible travel. Attacks name them by index.
 var cities = []city{
 	{"Berlin", "DE", 52.52, 13.405, 3320, "198.18.0.0"},
 	{"Paris", "FR", 48.8566, 2.3522, 3215, "198.19.0.0"},
@@ -61,20 +91,63 @@ var userAgents = []string{
 	"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
 }
 
+// placeRadiusKM is how far from a city's centre a network the database
+// does not name after the city may be (a district, a suburb).
+const placeRadiusKM = 30
+
+// clientPort is the source port of the demo's requests.
+const clientPort = 50123
+
+// Places returns the demo's cities, in the order Options.Networks follows.
+func Places() []geo.Place {
+	out := make([]geo.Place, len(cities))
+	for i, c := range cities {
+		out[i] = geo.Place{Country: c.country, City: c.name, Lat: c.lat, Lon: c.lon, RadiusKM: placeRadiusKM}
+	}
+	return out
+}
+
+// Networks finds a network in each of the demo's cities in r's city
+// databases, for Options.Networks (see geo.Resolver.FindNetworks). It
+// fails with geo.ErrNoCityDatabase when r has none, and names the cities
+// the databases have no network in.
+func Networks(ctx context.Context, r *geo.Resolver) ([]netip.Prefix, error) {
+	places := Places()
+	networks, err := r.FindNetworks(ctx, places)
+	if err != nil {
+		return nil, fmt.Errorf("find networks of the demo's cities: %w", err)
+	}
+	var missing []string
+	for i, n := range networks {
+		if !n.IsValid() {
+			missing = append(missing, places[i].City+" ("+places[i].Country+")")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errors.New("the geo city databases place no network in " + strings.Join(missing, ", "))
+	}
+	return networks, nil
+}
+
 // policy is the session policy the demo app declares.
 var policy = &schemas.Policy{IdleTimeoutS: 1800, AbsoluteTimeoutS: 8 * 3600, ReauthWindowS: 300}
 
 // gen builds the timeline.
 type gen struct {
-	p      *sdk.Pseudonymizer
-	rnd    *rand.Rand
-	start  time.Time
-	span   time.Duration
-	events []sdk.Event
-	seq    int
+	p  *sdk.Pseudonymizer
+	ri *sdk.RequestInspector
+	// networks are Options.Networks by city name; nil without them.
+	networks map[string]netip.Prefix
+	rnd      *rand.Rand
+	start    time.Time
+	span     time.Duration
+	events   []sdk.Event
+	seq      int
 }
 
-// Generate returns the demo timeline, ordered by event time.
+// Generate returns the demo timeline, ordered by event time. It panics
+// when o.Networks is set but does not hold one IPv4 network of /24 or
+// wider per place.
 func Generate(p *sdk.Pseudonymizer, o Options) []sdk.Event {
 	if o.Span <= 0 {
 		o.Span = 6 * time.Hour
@@ -82,11 +155,30 @@ func Generate(p *sdk.Pseudonymizer, o Options) []sdk.Event {
 	if o.End.IsZero() {
 		o.End = time.Now()
 	}
+	// Without trusted proxies the inspector takes the request's peer as
+	// the client, as it does for an app facing the internet.
+	ri, err := sdk.NewRequestInspector(p, nil)
+	if err != nil {
+		panic(fmt.Sprintf("demo: %v", err))
+	}
 	g := &gen{
 		p:     p,
+		ri:    ri,
 		rnd:   rand.New(rand.NewPCG(uint64(o.Seed), 0x5e5510)),
 		start: o.End.Add(-o.Span),
 		span:  o.Span,
+	}
+	if o.Networks != nil {
+		if len(o.Networks) != len(cities) {
+			panic(fmt.Sprintf("demo: %d networks for %d places", len(o.Networks), len(cities)))
+		}
+		g.networks = make(map[string]netip.Prefix, len(cities))
+		for i, n := range o.Networks {
+			if !n.IsValid() || !n.Addr().Is4() || n.Bits() > 24 {
+				panic(fmt.Sprintf("demo: network %q of %s is not an IPv4 network of /24 or wider", n, cities[i].name))
+			}
+			g.networks[cities[i].name] = n.Masked()
+		}
 	}
 	for u := range o.Users {
 		g.ordinaryUser(u)
@@ -105,8 +197,19 @@ func (g *gen) add(e sdk.Event) {
 	g.events = append(g.events, e)
 }
 
-// client returns a client block of device in place c.
+// client returns a client block of device in place c: what the SDK's
+// RequestInspector makes of a request from an address in c's network with
+// Options.Networks, the demo's own location without them.
 func (g *gen) client(c city, device sdk.Pseudonym, ua string) *sdk.ClientInfo {
+	if network, ok := g.networks[c.name]; ok {
+		r := &http.Request{
+			RemoteAddr: netip.AddrPortFrom(g.addrIn(network), clientPort).String(),
+			Header:     http.Header{"User-Agent": {ua}},
+		}
+		ci := g.ri.ClientInfo(r)
+		ci.Device = device
+		return &ci
+	}
 	base := netip.MustParseAddr(c.prefix).As4()
 	base[2] = byte(g.rnd.IntN(256))
 	addr := netip.AddrFrom4([4]byte{base[0], base[1], base[2], byte(1 + g.rnd.IntN(250))})
@@ -123,6 +226,16 @@ func (g *gen) client(c city, device sdk.Pseudonym, ua string) *sdk.ClientInfo {
 		AccuracyKM: 20,
 		UserAgent:  ua,
 	}
+}
+
+// addrIn returns a host address in a /24 drawn from network (/24 or wider).
+func (g *gen) addrIn(network netip.Prefix) netip.Addr {
+	a := network.Addr().As4()
+	n := binary.BigEndian.Uint32(a[:])
+	n += uint32(g.rnd.IntN(1<<(24-network.Bits()))) << 8
+	n += uint32(1 + g.rnd.IntN(250))
+	binary.BigEndian.PutUint32(a[:], n)
+	return netip.AddrFrom4(a)
 }
 
 // secure returns the cookie a well-behaved app sets.

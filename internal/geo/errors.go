@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Sentinels of Open. Match them with errors.Is.
+// Sentinels of Open and FindNetworks. Match them with errors.Is.
 var (
 	// ErrInvalidDatabase means a file is not a MaxMind DB (mmdb) file, or
 	// is damaged.
@@ -14,6 +14,11 @@ var (
 	// database_type this package cannot read. The error is a
 	// *DatabaseTypeError.
 	ErrUnknownDatabaseType = errors.New("unknown geo database type")
+	// ErrNoCityDatabase means FindNetworks was asked for places but no
+	// city or country database is configured.
+	ErrNoCityDatabase = errors.New("no geo city database configured")
+	// ErrClosed means the Resolver was closed.
+	ErrClosed = errors.New("geo resolver closed")
 )
 
 // DatabaseTypeError reports an mmdb file whose database_type is not one

@@ -217,3 +217,9 @@ ORDER BY (time_ms, id)
 SETTINGS index_granularity = 8192;
 
 -- 008_alerts_ttl skipped: needs clickhouse 19.6.0
+
+-- 009_client_network checksum 536a161073faa6c6f02a44e591d30f38e24a89b1298d996c971106beb36be529
+ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String AFTER client_asn;
+ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String;
+ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String) AFTER geo_source;
+ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String);

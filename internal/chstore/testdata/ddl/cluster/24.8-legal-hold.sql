@@ -219,3 +219,9 @@ SETTINGS index_granularity = 8192;
 
 -- 008_alerts_ttl checksum a59dc234a06e0680ec0e4a847967d8b0ec7f84b0004b1a0827d127e45f3b11a6
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster REMOVE TTL;
+
+-- 009_client_network checksum 536a161073faa6c6f02a44e591d30f38e24a89b1298d996c971106beb36be529
+ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String AFTER client_asn;
+ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String;
+ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String) AFTER geo_source;
+ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String);

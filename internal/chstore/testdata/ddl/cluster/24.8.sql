@@ -219,3 +219,9 @@ SETTINGS index_granularity = 8192;
 
 -- 008_alerts_ttl checksum 29846f45d89c3d23edecb7f685893324db0a8dc34171ee3ba0d131ef888cdc43
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster MODIFY TTL time + INTERVAL 365 DAY;
+
+-- 009_client_network checksum 536a161073faa6c6f02a44e591d30f38e24a89b1298d996c971106beb36be529
+ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String AFTER client_asn;
+ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String;
+ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String) AFTER geo_source;
+ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String);

@@ -209,3 +209,7 @@ ORDER BY (time_ms, id)
 SETTINGS index_granularity = 8192;
 
 -- 008_alerts_ttl skipped: needs clickhouse 19.6.0
+
+-- 009_client_network checksum 18f7ce6b539ee714e48d4d0ce56874a6c0669331bc6d677be27edc6be5a911ea
+ALTER TABLE sessionmon.events ADD COLUMN client_as_org String AFTER client_asn;
+ALTER TABLE sessionmon.events ADD COLUMN client_anonymity Array(String) AFTER geo_source;

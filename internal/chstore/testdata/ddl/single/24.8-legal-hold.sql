@@ -211,3 +211,7 @@ SETTINGS index_granularity = 8192;
 
 -- 008_alerts_ttl checksum 873bfe9df545e1b1f3ea22526deb580639666a37adf1951421d006f3d84784a9
 ALTER TABLE sessionmon.alerts REMOVE TTL;
+
+-- 009_client_network checksum 18f7ce6b539ee714e48d4d0ce56874a6c0669331bc6d677be27edc6be5a911ea
+ALTER TABLE sessionmon.events ADD COLUMN client_as_org String AFTER client_asn;
+ALTER TABLE sessionmon.events ADD COLUMN client_anonymity Array(String) AFTER geo_source;

@@ -211,3 +211,7 @@ SETTINGS index_granularity = 8192;
 
 -- 008_alerts_ttl checksum 94cd1425136464619743806eae0e3c14fea78ff1485c247dcd11a6edc9be89bf
 ALTER TABLE sessionmon.alerts MODIFY TTL time + INTERVAL 365 DAY;
+
+-- 009_client_network checksum 18f7ce6b539ee714e48d4d0ce56874a6c0669331bc6d677be27edc6be5a911ea
+ALTER TABLE sessionmon.events ADD COLUMN client_as_org String AFTER client_asn;
+ALTER TABLE sessionmon.events ADD COLUMN client_anonymity Array(String) AFTER geo_source;

@@ -1,0 +1,256 @@
+package geo
+
+import (
+	"context"
+	"math"
+	"net/netip"
+	"strings"
+
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// Place is a city to find networks in: by name, or, when no network
+// carries that name, by distance from a point.
+type Place struct {
+	// Country is the ISO 3166-1 alpha-2 code the network must be placed
+	// in (required).
+	Country string
+	// City is the city's name as the database spells it (compared without
+	// regard to case): "Sao Paulo" in DB-IP, "São Paulo" in GeoLite2.
+	City string
+	// Lat, Lon and RadiusKM, when RadiusKM > 0, also accept a network
+	// placed in Country within RadiusKM of Lat/Lon, whatever its city's
+	// name; a network matching by name is preferred.
+	Lat, Lon, RadiusKM float64
+}
+
+// findCheckEvery is how many networks FindNetworks walks between checks of
+// its context.
+const findCheckEvery = 1 << 16
+
+// allIPv4 is the IPv4 address space, also the IPv4 subtree of an IPv6
+// database.
+var allIPv4 = netip.MustParsePrefix("0.0.0.0/0")
+
+// FindNetworks walks the IPv4 networks of the city databases, in the order
+// Lookup asks them, and returns for each place one network, /24 or wider,
+// that Lookup places in it: every address of the network resolves to the
+// same record, and to the place's country and city name, or to a point
+// within its radius. It returns the networks in the order of places, a
+// zero Prefix for a place no database has a network in.
+//
+// It stops as soon as every place has a network matching by name, so its
+// time depends on how early in the address space the places first appear
+// (about 50 ms for six big cities of five continents in DB-IP Lite's city
+// files); a place found by distance only, or not at all, costs a walk of
+// every network (about four seconds for those files). Records are decoded
+// once each, however many networks share them.
+//
+// Networks an anonymous-IP database classes as anonymous (VPN, hosting,
+// proxy, Tor), in whole or in part, are passed over: their location is an
+// exit's, not a user's. A network found in a database that a database
+// before it overrides, in whole or in part, is passed over too.
+//
+// It fails with ErrNoCityDatabase when no city or country database is
+// configured, ErrClosed after Close, and ctx's error when ctx ends first.
+// Close waits for a running FindNetworks.
+func (r *Resolver) FindNetworks(ctx context.Context, places []Place) ([]netip.Prefix, error) {
+	if !r.Enabled() || len(r.city) == 0 {
+		return nil, ErrNoCityDatabase
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	w := newPlaceWalk(places)
+	for i, db := range r.city {
+		if err := w.walk(ctx, db, r.city[:i], r.anonymous); err != nil {
+			return nil, err
+		}
+		if w.done() {
+			break
+		}
+	}
+	return w.result(), nil
+}
+
+// placeWalk is the state of one FindNetworks call.
+type placeWalk struct {
+	places []Place
+	// byName are the networks matching by name, nearby the first
+	// matching by distance only.
+	byName, nearby []netip.Prefix
+	missing        int // places without a byName network
+}
+
+func newPlaceWalk(places []Place) *placeWalk {
+	return &placeWalk{
+		places:  places,
+		byName:  make([]netip.Prefix, len(places)),
+		nearby:  make([]netip.Prefix, len(places)),
+		missing: len(places),
+	}
+}
+
+func (w *placeWalk) done() bool { return w.missing == 0 }
+
+// result prefers, for each place, the network matching by name.
+func (w *placeWalk) result() []netip.Prefix {
+	out := make([]netip.Prefix, len(w.places))
+	for i := range w.places {
+		out[i] = w.byName[i]
+		if !out[i].IsValid() {
+			out[i] = w.nearby[i]
+		}
+	}
+	return out
+}
+
+// match is how a record matches each place.
+type match []matchKind
+
+// matchKind is how a record matches one place.
+type matchKind uint8
+
+const (
+	noMatch matchKind = iota
+	matchNearby
+	matchName
+)
+
+// walk visits db's IPv4 networks until every place has a network matching
+// by name. before are the city databases Lookup asks ahead of db.
+func (w *placeWalk) walk(ctx context.Context, db *database, before, anonymous []*database) error {
+	// Networks sharing a record share its offset: decode each record
+	// once. A nil entry is a record that matches no place.
+	records := map[uintptr]match{}
+	n := 0
+	for res := range db.reader.NetworksWithin(allIPv4) {
+		if n++; n%findCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if res.Err() != nil {
+			// A damaged part of the tree: Lookup cannot answer there
+			// either.
+			continue
+		}
+		network := res.Prefix()
+		if !network.Addr().Is4() || network.Bits() > 24 {
+			continue
+		}
+		m, seen := records[res.Offset()]
+		if !seen {
+			m = w.matchRecord(db, res)
+			records[res.Offset()] = m
+		}
+		if m == nil || !w.wanted(m) {
+			continue
+		}
+		if overridden(network, before) || anonymousIn(network, anonymous) {
+			continue
+		}
+		for i, how := range m {
+			switch {
+			case how == matchName && !w.byName[i].IsValid():
+				w.byName[i] = network
+				w.missing--
+			case how == matchNearby && !w.nearby[i].IsValid():
+				w.nearby[i] = network
+			}
+		}
+		if w.done() {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+// wanted reports whether m would give a place a network it lacks.
+func (w *placeWalk) wanted(m match) bool {
+	for i, how := range m {
+		if !w.byName[i].IsValid() && (how == matchName || (how == matchNearby && !w.nearby[i].IsValid())) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchRecord decodes a record and says how it matches each place, or nil
+// when it matches none.
+func (w *placeWalk) matchRecord(db *database, res maxminddb.Result) match {
+	p, ok := db.place(res)
+	if !ok || p.country == "" {
+		return nil
+	}
+	var m match
+	for i, want := range w.places {
+		if !strings.EqualFold(want.Country, p.country) {
+			continue
+		}
+		var how matchKind
+		switch {
+		case want.City != "" && strings.EqualFold(want.City, p.city):
+			how = matchName
+		case want.RadiusKM > 0 && p.hasCoords && greatCircleKM(want.Lat, want.Lon, p.lat, p.lon) <= want.RadiusKM:
+			how = matchNearby
+		default:
+			continue
+		}
+		if m == nil {
+			m = make(match, len(w.places))
+		}
+		m[i] = how
+	}
+	return m
+}
+
+// overridden reports whether any database of before places any address of
+// network, so that Lookup would answer from it rather than from a later
+// database.
+func overridden(network netip.Prefix, before []*database) bool {
+	for _, db := range before {
+		for res := range db.reader.NetworksWithin(network) {
+			if res.Err() != nil {
+				return true
+			}
+			if _, ok := db.place(res); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// anonymousIn reports whether an anonymous-IP database sets a flag on any
+// address of network.
+func anonymousIn(network netip.Prefix, anonymous []*database) bool {
+	for _, db := range anonymous {
+		if db.ipv4Only && !network.Addr().Is4() {
+			continue
+		}
+		for res := range db.reader.NetworksWithin(network) {
+			var a anonymousRecord
+			if res.Err() != nil || (res.Decode(&a) == nil && a != (anonymousRecord{})) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// earthRadiusKM is the mean radius of the earth.
+const earthRadiusKM = 6371.0
+
+// greatCircleKM is the haversine distance between two points.
+func greatCircleKM(lat1, lon1, lat2, lon2 float64) float64 {
+	rad := math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * earthRadiusKM * math.Asin(math.Min(1, math.Sqrt(a)))
+}
