@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"reflect"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -138,6 +139,8 @@ type clientJSON struct {
 	Device    string   `json:"device,omitempty"`
 	IPPrefix  string   `json:"ip_prefix,omitempty"`
 	ASN       uint32   `json:"asn,omitempty"`
+	ASOrg     string   `json:"as_org,omitempty"`
+	Anonymity []string `json:"anonymity,omitempty"`
 	Country   string   `json:"country,omitempty"`
 	City      string   `json:"city,omitempty"`
 	Lat       *float64 `json:"lat,omitempty"`
@@ -165,13 +168,14 @@ func newEventJSON(r chstore.EventRow) eventJSON {
 	if r.TimeMS == 0 {
 		j.Time = r.Time.UTC()
 	}
-	cl := clientJSON{Device: r.ClientDevice, IPPrefix: r.ClientIPPrefix, ASN: r.ClientASN, Country: r.ClientCountry,
-		City: r.ClientCity, GeoSource: r.GeoSource, Browser: r.UABrowser, OS: r.UAOS, DeviceUA: r.UADevice}
+	cl := clientJSON{Device: r.ClientDevice, IPPrefix: r.ClientIPPrefix, ASN: r.ClientASN, ASOrg: r.ClientASOrg,
+		Anonymity: r.ClientAnonymity, Country: r.ClientCountry, City: r.ClientCity, GeoSource: r.GeoSource,
+		Browser: r.UABrowser, OS: r.UAOS, DeviceUA: r.UADevice}
 	if r.HasGeo {
 		lat, lon := r.ClientLat, r.ClientLon
 		cl.Lat, cl.Lon = &lat, &lon
 	}
-	if cl != (clientJSON{}) {
+	if !reflect.ValueOf(cl).IsZero() {
 		j.Client = &cl
 	}
 	if r.TokenID != "" {

@@ -34,9 +34,11 @@ const (
 // and drops a repeat of the same finding (detector and Key) within the
 // detector's dedup window, in event time.
 //
-// Restarts: the engine's state lives in memory only and is rebuilt by
-// replaying recent events (event sourcing). Alert ids are deterministic
-// (detector, key and triggering event id), so an engine created with
+// Restarts: the engine's state lives in memory; the streaming service
+// saves it whole in snapshots and restores it (snapshot.go), then replays
+// the events stored after the snapshot (event sourcing), or, without a
+// snapshot, replays recent events. Alert ids are deterministic (detector,
+// key and triggering event id), so an engine created with
 // WithAlreadyAlerted and/or WithAlertCutoff and fed the last hours of events
 // rebuilds both the detectors' state and its dedup table without alerting
 // again what was alerted before the restart.

@@ -576,7 +576,9 @@ func benchPlan(subjects int, span time.Duration, active bool, seed uint64) []ben
 func benchEvent(s benchStep, seq int) *schemas.Event {
 	c := benchCities[int(s.subj)%len(benchCities)]
 	subj := fmt.Sprintf("k1:s%021d", s.subj)
-	lat, lon := c.lat+float64(s.subj%97)*0.001, c.lon+float64(s.subj%89)*0.001
+	// The jitter depends on the network (subj%256 of the city's prefix),
+	// so that a GeoIP database can hold every location (BenchmarkOffline).
+	lat, lon := c.lat+float64(s.subj%256%97)*0.001, c.lon+float64(s.subj%256%89)*0.001
 	e := &schemas.Event{
 		ID:            fmt.Sprintf("ev%016x%08x", s.subj, seq),
 		SchemaVersion: 1,

@@ -123,16 +123,26 @@ type live struct {
 	stats    Stats
 	// steps goes to the confirmer; run closes it.
 	steps chan<- pubStep
+	// sent numbers the steps sent; outstanding are those the confirmer
+	// may not have confirmed yet (u.confirmed), whose alerts a snapshot
+	// lists as in flight.
+	sent        uint64
+	outstanding []sentStep
+	// snaps writes the snapshots (nil: off); mark is the erasure mark the
+	// state is clean of; snapSize is the last snapshot's size.
+	snaps    *snapshotWriter
+	mark     string
+	snapSize int
 }
 
-func newLive(s *Service, u *unit, eng *Engine, floor uint64, steps chan<- pubStep) *live {
+func newLive(s *Service, u *unit, eng *Engine, floor uint64, steps chan<- pubStep, snaps *snapshotWriter, mark string) *live {
 	return &live{s: s, u: u, eng: eng, floor: floor, seen: newSeqSet(floor), bySeq: make(map[uint64]*inflight),
-		stats: eng.Stats(), steps: steps}
+		stats: eng.Stats(), steps: steps, snaps: snaps, mark: mark}
 }
 
 // run is the engine loop: it processes deliveries, releases held events
-// after MaxHold and serves erasure requests until ctx ends. It closes
-// l.steps when it returns.
+// after MaxHold, serves erasure requests and takes snapshots until ctx
+// ends, and then a last snapshot. It closes l.steps when it returns.
 func (l *live) run(ctx context.Context, in <-chan delivery) error {
 	defer close(l.steps)
 	s := l.s
@@ -142,10 +152,22 @@ func (l *live) run(ctx context.Context, in <-chan delivery) error {
 	var armed time.Time // when hold fires; zero: stopped
 	tick := time.NewTicker(statsEvery)
 	defer tick.Stop()
+	var snapTick <-chan time.Time
+	if l.snaps != nil {
+		t := time.NewTicker(s.cfg.Snapshots.Interval)
+		defer t.Stop()
+		snapTick = t.C
+		// A fresh starting point, so that the next start replays little
+		// even if this process dies before the first tick.
+		l.snapshot(true, nil)
+	}
 	for {
 		var err error
 		select {
 		case <-ctx.Done():
+			// Every event handled so far was released or is in the
+			// engine; what was released is published or in flight.
+			l.snapshot(true, nil)
 			return nil
 		case d := <-in:
 			err = l.handle(ctx, d)
@@ -154,9 +176,11 @@ func (l *live) run(ctx context.Context, in <-chan delivery) error {
 			err = l.advance(ctx, time.Now())
 		case <-tick.C:
 			l.updateStats()
+		case <-snapTick:
+			l.snapshot(false, nil)
 		case r := <-l.u.forget:
 			l.eng.Forget(r.subject)
-			close(r.done)
+			l.forgotten(ctx, r)
 		}
 		if err != nil {
 			return err
@@ -260,6 +284,9 @@ func (l *live) settle(ctx context.Context, alerts []Alert) error {
 	clear(l.released)
 	select {
 	case l.steps <- st:
+		l.sent++
+		l.pruneOutstanding()
+		l.outstanding = append(l.outstanding, sentStep{n: l.sent, alerts: alerts})
 		return nil
 	case <-ctx.Done():
 		// Not acknowledged: replayed or redelivered after a restart.
@@ -284,6 +311,7 @@ func (s *Service) confirmAll(ctx context.Context, u *unit, steps <-chan pubStep)
 		if err := s.confirm(ctx, u, st.alerts, st.futures, st.released); err != nil {
 			return err
 		}
+		u.confirmed.Add(1)
 		for _, e := range st.released {
 			if !e.acked {
 				_ = e.msg.Ack()
@@ -303,6 +331,9 @@ func (l *live) updateStats() {
 	g.set(gaugeKeys, i, float64(st.StateKeys))
 	g.set(gaugePending, i, float64(st.Pending))
 	g.set(gaugeDelay, i, time.Since(l.eng.Watermark()).Seconds())
+	if l.snaps != nil {
+		g.set(gaugeSnapshotAge, i, time.Since(time.Unix(0, l.u.lastSaved.Load())).Seconds())
+	}
 	l.stats = st
 	old := time.Now().Add(-l.s.cfg.AckWait / 2)
 	for _, e := range l.unacked {

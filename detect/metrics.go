@@ -22,6 +22,11 @@ type Metrics struct {
 	storeErrors    prometheus.Counter
 	storeRejected  prometheus.Counter
 	watermarkDelay prometheus.Gauge
+
+	snapshotAge      prometheus.Gauge
+	snapshotBytes    prometheus.Gauge
+	snapshotSeconds  *prometheus.HistogramVec
+	snapshotFailures *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -94,11 +99,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionmon_detect_watermark_delay_seconds",
 			Help: "Wall time minus the engine's event-time watermark.",
 		}),
+		snapshotAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionmon_detect_snapshot_age_seconds",
+			Help: "Age of the newest detector state snapshot written (or restored at start), of the engine whose is oldest; since start when none is.",
+		}),
+		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionmon_detect_snapshot_bytes",
+			Help: "Size of the last detector state snapshot written, summed over the engines.",
+		}),
+		snapshotSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sessionmon_detect_snapshot_seconds",
+			Help:    "Time to encode a detector state snapshot (the engine waits meanwhile), to write it, and to read and restore it at start.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"step"}),
+		snapshotFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionmon_detect_snapshot_failures_total",
+			Help: "Detector state snapshots that could not be encoded, written, or used at start (read: missing ones are not counted; the engine replays instead).",
+		}, []string{"step"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.invalid, m.late, m.skipped, m.replayed, m.alerts, m.replaySkipped,
 			m.publishErrors, m.stateKeys, m.pending, m.consumerLag, m.latency, m.stored, m.storeErrors,
-			m.storeRejected, m.watermarkDelay)
+			m.storeRejected, m.watermarkDelay, m.snapshotAge, m.snapshotBytes, m.snapshotSeconds, m.snapshotFailures)
 	}
 	return m
 }

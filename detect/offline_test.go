@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/internal/geo"
+	"github.com/sessionmon/sessionmon/internal/testutil/geotest"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -148,7 +150,10 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("boom") 
 
 // BenchmarkOffline runs RunOffline, decoding included, over the NDJSON of
 // 10000 subjects' mixed traffic (about 280000 events) and reports events
-// per second. Run it with -cpu 1 for the one-core figure.
+// per second. Run it with -cpu 1 for the one-core figure. app-location: the
+// events carry their location; geoip: they carry only the ip_prefix, as the
+// SDK sends them, and the engine enriches them from GeoIP databases holding
+// the removed values (WithGeo), the cost of the enrichment.
 func BenchmarkOffline(b *testing.B) {
 	events := benchEvents(10_000, 30*time.Minute, false)
 	var in bytes.Buffer
@@ -157,18 +162,33 @@ func BenchmarkOffline(b *testing.B) {
 		_, _ = w.WriteString(offLine(b, e))
 	}
 	require.NoError(b, w.Flush())
-	data := in.Bytes()
+	located := in.Bytes()
 	events = nil
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	var n int64
-	cpu := cpuTime()
-	for b.Loop() {
-		stats, err := RunOffline(b.Context(), bytes.NewReader(data), io.Discard, DefaultConfig(), time.Now)
-		require.NoError(b, err)
-		require.Zero(b, stats.Invalid)
-		n += stats.Events
+	stripped, nets, _ := geotest.StripLocation(b, located)
+	paths := geotest.WriteDatabases(b, nets)
+	r, err := geo.Open(geo.Config{CityPaths: []string{paths.City}, ASNPaths: []string{paths.ASN}})
+	require.NoError(b, err)
+	b.Cleanup(func() { r.Close() })
+	for _, bc := range []struct {
+		name string
+		data []byte
+		opts []Option
+	}{
+		{name: "app-location", data: located},
+		{name: "geoip", data: stripped, opts: []Option{WithGeo(r)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.data)))
+			b.ReportAllocs()
+			var n int64
+			cpu := cpuTime()
+			for b.Loop() {
+				stats, err := RunOffline(b.Context(), bytes.NewReader(bc.data), io.Discard, DefaultConfig(), time.Now, bc.opts...)
+				require.NoError(b, err)
+				require.Zero(b, stats.Invalid)
+				n += stats.Events
+			}
+			reportThroughput(b, n, cpuTime()-cpu)
+		})
 	}
-	reportThroughput(b, n, cpuTime()-cpu)
 }

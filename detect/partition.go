@@ -118,6 +118,16 @@ type unit struct {
 	state atomic.Pointer[string]
 	// forget carries erasure requests to the unit's engine loop.
 	forget chan forgetRequest
+
+	// newDetectors builds a fresh set of the unit's detectors (to restore
+	// a snapshot into); config is their configHash.
+	newDetectors func() ([]Detector, error)
+	config       [32]byte
+	// confirmed counts the alert steps the confirmer has confirmed.
+	confirmed atomic.Uint64
+	// lastSaved is when the state of the last snapshot written (or
+	// restored) was taken, Unix ns.
+	lastSaved atomic.Int64
 }
 
 func (u *unit) setState(reason string) { u.state.Store(&reason) }
@@ -135,16 +145,31 @@ func newUnits(cfg ServiceConfig, dcfg Config, logger *slog.Logger) ([]*unit, err
 	p := cfg.Partitions
 	logger = logging.OrDiscard(logger)
 	build := func(name, durable, filter string, partition int, keep func(string) bool) (*unit, error) {
-		all, err := NewDetectors(dcfg)
+		newDetectors := func() ([]Detector, error) {
+			all, err := NewDetectors(dcfg)
+			if err != nil {
+				return nil, err
+			}
+			return slices.DeleteFunc(all, func(d Detector) bool { return !keep(d.Name()) }), nil
+		}
+		dets, err := newDetectors()
 		if err != nil {
 			return nil, err
 		}
-		dets := slices.DeleteFunc(all, func(d Detector) bool { return !keep(d.Name()) })
+		count := 0
+		if partition >= 0 {
+			count = p.Count
+		}
+		hash, err := configHash(dcfg, dets, durable, count)
+		if err != nil {
+			return nil, err
+		}
 		u := &unit{name: name, durable: durable, partition: partition, filter: filter, dets: dets,
-			logger: logger, forget: make(chan forgetRequest)}
+			logger: logger, forget: make(chan forgetRequest), newDetectors: newDetectors, config: hash}
 		if name != "" {
 			u.logger = logger.With(slog.String("partition", name))
 		}
+		u.lastSaved.Store(time.Now().UnixNano())
 		u.setState("starting")
 		return u, nil
 	}
@@ -370,6 +395,8 @@ const (
 	gaugeKeys
 	gaugePending
 	gaugeDelay
+	gaugeSnapshotAge
+	gaugeSnapshotBytes
 	gaugeKinds
 )
 
@@ -402,5 +429,9 @@ func (g *gauges) set(kind gaugeKind, unit int, v float64) {
 		g.m.pending.Set(sum)
 	case gaugeDelay:
 		g.m.watermarkDelay.Set(top)
+	case gaugeSnapshotAge:
+		g.m.snapshotAge.Set(top)
+	case gaugeSnapshotBytes:
+		g.m.snapshotBytes.Set(sum)
 	}
 }

@@ -125,23 +125,57 @@ type replayBatchOf struct {
 	last   uint64 // the last stream sequence read
 }
 
-// replay feeds eng the events of SESSIONMON_EVENTS stored since from, up
-// to the last one the durable consumer had delivered, in event-time order
-// (no MaxHold), and returns the last sequence it replayed: live processing
-// skips every event at or before it. Alerts the engine does not suppress
-// as already sent are held back; those dated at or after the oldest event
-// the consumer had not acknowledged are published at the end (a crash lost
-// them), the others are dropped (the history before the window, which the
+// replayPlan says where a unit's replay starts.
+type replayPlan struct {
+	// from: without a snapshot, the events stored since from are replayed.
+	from time.Time
+	// snap is the snapshot restored: the events stored after its
+	// sequence are replayed.
+	snap *restoredSnapshot
+	// lost are the alerts snap lists in flight that the alerts stream
+	// does not have.
+	lost []Alert
+}
+
+// replay feeds eng the events of SESSIONMON_EVENTS stored after the
+// restored snapshot (plan.snap) or, without one, since plan.from, up to the
+// last one the durable consumer had delivered, in event-time order (no
+// MaxHold), and returns the last sequence the state includes: live
+// processing skips every event at or before it. Alerts the engine does not
+// suppress as already sent are held back; those dated at or after the
+// oldest event the consumer had not acknowledged are published at the end
+// (a crash lost them), with the snapshot's alerts in flight that were not
+// sent; the others are dropped (the history before the window, which the
 // replay lacks, would have deduplicated them).
 //
 // A partition (u) replays its own events and, of the events stored before
 // the stream was partitioned, those of its subjects.
-func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, from time.Time, start resume) (uint64, error) {
-	u.setState("replaying events since " + from.UTC().Format(time.RFC3339))
-	rcfg, mine := s.replayFilter(u, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &from,
-	})
+func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan replayPlan, start resume) (uint64, error) {
+	from := plan.from
+	what := "since " + from.UTC().Format(time.RFC3339)
+	ocfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &from}
+	var (
+		replayed, last uint64
+		maxAt          = int64(math.MinInt64)
+		cutoff         = int64(math.MaxInt64) // oldest unacknowledged event's time
+		held           []Alert
+		upTo           = start.delivered
+	)
+	if snap := plan.snap; snap != nil {
+		what = fmt.Sprintf("after the snapshot of %s (sequence %d)", snap.created.Format(time.RFC3339), snap.seq)
+		ocfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: snap.seq + 1}
+		last = snap.seq
+		if snap.seq >= upTo {
+			upTo = 0 // nothing to read
+		}
+		if start.ackFloor < snap.seq {
+			// Events in the restored reorder buffer may not have been
+			// released, so not acknowledged, before the stop.
+			cutoff = snap.pendingMinAt
+		}
+	}
+	u.setState("replaying events " + what)
+	rcfg, mine := s.replayFilter(u, ocfg)
 	began := time.Now()
 	batches := make(chan replayBatchOf, replayQueue)
 	g, gctx := errgroup.WithContext(ctx)
@@ -157,7 +191,7 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, from t
 				return gctx.Err()
 			}
 		}
-		err := s.readStream(gctx, u.logger, schemas.EventStream, rcfg, start.delivered, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
+		err := s.readStream(gctx, u.logger, schemas.EventStream, rcfg, upTo, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
 			b.last = md.Sequence.Stream
 			if !mine(msg.Subject()) {
 				return nil
@@ -177,12 +211,6 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, from t
 		return send()
 	})
 
-	var (
-		replayed, last uint64
-		maxAt          = int64(math.MinInt64)
-		cutoff         = int64(math.MaxInt64) // oldest unacknowledged event's time
-		held           []Alert
-	)
 	// Alerts come in stream order; the newest matter most (a crash lost
 	// them), so beyond maxReplayAlerts the oldest are dropped, and counted.
 	var dropped int
@@ -207,12 +235,17 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, from t
 			}
 			replayed += uint64(len(b.events))
 			s.metrics.replayed.Add(float64(len(b.events)))
-			u.setState(fmt.Sprintf("replaying events since %s: %d so far", from.UTC().Format(time.RFC3339), replayed))
+			u.setState(fmt.Sprintf("replaying events %s: %d so far", what, replayed))
 		}
 		return nil
 	})
 	if err := g.Wait(); err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
+	}
+	if snap := plan.snap; snap != nil && snap.pendingMaxAt > math.MinInt64 {
+		// The restored buffer's events have waited longer than MaxHold
+		// since they arrived; those not dated ahead of the clock go too.
+		maxAt = max(maxAt, min(snap.pendingMaxAt, time.Now().UnixNano()))
 	}
 	if maxAt > math.MinInt64 {
 		hold(eng.AdvanceTo(time.Unix(0, maxAt)))
@@ -226,11 +259,13 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, from t
 		u.logger.Warn("replay held too many unsent alerts; the oldest were not checked for loss",
 			slog.Int("dropped", dropped), slog.Int("kept", len(held)))
 	}
-	var lost []Alert
+	lost := plan.lost
+	skipped := 0
 	for _, a := range held {
 		if a.Time.UnixNano() >= cutoff {
 			lost = append(lost, a)
 		} else {
+			skipped++
 			s.metrics.replaySkipped.Inc()
 		}
 	}
@@ -239,7 +274,7 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, from t
 	}
 	st := eng.Stats()
 	u.logger.Info("replay done", slog.Uint64("events", replayed), slog.Duration("duration", time.Since(began)),
-		slog.Int64("suppressed", st.Suppressed+int64(len(held)-len(lost))), slog.Int("published", len(lost)),
+		slog.Int64("suppressed", st.Suppressed+int64(skipped)), slog.Int("published", len(lost)),
 		slog.Int("state_keys", st.StateKeys))
 	return last, nil
 }

@@ -67,6 +67,9 @@ type ServiceConfig struct {
 	// Partitions are the partitions of the events stream the service
 	// owns (default: every one, and the source role).
 	Partitions Partitions
+	// Snapshots configures the snapshots of the detectors' state that a
+	// start restores instead of replaying MaxReplay (snapshot_store.go).
+	Snapshots SnapshotConfig
 }
 
 // DefaultServiceConfig is the service's configuration out of the box.
@@ -84,6 +87,7 @@ func DefaultServiceConfig() ServiceConfig {
 		RetryMax:       10 * time.Second,
 		StoreBatchSize: 1000,
 		StoreBatchAge:  500 * time.Millisecond,
+		Snapshots:      DefaultSnapshotConfig(),
 	}
 }
 
@@ -122,6 +126,9 @@ func (c ServiceConfig) Validate() error {
 		errs = append(errs, errors.New("detect store batch size and age must be positive"))
 	}
 	if err := c.Partitions.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Snapshots.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -165,20 +172,27 @@ func (c ServiceConfig) Validate() error {
 // guarantees (alerts published for everything at or below the ack floor)
 // is what tells a restart which replayed alerts may have been lost.
 //
-// Restarts (event sourcing). State lives in memory and is rebuilt at start
-// by replaying min(Engine.ReplayWindow, MaxReplay) of the events stream with
-// an ordered consumer, up to the last event the durable consumer had
-// delivered (D). Alerts the replay raises again are not sent again: the
-// engine suppresses the ids found in SESSIONMON_ALERTS over the window, and
-// of the other alerts the replay raises only those dated at or after the
-// oldest replayed event above the consumer's ack floor are published: they
-// are the ones a stop between processing and publishing lost (the
-// acknowledgement policy guarantees that every event at or below the ack
-// floor had its alerts published; older unknown ids are artifacts of the
-// window's start, which lacks the history before it). Live processing then
-// goes on with the durable consumer; its redeliveries of replayed events,
-// and repeated deliveries of events already processed live, are acknowledged
-// and skipped, so no event is processed twice. On the very first start (no
+// Restarts (event sourcing). State lives in memory. Each engine saves it
+// as a snapshot (snapshot_store.go: every Snapshots.Interval, after its
+// start, after an erasure and on shutdown) with the last stream sequence
+// it includes; a start restores the snapshot and replays, with an ordered
+// consumer, the events stored after that sequence up to the last event the
+// durable consumer had delivered (D). Without a usable snapshot it replays
+// min(Engine.ReplayWindow, MaxReplay) of the events stream instead, which
+// loses what the detectors learnt before that window. Alerts the replay
+// raises again are not sent again: the engine suppresses the ids found in
+// SESSIONMON_ALERTS since the snapshot (or over the window), and of the
+// other alerts the replay raises only those dated at or after the oldest
+// replayed (or restored, still buffered) event above the consumer's ack
+// floor are published: they are the ones a stop between processing and
+// publishing lost (the acknowledgement policy guarantees that every event
+// at or below the ack floor had its alerts published; older unknown ids
+// are artifacts of the window's start, which lacks the history before
+// it). The alerts a snapshot lists as in flight (raised, not yet
+// confirmed stored) are published too, unless the stream has them. Live
+// processing then goes on with the durable consumer; its redeliveries of
+// replayed events, and repeated deliveries of events already processed
+// live, are acknowledged and skipped, so no event is processed twice. On the very first start (no
 // durable consumer yet) the consumer starts after the stream's last event
 // and the replay only builds state: detect does not alert on history
 // (RunOffline does that).
@@ -195,8 +209,9 @@ func (c ServiceConfig) Validate() error {
 // Goroutines: Run starts, through an errgroup, the alerts store writer
 // and, for each engine, the receiver (pull and decode), the engine loop
 // (the only goroutine that touches the engine), the confirmer (waits for
-// alerts' publish acks, then acknowledges the events that raised them) and
-// the consumer watcher. None outlives Run.
+// alerts' publish acks, then acknowledges the events that raised them),
+// the consumer watcher and, with snapshots on, the snapshot writer (the
+// engine loop encodes a snapshot, the writer stores it). None outlives Run.
 //
 // Create it with NewService and call Run once.
 type Service struct {
@@ -216,13 +231,19 @@ type Service struct {
 	// units are the engines, each with its consumer and its state (why it
 	// is not ready, or nil); fixed by NewService.
 	units []*unit
+	// state holds the snapshots (nil: off); streamCreated is the events
+	// stream's creation time (Unix ns). Both are set by start, before the
+	// units' goroutines start.
+	state         *stateStore
+	streamCreated int64
 	// storeState holds why the alerts store is not ready, or nil.
 	storeState atomic.Pointer[string]
 }
 
 type forgetRequest struct {
 	subject string
-	done    chan struct{}
+	// done receives the outcome (buffered).
+	done chan error
 }
 
 // ServiceOption configures a Service.
@@ -296,20 +317,28 @@ func (s *Service) Ready(context.Context) error {
 }
 
 // Forget drops every piece of the engines' state about subject (an
-// erasure request). It waits until every engine loop has done it, so it
-// blocks while the service replays at start; it returns ctx's error when
-// ctx ends first. Events of subject still in SESSIONMON_EVENTS come back
-// with the next restart's replay: erase them there too.
+// erasure request) and, with snapshots on, writes a fresh snapshot of each
+// engine: once it returns nil, no snapshot holds the subject. It waits
+// until every engine loop has done it, so it blocks while the service
+// replays at start; it returns ctx's error when ctx ends first. Call
+// PrepareForget first, so that neither a replay of the events stream nor a
+// snapshot taken before the erasure brings the subject back.
 func (s *Service) Forget(ctx context.Context, subject string) error {
-	for _, u := range s.units {
-		req := forgetRequest{subject: subject, done: make(chan struct{})}
+	reqs := make([]forgetRequest, len(s.units))
+	for i, u := range s.units {
+		reqs[i] = forgetRequest{subject: subject, done: make(chan error, 1)}
 		select {
-		case u.forget <- req:
+		case u.forget <- reqs[i]:
 		case <-ctx.Done():
 			return fmt.Errorf("forget subject: %w", ctx.Err())
 		}
+	}
+	for i, req := range reqs {
 		select {
-		case <-req.done:
+		case err := <-req.done:
+			if err != nil {
+				return fmt.Errorf("forget subject: %s: %w", s.units[i].label(), err)
+			}
 		case <-ctx.Done():
 			return fmt.Errorf("forget subject: %w", ctx.Err())
 		}
@@ -350,11 +379,21 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// start opens every unit's consumer and reads the ids of the alerts
-// already sent, then runs the units (in g). The consumers are opened first,
-// so that every alert published for the events they had delivered is read.
+// start opens every unit's consumer, restores its snapshot, and reads the
+// ids of the alerts already sent, then runs the units (in g). The
+// consumers are opened first, so that every alert published for the events
+// they had delivered is read.
 func (s *Service) start(ctx, wctx context.Context, g *errgroup.Group) error {
 	if err := s.prepareLayout(ctx); err != nil {
+		return err
+	}
+	stream, err := s.eventStreamInfo(ctx)
+	if err != nil {
+		return err
+	}
+	s.streamCreated = stream.Created.UnixNano()
+	mark, err := s.openState(ctx)
+	if err != nil {
 		return err
 	}
 	known := make(map[string]struct{})
@@ -365,7 +404,7 @@ func (s *Service) start(ctx, wctx context.Context, g *errgroup.Group) error {
 	type opened struct {
 		eng   *Engine
 		start resume
-		from  time.Time
+		plan  replayPlan
 	}
 	runs := make([]opened, len(s.units))
 	oldest := time.Now()
@@ -374,15 +413,36 @@ func (s *Service) start(ctx, wctx context.Context, g *errgroup.Group) error {
 		if err != nil {
 			return err
 		}
-		eng, err := NewEngine(s.dcfg, u.dets, append([]Option{alreadyAlerted}, s.engineOpts...)...)
-		if err != nil {
-			return err
+		opts := append([]Option{alreadyAlerted}, s.engineOpts...)
+		var (
+			eng  *Engine
+			plan replayPlan
+		)
+		if s.state != nil {
+			u.setState("restoring the detector state snapshot")
+			eng, plan.snap = s.restoreUnit(ctx, u, stream, mark, opts)
 		}
-		from := time.Now().Add(-min(eng.ReplayWindow(), s.cfg.MaxReplay))
-		if from.Before(oldest) {
-			oldest = from
+		var alertsFrom time.Time
+		if eng == nil {
+			if eng, err = NewEngine(s.dcfg, u.dets, opts...); err != nil {
+				return err
+			}
+			plan.from = time.Now().Add(-min(eng.ReplayWindow(), s.cfg.MaxReplay))
+			alertsFrom = plan.from
+		} else {
+			// The alerts raised after the snapshot were sent after it.
+			alertsFrom = plan.snap.created.Add(-snapshotAlertMargin)
 		}
-		runs[i] = opened{eng: eng, start: start, from: from}
+		if alertsFrom.Before(oldest) {
+			oldest = alertsFrom
+		}
+		runs[i] = opened{eng: eng, start: start, plan: plan}
+	}
+	if s.state != nil {
+		if err := s.dropOrphanSnapshots(ctx); err != nil {
+			// Cleanup only: detection goes on, the next start tries again.
+			s.logger.Warn("snapshots of deleted consumers not dropped", slog.Any("error", err))
+		}
 	}
 	// known is written here only; the units read it from their own
 	// goroutines, started after.
@@ -391,15 +451,51 @@ func (s *Service) start(ctx, wctx context.Context, g *errgroup.Group) error {
 	}
 	for i, u := range s.units {
 		r := runs[i]
-		g.Go(func() error { return s.detect(ctx, wctx, g, u, r.eng, r.start, r.from) })
+		if snap := r.plan.snap; snap != nil {
+			for _, a := range snap.inflight {
+				if _, ok := known[a.ID]; !ok {
+					r.plan.lost = append(r.plan.lost, a)
+				}
+			}
+		}
+		g.Go(func() error { return s.detect(ctx, wctx, g, u, r.eng, r.start, r.plan, mark) })
 	}
 	return nil
 }
 
-// detect rebuilds u's engine by replay, then runs its receiver, consumer
-// watcher, confirmer (in g) and engine loop (here) until ctx ends.
-func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, eng *Engine, start resume, from time.Time) error {
-	floor, err := s.replay(ctx, wctx, u, eng, from, start)
+// eventStreamInfo returns the events stream's current information.
+func (s *Service) eventStreamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
+	stream, err := s.js.Stream(ctx, schemas.EventStream)
+	if err != nil {
+		return nil, fmt.Errorf("detect: events stream %s: %w", schemas.EventStream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("detect: events stream %s: %w", schemas.EventStream, err)
+	}
+	return info, nil
+}
+
+// openState opens the snapshots' bucket, unless snapshots are off, and
+// returns the current erasure mark.
+func (s *Service) openState(ctx context.Context) (string, error) {
+	c := s.cfg.Snapshots
+	if c.Interval == 0 {
+		return "", nil
+	}
+	obs, err := EnsureStateBucket(ctx, s.js, c.Replicas)
+	if err != nil {
+		return "", err
+	}
+	s.state = &stateStore{obs: obs, maxBytes: c.MaxBytes}
+	return s.state.erasureMark(ctx)
+}
+
+// detect rebuilds u's engine by replay (after its snapshot, when one was
+// restored), then runs its receiver, consumer watcher, confirmer, snapshot
+// writer (in g) and engine loop (here) until ctx ends.
+func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, eng *Engine, start resume, plan replayPlan, mark string) error {
+	floor, err := s.replay(ctx, wctx, u, eng, plan, start)
 	if err != nil {
 		return err
 	}
@@ -408,7 +504,15 @@ func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, 
 	g.Go(func() error { return s.receive(ctx, u, start.consumer, in) })
 	g.Go(func() error { return s.watchConsumer(ctx, u, start.consumer) })
 	g.Go(func() error { return s.confirmAll(wctx, u, steps) })
-	l := newLive(s, u, eng, floor, steps)
+	var snaps *snapshotWriter
+	if s.state != nil {
+		snaps = newSnapshotWriter(s, u)
+		loopDone := make(chan struct{})
+		// After the engine loop's last snapshot.
+		defer close(loopDone)
+		g.Go(func() error { return snaps.run(wctx, loopDone) })
+	}
+	l := newLive(s, u, eng, floor, steps, snaps, mark)
 	u.state.Store(nil)
 	u.logger.Info("detect started", slog.String("consumer", u.durable), slog.Int("detectors", len(u.dets)),
 		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", floor))

@@ -305,12 +305,47 @@ func histogramCount(t testing.TB, h prometheus.Histogram) uint64 {
 	return pb.GetHistogram().GetSampleCount()
 }
 
+// restartMode is how a start rebuilds the state: by restoring the
+// snapshot the stop wrote, or, with snapshots off, by replay alone.
+type restartMode struct {
+	name      string
+	snapshots bool
+}
+
+var restartModes = []restartMode{{name: "restart/snapshot", snapshots: true}, {name: "restart/replay", snapshots: false}}
+
+// config returns cfg with snapshots on or off.
+func (m restartMode) config(cfg ServiceConfig) ServiceConfig {
+	if !m.snapshots {
+		cfg.Snapshots.Interval = 0
+	}
+	return cfg
+}
+
+// replayed is what the restart replays: nothing after a snapshot taken
+// at the stop, else the events of the window.
+func (m restartMode) replayed(window float64) float64 {
+	if m.snapshots {
+		return 0
+	}
+	return window
+}
+
 func TestServiceRestartDoesNotReAlertAndKeepsState(t *testing.T) {
 	t.Parallel()
+	for _, mode := range restartModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testRestartDoesNotReAlertAndKeepsState(t, mode)
+		})
+	}
+}
+
+func testRestartDoesNotReAlertAndKeepsState(t *testing.T, mode restartMode) {
 	js := svcStack(t)
 	store := chtest.New(t)
 	dsn := chtest.DSN(t)
-	cfg := svcConfig()
+	cfg := mode.config(svcConfig())
 	_, stop1 := startService(t, js, dsn, cfg)
 
 	// Before the restart: a whole attack on a, and the first half of one
@@ -327,7 +362,7 @@ func TestServiceRestartDoesNotReAlertAndKeepsState(t *testing.T) {
 
 	m := NewMetrics(nil)
 	_, _ = startService(t, js, dsn, cfg, WithMetrics(m))
-	require.Equal(t, 19.0, testutil.ToFloat64(m.replayed), "the replay rebuilt the state from every event")
+	require.Equal(t, mode.replayed(19), testutil.ToFloat64(m.replayed), "the snapshot holds the state, or the replay rebuilt it from every event")
 	// The second half of b's attack.
 	publishEvents(t, js, failedLogins("b", b, at.Add(time.Minute), 7, 4)...)
 	after := waitForSentinel(t, js, "after")
@@ -349,11 +384,21 @@ func TestServiceRestartDoesNotReAlertAndKeepsState(t *testing.T) {
 
 func TestServiceRestartPublishesAlertsLostInFlight(t *testing.T) {
 	t.Parallel()
+	for _, mode := range restartModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testRestartPublishesAlertsLostInFlight(t, mode)
+		})
+	}
+}
+
+func testRestartPublishesAlertsLostInFlight(t *testing.T, mode restartMode) {
 	js := svcStack(t)
 	// The first service holds events for a minute, and is stopped while
 	// the event that completes the attack is still held: processed, never
-	// released, never acknowledged, so its alert was never sent.
-	cfg := svcConfig()
+	// released, never acknowledged, so its alert was never sent. (The
+	// snapshot the stop writes holds it in the restored reorder buffer.)
+	cfg := mode.config(svcConfig())
 	cfg.MaxHold = time.Minute
 	cfg.AckWait = 5 * time.Minute
 	m1 := NewMetrics(nil)
@@ -370,16 +415,25 @@ func TestServiceRestartPublishesAlertsLostInFlight(t *testing.T) {
 	require.Zero(t, countAlerts(streamAlerts(t, js), "brute_force", c))
 
 	m2 := NewMetrics(nil)
-	_, _ = startService(t, js, closedDSN, svcConfig(), WithMetrics(m2))
+	_, _ = startService(t, js, closedDSN, mode.config(svcConfig()), WithMetrics(m2))
 	alerts := waitForSentinel(t, js, "lost")
 	require.Equal(t, 1, countAlerts(alerts, "brute_force", c), "the replay publishes the alert the stop lost")
 	require.Len(t, alerts, 2)
-	require.Equal(t, 10.0, testutil.ToFloat64(m2.replayed))
+	require.Equal(t, mode.replayed(10), testutil.ToFloat64(m2.replayed))
 	require.Equal(t, 1.0, testutil.ToFloat64(m2.events), "only the sentinel is processed live, the held events are not processed again")
 }
 
 func TestServiceFirstStartBuildsStateWithoutAlertingHistory(t *testing.T) {
 	t.Parallel()
+	for _, mode := range restartModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testFirstStartBuildsStateWithoutAlertingHistory(t, mode)
+		})
+	}
+}
+
+func testFirstStartBuildsStateWithoutAlertingHistory(t *testing.T, mode restartMode) {
 	js := svcStack(t)
 	const a, b = "k1:victim-a-AbCdEfGh", "k1:victim-b-AbCdEfGh"
 	at := time.Now().Add(-time.Minute)
@@ -389,18 +443,18 @@ func TestServiceFirstStartBuildsStateWithoutAlertingHistory(t *testing.T) {
 	// Without a lookback, the first start creates the consumer after the
 	// last event; a restart before anything new arrived must not take the
 	// history for unacknowledged events either.
-	cfg := svcConfig()
+	cfg := mode.config(svcConfig())
 	cfg.FirstLookback = 0
 	_, stop := startService(t, js, closedDSN, cfg)
 	stop()
 	m := NewMetrics(nil)
 	_, _ = startService(t, js, closedDSN, cfg, WithMetrics(m))
-	require.Equal(t, 21.0, testutil.ToFloat64(m.replayed))
+	require.Equal(t, mode.replayed(21), testutil.ToFloat64(m.replayed))
 	publishEvents(t, js, failedLogins("b", b, at.Add(30*time.Second), 10, 1)...)
 	alerts := waitForSentinel(t, js, "first")
 	require.Zero(t, countAlerts(alerts, "brute_force", a), "history before the first start is not alerted")
 	require.Equal(t, 1, countAlerts(alerts, "brute_force", b), "but it is state: b's tenth failure alerts")
-	require.Equal(t, 1.0, testutil.ToFloat64(m.replaySkipped), "a's alert was found and dropped in the replay")
+	require.Equal(t, mode.replayed(1), testutil.ToFloat64(m.replaySkipped), "a's alert was found and dropped in the replay (the first start's, with snapshots)")
 }
 
 // TestServiceFirstStartAlertsRecentEvents: events stored shortly before

@@ -159,6 +159,18 @@ func TestSnapshotDetectorFieldsAreKnown(t *testing.T) {
 		require.ElementsMatch(t, want, got,
 			"fields of %s changed: classify each as state or configuration here, and encode state in snapshot_codec.go", typ.Name())
 	}
+
+	// The engine's own: state in snapshot.go (encodeState), the rest
+	// set by NewEngine and its options, or used within one call.
+	var got []string
+	for i := range reflect.TypeFor[Engine]().NumField() {
+		got = append(got, reflect.TypeFor[Engine]().Field(i).Name)
+	}
+	require.ElementsMatch(t, []string{
+		"dets", "settings", "emits", "lateness", "maxPending", "clock", "suppress", "geo", // configuration
+		"pending", "maxSeen", "watermark", "started", "lastSweep", "dedup", // state
+		"cur", "keys", "out", "stats", // within a call; counters
+	}, got, "fields of Engine changed: classify each here, and encode state in Engine.encodeState")
 }
 
 // snapshotEngine returns an engine of cfg's detectors on the test clock.

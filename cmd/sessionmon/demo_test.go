@@ -81,20 +81,9 @@ func TestDemoFileWithoutCityDatabaseSaysSo(t *testing.T) {
 // detector.
 func detectFile(t *testing.T, events string, args ...string) map[string]int {
 	t.Helper()
-	alerts := filepath.Join(t.TempDir(), "alerts.ndjson")
-	code, out, errOut := runCmd(t, t.Context(), append([]string{"detect", "--input", events, "--output", alerts}, args...)...)
-	require.Equal(t, exitOK, code, errOut)
-	require.Empty(t, out, "alerts go to --output")
-	require.Contains(t, errOut, "0 invalid lines")
-	b, err := os.ReadFile(alerts)
-	require.NoError(t, err)
 	found := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var a struct {
-			Detector string `json:"detector"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(line), &a))
-		found[a.Detector]++
+	for _, a := range detectAlerts(t, events, args...) {
+		found[a["detector"].(string)]++
 	}
 	return found
 }

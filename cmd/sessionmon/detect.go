@@ -24,8 +24,11 @@ func detectCommand() *command {
 		usage: "sessionmon detect [--input EVENTS.ndjson [--output ALERTS.ndjson]] [options]",
 		summary: `Without --input: run the detectors alone, live, on the SESSIONMON_EVENTS
 stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS and
-ClickHouse, with /metrics, /healthz and /readyz on --http-addr. At start it
-rebuilds its state by replaying recent events. By default one process
+ClickHouse, with /metrics, /healthz and /readyz on --http-addr. It saves
+its state to the SESSIONMON_DETECT_STATE object store every
+--detect-snapshot-interval and at shutdown; at start it restores the last
+snapshot and replays the events stored after it (without a usable snapshot,
+the last 24 hours). By default one process
 detects on every partition of the events stream; to spread the work, give
 each process a set with --detect-partitions (e.g. 0-7 and 8-15 of
 --event-partitions 16) and the source detectors to exactly one
@@ -46,7 +49,7 @@ section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
 		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "input", "output",
-			"event-partitions", "detect-partitions", "detect-source-detectors"}, geoOptions, clickhouseOptions, secretOptions),
+			"event-partitions", "detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, clickhouseOptions, secretOptions),
 		run: runDetect,
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/config"
@@ -202,13 +203,35 @@ func (r forgetResult) String() string {
 	return fmt.Sprintf("forgotten by %d of %d detect processes: %s", len(r.Done), n, strings.Join(names, ", "))
 }
 
-// forgetVia returns the forget func of a retention.Eraser: it asks the
-// detect processes reachable over nc (askToForget).
+// forgetVia returns the forget func of a retention.Eraser: it erases the
+// subject from the detectors' state over nc (forgetEverywhere).
 func forgetVia(nc *nats.Conn) func(ctx context.Context, subject string) error {
 	return func(ctx context.Context, subject string) error {
-		_, err := askToForget(ctx, nc, subject)
+		_, err := forgetEverywhere(ctx, nc, subject)
 		return err
 	}
+}
+
+// forgetEverywhere erases subject from the detectors' state: first from
+// what NATS keeps for them (detect.PrepareForget: the subject's events in
+// the events stream, which a replay would read again, and the erasure
+// mark that keeps older state snapshots from being restored), then from
+// every running detect process (askToForget), each of which writes a
+// fresh snapshot before it answers, and last from the snapshots of engines
+// that are not running (detect.CompleteForget).
+func forgetEverywhere(ctx context.Context, nc *nats.Conn, subject string) (forgetResult, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return forgetResult{}, fmt.Errorf("forget subject: %w", err)
+	}
+	if err := detect.PrepareForget(ctx, js, subject); err != nil {
+		return forgetResult{}, err
+	}
+	res, err := askToForget(ctx, nc, subject)
+	if err != nil {
+		return res, err
+	}
+	return res, detect.CompleteForget(ctx, js)
 }
 
 // askToForget asks every running detect process to forget subject and

@@ -60,15 +60,8 @@ func travelFile(t *testing.T) (events string, dbs geotest.Paths) {
 // impossible_travel alerts.
 func travelAlerts(t *testing.T, events string, args ...string) []map[string]any {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "alerts.ndjson")
-	code, stdout, errOut := runCmd(t, t.Context(), append([]string{"detect", "--input", events, "--output", out}, args...)...)
-	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, errOut)
-	b, err := os.ReadFile(out)
-	require.NoError(t, err)
 	var alerts []map[string]any
-	for line := range strings.Lines(string(b)) {
-		var a map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &a))
+	for _, a := range detectAlerts(t, events, args...) {
 		if a["detector"] == "impossible_travel" {
 			alerts = append(alerts, a)
 		}

@@ -231,33 +231,40 @@ func TestServeWithDemo(t *testing.T) {
 
 func TestDemoFileThroughOfflineDetect(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	events, alerts := filepath.Join(dir, "events.ndjson"), filepath.Join(dir, "alerts.ndjson")
+	events := filepath.Join(t.TempDir(), "events.ndjson")
 	code, _, errOut := runCmd(t, t.Context(), "demo", "--output", events, "--demo-users", "200")
 	require.Equal(t, exitOK, code, errOut)
 
-	code, out, errOut := runCmd(t, t.Context(), "detect", "--input", events, "--output", alerts)
-	require.Equal(t, exitOK, code, errOut)
-	require.Empty(t, out, "alerts go to --output")
-	require.Contains(t, errOut, "0 invalid lines")
-
-	b, err := os.ReadFile(alerts)
-	require.NoError(t, err)
 	found := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var a struct {
-			Detector string `json:"detector"`
-			Summary  string `json:"summary"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(line), &a))
-		require.NotEmpty(t, a.Summary)
-		found[a.Detector]++
+	for _, a := range detectAlerts(t, events) {
+		require.NotEmpty(t, a["summary"])
+		found[a["detector"].(string)]++
 	}
 	// The demo holds every attack; the detectors find each kind and
 	// nothing on the 200 ordinary users beyond what the attacks explain.
 	for _, name := range detect.DetectorNames() {
 		require.Positive(t, found[name], "no %s alert from demo traffic", name)
 	}
+}
+
+// detectAlerts runs detect --input over events with args, checks that
+// every line was valid and the alerts went to --output, and returns them.
+func detectAlerts(t *testing.T, events string, args ...string) []map[string]any {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "alerts.ndjson")
+	code, stdout, errOut := runCmd(t, t.Context(), append([]string{"detect", "--input", events, "--output", out}, args...)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, errOut)
+	require.Empty(t, stdout, "alerts go to --output")
+	require.Contains(t, errOut, " 0 invalid lines")
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var alerts []map[string]any
+	for line := range strings.Lines(string(b)) {
+		var a map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &a))
+		alerts = append(alerts, a)
+	}
+	return alerts
 }
 
 func TestDetectReportsBadLines(t *testing.T) {

@@ -33,6 +33,7 @@ func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	// serve passes stream-replicas; a detect process alone has the default
 	// of 1, which keeps the replicas serve set.
 	sc.Alerts.Replicas = cfg.Stream.Replicas
+	sc.Snapshots.Replicas, sc.Snapshots.Interval = cfg.Stream.Replicas, cfg.Detect.SnapshotInterval
 	storeOpts, err := storeOptions(cfg)
 	if err != nil {
 		return nil, err

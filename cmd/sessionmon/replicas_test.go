@@ -24,7 +24,8 @@ const notClustered = "replicas > 1 not supported in non-clustered mode"
 // that stream-replicas applies to.
 var replicatedStreams = []string{detect.AlertStream, ingest.DLQStream, alert.RedeliverStream,
 	natsconn.BucketStream(alert.UndeliverableBucket), natsconn.BucketStream(natsconn.LockBucket),
-	natsconn.BucketStream(dashboard.SessionBucket), natsconn.BucketStream(dashboard.TokenBucket)}
+	natsconn.BucketStream(dashboard.SessionBucket), natsconn.BucketStream(dashboard.TokenBucket),
+	"OBJ_" + detect.StateBucket}
 
 func TestServeDeclaresEveryStreamWithReplicas(t *testing.T) {
 	t.Parallel()
@@ -80,6 +81,10 @@ func TestEachDeclarationCarriesReplicas(t *testing.T) {
 		{name: "replicas/dashboard buckets", want: dashboard.SessionBucket, declare: func(ctx context.Context) error {
 			return dashboard.EnsureBuckets(ctx, js, cfg.Stream.Replicas)
 		}},
+		{name: "replicas/detector state", want: detect.StateBucket, declare: func(ctx context.Context) error {
+			_, err := detect.EnsureStateBucket(ctx, js, cfg.Stream.Replicas)
+			return err
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.declare(t.Context())
@@ -120,5 +125,7 @@ func TestWorkersKeepReplicas(t *testing.T) {
 	_, err = detect.EnsureAlertStream(ctx, cluster, detect.DefaultServiceConfig().Alerts)
 	require.ErrorContains(t, err, notClustered)
 	_, err = natsconn.TryLock(ctx, cluster, "erasure", erasureLockTTL)
+	require.ErrorContains(t, err, notClustered)
+	_, err = detect.EnsureStateBucket(ctx, cluster, detect.DefaultSnapshotConfig().Replicas) // as detect.Service.Run does
 	require.ErrorContains(t, err, notClustered)
 }

@@ -44,7 +44,7 @@ With --pprof-addr (a loopback address) it serves Go's profiles
 on a separate listener, never on the metrics one.`,
 		options: join(sharedOptions, natsOptions, []string{
 			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
-			"http-addr", "pprof-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
+			"detect-snapshot-interval", "http-addr", "pprof-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
 		}, ingestOptions, geoOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}
@@ -236,14 +236,17 @@ func pprofHandler() http.Handler {
 // bucket of sessionmon with stream-replicas copies, before a component
 // declares one with what it knows (they never lower the count, see
 // natsconn.ReplicasFor): the alerts stream (created or updated to its
-// limits, as serve owns it), the dead letters, the notifier's redelivery
-// stream and undeliverable alerts, the job locks, and the dashboard's
-// sessions and API tokens.
+// limits, as serve owns it), the detectors' state snapshots, the dead
+// letters, the notifier's redelivery stream and undeliverable alerts, the
+// job locks, and the dashboard's sessions and API tokens.
 func ensureReplicated(ctx context.Context, cfg *config.Config, js jetstream.JetStream) error {
 	r := cfg.Stream.Replicas
 	ac := detect.DefaultServiceConfig().Alerts
 	ac.Replicas = r
 	if _, err := detect.EnsureAlertStream(ctx, js, ac); err != nil {
+		return err
+	}
+	if _, err := detect.EnsureStateBucket(ctx, js, r); err != nil {
 		return err
 	}
 	if _, err := ingest.EnsureDLQStream(ctx, js, cfg.DLQ.MaxAge, r); err != nil {

@@ -173,18 +173,19 @@ func erasureLock(ctx context.Context, e *env) (func(), error) {
 	return holdLock(ctx, nc, erasureLockName, erasureLockTTL)
 }
 
-// purgeDetectorState asks every running detect process (serve, or each
-// detect of a partitioned deployment) to drop the subject's in-memory
-// state, and says what happened. Without running detectors there is
-// nothing to purge: their state lives only in memory. It fails when a
-// process was reached and could not forget.
+// purgeDetectorState erases the subject from the detectors' state
+// (forgetEverywhere: its events in the events stream, the state snapshots
+// saved in NATS, and every running detect process, serve or each detect of
+// a partitioned deployment), and says what happened. It fails when NATS is
+// not reachable (the saved state could come back at the next start), and
+// when a process was reached and could not forget.
 func purgeDetectorState(ctx context.Context, e *env, subject string) (string, error) {
 	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-erase", e.logger)
 	if err != nil {
-		return "not purged, NATS not reachable (state held by a running detector expires with its windows)", nil
+		return "", fmt.Errorf("NATS is not reachable, so the detectors' saved state may still hold the subject (start sessionmon serve, or NATS, and erase again): %w", err)
 	}
 	defer nc.Close()
-	res, err := askToForget(ctx, nc, subject)
+	res, err := forgetEverywhere(ctx, nc, subject)
 	if err != nil {
 		return "", err
 	}

@@ -27,6 +27,8 @@ func subjectEnv(t *testing.T, out *bytes.Buffer, subject string) *env {
 	cfg := config.Default()
 	cfg.ClickHouseDSN = chtest.DSN(t)
 	cfg.SubjectRequest.Subject = subject
+	// An erasure needs NATS: the detectors' saved state lives there.
+	cfg.NATS.URL = natstest.RunServer(t).ClientURL()
 	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: out}
 }
 

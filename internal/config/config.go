@@ -201,6 +201,9 @@ type Detect struct {
 	// (credential stuffing, ...) over every partition; nil: only when the
 	// process owns every partition.
 	SourceDetectors *bool
+	// SnapshotInterval is how often a live detect process saves its
+	// detectors' state to NATS; 0 turns snapshots off.
+	SnapshotInterval time.Duration
 }
 
 // OwnedPartitions returns Partitions as detect-partitions takes them
@@ -285,9 +288,10 @@ func Default() Config {
 			MaxAckPending: 100000,
 			AckWait:       60 * time.Second,
 		},
-		Geo:   Geo{DefaultAccuracyKM: 100},
-		Bench: Bench{Events: 1_000_000},
-		DLQ:   DLQ{MaxAge: 7 * 24 * time.Hour, Limit: 20},
+		Geo:    Geo{DefaultAccuracyKM: 100},
+		Detect: Detect{SnapshotInterval: 5 * time.Minute},
+		Bench:  Bench{Events: 1_000_000},
+		DLQ:    DLQ{MaxAge: 7 * 24 * time.Hour, Limit: 20},
 		Demo: Demo{
 			Users:    500,
 			Duration: 0,
@@ -352,6 +356,9 @@ func (c *Config) Validate() error {
 			bad("detect-partitions", "partition %d does not exist: event-partitions is %d (partitions are 0 to %d)", p, c.Stream.Partitions, c.Stream.Partitions-1)
 			break
 		}
+	}
+	if d := c.Detect.SnapshotInterval; d < 0 || (d > 0 && d < time.Second) {
+		bad("detect-snapshot-interval", "must be 0 (off) or at least 1s (got %s)", d)
 	}
 	if u, err := url.Parse(c.ClickHouseDSN); err != nil || !oneOf(u.Scheme, "clickhouse", "tcp", "http", "https") {
 		bad("clickhouse-dsn", "must be a clickhouse://host:port/database URL")

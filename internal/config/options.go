@@ -141,7 +141,7 @@ var Options = []Option{
 	dur("stream-max-age", "stream.max_age", "how long the events stream keeps an event (e.g. 7d, 72h; 0 keeps forever)", func(c *Config) *time.Duration { return &c.Stream.MaxAge }),
 	dur("stream-duplicates", "stream.duplicates", "window in which an event published twice with the same id is stored once (the embedded or external NATS server keeps every event id of the window in memory: ~130 bytes each, up to 3 times over: rate × window; see docs/soak.md)", func(c *Config) *time.Duration { return &c.Stream.Duplicates }),
 	integer("stream-max-bytes", "stream.max_bytes", "size limit of the events stream in bytes (0: none); when full, publishers get an error, nothing is dropped", func(c *Config) *int64 { return &c.Stream.MaxBytes }),
-	integer("stream-replicas", "stream.replicas", "copies in a NATS cluster of every stream and key-value bucket (events, dead letters, alerts, redeliveries, undeliverable alerts, locks, dashboard sessions and tokens); serve declares them with it, and no process lowers the copies a stream has (lower them with nats stream edit)", func(c *Config) *int { return &c.Stream.Replicas }),
+	integer("stream-replicas", "stream.replicas", "copies in a NATS cluster of every stream and key-value bucket (events, dead letters, alerts, detector state, redeliveries, undeliverable alerts, locks, dashboard sessions and tokens); serve declares them with it, and no process lowers the copies a stream has (lower them with nats stream edit)", func(c *Config) *int { return &c.Stream.Replicas }),
 	integer("event-partitions", "stream.partitions", "subject partitions of the events stream (set the same value in every process; a change applies to new events only)", func(c *Config) *int { return &c.Stream.Partitions }),
 	{Name: "detect-partitions", YAML: "detect_live.partitions", Usage: "events stream partitions this detect process owns, e.g. 0-7 or 0,2,4 (default: all)",
 		get: func(c *Config) string { return formatPartitions(c.Detect.Partitions) },
@@ -167,6 +167,7 @@ var Options = []Option{
 			return nil
 		},
 	},
+	dur("detect-snapshot-interval", "detect_live.snapshot_interval", "how often live detection saves its detectors' state to NATS (bucket SESSIONMON_DETECT_STATE), which a restart restores instead of replaying history; it is also saved at shutdown and after an erasure (0: off, every start replays at most 24 h)", func(c *Config) *time.Duration { return &c.Detect.SnapshotInterval }),
 
 	str("clickhouse-dsn", "clickhouse.dsn", "ClickHouse address, clickhouse://[user@]host:port/database (put the password in SESSIONMON_CLICKHOUSE_PASSWORD, not here)", func(c *Config) *string { return &c.ClickHouseDSN }),
 	secret("clickhouse-password", "clickhouse.password", "password of the ClickHouse user", func(c *Config) *string { return &c.ClickHousePassword }),

@@ -49,12 +49,12 @@ type Options struct {
 	// End is the time of the last event; the timeline spans Span before it.
 	End  time.Time
 	Span time.Duration
-	// Networks holds, in the order of Places, an IPv4 network (/24 or
+	// Networks holds, in the order of Places, IPv4 networks (/24 or
 	// wider) in each of the demo's cities, from Networks. Set, clients
-	// carry only an ip_prefix (a /24 drawn from the city's network) and
-	// ip_hash, as the SDK sends them; nil, they carry the demo's own
-	// location.
-	Networks []netip.Prefix
+	// carry only an ip_prefix (a /24 drawn from one of the city's
+	// networks) and ip_hash, as the SDK sends them; nil, they carry the
+	// demo's own location.
+	Networks [][]netip.Prefix
 }
 
 // city is a place demo users live in or travel to. Names are spelled as
@@ -95,6 +95,12 @@ var userAgents = []string{
 // does not name after the city may be (a district, a suburb).
 const placeRadiusKM = 30
 
+// networksPerCity is how many networks Networks looks for in each city:
+// enough /24s that a city's ordinary users, typing a wrong password now
+// and then, do not look like credential stuffing from one network even
+// with tens of thousands of them.
+const networksPerCity = 16
+
 // clientPort is the source port of the demo's requests.
 const clientPort = 50123
 
@@ -107,19 +113,19 @@ func Places() []geo.Place {
 	return out
 }
 
-// Networks finds a network in each of the demo's cities in r's city
+// Networks finds networks in each of the demo's cities in r's city
 // databases, for Options.Networks (see geo.Resolver.FindNetworks). It
 // fails with geo.ErrNoCityDatabase when r has none, and names the cities
 // the databases have no network in.
-func Networks(ctx context.Context, r *geo.Resolver) ([]netip.Prefix, error) {
+func Networks(ctx context.Context, r *geo.Resolver) ([][]netip.Prefix, error) {
 	places := Places()
-	networks, err := r.FindNetworks(ctx, places)
+	networks, err := r.FindNetworks(ctx, places, networksPerCity)
 	if err != nil {
 		return nil, fmt.Errorf("find networks of the demo's cities: %w", err)
 	}
 	var missing []string
 	for i, n := range networks {
-		if !n.IsValid() {
+		if len(n) == 0 {
 			missing = append(missing, places[i].City+" ("+places[i].Country+")")
 		}
 	}
@@ -137,7 +143,7 @@ type gen struct {
 	p  *sdk.Pseudonymizer
 	ri *sdk.RequestInspector
 	// networks are Options.Networks by city name; nil without them.
-	networks map[string]netip.Prefix
+	networks map[string][]netip.Prefix
 	rnd      *rand.Rand
 	start    time.Time
 	span     time.Duration
@@ -146,8 +152,8 @@ type gen struct {
 }
 
 // Generate returns the demo timeline, ordered by event time. It panics
-// when o.Networks is set but does not hold one IPv4 network of /24 or
-// wider per place.
+// when o.Networks is set but does not hold IPv4 networks of /24 or wider
+// for every place.
 func Generate(p *sdk.Pseudonymizer, o Options) []sdk.Event {
 	if o.Span <= 0 {
 		o.Span = 6 * time.Hour
@@ -172,12 +178,17 @@ func Generate(p *sdk.Pseudonymizer, o Options) []sdk.Event {
 		if len(o.Networks) != len(cities) {
 			panic(fmt.Sprintf("demo: %d networks for %d places", len(o.Networks), len(cities)))
 		}
-		g.networks = make(map[string]netip.Prefix, len(cities))
-		for i, n := range o.Networks {
-			if !n.IsValid() || !n.Addr().Is4() || n.Bits() > 24 {
-				panic(fmt.Sprintf("demo: network %q of %s is not an IPv4 network of /24 or wider", n, cities[i].name))
+		g.networks = make(map[string][]netip.Prefix, len(cities))
+		for i, networks := range o.Networks {
+			if len(networks) == 0 {
+				panic(fmt.Sprintf("demo: no network for %s", cities[i].name))
 			}
-			g.networks[cities[i].name] = n.Masked()
+			for _, n := range networks {
+				if !n.IsValid() || !n.Addr().Is4() || n.Bits() > 24 {
+					panic(fmt.Sprintf("demo: network %q of %s is not an IPv4 network of /24 or wider", n, cities[i].name))
+				}
+				g.networks[cities[i].name] = append(g.networks[cities[i].name], n.Masked())
+			}
 		}
 	}
 	for u := range o.Users {
@@ -201,7 +212,8 @@ func (g *gen) add(e sdk.Event) {
 // RequestInspector makes of a request from an address in c's network with
 // Options.Networks, the demo's own location without them.
 func (g *gen) client(c city, device sdk.Pseudonym, ua string) *sdk.ClientInfo {
-	if network, ok := g.networks[c.name]; ok {
+	if networks, ok := g.networks[c.name]; ok {
+		network := networks[g.rnd.IntN(len(networks))]
 		r := &http.Request{
 			RemoteAddr: netip.AddrPortFrom(g.addrIn(network), clientPort).String(),
 			Header:     http.Header{"User-Agent": {ua}},

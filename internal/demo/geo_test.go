@@ -19,19 +19,20 @@ import (
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
-// demoCityDB writes a city database with a /16 in each of the demo's
-// cities, after a decoy of the same name in another country, and returns
-// the Resolver over it and the networks by city.
-func demoCityDB(t *testing.T) (*geo.Resolver, map[string]netip.Prefix) {
+// demoCityDB writes a city database with two /16s in each of the demo's
+// cities, the first after a decoy of the same name in another country,
+// and returns the Resolver over it and the networks by city.
+func demoCityDB(t *testing.T) (*geo.Resolver, map[string][]netip.Prefix) {
 	t.Helper()
 	nets := map[string]geotest.Facts{}
-	want := map[string]netip.Prefix{}
+	want := map[string][]netip.Prefix{}
 	ottawa := [2]float64{45.4215, -75.6972}
 	for i, p := range demo.Places() {
 		nets[fmt.Sprintf("41.%d.0.0/16", 2*i)] = geotest.Facts{Country: "CA", City: p.City, Lat: &ottawa[0], Lon: &ottawa[1], AccuracyKM: 20}
-		network := netip.MustParsePrefix(fmt.Sprintf("41.%d.0.0/16", 2*i+1))
-		nets[network.String()] = geotest.Facts{Country: p.Country, City: p.City, Lat: &p.Lat, Lon: &p.Lon, AccuracyKM: 20}
-		want[p.City] = network
+		for _, network := range []string{fmt.Sprintf("41.%d.0.0/16", 2*i+1), fmt.Sprintf("42.%d.0.0/16", i)} {
+			nets[network] = geotest.Facts{Country: p.Country, City: p.City, Lat: &p.Lat, Lon: &p.Lon, AccuracyKM: 20}
+			want[p.City] = append(want[p.City], netip.MustParsePrefix(network))
+		}
 	}
 	r, err := geo.Open(geo.Config{CityPaths: []string{geotest.WriteDatabases(t, nets).City}})
 	require.NoError(t, err)
@@ -84,7 +85,9 @@ func TestGenerateSendsWhatTheSDKSends(t *testing.T) {
 
 	cityOf := map[netip.Prefix]geo.Place{}
 	for _, p := range demo.Places() {
-		cityOf[want[p.City]] = p
+		for _, network := range want[p.City] {
+			cityOf[network] = p
+		}
 	}
 	clients, seen := 0, map[string]bool{}
 	for i := range events {

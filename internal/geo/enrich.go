@@ -1,8 +1,6 @@
 package geo
 
 import (
-	"net/netip"
-
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -44,32 +42,30 @@ func (l Location) Anonymity() schemas.Anonymity {
 //   - Anonymous-network classes: the databases' only (apps cannot send
 //     them).
 //
-// GeoSource names where the coordinates came from, or the country when
-// there are none: GeoSourceApp, GeoSourceGeoIP or GeoSourceNone. Enrich is
+// GeoSource names where the coordinates came from, or the country and city
+// when there are none: GeoSourceApp, GeoSourceGeoIP or GeoSourceNone. Enrich is
 // idempotent: a client already enriched (GeoSource set) is left alone.
 func (r *Resolver) Enrich(c *schemas.Client) {
 	if c == nil || c.GeoSource != schemas.GeoSourceNone {
 		return
 	}
 	appCoords := c.HasGeo()
-	if appCoords || c.Country != "" {
+	if appCoords || c.Country != "" || c.City != "" {
 		c.GeoSource = schemas.GeoSourceApp
 	}
 	if c.IPPrefix == "" || !r.Enabled() {
 		return
 	}
-	prefix, err := netip.ParsePrefix(c.IPPrefix)
-	if err != nil {
+	cached := r.lookupText(c.IPPrefix)
+	if cached == nil || !cached.found {
 		return
 	}
-	loc, ok := r.Lookup(prefix)
-	if !ok {
-		return
-	}
+	loc := &cached.loc
 	if !appCoords {
 		if loc.HasCoordinates {
-			lat, lon := loc.Lat, loc.Lon
-			c.Lat, c.Lon, c.AccuracyKM = &lat, &lon, loc.AccuracyKM
+			// Shared by every client of the network: read-only, as
+			// every lat/lon of a decoded event is.
+			c.Lat, c.Lon, c.AccuracyKM = &cached.coords[0], &cached.coords[1], loc.AccuracyKM
 			c.GeoSource = schemas.GeoSourceGeoIP
 		}
 		if c.Country == "" && c.City == "" && (loc.Country != "" || loc.City != "") {

@@ -33,18 +33,21 @@ const findCheckEvery = 1 << 16
 var allIPv4 = netip.MustParsePrefix("0.0.0.0/0")
 
 // FindNetworks walks the IPv4 networks of the city databases, in the order
-// Lookup asks them, and returns for each place one network, /24 or wider,
-// that Lookup places in it: every address of the network resolves to the
-// same record, and to the place's country and city name, or to a point
-// within its radius. It returns the networks in the order of places, a
-// zero Prefix for a place no database has a network in.
+// Lookup asks them, and returns for each place up to perPlace networks
+// (below 1 counts as 1), each /24 or wider, that Lookup places in it: every
+// address of such a network resolves to the same record, and to the
+// place's country and city name, or to a point within its radius. Networks
+// matching by name come first, in address order, then those matching by
+// distance. It returns the networks in the order of places, none for a
+// place no database has a network in.
 //
-// It stops as soon as every place has a network matching by name, so its
-// time depends on how early in the address space the places first appear
-// (about 50 ms for six big cities of five continents in DB-IP Lite's city
-// files); a place found by distance only, or not at all, costs a walk of
-// every network (about four seconds for those files). Records are decoded
-// once each, however many networks share them.
+// It stops as soon as every place has perPlace networks matching by name,
+// so its time depends on how early in the address space the places appear
+// (about 50 ms for one network in each of six big cities on five
+// continents in DB-IP Lite's city files, 130 ms for 16 networks in each of
+// ten); a place with fewer networks of its name costs a walk of every
+// network (about four seconds for those files). Records are decoded once
+// each, however many networks share them.
 //
 // Networks an anonymous-IP database classes as anonymous (VPN, hosting,
 // proxy, Tor), in whole or in part, are passed over: their location is an
@@ -54,7 +57,7 @@ var allIPv4 = netip.MustParsePrefix("0.0.0.0/0")
 // It fails with ErrNoCityDatabase when no city or country database is
 // configured, ErrClosed after Close, and ctx's error when ctx ends first.
 // Close waits for a running FindNetworks.
-func (r *Resolver) FindNetworks(ctx context.Context, places []Place) ([]netip.Prefix, error) {
+func (r *Resolver) FindNetworks(ctx context.Context, places []Place, perPlace int) ([][]netip.Prefix, error) {
 	if !r.Enabled() || len(r.city) == 0 {
 		return nil, ErrNoCityDatabase
 	}
@@ -66,7 +69,7 @@ func (r *Resolver) FindNetworks(ctx context.Context, places []Place) ([]netip.Pr
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	w := newPlaceWalk(places)
+	w := newPlaceWalk(places, max(perPlace, 1))
 	for i, db := range r.city {
 		if err := w.walk(ctx, db, r.city[:i], r.anonymous); err != nil {
 			return nil, err
@@ -81,31 +84,31 @@ func (r *Resolver) FindNetworks(ctx context.Context, places []Place) ([]netip.Pr
 // placeWalk is the state of one FindNetworks call.
 type placeWalk struct {
 	places []Place
-	// byName are the networks matching by name, nearby the first
-	// matching by distance only.
-	byName, nearby []netip.Prefix
-	missing        int // places without a byName network
+	n      int // networks wanted per place
+	// byName are the networks matching by name, nearby those matching
+	// by distance only, each at most n a place.
+	byName, nearby [][]netip.Prefix
+	missing        int // places with fewer than n byName networks
 }
 
-func newPlaceWalk(places []Place) *placeWalk {
+func newPlaceWalk(places []Place, n int) *placeWalk {
 	return &placeWalk{
 		places:  places,
-		byName:  make([]netip.Prefix, len(places)),
-		nearby:  make([]netip.Prefix, len(places)),
+		n:       n,
+		byName:  make([][]netip.Prefix, len(places)),
+		nearby:  make([][]netip.Prefix, len(places)),
 		missing: len(places),
 	}
 }
 
 func (w *placeWalk) done() bool { return w.missing == 0 }
 
-// result prefers, for each place, the network matching by name.
-func (w *placeWalk) result() []netip.Prefix {
-	out := make([]netip.Prefix, len(w.places))
+// result gives each place its networks matching by name, then enough of
+// those nearby to make n.
+func (w *placeWalk) result() [][]netip.Prefix {
+	out := make([][]netip.Prefix, len(w.places))
 	for i := range w.places {
-		out[i] = w.byName[i]
-		if !out[i].IsValid() {
-			out[i] = w.nearby[i]
-		}
+		out[i] = append(w.byName[i], w.nearby[i][:min(len(w.nearby[i]), w.n-len(w.byName[i]))]...)
 	}
 	return out
 }
@@ -122,7 +125,7 @@ const (
 	matchName
 )
 
-// walk visits db's IPv4 networks until every place has a network matching
+// walk visits db's IPv4 networks until every place has n networks matching
 // by name. before are the city databases Lookup asks ahead of db.
 func (w *placeWalk) walk(ctx context.Context, db *database, before, anonymous []*database) error {
 	// Networks sharing a record share its offset: decode each record
@@ -157,11 +160,13 @@ func (w *placeWalk) walk(ctx context.Context, db *database, before, anonymous []
 		}
 		for i, how := range m {
 			switch {
-			case how == matchName && !w.byName[i].IsValid():
-				w.byName[i] = network
-				w.missing--
-			case how == matchNearby && !w.nearby[i].IsValid():
-				w.nearby[i] = network
+			case how == matchName && len(w.byName[i]) < w.n:
+				w.byName[i] = append(w.byName[i], network)
+				if len(w.byName[i]) == w.n {
+					w.missing--
+				}
+			case how == matchNearby && len(w.byName[i])+len(w.nearby[i]) < w.n:
+				w.nearby[i] = append(w.nearby[i], network)
 			}
 		}
 		if w.done() {
@@ -174,7 +179,8 @@ func (w *placeWalk) walk(ctx context.Context, db *database, before, anonymous []
 // wanted reports whether m would give a place a network it lacks.
 func (w *placeWalk) wanted(m match) bool {
 	for i, how := range m {
-		if !w.byName[i].IsValid() && (how == matchName || (how == matchNearby && !w.nearby[i].IsValid())) {
+		have := len(w.byName[i])
+		if have < w.n && (how == matchName || (how == matchNearby && have+len(w.nearby[i]) < w.n)) {
 			return true
 		}
 	}

@@ -53,6 +53,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -138,16 +139,23 @@ type Location struct {
 type Resolver struct {
 	city, asn, anonymous []*database
 	defaultAccuracyKM    float64
-	cache                *cache.Cache[netip.Prefix, cachedLocation]
+	// cache maps a prefix's text (as events carry it, or Prefix.String)
+	// to what the databases say of it.
+	cache *cache.Cache[string, *cachedLocation]
 
 	closed atomic.Bool
 	// mu guards the readers against Close: lookups hold it for reading.
 	mu sync.RWMutex
 }
 
+// cachedLocation is a lookup's result. It is shared by every reader and
+// never changed after it is cached.
 type cachedLocation struct {
 	loc   Location
 	found bool
+	// coords are loc's Lat and Lon, given to enriched clients as their
+	// lat/lon pointers so that enrichment allocates nothing.
+	coords [2]float64
 }
 
 // Open opens every configured database and returns a Resolver. It fails on
@@ -189,7 +197,7 @@ func Open(cfg Config) (*Resolver, error) {
 		if size == 0 {
 			size = DefaultCacheSize
 		}
-		r.cache = cache.New[netip.Prefix, cachedLocation](size)
+		r.cache = cache.New[string, *cachedLocation](size)
 	}
 	return r, nil
 }
@@ -205,19 +213,47 @@ func (r *Resolver) Enabled() bool {
 // or closed, and for an invalid prefix. A database record that cannot be
 // decoded counts as no record.
 func (r *Resolver) Lookup(prefix netip.Prefix) (Location, bool) {
-	if !r.Enabled() || !prefix.IsValid() || r.closed.Load() {
+	if !prefix.IsValid() {
 		return Location{}, false
 	}
 	prefix = prefix.Masked()
-	if c, ok := r.cache.Get(prefix); ok {
-		return c.loc, c.found
+	c := r.lookup(prefix.String(), prefix)
+	if c == nil {
+		return Location{}, false
+	}
+	return c.loc, c.found
+}
+
+// lookupText is Lookup of a prefix in text form, as events carry it: a
+// cached prefix costs no parsing. It returns nil when Lookup would report
+// false for an error (a disabled or closed Resolver, an invalid prefix).
+func (r *Resolver) lookupText(text string) *cachedLocation {
+	if c, ok := r.cache.Get(text); ok {
+		return c
+	}
+	prefix, err := netip.ParsePrefix(text)
+	if err != nil {
+		return nil
+	}
+	return r.lookup(text, prefix.Masked())
+}
+
+// lookup resolves prefix, cached under key.
+func (r *Resolver) lookup(key string, prefix netip.Prefix) *cachedLocation {
+	if !r.Enabled() || r.closed.Load() {
+		return nil
+	}
+	if c, ok := r.cache.Get(key); ok {
+		return c
 	}
 	loc, found, ok := r.resolve(prefix.Addr().Unmap())
 	if !ok {
-		return Location{}, false
+		return nil
 	}
-	r.cache.Put(prefix, cachedLocation{loc: loc, found: found})
-	return loc, found
+	c := &cachedLocation{loc: loc, found: found, coords: [2]float64{loc.Lat, loc.Lon}}
+	// The key may alias a decoder's buffer: the cache keeps a copy.
+	r.cache.Put(strings.Clone(key), c)
+	return c
 }
 
 // resolve asks the databases about addr. ok is false when the Resolver was

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/internal/testutil/geotest"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // testdataDir returns MaxMind's test databases (see geotest.Dir).
@@ -560,5 +561,24 @@ func BenchmarkLookup(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkEnrich is the cost per event of enriching a client whose
+// network is cached: what ingest and the detectors pay per event.
+func BenchmarkEnrich(b *testing.B) {
+	r, err := Open(Config{
+		CityPaths: []string{maxmindTestDB(b, "GeoIP2-City-Test")},
+		ASNPaths:  []string{maxmindTestDB(b, "GeoLite2-ASN-Test")},
+	})
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, r.Close()) })
+	b.ReportAllocs()
+	for b.Loop() {
+		c := schemas.Client{IPPrefix: "214.78.120.0/24"}
+		r.Enrich(&c)
+		if c.GeoSource != schemas.GeoSourceGeoIP {
+			b.Fatalf("not enriched: %+v", c)
+		}
 	}
 }

@@ -232,6 +232,8 @@ func TestScaleOut(t *testing.T) {
 	detectB2 := c.start("detect-b2", half("4-7", false), "detect")
 	publish(events[mid+mid/2:])
 	detectB2.waitReady(t)
+	require.Equal(t, 4.0, detectB2.metric(t, `sessionmon_detect_snapshot_seconds_count{step="restore"}`),
+		"the replacement restores the snapshots detect-b wrote for its partitions")
 	require.NoError(t, client.Close(t.Context()))
 
 	// Every consumer has processed everything.
