@@ -33,32 +33,25 @@ func engClock() time.Time { return engNow }
 // and compares the alerts (all but detected_at) with alerts.golden.json.
 func TestScenarios(t *testing.T) {
 	t.Parallel()
-	dirs, err := filepath.Glob(filepath.Join("testdata", "*", "events.ndjson"))
-	require.NoError(t, err)
-	require.NotEmpty(t, dirs)
-	for _, path := range dirs {
-		dir := filepath.Dir(path)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			cfg := scenarioConfig(t, dir)
-			in, err := os.ReadFile(path)
-			require.NoError(t, err)
-			var out bytes.Buffer
-			stats, err := RunOffline(t.Context(), bytes.NewReader(in), &out, cfg, engClock)
-			require.NoError(t, err)
-			require.Zero(t, stats.Invalid, "invalid lines: %+v", stats.InvalidLines)
-			require.Zero(t, stats.Engine.Late, "scenario events must be within the lateness window")
-			got := goldenForm(t, out.Bytes())
+	forEachScenario(t, func(t *testing.T, dir, path string) {
+		cfg := scenarioConfig(t, dir)
+		in, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var out bytes.Buffer
+		stats, err := RunOffline(t.Context(), bytes.NewReader(in), &out, cfg, engClock)
+		require.NoError(t, err)
+		require.Zero(t, stats.Invalid, "invalid lines: %+v", stats.InvalidLines)
+		require.Zero(t, stats.Engine.Late, "scenario events must be within the lateness window")
+		got := goldenForm(t, out.Bytes())
 
-			golden := filepath.Join(dir, "alerts.golden.json")
-			if *update {
-				require.NoError(t, os.WriteFile(golden, got, 0o644))
-			}
-			want, err := os.ReadFile(golden)
-			require.NoError(t, err, "no golden file: run go test ./detect -run TestScenarios -update")
-			require.JSONEq(t, string(want), string(got))
-		})
-	}
+		golden := filepath.Join(dir, "alerts.golden.json")
+		if *update {
+			require.NoError(t, os.WriteFile(golden, got, 0o644))
+		}
+		want, err := os.ReadFile(golden)
+		require.NoError(t, err, "no golden file: run go test ./detect -run TestScenarios -update")
+		require.JSONEq(t, string(want), string(got))
+	})
 }
 
 // TestScenariosShuffled delivers every scenario's events out of order, each
@@ -66,21 +59,32 @@ func TestScenarios(t *testing.T) {
 // order: the reorder buffer hides the disorder.
 func TestScenariosShuffled(t *testing.T) {
 	t.Parallel()
-	dirs, err := filepath.Glob(filepath.Join("testdata", "*", "events.ndjson"))
+	forEachScenario(t, func(t *testing.T, dir, path string) {
+		cfg := scenarioConfig(t, dir)
+		events := loadEvents(t, path)
+		sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time.Time) })
+		want := runEngine(t, cfg, events)
+		for seed := range uint64(5) {
+			got := runEngine(t, cfg, shuffleWithin(events, cfg.Lateness.D()*9/10, seed))
+			require.Equal(t, alertIDs(want), alertIDs(got), "seed %d", seed)
+			require.Equal(t, want, got, "seed %d", seed)
+		}
+	})
+}
+
+// forEachScenario runs fn, in a parallel subtest named after the folder,
+// for every scenario folder detect/testdata/<case>/ (its events.ndjson is
+// path).
+func forEachScenario(t *testing.T, fn func(t *testing.T, dir, path string)) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "*", "events.ndjson"))
 	require.NoError(t, err)
-	for _, path := range dirs {
+	require.NotEmpty(t, paths)
+	for _, path := range paths {
 		dir := filepath.Dir(path)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
-			cfg := scenarioConfig(t, dir)
-			events := loadEvents(t, path)
-			sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time.Time) })
-			want := runEngine(t, cfg, events)
-			for seed := range uint64(5) {
-				got := runEngine(t, cfg, shuffleWithin(events, cfg.Lateness.D()*9/10, seed))
-				require.Equal(t, alertIDs(want), alertIDs(got), "seed %d", seed)
-				require.Equal(t, want, got, "seed %d", seed)
-			}
+			fn(t, dir, path)
 		})
 	}
 }

@@ -22,44 +22,35 @@ import (
 // must raise exactly the golden alerts of the located events.
 func TestScenariosFromGeoIP(t *testing.T) {
 	t.Parallel()
-	dirs, err := filepath.Glob(filepath.Join("testdata", "*", "events.ndjson"))
-	require.NoError(t, err)
-	ran := 0
-	for _, path := range dirs {
-		dir := filepath.Dir(path)
+	forEachScenario(t, func(t *testing.T, dir, path string) {
 		in, err := os.ReadFile(path)
 		require.NoError(t, err)
 		stripped, nets, located := geotest.StripLocation(t, in)
 		if !located {
-			continue
+			t.Skip("no client location or network in its events")
 		}
-		ran++
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			require.NotContains(t, string(stripped), `"lat"`)
-			require.NotContains(t, string(stripped), `"country"`)
-			r := scenarioResolver(t, nets)
-			var out bytes.Buffer
-			stats, err := RunOffline(t.Context(), bytes.NewReader(stripped), &out, scenarioConfig(t, dir), engClock, WithGeo(r))
-			require.NoError(t, err)
-			require.Zero(t, stats.Invalid, "invalid lines: %+v", stats.InvalidLines)
-			want, err := os.ReadFile(filepath.Join(dir, "alerts.golden.json"))
-			require.NoError(t, err)
-			require.JSONEq(t, string(want), string(goldenForm(t, out.Bytes())))
+		require.NotContains(t, string(stripped), `"lat"`)
+		require.NotContains(t, string(stripped), `"country"`)
+		r := scenarioResolver(t, nets)
+		var out bytes.Buffer
+		stats, err := RunOffline(t.Context(), bytes.NewReader(stripped), &out, scenarioConfig(t, dir), engClock, WithGeo(r))
+		require.NoError(t, err)
+		require.Zero(t, stats.Invalid, "invalid lines: %+v", stats.InvalidLines)
+		want, err := os.ReadFile(filepath.Join(dir, "alerts.golden.json"))
+		require.NoError(t, err)
+		require.JSONEq(t, string(want), string(goldenForm(t, out.Bytes())))
 
-			// Without the databases the location-dependent detectors
-			// have nothing to judge; the test above proves the
-			// databases, not the app, supplied what they found.
-			out.Reset()
-			_, err = RunOffline(t.Context(), bytes.NewReader(stripped), &out, scenarioConfig(t, dir), engClock)
-			require.NoError(t, err)
-			for _, a := range alertsOf(t, out.Bytes()) {
-				require.NotContains(t, []string{impossibleTravelName, sessionHijackName}, a.Detector,
-					"%s alerted without a location", a.Detector)
-			}
-		})
-	}
-	require.NotZero(t, ran)
+		// Without the databases the location-dependent detectors have
+		// nothing to judge; the test above proves the databases, not the
+		// app, supplied what they found.
+		out.Reset()
+		_, err = RunOffline(t.Context(), bytes.NewReader(stripped), &out, scenarioConfig(t, dir), engClock)
+		require.NoError(t, err)
+		for _, a := range alertsOf(t, out.Bytes()) {
+			require.NotContains(t, []string{impossibleTravelName, sessionHijackName}, a.Detector,
+				"%s alerted without a location", a.Detector)
+		}
+	})
 }
 
 // TestScenariosFromGeoIPLive runs the scenarios of the location-dependent
@@ -71,48 +62,39 @@ func TestScenariosFromGeoIPLive(t *testing.T) {
 		t.Skip("one NATS server per scenario")
 	}
 	t.Parallel()
-	dirs, err := filepath.Glob(filepath.Join("testdata", "*", "events.ndjson"))
-	require.NoError(t, err)
-	ran := 0
-	for _, path := range dirs {
-		dir := filepath.Dir(path)
+	forEachScenario(t, func(t *testing.T, dir, path string) {
 		name := filepath.Base(dir)
 		if !strings.HasPrefix(name, impossibleTravelName) && !strings.HasPrefix(name, sessionHijackName) &&
 			!strings.HasPrefix(name, credentialStuffingName) {
-			continue
+			t.Skip("not a location-dependent detector's scenario")
 		}
-		ran++
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			in, err := os.ReadFile(path)
+		in, err := os.ReadFile(path)
+		require.NoError(t, err)
+		stripped, nets, _ := geotest.StripLocation(t, in)
+		r := scenarioResolver(t, nets)
+		js := svcStack(t)
+		startServiceWith(t, js, closedDSN, svcConfig(), scenarioConfig(t, dir), WithEngineOptions(WithGeo(r)))
+		for line := range bytes.Lines(stripped) {
+			ev, err := schemas.Decode(line, engNow)
 			require.NoError(t, err)
-			stripped, nets, _ := geotest.StripLocation(t, in)
-			r := scenarioResolver(t, nets)
-			js := svcStack(t)
-			startServiceWith(t, js, closedDSN, svcConfig(), scenarioConfig(t, dir), WithEngineOptions(WithGeo(r)))
-			for line := range bytes.Lines(stripped) {
-				ev, err := schemas.Decode(line, engNow)
-				require.NoError(t, err)
-				publishRaw(t, js, ev.ID, schemas.EventSubject(ev.App, ev.Subject), line)
+			publishRaw(t, js, ev.ID, schemas.EventSubject(ev.App, ev.Subject), line)
+		}
+		var got []Alert
+		for _, a := range waitForSentinel(t, js, name) {
+			if a.Detector != "session_fixation" || !strings.HasPrefix(a.Subject, "k1:sentinel-") {
+				got = append(got, a)
 			}
-			var got []Alert
-			for _, a := range waitForSentinel(t, js, name) {
-				if a.Detector != "session_fixation" || !strings.HasPrefix(a.Subject, "k1:sentinel-") {
-					got = append(got, a)
-				}
-			}
-			var ndjson bytes.Buffer
-			for i := range got {
-				b, err := json.Marshal(&got[i])
-				require.NoError(t, err)
-				ndjson.Write(append(b, '\n'))
-			}
-			want, err := os.ReadFile(filepath.Join(dir, "alerts.golden.json"))
+		}
+		var ndjson bytes.Buffer
+		for i := range got {
+			b, err := json.Marshal(&got[i])
 			require.NoError(t, err)
-			require.JSONEq(t, string(want), string(goldenForm(t, ndjson.Bytes())))
-		})
-	}
-	require.NotZero(t, ran)
+			ndjson.Write(append(b, '\n'))
+		}
+		want, err := os.ReadFile(filepath.Join(dir, "alerts.golden.json"))
+		require.NoError(t, err)
+		require.JSONEq(t, string(want), string(goldenForm(t, ndjson.Bytes())))
+	})
 }
 
 // scenarioResolver writes the databases of nets and opens them.

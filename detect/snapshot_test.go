@@ -3,7 +3,6 @@ package detect
 import (
 	"crypto/sha256"
 	"math/rand/v2"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -228,25 +227,19 @@ func runSplit(t *testing.T, cfg Config, events []*schemas.Event, split int) []Al
 // mixed traffic of many subjects.
 func TestSnapshotRestoreContinuesLikeAnUninterruptedRun(t *testing.T) {
 	t.Parallel()
-	dirs, err := filepath.Glob(filepath.Join("testdata", "*", "events.ndjson"))
-	require.NoError(t, err)
-	for _, path := range dirs {
-		dir := filepath.Dir(path)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			cfg := scenarioConfig(t, dir)
-			events := loadEvents(t, path)
-			sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time.Time) })
-			for seed, evs := range [][]*schemas.Event{events, shuffleWithin(events, cfg.Lateness.D()*9/10, 3)} {
-				want := runEngine(t, cfg, evs)
-				for split := range len(evs) + 1 {
-					got := runSplit(t, cfg, evs, split)
-					require.Equal(t, alertIDs(want), alertIDs(got), "order %d, snapshot after %d events", seed, split)
-					require.Equal(t, want, got, "order %d, snapshot after %d events", seed, split)
-				}
+	forEachScenario(t, func(t *testing.T, dir, path string) {
+		cfg := scenarioConfig(t, dir)
+		events := loadEvents(t, path)
+		sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time.Time) })
+		for seed, evs := range [][]*schemas.Event{events, shuffleWithin(events, cfg.Lateness.D()*9/10, 3)} {
+			want := runEngine(t, cfg, evs)
+			for split := range len(evs) + 1 {
+				got := runSplit(t, cfg, evs, split)
+				require.Equal(t, alertIDs(want), alertIDs(got), "order %d, snapshot after %d events", seed, split)
+				require.Equal(t, want, got, "order %d, snapshot after %d events", seed, split)
 			}
-		})
-	}
+		}
+	})
 	t.Run("mixed traffic", func(t *testing.T) {
 		t.Parallel()
 		cfg := DefaultConfig()
