@@ -58,9 +58,6 @@ func TestScenariosFromGeoIP(t *testing.T) {
 // server, the events stream, the durable consumer), with the locations
 // removed and supplied by databases: the same golden alerts as offline.
 func TestScenariosFromGeoIPLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("one NATS server per scenario")
-	}
 	t.Parallel()
 	forEachScenario(t, func(t *testing.T, dir, path string) {
 		name := filepath.Base(dir)

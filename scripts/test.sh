@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Tests that skip themselves under -short; test.sh runs them separately.
-LONG_TESTS='^(TestIngest100kExactlyOnce|TestClickHouseOutage|TestPublishToAlertLatency|TestServiceClickHouseOutage|TestScaleOut|TestBrowserTriage|TestDrillKill9|TestDrillWebhookHang|TestDrillClockSkew)$'
+LONG_TESTS='^(TestIngest100kExactlyOnce|TestClickHouseOutage|TestPublishToAlertLatency|TestServiceClickHouseOutage|TestScaleOut|TestDetectRestartKeepsStateOfDaysAgo|TestBrowserTriage|TestDrillKill9|TestDrillWebhookHang|TestDrillClockSkew)$'
 
 export CH_TCP_PORT="${CH_TCP_PORT:-19000}"
 export CH_HTTP_PORT="${CH_HTTP_PORT:-18123}"
