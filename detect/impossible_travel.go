@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/sessionmon/sessionmon/internal/geo"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -88,8 +89,8 @@ func NewImpossibleTravel(cfg ImpossibleTravelConfig, nets *Networks) (*Impossibl
 	if !(cfg.MaxSpeedKMH > 0) || math.IsInf(cfg.MaxSpeedKMH, 0) {
 		errs = append(errs, fmt.Errorf("detectors.%s.max_speed_kmh: must be a positive number (got %v)", impossibleTravelName, cfg.MaxSpeedKMH))
 	}
-	if !(cfg.MinAccuracyKM >= 0) || cfg.MinAccuracyKM > maxEarthDistanceKM {
-		errs = append(errs, fmt.Errorf("detectors.%s.min_accuracy_km: must be between 0 and %.0f (got %v)", impossibleTravelName, maxEarthDistanceKM, cfg.MinAccuracyKM))
+	if !(cfg.MinAccuracyKM >= 0) || cfg.MinAccuracyKM > geo.MaxDistanceKM {
+		errs = append(errs, fmt.Errorf("detectors.%s.min_accuracy_km: must be between 0 and %.0f (got %v)", impossibleTravelName, geo.MaxDistanceKM, cfg.MinAccuracyKM))
 	}
 	if cfg.NetworkSeverity.Rank() == 0 {
 		errs = append(errs, fmt.Errorf("detectors.%s.network_severity: must be low, medium, high or critical (got %q)", impossibleTravelName, cfg.NetworkSeverity))
@@ -100,7 +101,7 @@ func NewImpossibleTravel(cfg ImpossibleTravelConfig, nets *Networks) (*Impossibl
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	horizon := time.Duration(maxEarthDistanceKM / cfg.MaxSpeedKMH * float64(time.Hour))
+	horizon := time.Duration(geo.MaxDistanceKM / cfg.MaxSpeedKMH * float64(time.Hour))
 	return &ImpossibleTravel{
 		cfg:     cfg,
 		nets:    nets,
@@ -140,7 +141,7 @@ func (d *ImpossibleTravel) Observe(e *schemas.Event, emit Emit) {
 // judge alerts when getting from ref to cur (in either order: a late event
 // may predate the reference) needs more than the speed limit.
 func (d *ImpossibleTravel) judge(e *schemas.Event, ref, cur travelRef, net networkMatch, onNetwork bool, emit Emit) {
-	dist := distanceKM(float64(ref.lat), float64(ref.lon), float64(cur.lat), float64(cur.lon))
+	dist := geo.DistanceKM(float64(ref.lat), float64(ref.lon), float64(cur.lat), float64(cur.lon))
 	moved := dist - float64(ref.acc) - float64(cur.acc)
 	if moved <= 0 {
 		return

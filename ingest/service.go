@@ -28,7 +28,7 @@ type Service struct {
 	js      jetstream.JetStream
 	dsn     string
 	cfg     Config
-	geo     *geo.Resolver
+	geo     *geo.Resolver // nil: events are stored as sent (Enrich is nil-safe)
 	logger  *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
@@ -76,9 +76,6 @@ func New(js jetstream.JetStream, dsn string, cfg Config, opts ...Option) (*Servi
 	s.logger = logging.OrDiscard(s.logger).With("component", "ingest")
 	if s.metrics == nil {
 		s.metrics = NewMetrics(nil)
-	}
-	if s.geo == nil {
-		s.geo, _ = geo.Open(geo.Config{})
 	}
 	s.setNotReady("starting")
 	return s, nil

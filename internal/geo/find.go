@@ -2,7 +2,6 @@ package geo
 
 import (
 	"context"
-	"math"
 	"net/netip"
 	"strings"
 
@@ -203,7 +202,7 @@ func (w *placeWalk) matchRecord(db *database, res maxminddb.Result) match {
 		switch {
 		case want.City != "" && strings.EqualFold(want.City, p.city):
 			how = matchName
-		case want.RadiusKM > 0 && p.hasCoords && greatCircleKM(want.Lat, want.Lon, p.lat, p.lon) <= want.RadiusKM:
+		case want.RadiusKM > 0 && p.hasCoords && DistanceKM(want.Lat, want.Lon, p.lat, p.lon) <= want.RadiusKM:
 			how = matchNearby
 		default:
 			continue
@@ -248,15 +247,4 @@ func anonymousIn(network netip.Prefix, anonymous []*database) bool {
 		}
 	}
 	return false
-}
-
-// earthRadiusKM is the mean radius of the earth.
-const earthRadiusKM = 6371.0
-
-// greatCircleKM is the haversine distance between two points.
-func greatCircleKM(lat1, lon1, lat2, lon2 float64) float64 {
-	rad := math.Pi / 180
-	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
-	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
-	return 2 * earthRadiusKM * math.Asin(math.Min(1, math.Sqrt(a)))
 }
