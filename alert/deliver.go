@@ -65,16 +65,17 @@ func newTarget(w Webhook, signer *Signer, f formatter) *target {
 // close releases idle connections.
 func (t *target) close() { t.client.CloseIdleConnections() }
 
-// dialControl refuses connections to internal addresses, after name
-// resolution, so a public name that resolves to 127.0.0.1 or 10.x is
-// refused as well.
+// dialControl refuses connections to addresses that are not globally
+// reachable (the rules of forbiddenAddr), after name resolution, so a
+// public name that resolves to 127.0.0.1, 10.x or a NAT64 address
+// embedding one is refused as well.
 func dialControl(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
 	}
-	if internalAddr(ap.Addr()) {
-		return fmt.Errorf("%w: %s is internal", ErrForbiddenAddress, ap.Addr())
+	if why := forbiddenAddr(ap.Addr()); why != "" {
+		return fmt.Errorf("%w: %s is internal or reserved (%s)", ErrForbiddenAddress, ap.Addr(), why)
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ var (
 	// by the base64 of 24 to 64 bytes. An empty secret is always refused.
 	ErrInvalidSecret = errors.New("invalid webhook secret")
 	// ErrForbiddenAddress refuses a connection to a loopback, private,
-	// link-local or otherwise internal address for a webhook that does not
+	// link-local, reserved or otherwise not globally reachable address
+	// (by the IANA special-purpose registries) for a webhook that does not
 	// allow them (allow_private).
 	ErrForbiddenAddress = errors.New("webhook address not allowed")
 	// ErrNotFound says that an alert, a webhook or an undeliverable record

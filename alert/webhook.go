@@ -98,8 +98,9 @@ type Webhook struct {
 
 	// AllowHTTP permits a plain http:// URL.
 	AllowHTTP bool `yaml:"allow_http"`
-	// AllowPrivate permits loopback, private, link-local and other
-	// internal addresses, both in the URL and where its name resolves to.
+	// AllowPrivate permits loopback, private, link-local and every other
+	// address that is not globally reachable (see forbiddenAddr), both in
+	// the URL and where its name resolves to.
 	AllowPrivate bool `yaml:"allow_private"`
 }
 
@@ -320,10 +321,13 @@ func redactURL(s string) string {
 }
 
 // CheckURL checks a webhook URL at configuration time: absolute, https
-// (http only with allowHTTP), a host, no user info, and no loopback,
-// private or other internal address or localhost name unless
-// allowPrivate. Names that resolve to such addresses are refused when
-// connecting (see dialControl).
+// (http only with allowHTTP), a host, no user info, and, unless
+// allowPrivate, no localhost name and no IP literal that is not a globally
+// reachable unicast address by the IANA special-purpose registries
+// (loopback, private, link local, documentation, benchmarking, reserved,
+// NAT64 or 6to4 embedding such an IPv4 address, ...; see forbiddenAddr).
+// Names that resolve to such addresses are refused when connecting (see
+// dialControl).
 func CheckURL(raw string, allowHTTP, allowPrivate bool) error {
 	if raw == "" {
 		return errors.New("required")
@@ -352,8 +356,8 @@ func CheckURL(raw string, allowHTTP, allowPrivate bool) error {
 		return nil
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if internalAddr(ip) {
-			return fmt.Errorf("%w: %s is an internal address (allow_private: true permits it)", ErrForbiddenAddress, ip)
+		if why := forbiddenAddr(ip); why != "" {
+			return fmt.Errorf("%w: %s is an internal address (%s); allow_private: true permits it", ErrForbiddenAddress, ip, why)
 		}
 		return nil
 	}
@@ -365,19 +369,11 @@ func CheckURL(raw string, allowHTTP, allowPrivate bool) error {
 		// A form netip rejects but the resolver might accept.
 		return fmt.Errorf("%w: unusual IP literal %q", ErrForbiddenAddress, host)
 	}
+	if labels := strings.Split(h, "."); h != "" && labels[len(labels)-1] != "" && labels[len(labels)-1][0] >= '0' && labels[len(labels)-1][0] <= '9' {
+		// No top-level domain starts with a digit: this is an IPv4
+		// address in a form a system resolver may still read (2130706433,
+		// 0177.0.0.1, 127.1, 0x7f.1), not a name.
+		return fmt.Errorf("%w: %q is an IP address in a shortened, octal, hex or decimal form (write it as a.b.c.d)", ErrForbiddenAddress, host)
+	}
 	return nil
-}
-
-// sharedAddressSpace is 100.64.0.0/10 (carrier-grade NAT, RFC 6598).
-var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
-
-// internalAddr reports whether ip is not a public unicast address:
-// loopback, private (RFC 1918, fc00::/7), link-local, unspecified,
-// multicast or shared address space.
-func internalAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() ||
-		ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() ||
-		ip.IsUnspecified() || sharedAddressSpace.Contains(ip) ||
-		(ip.Is4() && ip.As4()[0] == 0)
 }

@@ -124,7 +124,8 @@ func TestCheckURL(t *testing.T) {
 		wantErr                 string
 	}{
 		{name: "https", url: "https://hooks.example.com/x"},
-		{name: "public ip", url: "https://203.0.113.7/x"},
+		{name: "public ip", url: "https://8.8.8.8/x"},
+		{name: "documentation ip", url: "https://203.0.113.7/x", wantErr: "internal"},
 		{name: "http refused", url: "http://hooks.example.com/x", wantErr: "allow_http"},
 		{name: "http allowed", url: "http://hooks.example.com/x", allowHTTP: true},
 		{name: "ftp", url: "ftp://hooks.example.com/x", wantErr: "scheme"},
@@ -139,6 +140,11 @@ func TestCheckURL(t *testing.T) {
 		{name: "link local metadata", url: "https://169.254.169.254/latest", wantErr: "internal"},
 		{name: "cgnat", url: "https://100.64.1.1/x", wantErr: "internal"},
 		{name: "unspecified", url: "https://0.0.0.0/x", wantErr: "internal"},
+		{name: "decimal ipv4", url: "https://2130706433/x", wantErr: "decimal form"},
+		{name: "octal ipv4", url: "https://0177.0.0.1/x", wantErr: "decimal form"},
+		{name: "short ipv4", url: "https://127.1/x", wantErr: "decimal form"},
+		{name: "hex ipv4", url: "https://0x7f.1/x", wantErr: "decimal form"},
+		{name: "digits in a name", url: "https://1password.example.com/x"},
 		{name: "localhost", url: "https://localhost:8443/x", wantErr: "loopback"},
 		{name: "sub.localhost", url: "https://a.localhost./x", wantErr: "loopback"},
 		{name: "private allowed", url: "http://127.0.0.1:8080/x", allowHTTP: true, allowPrivate: true},

@@ -61,10 +61,14 @@ type authenticator struct {
 	dummy    argonParams
 	sessions *sessionStore
 	tokens   *tokenStore
-	byUser   *limiter
-	bySource *limiter
+	limits   *loginLimits
 	mon      *monitor
 	logger   *slog.Logger
+	// checks bounds the password checks running at once (each takes the
+	// memory its argon2id hash asks for); a check waits up to checkWait
+	// for a slot.
+	checks    chan struct{}
+	checkWait time.Duration
 
 	cookieName, loginCookieName string
 	secure                      bool
@@ -84,12 +88,13 @@ func newAuthenticator(ctx context.Context, cfg Config, deps Deps) (*authenticato
 		return nil, errors.New("Deps.JS: required (sessions and API tokens live in JetStream key-value buckets)")
 	}
 	a := &authenticator{
-		cfg:      cfg,
-		users:    make(map[string]userEntry, len(cfg.Users)),
-		byUser:   newLimiter(loginFailsPerUser, loginWindow),
-		bySource: newLimiter(loginFailsPerIP, loginWindow),
-		logger:   deps.Logger.With("component", "dashboard"),
-		secure:   !cfg.InsecureDevCookies,
+		cfg:       cfg,
+		users:     make(map[string]userEntry, len(cfg.Users)),
+		limits:    newLoginLimits(),
+		logger:    deps.Logger.With("component", "dashboard"),
+		secure:    !cfg.InsecureDevCookies,
+		checks:    make(chan struct{}, maxPasswordChecks),
+		checkWait: passwordCheckWait,
 	}
 	a.cookieName, a.loginCookieName = sessionCookie, loginCSRFCookie
 	if cfg.InsecureDevCookies {
@@ -117,10 +122,11 @@ func newAuthenticator(ctx context.Context, cfg Config, deps Deps) (*authenticato
 	}
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	if a.sessions, err = newSessionStore(sctx, deps.JS, cfg.AbsoluteTimeout); err != nil {
+	mac := newRecordMAC(deps.RecordKey)
+	if a.sessions, err = newSessionStore(sctx, deps.JS, cfg.AbsoluteTimeout, mac, a.logger); err != nil {
 		return nil, err
 	}
-	if a.tokens, err = newTokenStore(sctx, deps.JS); err != nil {
+	if a.tokens, err = newTokenStore(sctx, deps.JS, mac, a.logger); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -242,14 +248,17 @@ func (h *handler) authenticateToken(c echo.Context, next echo.HandlerFunc, authz
 	ctx, cancel := context.WithTimeout(c.Request().Context(), storeTimeout)
 	defer cancel()
 	t, err := h.auth.tokens.lookup(ctx, strings.TrimSpace(raw))
-	if errors.Is(err, errNoToken) || (err == nil && !h.now().Before(t.Expires)) {
+	if err != nil && !errors.Is(err, errNoToken) {
+		return err
+	}
+	// A token acts for the user who made it: it dies with that user and
+	// never does more than that user may do now.
+	creator, known := h.auth.users[t.CreatedBy]
+	if err != nil || !h.now().Before(t.Expires) || !known {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="sessionmon", error="invalid_token"`)
 		return c.JSON(http.StatusUnauthorized, apiError{Error: "Authorization: API token unknown, revoked or expired"})
 	}
-	if err != nil {
-		return err
-	}
-	c.Set(ctxPrincipal, Principal{Name: "token:" + t.ID, Role: t.Role, Token: true})
+	c.Set(ctxPrincipal, Principal{Name: "token:" + t.ID, Role: min(t.Role, creator.Role), Token: true})
 	return next(c)
 }
 

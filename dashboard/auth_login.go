@@ -25,6 +25,7 @@ type loginView struct {
 const (
 	msgBadCredentials = "Invalid user name or password."
 	msgRateLimited    = "Too many failed sign-ins. Wait a while and try again."
+	msgBusy           = "Too many sign-ins at once. Try again in a moment."
 )
 
 // redirectPath is where to send the browser after a sign-in or
@@ -76,10 +77,10 @@ func crossSite(c echo.Context) bool {
 }
 
 // login checks the user name and password. The pre-session CSRF token must
-// match its cookie; failures are rate-limited per user name and per
-// source; an unknown user costs what a known one does and gets the same
-// answer. On success the session gets a new id (a session id the browser
-// already had is ended, never adopted).
+// match its cookie; attempts are counted before the password is checked
+// and rate-limited (ratelimit.go); an unknown user costs what a known one
+// does and gets the same answer. On success the session gets a new id (a
+// session id the browser already had is ended, never adopted).
 func (h *handler) login(c echo.Context) error {
 	a := h.auth
 	ck, err := c.Cookie(a.loginCookieName)
@@ -90,13 +91,13 @@ func (h *handler) login(c echo.Context) error {
 	name, password := c.FormValue("username"), c.FormValue("password")
 	next := redirectPath(c.FormValue("next"))
 	now := h.now()
-	ukey, skey := userKey(name), a.sourceKey(c)
 	u, known := a.users[name]
 	actor, role := "(unknown user)", RoleNone.String()
 	if known {
 		actor, role = u.Name, u.Role.String()
 	}
-	if wait := max(a.byUser.retryAfter(ukey, now), a.bySource.retryAfter(skey, now)); wait > 0 {
+	attempt, wait := a.limits.begin(userKey(name), a.sourceKey(c), now)
+	if attempt == nil {
 		c.Response().Header().Set(echo.HeaderRetryAfter, retryAfterSeconds(wait))
 		h.writeAudit(c, actor, role, "login", "", auditDenied, "rate_limited")
 		a.mon.loginFailed(c, name, "rate_limited", now)
@@ -107,15 +108,17 @@ func (h *handler) login(c echo.Context) error {
 		params = u.hash
 	}
 	// Both run, in this order, so an unknown user costs the same.
-	ok := params.verify(password) && known
-	if !ok {
-		a.byUser.fail(ukey, now)
-		a.bySource.fail(skey, now)
+	verified, checked := a.checkPassword(c, params, password)
+	if !checked {
+		attempt.cancel()
+		return a.busy(c, h, "login", loginView{Next: next, Error: msgBusy})
+	}
+	if !verified || !known {
 		h.writeAudit(c, actor, role, "login", "", auditFailure, "bad_credentials")
 		a.mon.loginFailed(c, name, "bad_credentials", now)
 		return h.page(c, http.StatusUnauthorized, "login", loginView{Next: next, Error: msgBadCredentials})
 	}
-	a.byUser.reset(ukey)
+	attempt.succeeded()
 
 	ctx, cancel := context.WithTimeout(c.Request().Context(), storeTimeout)
 	defer cancel()
@@ -160,6 +163,36 @@ func (h *handler) logout(c echo.Context) error {
 	}
 	a.clearSessionCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// checkPassword checks password against p once a password-check slot is
+// free. checked is false when no slot freed up within checkWait (or the
+// request ended): the password was not checked.
+func (a *authenticator) checkPassword(c echo.Context, p argonParams, password string) (verified, checked bool) {
+	select {
+	case a.checks <- struct{}{}:
+	default:
+		t := time.NewTimer(a.checkWait)
+		defer t.Stop()
+		select {
+		case a.checks <- struct{}{}:
+		case <-t.C:
+			return false, false
+		case <-c.Request().Context().Done():
+			return false, false
+		}
+	}
+	defer func() { <-a.checks }()
+	return p.verify(password), true
+}
+
+// busy answers a sign-in or re-authentication whose password could not be
+// checked (every slot taken): 503 with Retry-After, on the form's page.
+func (a *authenticator) busy(c echo.Context, h *handler, view string, data any) error {
+	c.Response().Header().Set(echo.HeaderRetryAfter, retryAfterSeconds(a.checkWait))
+	h.logger.Warn("password check refused: too many at once", slog.Int("max_password_checks", cap(a.checks)),
+		slog.String("request_id", requestIDOf(c)))
+	return h.page(c, http.StatusServiceUnavailable, view, data)
 }
 
 // retryAfterSeconds is a wait rounded up to whole seconds, at least 1.

@@ -66,20 +66,23 @@ func (h *handler) reauth(c echo.Context) error {
 	next := redirectPath(c.FormValue("next"))
 	now := h.now()
 	u := a.users[as.s.User]
-	ukey, skey := userKey(u.Name), a.sourceKey(c)
-	if wait := max(a.byUser.retryAfter(ukey, now), a.bySource.retryAfter(skey, now)); wait > 0 {
+	attempt, wait := a.limits.begin(userKey(u.Name), a.sourceKey(c), now)
+	if attempt == nil {
 		c.Response().Header().Set(echo.HeaderRetryAfter, retryAfterSeconds(wait))
 		h.writeAudit(c, u.Name, u.Role.String(), "reauth", "", auditDenied, "rate_limited")
 		return h.page(c, http.StatusTooManyRequests, "reauth", reauthView{Next: next, Error: msgRateLimited})
 	}
-	if !u.hash.verify(c.FormValue("password")) {
-		a.byUser.fail(ukey, now)
-		a.bySource.fail(skey, now)
+	verified, checked := a.checkPassword(c, u.hash, c.FormValue("password"))
+	if !checked {
+		attempt.cancel()
+		return a.busy(c, h, "reauth", reauthView{Next: next, Error: msgBusy})
+	}
+	if !verified {
 		h.writeAudit(c, u.Name, u.Role.String(), "reauth", "", auditFailure, "bad_password")
 		// 400, not 401: the session is still valid; the form field was wrong.
 		return h.page(c, http.StatusBadRequest, "reauth", reauthView{Next: next, Error: "password: wrong password."})
 	}
-	a.byUser.reset(ukey)
+	attempt.succeeded()
 	as.s.AuthAt = now
 	ctx, cancel := context.WithTimeout(c.Request().Context(), storeTimeout)
 	defer cancel()

@@ -37,6 +37,12 @@ func withStore(s *chstore.Store) envOption { return func(_ *Config, d *Deps) { d
 func newAuthEnv(t *testing.T, opts ...envOption) *authEnv {
 	t.Helper()
 	_, js := natstest.Connect(t, natstest.RunServer(t))
+	return newAuthEnvOn(t, js, opts...)
+}
+
+// newAuthEnvOn is newAuthEnv on js: several dashboards sharing one NATS.
+func newAuthEnvOn(t *testing.T, js jetstream.JetStream, opts ...envOption) *authEnv {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Users = []User{
 		{Name: "alice", Role: RoleAdmin, PasswordHash: hashPasswordWith(testPassword, 8, 1, 1)},

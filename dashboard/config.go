@@ -1,6 +1,9 @@
 package dashboard
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Defaults.
 const (
@@ -24,6 +27,12 @@ type Config struct {
 	InsecureDevCookies bool
 	// TLSCertFile and TLSKeyFile make the dashboard serve HTTPS.
 	TLSCertFile, TLSKeyFile string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// dashboard believes: the client address (sign-in rate limits, audit
+	// log, self-monitoring) is read from the header right to left,
+	// skipping these proxies (sdk.RequestInspector). Empty: the TCP peer
+	// is the client and the header is ignored.
+	TrustedProxies []netip.Prefix
 
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration

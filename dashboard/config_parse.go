@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -44,6 +46,7 @@ type rawConfig struct {
 	PublicURL       string        `yaml:"public_url"`
 	TLSCertFile     string        `yaml:"tls_cert_file"`
 	TLSKeyFile      string        `yaml:"tls_key_file"`
+	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	IdleTimeout     *yamlDuration `yaml:"idle_timeout"`
 	AbsoluteTimeout *yamlDuration `yaml:"absolute_timeout"`
 	ReauthWindow    *yamlDuration `yaml:"reauth_window"`
@@ -56,6 +59,7 @@ type rawConfig struct {
 //
 //	dashboard:
 //	  public_url: https://sessionmon.example.com
+//	  trusted_proxies: [10.0.0.0/8]
 //	  idle_timeout: 15m
 //	  absolute_timeout: 8h
 //	  reauth_window: 5m
@@ -70,6 +74,15 @@ func ParseConfig(b []byte) (Config, error) {
 		return Config{}, fmt.Errorf("%w: dashboard: %w", ErrInvalidConfig, err)
 	}
 	cfg.PublicURL, cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Users = raw.PublicURL, raw.TLSCertFile, raw.TLSKeyFile, raw.Users
+	var errs []error
+	for i, s := range raw.TrustedProxies {
+		p, err := parseProxy(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: dashboard.trusted_proxies[%d]: %q: want an address or a CIDR prefix like 10.0.0.0/8", ErrInvalidConfig, i, s))
+			continue
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+	}
 	if raw.IdleTimeout != nil {
 		cfg.IdleTimeout = time.Duration(*raw.IdleTimeout)
 	}
@@ -79,10 +92,27 @@ func ParseConfig(b []byte) (Config, error) {
 	if raw.ReauthWindow != nil {
 		cfg.ReauthWindow = time.Duration(*raw.ReauthWindow)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// parseProxy reads a trusted proxy: a CIDR prefix, or one address.
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("trusted proxy: %w", err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("trusted proxy: %w", err)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Validate checks every field and the rules between them, returning all

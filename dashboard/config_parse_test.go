@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ func TestParseConfig(t *testing.T) {
 public_url: https://sessionmon.example.com
 idle_timeout: 10m
 absolute_timeout: 4h
+trusted_proxies: [10.0.0.0/8, 192.0.2.10, "2001:db8::/32", "::ffff:198.51.100.1"]
 users:
   - {name: alice, role: admin, password_hash: "` + hash + `"}
   - {name: bob, role: viewer, password_hash: "` + hash + `"}
@@ -23,6 +25,8 @@ users:
 	require.Equal(t, 4*time.Hour, cfg.AbsoluteTimeout)
 	require.Equal(t, DefaultReauthWindow, cfg.ReauthWindow, "unset keys keep their default")
 	require.Equal(t, DefaultAddr, cfg.Addr)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.10/32"),
+		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("198.51.100.1/32")}, cfg.TrustedProxies)
 	require.Equal(t, []User{{Name: "alice", Role: RoleAdmin, PasswordHash: hash}, {Name: "bob", Role: RoleViewer, PasswordHash: hash}}, cfg.Users)
 
 	empty, err := ParseConfig(nil)
@@ -45,6 +49,8 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{name: "reauth", yaml: "reauth_window: 0s", want: "dashboard.reauth_window: must be positive"},
 		{name: "public url", yaml: "public_url: sessionmon.example.com", want: "dashboard.public_url"},
 		{name: "tls", yaml: "tls_cert_file: cert.pem", want: "dashboard.tls_cert_file"},
+		{name: "trusted proxy", yaml: "trusted_proxies: [10.0.0.0/8, proxy.local]", want: `dashboard.trusted_proxies[1]: "proxy.local"`},
+		{name: "trusted proxy prefix", yaml: "trusted_proxies: [10.0.0.0/40]", want: "dashboard.trusted_proxies[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

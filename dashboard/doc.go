@@ -8,7 +8,10 @@
 // absolute timeouts, a fresh session id at login, __Host- cookies, CSRF
 // tokens on every state-changing request, re-authentication before
 // sensitive actions, a strict Content-Security-Policy and an append-only
-// audit log. It publishes its own sign-ins, sessions and sensitive actions
+// audit log. Session and API token records in NATS carry a MAC made with a
+// key NATS never sees (record_mac.go), sign-in attempts are counted before
+// the password is checked (ratelimit.go), and request bodies are bounded
+// (bodylimit.go). It publishes its own sign-ins, sessions and sensitive actions
 // through the sessionmon SDK as the app "sessionmon-dashboard".
 //
 // Layout: server.go registers every route; handler.go holds the handler's

@@ -146,9 +146,10 @@ type erasuresJSON struct {
 // apiErasureRequests answers GET /api/v1/erasure-requests.
 //
 // No parameters. Response 200: erasuresJSON {erasure_requests: [{id,
-// subject, requested_by, status (pending, running, done, failed), error,
-// rows_deleted: {table: rows}, requested, updated}]}, the newest 100
-// first.
+// subject_hash (sha256:<hex> of the pseudonym, which is never shown),
+// requested_by, status (pending, running, done, failed), error,
+// rows_deleted: {table: rows}, messages_deleted: {stream: messages},
+// requested, updated}]}, the newest 100 first.
 func (h *handler) apiErasureRequests(c echo.Context) error {
 	reqs, err := h.loadErasures(c.Request().Context())
 	if err != nil {

@@ -291,7 +291,10 @@ func FuzzAPIParams(f *testing.F) {
 	f.Add(uint8(1), "k1:AAAAAAAAAAAAAAAAAAAAAA", "from=1970-01-01T00:00:00Z")
 	store := chtest.New(f)
 	_, js := natstest.Connect(f, natstest.RunServer(f))
-	s, err := New(f.Context(), DefaultConfig(), Deps{Store: store, JS: js})
+	cfg := DefaultConfig()
+	// The token's creator: a token works only while its creator exists.
+	cfg.Users = []User{{Name: "fuzz", Role: RoleViewer, PasswordHash: hashPasswordWith("unused-fuzz", 8, 1, 1)}}
+	s, err := New(f.Context(), cfg, Deps{Store: store, JS: js})
 	if err != nil {
 		f.Fatalf("dashboard: %v", err)
 	}

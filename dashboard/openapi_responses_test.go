@@ -211,7 +211,7 @@ func newOpenAPIEnv(t *testing.T) *openAPIEnv {
 		dst  *string
 	}{{RoleAdmin, &env.admin}, {RoleViewer, &env.viewer}} {
 		*tok.dst, _, err = s.h.auth.tokens.create(t.Context(), apiToken{Name: "openapi-" + tok.role.String(), Role: tok.role,
-			Created: env.now, Expires: env.now.Add(time.Hour), CreatedBy: "openapi-test"})
+			Created: env.now, Expires: env.now.Add(time.Hour), CreatedBy: "adam"})
 		require.NoError(t, err)
 	}
 	return env

@@ -503,12 +503,22 @@ func TestLegalHoldAndErasureAPI(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &filed))
 	require.Equal(t, chstore.ErasurePending, filed.Status)
 
+	require.NotContains(t, rec.Body.String(), subject, "the filed request names the subject by its hash only")
+
 	rec = env.get(t, "/api/v1/erasure-requests")
 	require.Equal(t, http.StatusOK, rec.Code)
+	require.NotContains(t, rec.Body.String(), subject, "viewers see the pseudonym's hash, not the pseudonym")
 	var reqs erasuresJSON
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &reqs))
 	require.Len(t, reqs.ErasureRequests, 1)
 	require.Equal(t, filed.ID, reqs.ErasureRequests[0].ID)
+	require.Equal(t, schemas.SubjectHash(subject), reqs.ErasureRequests[0].SubjectHash)
+
+	rec = env.get(t, "/retention")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, rec.Body.String(), filed.ID)
+	require.NotContains(t, rec.Body.String(), subject, "the erasure requests on the page show the hash, not the pseudonym")
+	require.Contains(t, rec.Body.String(), schemas.SubjectHash(subject)[:23])
 
 	rec = env.send(t, http.MethodPost, "/api/v1/erasure-requests", url.Values{"subject": {"bad subject"}})
 	require.Equal(t, http.StatusBadRequest, rec.Code)

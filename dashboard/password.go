@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -147,3 +148,12 @@ func VerifyPassword(phc, password string) (bool, error) {
 	}
 	return p.verify(password), nil
 }
+
+// Password checks at once: each takes the memory of its hash (64 MiB with
+// the default parameters), so they are bounded. A sign-in that finds every
+// slot taken waits up to passwordCheckWait, then gets 503 with
+// Retry-After.
+const (
+	maxPasswordChecks = 4
+	passwordCheckWait = 2 * time.Second
+)

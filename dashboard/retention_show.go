@@ -52,16 +52,18 @@ type deletionJSON struct {
 	Error      string    `json:"error,omitempty"`
 }
 
-// erasureJSON is an erasure request with its current status. The subject
-// is shown to the people who may see subjects; the audit log and the
-// deletion log keep only its hash.
+// erasureJSON is an erasure request with its current status. It names the
+// subject by the SHA-256 of its pseudonym only, as the audit log and the
+// deletion log do: the request is the proof of an erasure, and must not
+// keep, or show, the pseudonym it erased.
 type erasureJSON struct {
 	ID          string            `json:"id"`
-	Subject     string            `json:"subject"`
+	SubjectHash string            `json:"subject_hash"`
 	RequestedBy string            `json:"requested_by"`
 	Status      string            `json:"status"`
 	Error       string            `json:"error,omitempty"`
 	Rows        map[string]uint64 `json:"rows_deleted,omitempty"`
+	Messages    map[string]uint64 `json:"messages_deleted,omitempty"`
 	Requested   time.Time         `json:"requested"`
 	Updated     time.Time         `json:"updated"`
 }
@@ -92,8 +94,8 @@ func newDeletionJSON(r chstore.DeletionLogRow) deletionJSON {
 }
 
 func newErasureJSON(r chstore.ErasureRequest) erasureJSON {
-	return erasureJSON{ID: r.ID, Subject: r.Subject, RequestedBy: r.RequestedBy, Status: r.Status, Error: r.Error,
-		Rows: r.Rows, Requested: r.Requested.UTC(), Updated: r.Updated.UTC()}
+	return erasureJSON{ID: r.ID, SubjectHash: r.SubjectHash, RequestedBy: r.RequestedBy, Status: r.Status, Error: r.Error,
+		Rows: r.Rows, Messages: r.Streams, Requested: r.Requested.UTC(), Updated: r.Updated.UTC()}
 }
 
 // recordOfProcessing lists each data set with its period, where it is

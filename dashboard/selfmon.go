@@ -42,17 +42,26 @@ const pseudonymKeyID = "dashboard"
 // key in dataDir/PseudonymKeyFile, made (32 random bytes, hex, mode 0600)
 // the first time, so pseudonyms stay stable across restarts.
 func LoadPseudonymKey(secret, dataDir string) ([]byte, error) {
+	return loadKey(secret, dataDir, PseudonymKeyFile, "dashboard-pseudonym-key", "dashboard pseudonym key", false)
+}
+
+// loadKey returns secret when set (at least sdk.MinKeyBytes bytes), else
+// the key in dataDir/file, made (32 random bytes, hex, mode 0600) the
+// first time. option names the option that sets the key, what the key in
+// errors. With private, a key file that group or others may read is
+// refused.
+func loadKey(secret, dataDir, file, option, what string, private bool) ([]byte, error) {
 	if secret != "" {
 		if len(secret) < sdk.MinKeyBytes {
-			return nil, fmt.Errorf("dashboard-pseudonym-key: must be at least %d bytes", sdk.MinKeyBytes)
+			return nil, fmt.Errorf("%s: must be at least %d bytes", option, sdk.MinKeyBytes)
 		}
 		return []byte(secret), nil
 	}
-	path := filepath.Join(dataDir, PseudonymKeyFile)
+	path := filepath.Join(dataDir, file)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("dashboard pseudonym key: data-dir: %w", err)
+			return nil, fmt.Errorf("%s: data-dir: %w", what, err)
 		}
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
@@ -60,23 +69,28 @@ func LoadPseudonymKey(secret, dataDir string) ([]byte, error) {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			// Another process made it first: use theirs.
-			return LoadPseudonymKey("", dataDir)
+			return loadKey("", dataDir, file, option, what, private)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("dashboard pseudonym key: create %s: %w", path, err)
+			return nil, fmt.Errorf("%s: create %s: %w", what, path, err)
 		}
 		_, werr := f.WriteString(text + "\n")
 		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-			return nil, fmt.Errorf("dashboard pseudonym key: write %s: %w", path, err)
+			return nil, fmt.Errorf("%s: write %s: %w", what, path, err)
 		}
 		return []byte(text), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dashboard pseudonym key: read %s: %w", path, err)
+		return nil, fmt.Errorf("%s: read %s: %w", what, path, err)
+	}
+	if private {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("%s: %s: readable by others (mode %v): make it 0600", what, path, fi.Mode().Perm())
+		}
 	}
 	key := strings.TrimSpace(string(b))
 	if len(key) < sdk.MinKeyBytes {
-		return nil, fmt.Errorf("dashboard pseudonym key: %s: must hold at least %d bytes", path, sdk.MinKeyBytes)
+		return nil, fmt.Errorf("%s: %s: must hold at least %d bytes", what, path, sdk.MinKeyBytes)
 	}
 	return []byte(key), nil
 }
@@ -109,9 +123,9 @@ func newMonitor(cfg Config, client *sdk.Client, key []byte, cookieName string, s
 	if err != nil {
 		return nil, fmt.Errorf("dashboard pseudonym key: %w", err)
 	}
-	// The dashboard reads the direct peer only: X-Forwarded-For is not
-	// trusted from anyone.
-	ri, err := sdk.NewRequestInspector(pz, nil)
+	// X-Forwarded-For counts only from the configured proxies, read as
+	// the SDK reads it.
+	ri, err := sdk.NewRequestInspector(pz, cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("request inspector: %w", err)
 	}

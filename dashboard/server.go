@@ -37,7 +37,12 @@ type Deps struct {
 	// PseudonymKey is the key the dashboard pseudonymizes its own users
 	// and sessions with (LoadPseudonymKey); nil: a random key per process.
 	PseudonymKey []byte
-	Logger       *slog.Logger
+	// RecordKey authenticates the session and API token records in
+	// JetStream (LoadRecordKey); every dashboard process sharing the
+	// buckets needs the same one. nil: a random key per process (sessions
+	// and tokens die with it).
+	RecordKey []byte
+	Logger    *slog.Logger
 	// Registerer gets the dashboard's metrics; nil: none.
 	Registerer prometheus.Registerer
 	// Now is the clock (tests); nil: time.Now.
@@ -85,8 +90,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// The client address is the TCP peer: forwarded headers are anyone's
-	// to write (login rate limits and the audit log depend on it).
+	// echo's own idea of the client is the TCP peer. The dashboard reads
+	// client addresses (login rate limits, audit log) through its request
+	// inspector, which believes X-Forwarded-For only from
+	// Config.TrustedProxies.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = h.handleError
 	s := &Server{cfg: cfg, echo: e, h: h}
@@ -141,13 +148,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // routes registers every route of the dashboard, in one place.
 //
-// Middleware, outermost first: request id, security headers, recover, the
-// session or API token (sets the principal), CSRF on state-changing
-// requests with a session. Each route then says the role it needs, and
+// Middleware, outermost first: request id, security headers, the body
+// limit of the route class (bodylimit.go), recover, the session or API
+// token (sets the principal), CSRF on state-changing requests with a
+// session. Each route then says the role it needs, and
 // sensitive actions also need a recent re-authentication.
 func (s *Server) routes() {
 	e, h := s.echo, s.h
-	e.Use(h.requestID, h.securityHeaders, h.recoverPanic, h.authenticate, h.csrf)
+	e.Use(h.requestID, h.securityHeaders, h.limitBody, h.recoverPanic, h.authenticate, h.csrf)
 
 	viewer, analyst, admin := h.requireRole(RoleViewer), h.requireRole(RoleAnalyst), h.requireRole(RoleAdmin)
 	reauth := h.requireReauth

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,21 +47,26 @@ type session struct {
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
 	AuthAt   time.Time `json:"auth_at"`
+	// MAC authenticates every field above and the record's key
+	// (record_mac.go).
+	MAC []byte `json:"mac"`
 }
 
 // sessionStore keeps sessions in a JetStream key-value bucket.
 type sessionStore struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	mac    *recordMAC
+	logger *slog.Logger
 }
 
 // newSessionStore declares the session bucket with absolute as its TTL,
 // keeping the replicas it has (EnsureBuckets sets them).
-func newSessionStore(ctx context.Context, js jetstream.JetStream, absolute time.Duration) (*sessionStore, error) {
+func newSessionStore(ctx context.Context, js jetstream.JetStream, absolute time.Duration, mac *recordMAC, logger *slog.Logger) (*sessionStore, error) {
 	kv, err := ensureSessionBucket(ctx, js, absolute, 1)
 	if err != nil {
 		return nil, err
 	}
-	return &sessionStore{kv: kv}, nil
+	return &sessionStore{kv: kv, mac: mac, logger: logger}, nil
 }
 
 func ensureSessionBucket(ctx context.Context, js jetstream.JetStream, absolute time.Duration, replicas int) (jetstream.KeyValue, error) {
@@ -134,11 +140,11 @@ func validSessionID(id string) bool {
 // create stores s under a new session id and returns the id. Create fails
 // if the key exists, so an id is never reused.
 func (st *sessionStore) create(ctx context.Context, s session) (string, error) {
-	b, err := json.Marshal(s)
+	id := newRandomString(sessionIDBytes)
+	b, err := st.encode(sessionKey(id), s)
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
-	id := newRandomString(sessionIDBytes)
 	if _, err := st.kv.Create(ctx, sessionKey(id), b); err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
@@ -151,15 +157,39 @@ func (st *sessionStore) get(ctx context.Context, id string) (session, error) {
 	if !validSessionID(id) {
 		return s, errNoSession
 	}
-	e, err := st.kv.Get(ctx, sessionKey(id))
+	key := sessionKey(id)
+	e, err := st.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return s, errNoSession
 	}
 	if err != nil {
 		return s, fmt.Errorf("get session: %w", err)
 	}
-	if err := json.Unmarshal(e.Value(), &s); err != nil {
-		return s, fmt.Errorf("get session: decode: %w", err)
+	s, err = st.decode(key, e.Value())
+	if err != nil {
+		// Not made by a dashboard holding the record key: someone wrote
+		// to the bucket, or the key changed. Logged without the key (a
+		// hash of the session id).
+		st.logger.Warn("session record refused", slog.String("reason", err.Error()))
+		return session{}, errNoSession
+	}
+	return s, nil
+}
+
+// encode returns the stored form of s under key, with its MAC.
+func (st *sessionStore) encode(key string, s session) ([]byte, error) {
+	s.MAC = st.mac.sum(sessionMACDomain, sessionMACFields(key, s)...)
+	return json.Marshal(s)
+}
+
+// decode reads the stored session under key and checks its MAC.
+func (st *sessionStore) decode(key string, b []byte) (session, error) {
+	var s session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return session{}, fmt.Errorf("decode: %w", err)
+	}
+	if !st.mac.verify(s.MAC, sessionMACDomain, sessionMACFields(key, s)...) {
+		return session{}, errBadMAC
 	}
 	return s, nil
 }
@@ -167,11 +197,11 @@ func (st *sessionStore) get(ctx context.Context, id string) (session, error) {
 // update writes s back under id, but only while the session exists: a
 // request racing a logout must not bring the session back.
 func (st *sessionStore) update(ctx context.Context, id string, s session) error {
-	b, err := json.Marshal(s)
+	key := sessionKey(id)
+	b, err := st.encode(key, s)
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}
-	key := sessionKey(id)
 	e, err := st.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return errNoSession

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -55,22 +56,30 @@ type apiToken struct {
 	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires"`
 	CreatedBy string    `json:"created_by"`
+	// MAC authenticates every field above and the record's key
+	// (record_mac.go).
+	MAC []byte `json:"mac"`
 	// ID is the first tokenIDLen hex characters of the hash (not stored).
 	ID string `json:"-"`
+	// Refused marks a record whose MAC does not verify (list only): it
+	// authenticates nothing and only its ID is known.
+	Refused bool `json:"-"`
 }
 
 type tokenStore struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	mac    *recordMAC
+	logger *slog.Logger
 }
 
 // newTokenStore declares the token bucket, keeping the replicas it has
 // (EnsureBuckets sets them).
-func newTokenStore(ctx context.Context, js jetstream.JetStream) (*tokenStore, error) {
+func newTokenStore(ctx context.Context, js jetstream.JetStream, mac *recordMAC, logger *slog.Logger) (*tokenStore, error) {
 	kv, err := ensureTokenBucket(ctx, js, 1)
 	if err != nil {
 		return nil, err
 	}
-	return &tokenStore{kv: kv}, nil
+	return &tokenStore{kv: kv, mac: mac, logger: logger}, nil
 }
 
 func ensureTokenBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
@@ -105,11 +114,12 @@ func validTokenShape(raw string) bool {
 // stored.
 func (ts *tokenStore) create(ctx context.Context, t apiToken) (string, apiToken, error) {
 	raw := TokenPrefix + newRandomString(tokenBytes)
+	key := tokenKey(raw)
+	t.MAC = ts.mac.sum(tokenMACDomain, tokenMACFields(key, t)...)
 	b, err := json.Marshal(t)
 	if err != nil {
 		return "", t, fmt.Errorf("create API token: %w", err)
 	}
-	key := tokenKey(raw)
 	if _, err := ts.kv.Create(ctx, key, b); err != nil {
 		return "", t, fmt.Errorf("create API token: %w", err)
 	}
@@ -132,14 +142,43 @@ func (ts *tokenStore) lookup(ctx context.Context, raw string) (apiToken, error) 
 	if err != nil {
 		return t, fmt.Errorf("look up API token: %w", err)
 	}
-	if err := json.Unmarshal(e.Value(), &t); err != nil {
-		return t, fmt.Errorf("look up API token: decode: %w", err)
+	t, err = ts.decode(key, e.Value())
+	if err != nil {
+		ts.refused(key, err)
+		return apiToken{}, errNoToken
 	}
-	t.ID = key[:tokenIDLen]
 	return t, nil
 }
 
-// list returns every token, newest first.
+// decode reads the stored token under key and checks its MAC.
+func (ts *tokenStore) decode(key string, b []byte) (apiToken, error) {
+	var t apiToken
+	if err := json.Unmarshal(b, &t); err != nil {
+		return apiToken{}, fmt.Errorf("decode: %w", err)
+	}
+	if !ts.mac.verify(t.MAC, tokenMACDomain, tokenMACFields(key, t)...) {
+		return apiToken{}, errBadMAC
+	}
+	if len(key) >= tokenIDLen {
+		t.ID = key[:tokenIDLen]
+	}
+	return t, nil
+}
+
+// refused logs a token record that is not used: not made by a dashboard
+// holding the record key (someone wrote to the bucket, or the key
+// changed). Only the token's id (a prefix of the hash) is logged.
+func (ts *tokenStore) refused(key string, err error) {
+	id := key
+	if len(id) > tokenIDLen {
+		id = id[:tokenIDLen]
+	}
+	ts.logger.Warn("API token record refused", slog.String("token_id", id), slog.String("reason", err.Error()))
+}
+
+// list returns every token, newest first, then the records that are
+// refused (their MAC does not verify) with only their ID, so an admin can
+// delete them.
 func (ts *tokenStore) list(ctx context.Context) ([]apiToken, error) {
 	keys, err := ts.keys(ctx)
 	if err != nil {
@@ -154,16 +193,22 @@ func (ts *tokenStore) list(ctx context.Context) ([]apiToken, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list API tokens: %w", err)
 		}
-		var t apiToken
-		if err := json.Unmarshal(e.Value(), &t); err != nil {
-			return nil, fmt.Errorf("list API tokens: decode: %w", err)
-		}
-		if len(k) >= tokenIDLen {
-			t.ID = k[:tokenIDLen]
+		t, err := ts.decode(k, e.Value())
+		if err != nil {
+			ts.refused(k, err)
+			t = apiToken{ID: k[:min(len(k), tokenIDLen)], Refused: true}
 		}
 		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b apiToken) int { return b.Created.Compare(a.Created) })
+	slices.SortStableFunc(out, func(a, b apiToken) int {
+		if a.Refused != b.Refused {
+			if a.Refused {
+				return 1
+			}
+			return -1
+		}
+		return b.Created.Compare(a.Created)
+	})
 	return out, nil
 }
 
@@ -193,7 +238,11 @@ func (ts *tokenStore) revoke(ctx context.Context, id string) (apiToken, error) {
 			continue
 		}
 		if e, err := ts.kv.Get(ctx, k); err == nil {
-			_ = json.Unmarshal(e.Value(), &t)
+			// A refused record's fields are anyone's writing: none of
+			// them reaches the audit log.
+			if vt, err := ts.decode(k, e.Value()); err == nil {
+				t = vt
+			}
 		}
 		t.ID = id
 		if err := ts.kv.Purge(ctx, k); err != nil {

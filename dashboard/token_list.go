@@ -29,6 +29,9 @@ type tokenRow struct {
 	ID, Name, Role, CreatedBy string
 	Created, Expires          time.Time
 	Expired                   bool
+	// Refused is a record not made by this dashboard (its MAC does not
+	// verify): it authenticates nothing and can only be deleted.
+	Refused bool
 }
 
 type createdToken struct {
@@ -52,6 +55,10 @@ func (h *handler) renderTokens(c echo.Context, status int, created *createdToken
 	v := tokensView{Created: created, Roles: []string{RoleViewer.String(), RoleAnalyst.String(), RoleAdmin.String()},
 		DefaultDays: int(DefaultTokenTTL / (24 * time.Hour)), MaxDays: int(MaxTokenTTL / (24 * time.Hour))}
 	for _, t := range list {
+		if t.Refused {
+			v.Tokens = append(v.Tokens, tokenRow{ID: t.ID, Refused: true})
+			continue
+		}
 		v.Tokens = append(v.Tokens, tokenRow{ID: t.ID, Name: t.Name, Role: t.Role.String(), CreatedBy: t.CreatedBy,
 			Created: t.Created, Expires: t.Expires, Expired: !now.Before(t.Expires)})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/natsauth"
 )
 
 // dockerInstruction is one instruction of a Dockerfile, continuation
@@ -156,10 +157,16 @@ func mainStringVars(t *testing.T) map[string]bool {
 	return out
 }
 
-// natsOptions reads one of deploy/nats's files as nats-server does.
-func natsOptions(t *testing.T, file string) *server.Options {
+// natsOptions reads one of deploy/nats's files as nats-server does, next
+// to an auth.conf that `sessionmon creds init` wrote into dir, as the
+// compose files mount it.
+func natsOptions(t *testing.T, dir, file string) *server.Options {
 	t.Helper()
-	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot(t), "deploy", "nats", file))
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats", file))
+	require.NoError(t, err)
+	conf := filepath.Join(dir, file)
+	require.NoError(t, os.WriteFile(conf, b, 0o600))
+	opts, err := server.ProcessConfigFile(conf)
 	require.NoError(t, err, "deploy/nats/%s", file)
 	return opts
 }
@@ -174,16 +181,18 @@ func loadWith(l *config.Loader) (*config.Config, error) {
 	return l.Load(fs)
 }
 
-// TestNATSConfig runs nats-server with deploy/nats/nats.conf and checks
-// what the two users may do: sessionmon everything, apps only publish events.
+// TestNATSConfig runs nats-server with deploy/nats/nats.conf and the
+// auth.conf of `sessionmon creds init`, and checks what its users may do:
+// sessionmon manages streams, apps only publish events and receive their
+// own acknowledgements.
 func TestNATSConfig(t *testing.T) {
-	// Not parallel: the configuration reads its passwords from the environment.
-	const smPass, appPass = "0d7a1c5e9b3f4a2c8e6d1b7f3a9c5e2d", "4f1e8b2a6c9d3e7f0a5b8c1d4e7f2a6b"
-	t.Setenv("SESSIONMON_NATS_PASSWORD", smPass)
-	t.Setenv("APP_NATS_PASSWORD", appPass)
+	// Not parallel: cluster.conf reads the server name from the environment.
 	t.Setenv("NATS_SERVER_NAME", "nats-2")
+	dir := filepath.Join(t.TempDir(), "nats")
+	_, err := natsauth.Init(dir)
+	require.NoError(t, err)
 
-	cl := natsOptions(t, "cluster.conf")
+	cl := natsOptions(t, dir, "cluster.conf")
 	require.Equal(t, "nats-2", cl.ServerName)
 	require.Equal(t, "sessionmon", cl.Cluster.Name)
 	require.Equal(t, 6222, cl.Cluster.Port)
@@ -194,13 +203,16 @@ func TestNATSConfig(t *testing.T) {
 		_, err := compose.GetService(r.Hostname())
 		require.NoError(t, err, "route %s names no compose service", r)
 	}
-	require.Len(t, cl.Users, 2)
+	require.Len(t, cl.TrustedOperators, 1, "the cluster trusts sessionmon's operator")
+	require.Empty(t, cl.Users, "no password users")
 
-	opts := natsOptions(t, "nats.conf")
+	opts := natsOptions(t, dir, "nats.conf")
 	require.True(t, opts.JetStream)
 	require.Equal(t, "/data", opts.StoreDir)
 	require.Equal(t, 4222, opts.Port)
 	require.Equal(t, 8222, opts.HTTPPort, "the compose healthcheck asks :8222/healthz")
+	require.Len(t, opts.TrustedOperators, 1)
+	require.Empty(t, opts.Users)
 	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
 	opts.StoreDir = t.TempDir()
 	opts.NoSigs, opts.NoLog = true, true
@@ -213,7 +225,7 @@ func TestNATSConfig(t *testing.T) {
 	_, err = nats.Connect(s.ClientURL())
 	require.ErrorIs(t, err, nats.ErrAuthorization, "no anonymous access")
 
-	smConn, err := nats.Connect(s.ClientURL(), nats.UserInfo("sessionmon", smPass))
+	smConn, err := nats.Connect(s.ClientURL(), nats.UserCredentials(natsauth.CredsFile(dir, natsauth.ServiceUser)))
 	require.NoError(t, err)
 	t.Cleanup(smConn.Close)
 	js, err := jetstream.New(smConn)
@@ -223,7 +235,8 @@ func TestNATSConfig(t *testing.T) {
 	require.NoError(t, err, "sessionmon manages streams")
 
 	perms := make(chan error, 8)
-	appConn, err := nats.Connect(s.ClientURL(), nats.UserInfo("app", appPass),
+	appConn, err := nats.Connect(s.ClientURL(), nats.UserCredentials(natsauth.CredsFile(dir, natsauth.AppUser)),
+		nats.CustomInboxPrefix(natsauth.AppInboxPrefix),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { perms <- err }))
 	require.NoError(t, err)
 	t.Cleanup(appConn.Close)
@@ -235,10 +248,14 @@ func TestNATSConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), info.State.Msgs)
 
-	// Apps can't read events or alerts, nor use the JetStream API.
+	// Apps can't read events, alerts or other clients' replies, forge
+	// alerts or control requests, nor use the JetStream API.
 	_, err = appConn.SubscribeSync("sessionmon.alerts.>")
 	require.NoError(t, err)
+	_, err = appConn.SubscribeSync("_INBOX.>")
+	require.NoError(t, err)
 	require.NoError(t, appConn.Publish("sessionmon.alerts.high.x", []byte("forged")))
+	require.NoError(t, appConn.Publish("sessionmon.control.forget", []byte("forged")))
 	require.NoError(t, appConn.Flush())
 	apiCtx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -246,7 +263,7 @@ func TestNATSConfig(t *testing.T) {
 	require.Error(t, err, "the JetStream API is sessionmon's")
 	var violations []string
 	deadline := time.After(5 * time.Second)
-	for len(violations) < 2 {
+	for len(violations) < 5 {
 		select {
 		case err := <-perms:
 			require.True(t, errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permissions violation"), "%v", err)
@@ -256,8 +273,9 @@ func TestNATSConfig(t *testing.T) {
 		}
 	}
 	joined := strings.Join(violations, "\n")
-	require.Contains(t, joined, "sessionmon.alerts.>")
-	require.Contains(t, joined, "sessionmon.alerts.high.x")
+	for _, want := range []string{"sessionmon.alerts.>", "_INBOX.>", "sessionmon.alerts.high.x", "sessionmon.control.forget", "$JS.API.STREAM.INFO"} {
+		require.Contains(t, joined, want)
+	}
 }
 
 // TestSystemdUnit checks the unit's command, secrets and hardening.
@@ -332,7 +350,7 @@ func TestExampleEnvAndConfig(t *testing.T) {
 	checkSessionmonEnv(t, "sessionmon.env.example", env)
 	env[config.ConfigEnv] = filepath.Join(root, "deploy", "sessionmon.example.yaml")
 	// As the systemd unit adds them:
-	for _, s := range []string{"SESSIONMON_NATS_PASSWORD_FILE", "SESSIONMON_CLICKHOUSE_PASSWORD_FILE"} {
+	for _, s := range []string{"SESSIONMON_NATS_CREDS", "SESSIONMON_CLICKHOUSE_PASSWORD_FILE"} {
 		f := filepath.Join(t.TempDir(), "secret")
 		require.NoError(t, os.WriteFile(f, []byte("s3cret"), 0o600))
 		env[s] = f
@@ -343,6 +361,8 @@ func TestExampleEnvAndConfig(t *testing.T) {
 	require.Equal(t, 3, cfg.Stream.Replicas)
 	require.True(t, strings.HasPrefix(cfg.NATS.URL, "tls://"), "the production example uses TLS to NATS")
 	require.NotEmpty(t, cfg.NATS.CAFile)
+	require.NotEmpty(t, cfg.NATS.CredsFile, "sessionmon authenticates with its credentials file")
+	require.Empty(t, cfg.NATS.User)
 	require.NotEmpty(t, cfg.ClickHouseTLSCA)
 	require.Contains(t, cfg.ClickHouseURL(), "secure=true")
 	require.Equal(t, 20000, cfg.Ingest.BatchSize, "from the example YAML")

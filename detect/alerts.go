@@ -78,7 +78,9 @@ func EnsureAlertStream(ctx context.Context, js jetstream.JetStream, cfg AlertStr
 }
 
 // alertMessage builds the NATS message of a: its JSON, with the alert id as
-// Nats-Msg-Id so that the stream stores a republished alert once.
+// Nats-Msg-Id so that the stream stores a republished alert once, and the
+// hash of its subject (schemas.SubjectHashHeader) so that an erasure finds
+// it.
 func alertMessage(a *Alert) (*nats.Msg, error) {
 	b, err := json.Marshal(a)
 	if err != nil {
@@ -86,6 +88,9 @@ func alertMessage(a *Alert) (*nats.Msg, error) {
 	}
 	m := nats.NewMsg(AlertSubject(a))
 	m.Header.Set(jetstream.MsgIDHeader, a.ID)
+	if a.Subject != "" {
+		m.Header.Set(schemas.SubjectHashHeader, schemas.SubjectHash(a.Subject))
+	}
 	m.Data = b
 	return m, nil
 }

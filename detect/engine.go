@@ -413,6 +413,7 @@ func (e *Engine) accept(i int, a Alert) {
 			return
 		}
 	}
+	redactAlertText(&a)
 	a.DetectedAt = schemas.At(e.clock().UTC())
 	e.stats.Alerts++
 	e.out = append(e.out, a)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/backoff"
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -26,7 +27,7 @@ type delivery struct {
 	stored   time.Time // when the stream stored the event
 	received time.Time
 	ev       *schemas.Event
-	err      error // not a schema v1 event
+	err      error // refused by pii.Admit
 }
 
 // receive pulls events from the durable consumer, decodes them and hands
@@ -59,7 +60,9 @@ func (s *Service) receive(ctx context.Context, u *unit, cons jetstream.Consumer,
 			continue
 		}
 		d.seq, d.stored = md.Sequence.Stream, md.Timestamp
-		d.ev, d.err = schemas.Decode(msg.Data(), d.received)
+		// The gate ingest runs before storing: what it dead-letters, no
+		// detector sees.
+		d.ev, d.err = pii.Admit(msg.Subject(), msg.Data(), d.received)
 		select {
 		case out <- d:
 		case <-ctx.Done():
@@ -67,6 +70,15 @@ func (s *Service) receive(ctx context.Context, u *unit, cons jetstream.Consumer,
 			return ctx.Err()
 		}
 	}
+}
+
+// refusedReason returns the pii.Reason* of an error of pii.Admit.
+func refusedReason(err error) string {
+	var r *pii.RefusedError
+	if errors.As(err, &r) {
+		return r.Reason
+	}
+	return pii.ReasonSchema
 }
 
 // inflight is an event given to the engine and not yet acknowledged.
@@ -221,7 +233,7 @@ func (l *live) handle(ctx context.Context, d delivery) error {
 	l.seen.add(d.seq)
 	if d.err != nil {
 		// Ingest dead-letters it; detect only skips it.
-		m.invalid.Inc()
+		m.invalid.WithLabelValues(refusedReason(d.err)).Inc()
 		_ = d.msg.Ack()
 		return nil
 	}

@@ -2,12 +2,14 @@ package detect
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionmon/sessionmon/internal/pii"
 )
 
 // Metrics are the detect service's Prometheus metrics.
 type Metrics struct {
 	events         prometheus.Counter
-	invalid        prometheus.Counter
+	invalid        *prometheus.CounterVec
 	late           prometheus.Counter
 	skipped        prometheus.Counter
 	replayed       prometheus.Counter
@@ -37,10 +39,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionmon_detect_events_total",
 			Help: "Events given to the detectors from the stream (replayed ones not included).",
 		}),
-		invalid: prometheus.NewCounter(prometheus.CounterOpts{
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionmon_detect_invalid_events_total",
-			Help: "Messages that are not schema v1 events, acknowledged and skipped (ingest dead-letters them).",
-		}),
+			Help: "Messages the detectors skipped without an alert, by the reason ingest dead-letters them (invalid_json, schema, app_mismatch, subject_mismatch, pii).",
+		}, []string{"reason"}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionmon_detect_late_events_total",
 			Help: "Events older than the release watermark when they arrived, processed at once and possibly out of order.",
@@ -116,6 +118,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionmon_detect_snapshot_failures_total",
 			Help: "Detector state snapshots that could not be encoded, written, or used at start (read: missing ones are not counted; the engine replays instead).",
 		}, []string{"step"}),
+	}
+	for _, r := range pii.Reasons {
+		m.invalid.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.invalid, m.late, m.skipped, m.replayed, m.alerts, m.replaySkipped,

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -196,7 +197,9 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 			if !mine(msg.Subject()) {
 				return nil
 			}
-			if ev, err := schemas.Decode(msg.Data(), md.Timestamp); err == nil {
+			// The gate of live processing and ingest: a refused event
+			// is skipped here too.
+			if ev, err := pii.Admit(msg.Subject(), msg.Data(), md.Timestamp); err == nil {
 				b.events = append(b.events, ev)
 				b.seqs = append(b.seqs, md.Sequence.Stream)
 			}

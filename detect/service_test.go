@@ -18,6 +18,7 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
@@ -482,7 +483,8 @@ func TestServiceSkipsInvalidEvents(t *testing.T) {
 	publishEvents(t, js, future)
 	alerts := waitForSentinel(t, js, "invalid")
 	require.Len(t, alerts, 1)
-	require.Equal(t, 3.0, testutil.ToFloat64(m.invalid))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.invalid.WithLabelValues(pii.ReasonInvalidJSON)))
+	require.Equal(t, 2.0, testutil.ToFloat64(m.invalid.WithLabelValues(pii.ReasonSchema)))
 	require.Equal(t, 1.0, testutil.ToFloat64(m.events))
 	waitAcked(t, js, cfg.Durable)
 }

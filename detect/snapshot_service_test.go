@@ -325,14 +325,16 @@ func TestSnapshotErasedSubjectDoesNotComeBack(t *testing.T) {
 		restored, refused bool
 	}{
 		{name: "erasure/crash right after", erase: func(t *testing.T, r *runningService, js jetstream.JetStream) {
-			require.NoError(t, PrepareForget(t.Context(), js, erased))
+			_, err := PrepareForget(t.Context(), js, erased)
+			require.NoError(t, err)
 			require.NoError(t, r.Forget(t.Context(), erased))
 			require.NoError(t, CompleteForget(t.Context(), js), "keeps the snapshot Forget wrote")
 			r.crash(t)
 		}, restored: true},
 		{name: "erasure/while detect is down", erase: func(t *testing.T, r *runningService, js jetstream.JetStream) {
 			r.stop(t)
-			require.NoError(t, PrepareForget(t.Context(), js, erased))
+			_, err := PrepareForget(t.Context(), js, erased)
+			require.NoError(t, err)
 			// No detect process answers; the snapshot made before the
 			// erasure is deleted.
 			require.NoError(t, CompleteForget(t.Context(), js))
@@ -345,7 +347,8 @@ func TestSnapshotErasedSubjectDoesNotComeBack(t *testing.T) {
 			r.stop(t)
 			// As if the erasure stopped before CompleteForget: the
 			// snapshot is refused at start.
-			require.NoError(t, PrepareForget(t.Context(), js, erased))
+			_, err := PrepareForget(t.Context(), js, erased)
+			require.NoError(t, err)
 		}, refused: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

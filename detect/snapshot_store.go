@@ -142,36 +142,45 @@ const stateBucketStream = "OBJ_" + StateBucket
 // asked next): it purges the subject's events from SESSIONMON_EVENTS,
 // which a replay at start would read again (ingest has stored those it
 // received; an erasure deletes them from ClickHouse), and replaces the
-// erasure mark, so that no snapshot made before now is restored. A missing
-// stream or bucket has nothing to purge or mark.
-func PrepareForget(ctx context.Context, js jetstream.JetStream, subject string) error {
+// erasure mark, so that no snapshot made before now is restored. It
+// returns how many events it purged. A missing stream or bucket has
+// nothing to purge or mark.
+//
+// The events are found by the stream's subjects, which end with the
+// subject's pseudonym in both their published and partitioned forms
+// (schemas.SubjectEventFilters); the purge is done by the server, by
+// subject filter, and covers every partition.
+func PrepareForget(ctx context.Context, js jetstream.JetStream, subject string) (uint64, error) {
 	if !schemas.ValidPseudonym(subject) {
 		// The subject becomes a purge filter: no wildcard may pass.
-		return fmt.Errorf("forget subject: not a valid pseudonym")
+		return 0, fmt.Errorf("forget subject: not a valid pseudonym")
 	}
+	var purged uint64
 	stream, err := js.Stream(ctx, schemas.EventStream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 	case err != nil:
-		return fmt.Errorf("forget subject: events stream: %w", err)
+		return 0, fmt.Errorf("forget subject: events stream: %w", err)
 	default:
 		for _, f := range schemas.SubjectEventFilters(subject) {
-			if err := stream.Purge(ctx, jetstream.WithPurgeSubject(f)); err != nil {
-				return fmt.Errorf("forget subject: purge its events from %s: %w", schemas.EventStream, err)
+			n, err := purgeFilter(ctx, stream, f)
+			purged += n
+			if err != nil {
+				return purged, fmt.Errorf("forget subject: purge its events from %s: %w", schemas.EventStream, err)
 			}
 		}
 	}
 	obs, err := js.ObjectStore(ctx, StateBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil
+		return purged, nil
 	}
 	if err != nil {
-		return fmt.Errorf("forget subject: detect state bucket: %w", err)
+		return purged, fmt.Errorf("forget subject: detect state bucket: %w", err)
 	}
 	if _, err := obs.PutBytes(ctx, erasureMarkObject, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
-		return fmt.Errorf("forget subject: erasure mark: %w", err)
+		return purged, fmt.Errorf("forget subject: erasure mark: %w", err)
 	}
-	return nil
+	return purged, nil
 }
 
 // CompleteForget ends an erasure once every running detect process has

@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
-	"github.com/sessionmon/sessionmon/schemas"
+	"github.com/sessionmon/sessionmon/internal/pii"
 )
 
 // batch is what one ClickHouse insert writes and one round of acks
@@ -43,7 +43,7 @@ func (s *Service) add(b *batch, msg jetstream.Msg) {
 			s.metrics.redelivered.Inc()
 		}
 	}
-	row, dead := s.convert(msg.Data(), seq, now)
+	row, dead := s.convert(msg.Subject(), msg.Data(), seq, now)
 	if dead != nil {
 		b.dead = append(b.dead, *dead)
 		return
@@ -51,16 +51,14 @@ func (s *Service) add(b *batch, msg jetstream.Msg) {
 	b.rows = append(b.rows, row)
 }
 
-// convert turns one message body into a row, or into a dead letter when it
-// is not a schema v1 event or carries what looks like raw personal data.
-func (s *Service) convert(data []byte, seq uint64, now time.Time) (chstore.EventRow, *DeadLetter) {
-	e, err := schemas.Decode(data, now)
+// convert turns one message body, received on the NATS subject natsSubject,
+// into a row, or into a dead letter when pii.Admit refuses it: it is not a
+// schema v1 event, its app is not the app of its subject, or it carries
+// what looks like raw personal data. The detectors run the same gate.
+func (s *Service) convert(natsSubject string, data []byte, seq uint64, now time.Time) (chstore.EventRow, *DeadLetter) {
+	e, err := pii.Admit(natsSubject, data, now)
 	if err != nil {
-		d := s.rejectInvalid(data, seq, now, err)
-		return chstore.EventRow{}, &d
-	}
-	if findings := CheckPII(e); len(findings) > 0 {
-		d := s.rejectPII(e, seq, now, findings)
+		d := s.reject(data, seq, now, err)
 		return chstore.EventRow{}, &d
 	}
 	// The same enrichment as the detectors' (geo.Resolver.Enrich), so the
@@ -74,35 +72,23 @@ func (s *Service) convert(data []byte, seq uint64, now time.Time) (chstore.Event
 	return row, nil
 }
 
-// rejectInvalid builds the dead letter of an event that is not schema v1.
-// The body is kept, minus anything in it that looks like personal data.
-func (s *Service) rejectInvalid(data []byte, seq uint64, now time.Time, err error) DeadLetter {
-	// Error texts and field paths can quote an unknown field name or an
-	// attrs key, so they are redacted too.
-	d := DeadLetter{EventSeq: seq, Time: now, Reason: reasonSchema}
-	d.Fields, d.Error = RedactSchemaError(err)
-	var ve *schemas.ValidationError
-	if errors.As(err, &ve) {
-		if len(ve.Errors) == 1 && ve.Errors[0].Field == "(event)" {
-			d.Reason = reasonInvalidJSON
-		}
+// reject builds the dead letter of a refused event: the reason, the field
+// paths and a message that quote no values, and the body with every string
+// that looks like personal data replaced (pii.RedactRaw), or no body.
+func (s *Service) reject(data []byte, seq uint64, now time.Time, err error) DeadLetter {
+	d := DeadLetter{EventSeq: seq, Time: now, Reason: pii.ReasonSchema}
+	var r *pii.RefusedError
+	if errors.As(err, &r) {
+		d.Reason, d.Fields, d.Error = r.Reason, r.Fields, r.Error()
+	} else {
+		d.Error = pii.RedactText(err.Error())
 	}
-	d.Body, d.Redacted = RedactRaw(data)
+	d.Body, d.Redacted = pii.RedactRaw(data)
+	if d.Reason == pii.ReasonPII && !d.Redacted {
+		// The scan of the raw message must find what Check found; if
+		// it ever does not, keep no body rather than the values.
+		d.Body, d.Redacted = nil, true
+	}
 	s.metrics.rejected.WithLabelValues(d.Reason).Inc()
-	return d
-}
-
-// rejectPII builds the dead letter of an event that carries what looks like
-// raw personal data: the reason and field paths, never the values.
-func (s *Service) rejectPII(e *schemas.Event, seq uint64, now time.Time, findings []Finding) DeadLetter {
-	d := DeadLetter{EventSeq: seq, Time: now, Reason: reasonPII, Redacted: true,
-		Error: (&PIIError{Findings: findings}).Error()}
-	for _, f := range findings {
-		d.Fields = append(d.Fields, f.Field)
-	}
-	if body, err := schemas.Encode(Redact(e, findings)); err == nil {
-		d.Body = body
-	}
-	s.metrics.rejected.WithLabelValues(reasonPII).Inc()
 	return d
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,13 +54,13 @@ func TestConvertEnrichesFromGeoIP(t *testing.T) {
 	}{
 		{name: "prefix only: looked up", client: `{"ip_prefix":"175.16.199.0/24"}`, country: "CN", city: "Changchun", lat: 43.88, lon: 125.3228, source: "geoip"},
 		{name: "ipv6 prefix", client: `{"ip_prefix":"2001:480:10::/48"}`, country: "US", city: "San Diego", lat: 32.7203, lon: -117.1552, source: "geoip"},
-		{name: "app-supplied geo wins", client: `{"ip_prefix":"175.16.199.0/24","country":"DE","city":"Berlin","lat":52.52,"lon":13.4}`, country: "DE", city: "Berlin", lat: 52.52, lon: 13.4, source: "app"},
+		{name: "app-supplied geo wins", client: `{"ip_prefix":"175.16.199.0/24","country":"DE","city":"Berlin","lat":52.52,"lon":13.4}`, country: "DE", city: "Berlin", lat: 52.5, lon: 13.4, source: "app"},
 		{name: "unknown network: no geo", client: `{"ip_prefix":"198.51.100.0/24"}`, source: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body := `{"id":"e1","schema_version":1,"type":"login.succeeded","time":"` + at + `","app":"shop","subject":"k1:AAAAAAAAAAAAAAAAAAAAAA","client":` + tt.client + `}`
-			row, dead := s.convert([]byte(body), 1, now)
+			row, dead := s.convert(schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), []byte(body), 1, now)
 			require.Nil(t, dead)
 			require.Equal(t, tt.source, row.GeoSource)
 			require.Equal(t, tt.country, row.ClientCountry)
@@ -77,7 +78,7 @@ func TestConvertReducesUserAgent(t *testing.T) {
 	now := time.Now()
 	at := now.UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000Z")
 	body := `{"id":"e1","schema_version":1,"type":"login.succeeded","time":"` + at + `","app":"shop","subject":"k1:AAAAAAAAAAAAAAAAAAAAAA","client":{"user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"}}`
-	row, dead := s.convert([]byte(body), 1, now)
+	row, dead := s.convert(schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), []byte(body), 1, now)
 	require.Nil(t, dead)
 	require.Equal(t, UserAgent{Browser: "Safari", OS: "iOS", Device: "mobile"}, UserAgent{Browser: row.UABrowser, OS: row.UAOS, Device: row.UADevice})
 }
@@ -94,10 +95,16 @@ func BenchmarkConvert(b *testing.B) {
 		size += int64(len(body))
 	}
 	b.SetBytes(size / int64(len(bodies)))
+	subjects := make([]string, len(bodies))
+	for i, body := range bodies {
+		var e struct{ Subject string }
+		require.NoError(b, json.Unmarshal(body, &e))
+		subjects[i] = schemas.EventSubject(demo.App, e.Subject)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, dead := s.convert(bodies[i%len(bodies)], 1, now); dead != nil {
+		if _, dead := s.convert(subjects[i%len(bodies)], bodies[i%len(bodies)], 1, now); dead != nil {
 			b.Fatal(dead.Error)
 		}
 	}

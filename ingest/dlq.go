@@ -12,19 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Dead-letter stream names.
 const (
 	DLQStream        = "SESSIONMON_DLQ"
 	dlqSubjectPrefix = "sessionmon.dlq."
-)
-
-// Reasons an event is dead-lettered.
-const (
-	reasonInvalidJSON = "invalid_json"
-	reasonSchema      = "schema"
-	reasonPII         = "pii"
 )
 
 // Headers of a dead letter.
@@ -72,10 +66,13 @@ type DeadLetter struct {
 	Reason   string
 	Error    string
 	Fields   []string
-	// Redacted reports whether values were replaced in Body.
+	// Redacted reports whether Body differs from the message ingest
+	// refused.
 	Redacted bool
-	// Body is the original bytes, with values that look like personal data
-	// replaced by "[redacted:<kind>]".
+	// Body is the refused message as pii.RedactRaw keeps it: the original
+	// bytes when nothing in them looks like personal data and they read
+	// without loss; otherwise the JSON re-encoded with every such value
+	// replaced by "[redacted:<kind>]", a bare placeholder, or nothing.
 	Body []byte
 }
 
@@ -90,6 +87,10 @@ func (d *DeadLetter) message() *nats.Msg {
 	m.Header.Set(hdrStreamSeq, strconv.FormatUint(d.EventSeq, 10))
 	m.Header.Set(hdrTime, d.Time.UTC().Format(time.RFC3339Nano))
 	m.Header.Set(hdrRedacted, strconv.FormatBool(d.Redacted))
+	// An erasure finds the dead letter by the subject it names.
+	for _, h := range deadLetterSubjectHashes(d.Body) {
+		m.Header.Add(schemas.SubjectHashHeader, h)
+	}
 	m.Data = d.Body
 	return m
 }

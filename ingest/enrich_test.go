@@ -8,6 +8,7 @@ import (
 
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/geo"
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/internal/testutil/geotest"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -51,7 +52,7 @@ func TestStoredRowMatchesWhatDetectorsSee(t *testing.T) {
 		{name: "country database only", client: `{"ip_prefix":"100.65.12.0/24"}`,
 			source: "geoip", country: "AU", asn: 1221, org: "Telstra"},
 		{name: "app coordinates win whole, network still enriched", client: `{"ip_prefix":"192.0.2.0/24","lat":48.85,"lon":2.35,"country":"FR"}`,
-			source: "app", country: "FR", lat: 48.85, asn: 60729, org: "Tor exit operator", anon: []string{"hosting", "tor_exit"}},
+			source: "app", country: "FR", lat: 48.9, asn: 60729, org: "Tor exit operator", anon: []string{"hosting", "tor_exit"}},
 		{name: "app country wins over the database's", client: `{"ip_prefix":"198.18.7.0/24","country":"AT"}`,
 			source: "geoip", country: "AT", lat: 52.52, asn: 3320, org: "Deutsche Telekom AG"},
 		{name: "app ASN wins, no organisation for another ASN", client: `{"ip_prefix":"198.18.7.0/24","asn":64500}`,
@@ -60,7 +61,7 @@ func TestStoredRowMatchesWhatDetectorsSee(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := []byte(`{"id":"e1","schema_version":1,"type":"login.succeeded","time":"` + at + `","app":"shop","subject":"k1:AAAAAAAAAAAAAAAAAAAAAA","client":` + tc.client + `}`)
-			row, dead := s.convert(body, 1, now)
+			row, dead := s.convert(schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), body, 1, now)
 			require.Nil(t, dead)
 			require.Equal(t, tc.source, row.GeoSource)
 			require.Equal(t, tc.country, row.ClientCountry)
@@ -70,7 +71,8 @@ func TestStoredRowMatchesWhatDetectorsSee(t *testing.T) {
 			require.Equal(t, tc.org, row.ClientASOrg)
 			require.Equal(t, tc.anon, row.ClientAnonymity)
 
-			ev, err := schemas.Decode(body, now)
+			// What the detectors run: the same gate, then the engine.
+			ev, err := pii.Admit(schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), body, now)
 			require.NoError(t, err)
 			eng.Process(ev)
 			c := ev.Client

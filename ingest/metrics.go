@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionmon/sessionmon/internal/pii"
 )
 
 // Metrics are the worker's Prometheus metrics.
@@ -26,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionmon_ingest_rejected_total",
-			Help: "Events sent to the dead-letter stream, by reason (invalid_json, schema, pii).",
+			Help: "Events sent to the dead-letter stream, by reason (invalid_json, schema, app_mismatch, subject_mismatch, pii).",
 		}, []string{"reason"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sessionmon_ingest_batch_size",
@@ -55,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Events received again after a redelivery (stored once all the same).",
 		}),
 	}
-	for _, r := range []string{reasonInvalidJSON, reasonSchema, reasonPII} {
+	for _, r := range pii.Reasons {
 		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {

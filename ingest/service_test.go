@@ -17,6 +17,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/demo"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
@@ -215,13 +216,13 @@ func TestDeadLetters(t *testing.T) {
 		reason string
 		field  string
 	}{
-		{`this is not json`, reasonInvalidJSON, "(event)"},
-		{ev("bad-1", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"client":{"ip_prefix":"203.0.113.77/32"}`), reasonSchema, "client.ip_prefix"},
-		{ev("bad-2", "alice@example.com", ""), reasonSchema, "subject"},
-		{ev("bad-3", "004915112345678", ""), reasonPII, "subject"},
-		{ev("bad-4", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"attrs":{"note":"from 203.0.113.77"}`), reasonPII, "attrs.note"},
-		{ev("bad-5", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"session":"eyJhbGciOiJIUzI1NiJ9abcdefgh"`), reasonPII, "session"},
-		{ev("bad-6", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"attrs":{"bob@example.org":"x"}`), reasonSchema, "attrs.[redacted:email]"},
+		{`this is not json`, pii.ReasonInvalidJSON, "(event)"},
+		{ev("bad-1", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"client":{"ip_prefix":"203.0.113.77/32"}`), pii.ReasonSchema, "client.ip_prefix"},
+		{ev("bad-2", "alice@example.com", ""), pii.ReasonSchema, "subject"},
+		{ev("bad-3", "004915112345678", ""), pii.ReasonPII, "subject"},
+		{ev("bad-4", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"attrs":{"note":"from 203.0.113.77"}`), pii.ReasonPII, "attrs.note"},
+		{ev("bad-5", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"session":"eyJhbGciOiJIUzI1NiJ9abcdefgh"`), pii.ReasonPII, "session"},
+		{ev("bad-6", "k1:AAAAAAAAAAAAAAAAAAAAAA", `,"attrs":{"bob@example.org":"x"}`), pii.ReasonSchema, "attrs.[redacted:email]"},
 	}
 	for _, b := range bad {
 		_, err := st.js.Publish(t.Context(), schemas.EventSubject("shop", "x"), []byte(b.body))
@@ -255,7 +256,7 @@ func TestDeadLetters(t *testing.T) {
 			require.NotContains(t, d.Error, s, "dead letter %d keeps a raw value in its error", i)
 		}
 	}
-	require.Equal(t, 1.0, testutil.ToFloat64(m.rejected.WithLabelValues(reasonInvalidJSON)))
-	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(reasonSchema)))
-	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(reasonPII)))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonInvalidJSON)))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonSchema)))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonPII)))
 }

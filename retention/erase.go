@@ -2,13 +2,12 @@ package retention
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // ActionEraseSubject is the deletion log action of an erasure.
@@ -85,7 +84,4 @@ var SubjectTables = []string{chstore.TableEvents, chstore.TableAlerts, chstore.T
 
 // subjectHash names a subject in logs and the deletion log without its
 // pseudonym: "sha256:<hex>".
-func subjectHash(subject string) string {
-	sum := sha256.Sum256([]byte(subject))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+func subjectHash(subject string) string { return schemas.SubjectHash(subject) }

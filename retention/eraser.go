@@ -23,10 +23,19 @@ import (
 // serve command does with a lock in NATS).
 type Eraser struct {
 	store   *chstore.Store
-	forget  func(ctx context.Context, subject string) error
+	forget  ForgetFunc
 	logger  *slog.Logger
 	timeout time.Duration
 }
+
+// ForgetFunc erases a subject from what sessionmon keeps outside
+// ClickHouse: its messages in the NATS streams (events, alerts and their
+// status changes, dead letters) and the detectors' state. alertIDs are the
+// ids of the subject's alerts as ClickHouse knew them before the erasure,
+// so that the status changes of alerts that have already left the alerts
+// stream are found. It returns the messages deleted per stream, also when
+// it fails part-way, and must be safe to run again.
+type ForgetFunc func(ctx context.Context, subject string, alertIDs []string) (chstore.StreamMessages, error)
 
 // EraserOption configures an Eraser.
 type EraserOption func(*Eraser)
@@ -42,10 +51,10 @@ func WithMutationTimeout(d time.Duration) EraserOption {
 }
 
 // NewEraser returns an Eraser on store. forget, if not nil, is called after
-// the subject's rows are deleted, to drop what running detectors hold in
-// memory about it; it returns nil when there is nothing to drop. A nil
-// logger discards.
-func NewEraser(store *chstore.Store, forget func(ctx context.Context, subject string) error, logger *slog.Logger, opts ...EraserOption) *Eraser {
+// the subject's rows are deleted, to delete its messages from the NATS
+// streams and drop what running detectors hold about it. A nil logger
+// discards.
+func NewEraser(store *chstore.Store, forget ForgetFunc, logger *slog.Logger, opts ...EraserOption) *Eraser {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -74,23 +83,28 @@ func (e *Eraser) Request(ctx context.Context, subject, requestedBy string) (chst
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	r := chstore.ErasureRequest{
 		ID: "erasure-" + now.Format("20060102T150405Z") + "-" + randomHex(4), Seq: 1,
-		Subject: subject, RequestedBy: requestedBy, Status: chstore.ErasurePending,
+		Subject: subject, SubjectHash: subjectHash(subject), RequestedBy: requestedBy, Status: chstore.ErasurePending,
 		Requested: now, Updated: now,
 	}
 	if err := e.store.AppendErasureStatus(ctx, r); err != nil {
 		return chstore.ErasureRequest{}, fmt.Errorf("erasure request: %w", err)
 	}
-	e.logger.InfoContext(ctx, "erasure requested", slog.String("request", r.ID), slog.String("subject", subjectHash(subject)))
+	e.logger.InfoContext(ctx, "erasure requested", slog.String("request", r.ID), slog.String("subject", r.SubjectHash))
 	return r, nil
 }
 
 // Process carries out request id: it marks it running, erases the subject
-// (Erase) and asks the detectors to forget it, then marks it done with the
-// rows deleted, or failed with the error, and returns its final state. A
-// request already done is returned as it is; a failed one is tried again.
-// A subject put under legal hold after the request was filed fails it
-// with ErrLegalHold. When ctx ends first, the request stays running and
-// the error wraps ctx's: RunPending resumes it later.
+// (Erase), deletes its messages from the NATS streams and asks the
+// detectors to forget it (the ForgetFunc), then marks it done with the
+// rows and messages deleted, or failed with the error, and returns its
+// final state. Once done, the pseudonym is cleared from every status
+// change of the request, and of the subject's earlier failed requests,
+// which keep only its hash (see chstore.ClearErasureSubject). A request
+// already done is returned as it is; a failed one is tried again, unless a
+// later request erased its subject (ErrInvalidRequest). A subject put under legal hold after
+// the request was filed fails it with ErrLegalHold. When ctx ends first,
+// the request stays running and the error wraps ctx's: RunPending resumes
+// it later.
 func (e *Eraser) Process(ctx context.Context, id string) (chstore.ErasureRequest, error) {
 	r, ok, err := e.store.ErasureRequest(ctx, id)
 	if err != nil {
@@ -102,14 +116,30 @@ func (e *Eraser) Process(ctx context.Context, id string) (chstore.ErasureRequest
 	if r.Status == chstore.ErasureDone {
 		return r, nil
 	}
+	if r.Subject == "" {
+		return r, fmt.Errorf("process erasure request %s: %w: a later request erased its subject (%s) and keeps the proof; "+
+			"its pseudonym is no longer stored, file a new request to erase the subject again", r.ID, ErrInvalidRequest, r.SubjectHash)
+	}
 	start := time.Now()
-	if r, err = e.advance(ctx, r, chstore.ErasureRunning, nil, nil); err != nil {
+	subject := r.Subject
+	if r, err = e.advance(ctx, r, chstore.ErasureRunning, nil, nil, nil); err != nil {
 		return r, err
 	}
-	rows, runErr := erase(ctx, e.store, r.Subject, e.timeout)
+	// Before the alerts are deleted: the status changes of the subject's
+	// alerts in the alerts stream are found by these ids.
+	alertIDs, runErr := e.store.AlertIDsOfSubjects(ctx, []string{subject})
+	var (
+		rows   chstore.SubjectRows
+		purged chstore.StreamMessages
+	)
+	if runErr == nil {
+		rows, runErr = erase(ctx, e.store, subject, e.timeout)
+	}
 	if runErr == nil && e.forget != nil {
-		if err := e.forget(ctx, r.Subject); err != nil {
-			runErr = fmt.Errorf("erase subject: detector state not purged: %w", err)
+		var err error
+		purged, err = e.forget(ctx, subject, alertIDs)
+		if err != nil {
+			runErr = fmt.Errorf("erase subject: NATS streams and detector state not purged: %w", err)
 		}
 	}
 	if runErr != nil && ctx.Err() != nil {
@@ -120,25 +150,42 @@ func (e *Eraser) Process(ctx context.Context, id string) (chstore.ErasureRequest
 	if runErr != nil {
 		status = chstore.ErasureFailed
 	}
-	r, err = e.advance(ctx, r, status, rows, runErr)
+	r, err = e.advance(ctx, r, status, rows, purged, runErr)
 	if err != nil {
 		return r, errors.Join(runErr, err)
 	}
 	if runErr != nil {
 		return r, fmt.Errorf("process erasure request %s: %w", r.ID, runErr)
 	}
-	e.logger.InfoContext(ctx, "erasure done", slog.String("request", r.ID), slog.String("subject", subjectHash(r.Subject)),
-		slog.Uint64("rows_deleted", rows.Total()), slog.Duration("duration", time.Since(start)))
+	e.clearSubject(ctx, subject)
+	e.logger.InfoContext(ctx, "erasure done", slog.String("request", r.ID), slog.String("subject", r.SubjectHash),
+		slog.Uint64("rows_deleted", rows.Total()), slog.Uint64("messages_deleted", purged.Total()),
+		slog.Duration("duration", time.Since(start)))
 	return r, nil
 }
 
+// clearSubject removes the pseudonym subject, now erased, from its
+// finished erasure requests, which keep its hash. A failure is logged, not
+// returned: the erasure itself is done, and RunPending clears it again.
+func (e *Eraser) clearSubject(ctx context.Context, subject string) {
+	if _, err := e.store.ClearErasureSubject(ctx, subject, mutationPoll, e.timeout); err != nil {
+		e.logger.WarnContext(ctx, "erasure requests keep the pseudonym until the next run", slog.String("subject", subjectHash(subject)),
+			slog.Any("error", err))
+	}
+}
+
 // advance appends the next status change of r and returns the new state.
-func (e *Eraser) advance(ctx context.Context, r chstore.ErasureRequest, status string, rows chstore.SubjectRows, cause error) (chstore.ErasureRequest, error) {
+// The change to done names the subject by its hash only.
+func (e *Eraser) advance(ctx context.Context, r chstore.ErasureRequest, status string, rows chstore.SubjectRows,
+	streams chstore.StreamMessages, cause error) (chstore.ErasureRequest, error) {
 	next := r
 	next.Seq++
-	next.Status, next.Rows, next.Error = status, rows, ""
+	next.Status, next.Rows, next.Streams, next.Error = status, rows, streams, ""
 	if cause != nil {
 		next.Error = cause.Error()
+	}
+	if status == chstore.ErasureDone {
+		next.Subject = ""
 	}
 	next.Updated = time.Now().UTC().Truncate(time.Millisecond)
 	if !next.Updated.After(r.Updated) {
@@ -150,11 +197,21 @@ func (e *Eraser) advance(ctx context.Context, r chstore.ErasureRequest, status s
 	return next, nil
 }
 
-// RunPending processes every request left pending or running, oldest
+// RunPending clears the pseudonyms of erased subjects that requests still
+// name, then processes every request left pending or running, oldest
 // first, and returns how many it finished (done or failed). It goes on
 // after a request fails; the error joins the failures, and ends early when
 // ctx ends. Each failure is also recorded in its request.
 func (e *Eraser) RunPending(ctx context.Context) (int, error) {
+	// Requests done before their pseudonym was cleared (by an older
+	// version, or when clearing failed) keep only their hash from now on.
+	erased, err := e.store.ErasedSubjectsStillNamed(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("run pending erasure requests: %w", err)
+	}
+	for _, subject := range erased {
+		e.clearSubject(ctx, subject)
+	}
 	reqs, err := e.store.UnfinishedErasureRequests(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("run pending erasure requests: %w", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/retention"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 var allRows = chstore.SubjectRows{chstore.TableEvents: 2, chstore.TableAlerts: 1, chstore.TableAlertStatus: 1, chstore.TableWebhookDeliveries: 1}
@@ -97,15 +98,20 @@ func TestRunPendingResumesAfterCrash(t *testing.T) {
 		Status: chstore.ErasureDone, Requested: at, Updated: at}
 	require.NoError(t, s.AppendErasureStatus(ctx, done))
 
-	var forgotten []string
-	e := retention.NewEraser(s, func(_ context.Context, subject string) error {
+	var (
+		forgotten []string
+		alertIDs  [][]string
+	)
+	e := retention.NewEraser(s, func(_ context.Context, subject string, ids []string) (chstore.StreamMessages, error) {
 		forgotten = append(forgotten, subject)
-		return nil
+		alertIDs = append(alertIDs, ids)
+		return chstore.StreamMessages{"SESSIONMON_EVENTS": 3, "SESSIONMON_ALERTS": 1}, nil
 	}, nil)
 	n, err := e.RunPending(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "only the unfinished request runs")
 	require.Equal(t, []string{"sub_0001"}, forgotten)
+	require.Equal(t, [][]string{{"alert-sub_0001"}}, alertIDs, "the subject's alert ids, read before the alerts were erased")
 
 	r, ok, err := s.ErasureRequest(ctx, "erasure-crashed")
 	require.NoError(t, err)
@@ -113,7 +119,19 @@ func TestRunPendingResumesAfterCrash(t *testing.T) {
 	require.Equal(t, chstore.ErasureDone, r.Status)
 	require.Equal(t, uint32(4), r.Seq, "pending, running, running again, done")
 	require.Equal(t, allRows, r.Rows)
+	require.Equal(t, chstore.StreamMessages{"SESSIONMON_EVENTS": 3, "SESSIONMON_ALERTS": 1}, r.Streams, "the proof counts the messages deleted per stream")
 	require.Empty(t, r.Error)
+	require.Empty(t, r.Subject, "a done request keeps no pseudonym")
+	require.Equal(t, schemas.SubjectHash("sub_0001"), r.SubjectHash)
+	// Not in any status change, nor in the request done before
+	// pseudonyms were cleared.
+	require.Zero(t, queryCount(t, "SELECT count() FROM "+s.Database()+".erasure_requests WHERE subject != ''"))
+	require.Equal(t, uint64(4), queryCount(t, "SELECT count() FROM "+s.Database()+".erasure_requests WHERE subject_hash = '"+
+		schemas.SubjectHash("sub_0001")+"'"), "every status change keeps the hash")
+	old, _, err := s.ErasureRequest(ctx, "erasure-done")
+	require.NoError(t, err)
+	require.Empty(t, old.Subject)
+	require.Equal(t, schemas.SubjectHash("sub_0002"), old.SubjectHash)
 
 	left, err := s.CountSubjectRows(ctx, "sub_0001")
 	require.NoError(t, err)
@@ -133,17 +151,37 @@ func TestProcessRecordsForgetFailure(t *testing.T) {
 	s := chtest.New(t)
 	ctx := t.Context()
 	seedSubjects(t, s)
-	e := retention.NewEraser(s, func(context.Context, string) error { return errors.New("detector busy") }, nil)
+	e := retention.NewEraser(s, func(context.Context, string, []string) (chstore.StreamMessages, error) {
+		return chstore.StreamMessages{"SESSIONMON_EVENTS": 1}, errors.New("detector busy")
+	}, nil)
 	r, err := e.Request(ctx, "sub_0002", "alice")
 	require.NoError(t, err)
 	r, err = e.Process(ctx, r.ID)
-	require.ErrorContains(t, err, "detector state not purged: detector busy")
+	require.ErrorContains(t, err, "NATS streams and detector state not purged: detector busy")
 	require.Equal(t, chstore.ErasureFailed, r.Status)
 	require.Equal(t, allRows, r.Rows, "the stored rows were erased all the same")
 	reqs, err := e.Requests(ctx, 10)
 	require.NoError(t, err)
 	require.Len(t, reqs, 1)
 	require.Equal(t, r, reqs[0])
+	require.Equal(t, "sub_0002", r.Subject, "a failed request keeps the pseudonym, to be tried again")
+
+	// A later request erases the subject: the failed one no longer needs
+	// the pseudonym, and cannot be run again.
+	ok := retention.NewEraser(s, func(context.Context, string, []string) (chstore.StreamMessages, error) { return nil, nil }, nil)
+	later, err := ok.Request(ctx, "sub_0002", "alice")
+	require.NoError(t, err)
+	later, err = ok.Process(ctx, later.ID)
+	require.NoError(t, err)
+	require.Equal(t, chstore.ErasureDone, later.Status)
+	failed, _, err := s.ErasureRequest(ctx, r.ID)
+	require.NoError(t, err)
+	require.Empty(t, failed.Subject)
+	require.Equal(t, schemas.SubjectHash("sub_0002"), failed.SubjectHash)
+	require.Zero(t, queryCount(t, "SELECT count() FROM "+s.Database()+".erasure_requests WHERE subject != ''"))
+	_, err = ok.Process(ctx, r.ID)
+	require.ErrorIs(t, err, retention.ErrInvalidRequest)
+	require.ErrorContains(t, err, "a later request erased its subject")
 }
 
 // exec runs q on the test's database with a connection of its own: tests
@@ -156,6 +194,20 @@ func exec(t *testing.T, q string) {
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.Exec(t.Context(), q))
+}
+
+// queryCount runs the count query q on the test's database with a
+// connection of its own, to look at the rows as stored.
+func queryCount(t *testing.T, q string) uint64 {
+	t.Helper()
+	opts, err := clickhouse.ParseDSN(chtest.DSN(t))
+	require.NoError(t, err)
+	conn, err := clickhouse.Open(opts)
+	require.NoError(t, err)
+	defer conn.Close()
+	var n uint64
+	require.NoError(t, conn.QueryRow(t.Context(), q).Scan(&n))
+	return n
 }
 
 // stickMutation starts a mutation on table that fails on every row and so

@@ -88,3 +88,39 @@ func SubjectEventFilters(subject string) []string {
 func EventSubjectToken(natsSubject string) string {
 	return natsSubject[strings.LastIndexByte(natsSubject, '.')+1:]
 }
+
+// SubjectHashHeader is the header that names the data subject a message of
+// the alerts or dead-letter stream is about, by SubjectHash, so that an
+// erasure finds the subject's messages in streams whose NATS subjects do
+// not name it. A message about several subjects carries one value each.
+const SubjectHashHeader = "Sessionmon-Subject-Hash"
+
+// EventSubjectTokens returns the app and subject tokens of an event's NATS
+// subject, as published (sessionmon.events.<app>.<subject>) or as stored
+// in a partition (sessionmon.events.<partition>.<app>.<subject>, the
+// partition a decimal number below MaxEventPartitions), and false for any
+// other subject. An event's app and subject must be those of its NATS
+// subject: the app is what NATS permissions bind to a publisher, and the
+// subject is what erasure purges the stream by.
+func EventSubjectTokens(natsSubject string) (app, subject string, ok bool) {
+	rest, ok := strings.CutPrefix(natsSubject, EventSubjectPrefix)
+	if !ok {
+		return "", "", false
+	}
+	tokens := strings.Split(rest, ".")
+	switch len(tokens) {
+	case 2:
+	case 3:
+		p, err := strconv.Atoi(tokens[0])
+		if err != nil || p < 0 || p >= MaxEventPartitions || strconv.Itoa(p) != tokens[0] {
+			return "", "", false
+		}
+		tokens = tokens[1:]
+	default:
+		return "", "", false
+	}
+	if tokens[0] == "" || tokens[1] == "" {
+		return "", "", false
+	}
+	return tokens[0], tokens[1], true
+}

@@ -42,4 +42,7 @@ mkdir -p bin
 go build -o bin/sessionmon ./cmd/sessionmon
 
 echo "==> sessionmon serve --demo (Ctrl-C to stop)"
+echo "    NATS on 127.0.0.1:4222 requires credentials, written at the first start:"
+echo "    apps use ./data/nats/app.creds (SDK: WithCredentialsFile + WithInboxPrefix(\"_APPS_INBOX\")),"
+echo "    the nats CLI ./data/nats/admin.creds (nats --creds ./data/nats/admin.creds stream ls)"
 exec ./bin/sessionmon serve --demo --data-dir ./data --clickhouse-dsn "clickhouse://127.0.0.1:${CH_TCP_PORT:-9000}/sessionmon" "${geo_opts[@]}" "$@"

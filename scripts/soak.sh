@@ -86,7 +86,7 @@ done
 curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null || { echo "soak: serve not ready after 60 s" >&2; exit 1; }
 
 echo "==> demo traffic: $SOAK_RATE events/s for $SOAK_DURATION" >&2
-"$work/sessionmon" demo --nats-url "nats://127.0.0.1:$nats_port" --demo-rate "$SOAK_RATE" \
+"$work/sessionmon" demo --nats-url "nats://127.0.0.1:$nats_port" --nats-creds "$work/data/nats/admin.creds" --demo-rate "$SOAK_RATE" \
   --demo-duration "$SOAK_DURATION" --demo-users 20000 >"$work/demo.log" 2>&1 &
 demo_pid=$!
 

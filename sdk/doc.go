@@ -9,8 +9,14 @@
 //
 //	p, err := sdk.NewPseudonymizer("k1", key)
 //	ri, err := sdk.NewRequestInspector(p, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
-//	client, err := sdk.Connect("nats://nats:4222", sdk.WithApp("shop"), sdk.WithCredentialsFile("shop.creds"))
+//	client, err := sdk.Connect("nats://nats:4222", sdk.WithApp("shop"),
+//		sdk.WithCredentialsFile("shop.creds"), sdk.WithInboxPrefix("_INBOX_shop"))
 //	defer client.Close(shutdownCtx)
+//
+// The credentials file comes from sessionmon: `sessionmon creds app shop`
+// makes one that may publish the app's events only, and receive the
+// acknowledgements on the inbox prefix "_INBOX_shop" (the shared app.creds
+// of serve uses "_APPS_INBOX").
 //
 // Where a session event happens (a login, a logout, a token refresh), fill
 // an Event with pseudonyms and publish it: Publish waits for the stream's

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -83,7 +84,11 @@ type ClientInfo struct {
 	City       string
 	Lat, Lon   *float64
 	AccuracyKM float64
-	// UserAgent is the User-Agent header (at most 512 characters).
+	// UserAgent is the User-Agent header (at most 512 characters). The end
+	// user controls it: one that looks like personal data (an e-mail
+	// address, say) is left out of the event, which ingest would refuse
+	// whole, so that nobody hides their sign-ins from the detectors that
+	// way.
 	UserAgent string
 }
 
@@ -97,7 +102,9 @@ type Token struct {
 	Kind string
 	// IssuedAt and ExpiresAt are the token's iat and exp (zero: absent).
 	IssuedAt, ExpiresAt time.Time
-	// KID and Alg name the signing key and algorithm.
+	// KID and Alg name the signing key and algorithm. Whoever presents a
+	// token controls its header: a key id that looks like personal data is
+	// left out of the event, as a User-Agent is.
 	KID, Alg string
 	// Claims lists the NAMES of the token's claims, never their values.
 	Claims []string
@@ -170,6 +177,9 @@ func (c *ClientInfo) schema() *schemas.Client {
 		AccuracyKM: c.AccuracyKM,
 		UserAgent:  c.UserAgent,
 	}
+	if pii.UserAgentIsPersonal(out.UserAgent) {
+		out.UserAgent = ""
+	}
 	if p, ok := networkPrefix(c.IPPrefix); ok {
 		out.IPPrefix = p.String()
 	}
@@ -217,6 +227,9 @@ func (t *Token) schema() *schemas.Token {
 		KID:    t.KID,
 		Alg:    t.Alg,
 		Claims: slices.Clone(t.Claims),
+	}
+	if pii.TextIsPersonal(out.KID) {
+		out.KID = ""
 	}
 	if !t.IssuedAt.IsZero() {
 		v := schemas.At(t.IssuedAt.UTC())

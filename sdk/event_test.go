@@ -41,6 +41,29 @@ func TestEventSchemaIPPrefix(t *testing.T) {
 	}
 }
 
+// The end user controls the User-Agent and the key id of a token they
+// present: one that looks like personal data would make ingest refuse the
+// whole event and hide it from the detectors, so the SDK leaves the value
+// out and the event, pseudonymous as ever, is still admitted.
+func TestEventSchemaDropsAttackerControlledPersonalData(t *testing.T) {
+	t.Parallel()
+	ev := sdk.Event{
+		Client: &sdk.ClientInfo{UserAgent: "Mozilla/5.0 bob@example.com", IPPrefix: netip.MustParsePrefix("203.0.113.0/24")},
+		Token:  &sdk.Token{Kind: schemas.TokenAccess, KID: "ceo@example.com", Alg: "RS256"},
+	}
+	got := ev.Schema(testApp)
+	require.Empty(t, got.Client.UserAgent)
+	require.Empty(t, got.Token.KID)
+	require.Equal(t, "RS256", got.Token.Alg)
+
+	// Ordinary values pass unchanged.
+	ev.Client.UserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	ev.Token.KID = "2024-01-rsa"
+	got = ev.Schema(testApp)
+	require.Equal(t, ev.Client.UserAgent, got.Client.UserAgent)
+	require.Equal(t, "2024-01-rsa", got.Token.KID)
+}
+
 func TestEventSchemaFields(t *testing.T) {
 	t.Parallel()
 	p := newPseudonymizer(t)

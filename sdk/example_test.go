@@ -98,7 +98,8 @@ func Example() {
 	}
 	client, err := sdk.Connect(os.Getenv("SESSIONMON_NATS_URL"),
 		sdk.WithApp("shop"),
-		sdk.WithCredentialsFile("/run/secrets/sessionmon.creds"),
+		sdk.WithCredentialsFile("/run/secrets/shop.creds"), // sessionmon creds app shop
+		sdk.WithInboxPrefix("_INBOX_shop"),
 		sdk.WithLogger(slog.Default()),
 	)
 	if err != nil {

@@ -78,9 +78,23 @@ func WithUserPass(user, password string) Option {
 }
 
 // WithCredentialsFile authenticates to NATS with a .creds file (user JWT
-// and nkey seed). Connect only.
+// and nkey seed): sessionmon's app.creds, or the file of `sessionmon creds
+// app <app>`. Those may receive acknowledgements only on their own inbox:
+// set WithInboxPrefix with them. Connect only.
 func WithCredentialsFile(path string) Option {
 	return natsOption("WithCredentialsFile", nats.UserCredentials(path))
+}
+
+// WithInboxPrefix sets the prefix of the reply subjects on which the
+// stream's acknowledgements come back (nats.CustomInboxPrefix). Credentials
+// that may subscribe only to their own inbox need it: "_APPS_INBOX" for
+// sessionmon's shared app.creds, "_INBOX_<app>" for the credentials of
+// `sessionmon creds app <app>`. Connect only.
+func WithInboxPrefix(prefix string) Option {
+	if prefix == "" {
+		return invalidOption("WithInboxPrefix: empty prefix")
+	}
+	return natsOption("WithInboxPrefix", nats.CustomInboxPrefix(prefix))
 }
 
 // WithTLS connects to NATS over TLS with cfg (a client certificate, a

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -31,7 +32,7 @@ import (
 )
 
 // dashboardOptions are the flags of the subcommands that run the dashboard.
-var dashboardOptions = []string{"dashboard-addr", "insecure-dev-cookies", "dashboard-pseudonym-key"}
+var dashboardOptions = []string{"dashboard-addr", "insecure-dev-cookies", "dashboard-pseudonym-key", "dashboard-record-key"}
 
 // demoAdminUser is the user `serve --demo` creates when no user is
 // configured, and demoAdminPasswordFile the file (in --data-dir) its
@@ -60,9 +61,13 @@ func dashboardCommand() *command {
 application for the security team (overview, alerts, subjects, sessions, dead
 letters, webhooks, retention) and its JSON API under /api/v1 (see
 dashboard/openapi.yaml, also served at /api/v1/openapi.yaml). Users and
-session settings come from the config file's dashboard: section. Needs
---nats-url (or the embedded server of a running 'sessionmon serve' on
---nats-listen); 'sessionmon serve' runs the dashboard too.`,
+session settings come from the config file's dashboard: section (with
+tls_cert_file and tls_key_file it serves HTTPS only). Needs --nats-url (or
+the embedded server of a running 'sessionmon serve' on --nats-listen);
+'sessionmon serve' runs the dashboard too. Sessions and API tokens live in
+NATS, authenticated with the record key: run every dashboard and serve with
+the same --data-dir (<data-dir>/dashboard-record.key) or the same
+SESSIONMON_DASHBOARD_RECORD_KEY, or they sign each other's users out.`,
 		options: join(sharedOptions, natsOptions, []string{"nats-listen"}, dashboardOptions, clickhouseOptions, secretOptions),
 		run:     runDashboard,
 	}
@@ -75,6 +80,13 @@ func runDashboard(ctx context.Context, e *env) error {
 	dc, err := dashboardConfig(&cfg, dashboardAddr(&cfg), logger)
 	if err != nil {
 		return err
+	}
+	if dc.TLSCertFile != "" {
+		// A missing or bad certificate stops the dashboard here, before
+		// it connects to anything.
+		if _, err := dashboardTLS(dc); err != nil {
+			return err
+		}
 	}
 	st, err := startNATS(ctx, &cfg, "sessionmon-dashboard", false, logger)
 	if err != nil {
@@ -248,6 +260,13 @@ func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Shared by every process with this data-dir (or this
+	// dashboard-record-key): a session or token made by one verifies in
+	// the others.
+	recordKey, err := dashboard.LoadRecordKey(cfg.Dashboard.RecordKey, cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
 	monitor, err := sdk.NewClient(st.nc, sdk.WithApp(dashboard.MonitorApp), sdk.WithLogger(logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("dashboard monitor client: %w", err)
@@ -260,7 +279,7 @@ func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, 
 		}
 	}
 	srv, err := dashboard.New(ctx, dc, dashboard.Deps{
-		Store: store, JS: st.js, Retention: rc, Monitor: monitor, PseudonymKey: key, Logger: logger, Registerer: reg,
+		Store: store, JS: st.js, Retention: rc, Monitor: monitor, PseudonymKey: key, RecordKey: recordKey, Logger: logger, Registerer: reg,
 		Notifier: notifier,
 		// The dashboard only files requests; serve's erasure worker
 		// carries them out and asks the detectors to forget.
@@ -277,7 +296,9 @@ func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, 
 // --http-addr, and the dashboard. The dashboard shares that server unless
 // --dashboard-addr names another address than its default. It starts once
 // ClickHouse is up and migrated (ready returns nil); until then it answers
-// 503 and the readiness check "dashboard" fails.
+// 503 and the readiness check "dashboard" fails. With the dashboard's
+// tls_cert_file and tls_key_file, the server the dashboard is on serves
+// HTTPS only (on the shared address, /metrics and the health checks too).
 func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.Config, st *natsStack, ready health.Check,
 	notifier *alert.Notifier, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
 	shared := dashboardAddr(cfg) == dashboard.DefaultAddr || dashboardAddr(cfg) == cfg.HTTPAddr
@@ -288,6 +309,17 @@ func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.C
 	dc, err := dashboardConfig(cfg, addr, logger)
 	if err != nil {
 		return err
+	}
+	// Loaded now, so a missing or bad certificate stops serve at start.
+	var tlsConfig *tls.Config
+	if dc.TLSCertFile != "" {
+		if tlsConfig, err = dashboardTLS(dc); err != nil {
+			return err
+		}
+	}
+	if tlsConfig != nil && shared {
+		logger.Info("dashboard TLS on the shared http-addr: /metrics, /healthz and /readyz are served over HTTPS too; give the dashboard its own dashboard-addr to keep them plain HTTP",
+			slog.String("http_addr", cfg.HTTPAddr))
 	}
 	lazy := &lazyHandler{}
 	var stopped <-chan struct{}
@@ -302,14 +334,14 @@ func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.C
 		checks.Register(mux)
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.Handle("/", lazy)
-		if stopped, err = serveHandler(ctx, g, cfg.HTTPAddr, mux, logger); err != nil {
+		if stopped, err = serveHandlerTLS(ctx, g, cfg.HTTPAddr, mux, tlsConfig, logger); err != nil {
 			return err
 		}
 	} else {
 		if err := serveHTTP(ctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {
 			return err
 		}
-		if stopped, err = serveHandler(ctx, g, addr, lazy, logger); err != nil {
+		if stopped, err = serveHandlerTLS(ctx, g, addr, lazy, tlsConfig, logger); err != nil {
 			return err
 		}
 	}
@@ -374,9 +406,24 @@ func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "dashboard starting: waiting for clickhouse", http.StatusServiceUnavailable)
 }
 
+// dashboardTLS loads the dashboard's certificate and key.
+func dashboardTLS(dc dashboard.Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(dc.TLSCertFile, dc.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard.tls_cert_file, dashboard.tls_key_file: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
 // serveHandler serves h on addr inside g until ctx ends; stopped is
 // closed when the server has shut down.
 func serveHandler(ctx context.Context, g *errgroup.Group, addr string, h http.Handler, logger *slog.Logger) (stopped <-chan struct{}, err error) {
+	return serveHandlerTLS(ctx, g, addr, h, nil, logger)
+}
+
+// serveHandlerTLS is serveHandler serving HTTPS with tlsConfig (nil: plain
+// HTTP).
+func serveHandlerTLS(ctx context.Context, g *errgroup.Group, addr string, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) (stopped <-chan struct{}, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen on %s: %w", addr, err)
@@ -389,10 +436,15 @@ func serveHandler(ctx context.Context, g *errgroup.Group, addr string, h http.Ha
 		WriteTimeout:      sharedWriteTimeout,
 		IdleTimeout:       sharedIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
-	logger.Info("http listening", slog.String("http_addr", ln.Addr().String()))
+	logger.Info("http listening", slog.String("http_addr", ln.Addr().String()), slog.Bool("tls", tlsConfig != nil))
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serve := srv.Serve
+		if tlsConfig != nil {
+			serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server %s: %w", addr, err)
 		}
 		return nil

@@ -16,7 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/ingest"
+	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/retention"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Erasure of detector state is a scatter-gather over NATS: every detect
@@ -162,13 +166,16 @@ func respondForget(nc *nats.Conn, r forgetResponder, logger *slog.Logger) error 
 	return nil
 }
 
-// forgetResult is what the detect processes answered to one request.
+// forgetResult is what the detect processes answered to one request, and
+// what the erasure deleted from the NATS streams.
 type forgetResult struct {
 	// Done are the processes that forgot the subject.
 	Done []forgetReply
 	// Failed are the processes that answered with an error, or accepted
 	// and did not answer in time (Status accepted).
 	Failed []forgetReply
+	// Purged are the subject's messages deleted per stream.
+	Purged chstore.StreamMessages
 }
 
 // Err returns nil when every process that accepted forgot the subject,
@@ -204,34 +211,59 @@ func (r forgetResult) String() string {
 }
 
 // forgetVia returns the forget func of a retention.Eraser: it erases the
-// subject from the detectors' state over nc (forgetEverywhere).
-func forgetVia(nc *nats.Conn) func(ctx context.Context, subject string) error {
-	return func(ctx context.Context, subject string) error {
-		_, err := forgetEverywhere(ctx, nc, subject)
-		return err
+// subject from the NATS streams and the detectors' state over nc
+// (forgetEverywhere).
+func forgetVia(nc *nats.Conn) retention.ForgetFunc {
+	return func(ctx context.Context, subject string, alertIDs []string) (chstore.StreamMessages, error) {
+		res, err := forgetEverywhere(ctx, nc, subject, alertIDs)
+		return res.Purged, err
 	}
 }
 
-// forgetEverywhere erases subject from the detectors' state: first from
-// what NATS keeps for them (detect.PrepareForget: the subject's events in
-// the events stream, which a replay would read again, and the erasure
-// mark that keeps older state snapshots from being restored), then from
+// forgetEverywhere erases subject from what NATS keeps and from the
+// detectors' state: first the subject's events in the events stream,
+// which a replay would read again, and the erasure mark that keeps older
+// state snapshots from being restored (detect.PrepareForget); then from
 // every running detect process (askToForget), each of which writes a
-// fresh snapshot before it answers, and last from the snapshots of engines
-// that are not running (detect.CompleteForget).
-func forgetEverywhere(ctx context.Context, nc *nats.Conn, subject string) (forgetResult, error) {
+// fresh snapshot before it answers; then the snapshots of engines that are
+// not running (detect.CompleteForget); then, since no detector can raise a
+// new alert about the subject any more, its alerts and their status
+// changes in the alerts stream (detect.PurgeSubjectAlerts, with alertIDs,
+// the ids of its alerts ClickHouse had); and its dead letters
+// (ingest.PurgeSubjectDeadLetters). A step that fails does not stop the
+// next ones; the error joins them, and Purged counts what was deleted.
+func forgetEverywhere(ctx context.Context, nc *nats.Conn, subject string, alertIDs []string) (forgetResult, error) {
+	res := forgetResult{Purged: chstore.StreamMessages{}}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return forgetResult{}, fmt.Errorf("forget subject: %w", err)
+		return res, fmt.Errorf("forget subject: %w", err)
 	}
-	if err := detect.PrepareForget(ctx, js, subject); err != nil {
-		return forgetResult{}, err
-	}
-	res, err := askToForget(ctx, nc, subject)
+	var errs []error
+	n, err := detect.PrepareForget(ctx, js, subject)
+	res.Purged[schemas.EventStream] = n
 	if err != nil {
-		return res, err
+		errs = append(errs, err)
+	} else {
+		asked, err := askToForget(ctx, nc, subject)
+		res.Done, res.Failed = asked.Done, asked.Failed
+		if err == nil {
+			err = detect.CompleteForget(ctx, js)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return res, detect.CompleteForget(ctx, js)
+	n, err = detect.PurgeSubjectAlerts(ctx, js, subject, alertIDs)
+	res.Purged[detect.AlertStream] = n
+	if err != nil {
+		errs = append(errs, err)
+	}
+	n, err = ingest.PurgeSubjectDeadLetters(ctx, js, subject)
+	res.Purged[ingest.DLQStream] = n
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return res, errors.Join(errs...)
 }
 
 // askToForget asks every running detect process to forget subject and

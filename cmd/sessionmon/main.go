@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/logging"
+	"github.com/sessionmon/sessionmon/internal/natsauth"
 )
 
 // Exit codes.
@@ -53,11 +54,17 @@ var sharedOptions = []string{"data-dir", "log-format", "log-level"}
 // clickhouseOptions are the flags of subcommands that talk to ClickHouse.
 var clickhouseOptions = []string{"clickhouse-dsn", "clickhouse-cluster", "clickhouse-tls-ca"}
 
+// serviceCommands run sessionmon's workers: with the embedded server they
+// connect as its service user, the other commands as its admin.
+var serviceCommands = map[string]bool{"serve": true, "ingest": true, "detect": true, "notify": true, "dashboard": true, "retention": true}
+
 // natsOptions are the flags of subcommands that talk to NATS.
-var natsOptions = []string{"nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
+// With the embedded server (no nats-url), data-dir locates the credentials
+// files serve wrote.
+var natsOptions = []string{"data-dir", "nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 
 func commands() []*command {
-	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), healthCommand(), versionCommand()}
+	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), dlqCommand(), benchCommand(), healthCommand(), credsCommand(), versionCommand()}
 }
 
 func main() {
@@ -130,6 +137,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sessionmon %s: configuration:\n%v\n", cmd.name, indent(err))
 		return exitUsage
 	}
+	if cfg.NATS.Embedded() {
+		// The commands that talk to the embedded server of serve find its
+		// credentials in the same data-dir.
+		user := natsauth.AdminUser
+		if serviceCommands[cmd.name] {
+			user = natsauth.ServiceUser
+		}
+		cfg.NATS.DefaultCredsFile = natsauth.CredsFile(natsauth.Dir(cfg.DataDir), user)
+	}
 	logger, _ := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	err = cmd.run(ctx, &env{cfg: cfg, logger: logger, stdout: stdout, stderr: stderr, args: positional})
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -160,10 +176,17 @@ func indent(err error) string {
 	return string(out)
 }
 
+// join concatenates option lists, each name once.
 func join(lists ...[]string) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, l := range lists {
-		out = append(out, l...)
+		for _, name := range l {
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
 	}
 	return out
 }

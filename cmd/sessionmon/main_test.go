@@ -17,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/natsauth"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
@@ -128,14 +130,14 @@ func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {
 
 func TestServeWithDemo(t *testing.T) {
 	t.Parallel()
-	natsAddr, httpAddr := freeAddr(t), freeAddr(t)
+	natsAddr, httpAddr, dataDir := freeAddr(t), freeAddr(t), t.TempDir()
 	store := chtest.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	var out, errOut syncBuffer
 	dumpLogOnFailure(t, &errOut)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data-dir", t.TempDir(), "--nats-listen", natsAddr, "--http-addr", httpAddr,
+		done <- run(ctx, []string{"serve", "--data-dir", dataDir, "--nats-listen", natsAddr, "--http-addr", httpAddr,
 			"--clickhouse-dsn", chtest.DSN(t), "--ingest-batch-age", "100ms",
 			"--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
 	}()
@@ -159,8 +161,9 @@ func TestServeWithDemo(t *testing.T) {
 		return nil
 	})
 
-	// The embedded server accepts outside clients, and the demo fills the stream.
-	s := natstest.ConnectURL(t, "nats://"+natsAddr)
+	// The embedded server accepts outside clients with the credentials
+	// serve wrote, and the demo fills the stream.
+	s := natstest.ConnectURL(t, "nats://"+natsAddr, nats.UserCredentials(natsauth.CredsFile(natsauth.Dir(dataDir), natsauth.AdminUser)))
 	poll.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		st, err := s.Stream(t.Context(), schemas.EventStream)
 		if err != nil {

@@ -212,7 +212,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 	wrongPassword := "ghp_" + hex.EncodeToString([]byte(randomSecret(t, "", 18)))[:36]
 	pseudonymKey := randomSecret(t, "pk-", 32)
 	natsToken := randomSecret(t, "nt-", 24)
+	recordKey := randomSecret(t, "rk-", 32)
 	t.Setenv("SESSIONMON_DASHBOARD_PSEUDONYM_KEY", pseudonymKey)
+	t.Setenv("SESSIONMON_DASHBOARD_RECORD_KEY", recordKey)
 	t.Setenv("SESSIONMON_NATS_TOKEN", natsToken)
 
 	var delivered atomic.Int64
@@ -272,6 +274,7 @@ dashboard:
 		"dashboard password":       password,
 		"wrong password":           wrongPassword,
 		"dashboard pseudonym key":  pseudonymKey,
+		"dashboard record key":     recordKey,
 		"nats token":               natsToken,
 		"password hash":            hash,
 		"login csrf token":         loginCSRF,
@@ -303,6 +306,7 @@ dashboard:
 		"demo admin password":     strings.TrimSpace(string(adminPassword)),
 		"wrong password":          wrongPassword,
 		"dashboard pseudonym key": pseudonymKey,
+		"dashboard record key":    recordKey,
 		"nats token":              natsToken,
 	}
 	for i, c := range admin.cookies() {

@@ -19,6 +19,7 @@ import (
 	"github.com/sessionmon/sessionmon/ingest"
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/health"
+	"github.com/sessionmon/sessionmon/internal/natsauth"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -41,9 +42,21 @@ the HTTP server with /metrics, /healthz and /readyz.
 With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.
 With --pprof-addr (a loopback address) it serves Go's profiles
 (/debug/pprof/, e.g. go tool pprof http://127.0.0.1:6060/debug/pprof/heap)
-on a separate listener, never on the metrics one.`,
+on a separate listener, never on the metrics one.
+
+The embedded NATS server accepts only clients with credentials. On its
+first start serve writes, in <data-dir>/nats/ (mode 0700; keys in keys/):
+  admin.creds       everything (the nats CLI: nats --creds FILE, and
+                    sessionmon's commands, which find it by themselves)
+  sessionmon.creds  what sessionmon's own processes need
+  app.creds         for applications: publish sessionmon.events.> and get
+                    the acknowledgements on the inbox prefix _APPS_INBOX
+                    (sdk.WithInboxPrefix), nothing else
+Later starts reuse the keys, so these files stay valid. Mint per-app
+credentials with 'sessionmon creds app NAME'. --nats-listen is loopback
+unless --nats-listen-tls-cert and --nats-listen-tls-key are set.`,
 		options: join(sharedOptions, natsOptions, []string{
-			"nats-listen", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
+			"nats-listen", "nats-listen-tls-cert", "nats-listen-tls-key", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
 			"detect-snapshot-interval", "http-addr", "pprof-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
 		}, ingestOptions, geoOptions, dashboardOptions, secretOptions),
 		run: runServe,
@@ -66,17 +79,24 @@ type natsStack struct {
 // other commands only create it when it is missing.
 func startNATS(ctx context.Context, cfg *config.Config, name string, owner bool, logger *slog.Logger) (*natsStack, error) {
 	st := &natsStack{}
-	url := cfg.NATS.URL
+	url, ncfg := cfg.NATS.URL, cfg.NATS
+	var extra []nats.Option
 	if cfg.NATS.Embedded() {
-		srv, err := natsconn.StartEmbedded(cfg.NATS.Listen, cfg.DataDir, logger)
+		srv, err := natsconn.StartEmbedded(cfg.NATS, cfg.DataDir, logger)
 		if err != nil {
 			return nil, err
 		}
 		st.srv = srv
-		url = srv.ClientURL()
-		logger.Info("embedded nats started", slog.String("listen", cfg.NATS.Listen), slog.String("data_dir", cfg.DataDir))
+		// sessionmon's own components connect in process, as the service
+		// user (never the admin), with no TLS or network in between: the
+		// URL is not dialed, and nats:// keeps the client from TLS.
+		url = "nats://" + cfg.NATS.Listen
+		ncfg = config.NATS{CredsFile: natsauth.CredsFile(natsauth.Dir(cfg.DataDir), natsauth.ServiceUser)}
+		extra = append(extra, nats.InProcessServer(srv))
+		logger.Info("embedded nats started", slog.String("listen", cfg.NATS.Listen), slog.String("data_dir", cfg.DataDir),
+			slog.String("credentials_dir", natsauth.Dir(cfg.DataDir)))
 	}
-	nc, err := natsconn.Connect(url, cfg.NATS, name, logger)
+	nc, err := natsconn.Connect(url, ncfg, name, logger, extra...)
 	if err != nil {
 		st.close()
 		return nil, err

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/user"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -26,15 +28,19 @@ func eraseCommand() *command {
 delete their events and alerts, and the status changes and webhook
 deliveries of those alerts, from ClickHouse, wait until the deletions are
 done (at most retention.mutation_timeout per table), record them in
-deletion_log (which names the subject only by the SHA-256 of the pseudonym),
-and ask running detectors to drop the subject's state. The request and its
-status (pending, running, done, failed) are kept in the erasure_requests
-table; prints the request id, its status and the rows erased per table.
-A request interrupted by a crash stays pending or running and is finished
-by 'sessionmon serve', which resumes such requests at start and every
-minute. A subject under legal hold is refused (see 'sessionmon hold').
-Safe to run again. Events still in the NATS stream expire with
---stream-max-age. 'erase list' shows the newest requests with their status.`,
+deletion_log; delete every message about the subject from the NATS streams
+(events, alerts and their status changes, dead letters); and ask running
+detectors to drop the subject's state. Prints the request id, its status,
+the rows erased per table and the messages deleted per stream.
+The request and its status (pending, running, done, failed) are kept in
+the erasure_requests table. Once done, the request keeps only the SHA-256
+of the pseudonym ("sha256:..."), as deletion_log does, with the counts as
+proof; the pseudonym is kept only while the request is unfinished, so that
+it can be resumed. A request interrupted by a crash stays pending or
+running and is finished by 'sessionmon serve', which resumes such requests
+at start and every minute. A subject under legal hold is refused (see
+'sessionmon hold'). Needs NATS. Safe to run again. 'erase list' shows the
+newest requests with the subject's hash and their status.`,
 		options: join([]string{"log-format", "log-level", "subject", "requested-by", "nats-listen"}, natsOptions, clickhouseOptions, secretOptions),
 		run:     runErase,
 	}
@@ -88,10 +94,10 @@ func runErase(ctx context.Context, e *env) error {
 	}
 	defer store.Close()
 	var note string
-	forget := func(ctx context.Context, subject string) error {
-		var err error
-		note, err = purgeDetectorState(ctx, e, subject)
-		return err
+	forget := func(ctx context.Context, subject string, alertIDs []string) (chstore.StreamMessages, error) {
+		res, err := purgeDetectorState(ctx, e, subject, alertIDs)
+		note = res.String()
+		return res.Purged, err
 	}
 	eraser := retention.NewEraser(store, forget, e.logger, retention.WithMutationTimeout(time.Duration(rc.MutationTimeout)))
 	if list {
@@ -124,14 +130,19 @@ func runErase(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if req.Rows.Total() == 0 {
+	if req.Rows.Total() == 0 && req.Streams.Total() == 0 {
 		fmt.Fprintln(e.stdout, "nothing stored for this subject")
 	} else {
 		for _, t := range retention.SubjectTables {
 			fmt.Fprintf(e.stdout, "%s: %d rows erased\n", t, req.Rows[t])
 		}
+		for _, name := range slices.Sorted(maps.Keys(req.Streams)) {
+			fmt.Fprintf(e.stdout, "NATS stream %s: %d messages deleted\n", name, req.Streams[name])
+		}
 	}
 	fmt.Fprintln(e.stdout, "detector state: "+note)
+	// The request keeps this hash, not the pseudonym, as its proof.
+	fmt.Fprintln(e.stdout, "recorded as subject "+req.SubjectHash)
 	return nil
 }
 
@@ -141,10 +152,11 @@ func printErasureRequests(out io.Writer, reqs []chstore.ErasureRequest) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSTATUS\tREQUESTED\tBY\tUPDATED\tROWS ERASED\tERROR")
+	fmt.Fprintln(w, "ID\tSUBJECT\tSTATUS\tREQUESTED\tBY\tUPDATED\tROWS ERASED\tMESSAGES DELETED\tERROR")
 	for _, r := range reqs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Status, r.Requested.Format(time.RFC3339), r.RequestedBy,
-			r.Updated.Format(time.RFC3339), r.Rows.Total(), r.Error)
+		// The pseudonym is never shown: the hash is the proof.
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.SubjectHash, r.Status, r.Requested.Format(time.RFC3339),
+			r.RequestedBy, r.Updated.Format(time.RFC3339), r.Rows.Total(), r.Streams.Total(), r.Error)
 	}
 	return w.Flush()
 }
@@ -173,23 +185,20 @@ func erasureLock(ctx context.Context, e *env) (func(), error) {
 	return holdLock(ctx, nc, erasureLockName, erasureLockTTL)
 }
 
-// purgeDetectorState erases the subject from the detectors' state
-// (forgetEverywhere: its events in the events stream, the state snapshots
-// saved in NATS, and every running detect process, serve or each detect of
-// a partitioned deployment), and says what happened. It fails when NATS is
-// not reachable (the saved state could come back at the next start), and
-// when a process was reached and could not forget.
-func purgeDetectorState(ctx context.Context, e *env, subject string) (string, error) {
+// purgeDetectorState erases the subject from NATS and the detectors'
+// state (forgetEverywhere: its messages in the events, alerts and
+// dead-letter streams, the state snapshots saved in NATS, and every
+// running detect process, serve or each detect of a partitioned
+// deployment). It fails when NATS is not reachable (the saved state could
+// come back at the next start), and when a step failed; the result says
+// what was done.
+func purgeDetectorState(ctx context.Context, e *env, subject string, alertIDs []string) (forgetResult, error) {
 	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-erase", e.logger)
 	if err != nil {
-		return "", fmt.Errorf("NATS is not reachable, so the detectors' saved state may still hold the subject (start sessionmon serve, or NATS, and erase again): %w", err)
+		return forgetResult{}, fmt.Errorf("NATS is not reachable, so its streams and the detectors' saved state may still hold the subject (start sessionmon serve, or NATS, and erase again): %w", err)
 	}
 	defer nc.Close()
-	res, err := forgetEverywhere(ctx, nc, subject)
-	if err != nil {
-		return "", err
-	}
-	return res.String(), nil
+	return forgetEverywhere(ctx, nc, subject, alertIDs)
 }
 
 func runExport(ctx context.Context, e *env) error {

@@ -139,9 +139,9 @@ func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 	const subject = "k1:AAAAAAAAAAAAAAAAAAAAAA"
 	e := subjectEnv(t, &out, subject)
 	e.cfg.NATS.URL = s.ClientURL()
-	note, err := purgeDetectorState(t.Context(), e, subject)
+	res, err := purgeDetectorState(t.Context(), e, subject, nil)
 	require.NoError(t, err)
-	require.Equal(t, "no detector is running, nothing to purge", note)
+	require.Equal(t, "no detector is running, nothing to purge", res.String())
 
 	_, err = natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
 	require.NoError(t, err)
@@ -155,10 +155,10 @@ func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error { return svc.Ready(t.Context()) })
 	require.NoError(t, serveForget(js.Conn(), svc, e.logger))
 
-	note, err = purgeDetectorState(t.Context(), e, subject)
+	res, err = purgeDetectorState(t.Context(), e, subject, nil)
 	require.NoError(t, err)
-	require.Contains(t, note, "forgotten by 1 of 1 detect processes: ")
-	require.Contains(t, note, "(partitions all, source detectors)")
+	require.Contains(t, res.String(), "forgotten by 1 of 1 detect processes: ")
+	require.Contains(t, res.String(), "(partitions all, source detectors)")
 }
 
 func TestServeResumesErasureRequests(t *testing.T) {

@@ -196,6 +196,10 @@ func (d templateData) AddColumn(table, def string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if d.Cluster != "" && shardKeys[table] == "" {
+		// A table replicated everywhere: the same table on every node.
+		alter += d.OnCluster()
+	}
 	out := "ALTER TABLE " + alter + " ADD COLUMN " + def + ";"
 	if d.Cluster != "" && shardKeys[table] != "" {
 		// The Distributed table has no AFTER ordering to keep.

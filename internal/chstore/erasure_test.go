@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
@@ -67,6 +68,7 @@ func TestErasureRequestStatus(t *testing.T) {
 	got, ok, err := s.ErasureRequest(ctx, "r1")
 	require.NoError(t, err)
 	require.True(t, ok)
+	done.SubjectHash = schemas.SubjectHash("sub_0001")
 	require.Equal(t, done, got)
 	_, ok, err = s.ErasureRequest(ctx, "nope")
 	require.NoError(t, err)
@@ -84,6 +86,11 @@ func TestErasureRequestStatus(t *testing.T) {
 
 	bad := req("r4", 1, "maybe", at)
 	require.ErrorIs(t, s.AppendErasureStatus(ctx, bad), chstore.ErrInvalidArgument)
+	noSubject := req("r4", 1, chstore.ErasureRunning, at)
+	noSubject.Subject = ""
+	require.ErrorIs(t, s.AppendErasureStatus(ctx, noSubject), chstore.ErrInvalidArgument, "only a done request may drop the pseudonym")
+	noSubject.Status, noSubject.SubjectHash = chstore.ErasureDone, "sub_0001"
+	require.ErrorIs(t, s.AppendErasureStatus(ctx, noSubject), chstore.ErrInvalidArgument, "a hash, not a pseudonym")
 	_, err = s.ErasureRequests(ctx, 0)
 	require.ErrorIs(t, err, chstore.ErrInvalidArgument)
 }
@@ -133,4 +140,69 @@ func TestWaitMutationsTimeout(t *testing.T) {
 	require.Contains(t, err.Error(), "mutations of table events not done after 300ms: "+te.Mutations[0])
 	require.NoError(t, s.WaitMutations(ctx, chstore.TableAlerts, 20*time.Millisecond, 300*time.Millisecond), "other tables are not waited for")
 	require.ErrorIs(t, s.WaitMutations(ctx, chstore.TableEvents, 20*time.Millisecond, 0), chstore.ErrInvalidArgument)
+}
+
+// TestClearErasureSubject: once a subject is erased, none of the status
+// changes of its finished requests (the done one and an earlier failed
+// one) keeps the pseudonym, only its hash, and the done request reads back
+// with the hash and the messages deleted per stream; a request of the
+// subject still pending, and other subjects' requests, keep theirs.
+func TestClearErasureSubject(t *testing.T) {
+	t.Parallel()
+	s := chtest.New(t)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	status := func(id string, seq uint32, subject, st string) chstore.ErasureRequest {
+		return chstore.ErasureRequest{ID: id, Seq: seq, Subject: subject, RequestedBy: "dpo", Status: st, Requested: at,
+			Updated: at.Add(time.Duration(seq) * time.Second)}
+	}
+	done := status("r1", 3, "", chstore.ErasureDone)
+	done.SubjectHash = schemas.SubjectHash("sub_0001")
+	done.Rows = chstore.SubjectRows{chstore.TableEvents: 2}
+	done.Streams = chstore.StreamMessages{"SESSIONMON_EVENTS": 2, "SESSIONMON_DLQ": 1}
+	for _, r := range []chstore.ErasureRequest{
+		status("r0", 1, "sub_0001", chstore.ErasurePending), status("r0", 2, "sub_0001", chstore.ErasureFailed),
+		status("r1", 1, "sub_0001", chstore.ErasurePending), status("r1", 2, "sub_0001", chstore.ErasureRunning), done,
+		status("r2", 1, "sub_0001", chstore.ErasurePending),
+		status("r3", 1, "sub_0002", chstore.ErasurePending), status("r3", 2, "sub_0002", chstore.ErasureFailed),
+	} {
+		require.NoError(t, s.AppendErasureStatus(ctx, r))
+	}
+	named, err := s.ErasedSubjectsStillNamed(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"sub_0001"}, named, "sub_0002 was never erased")
+
+	n, err := s.ClearErasureSubject(ctx, "sub_0001", 20*time.Millisecond, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "the done request and the failed one")
+	require.Zero(t, countRows(t, s, "erasure_requests", "subject = 'sub_0001' AND id IN ('r0', 'r1')"))
+	require.Equal(t, uint64(5), countRows(t, s, "erasure_requests", "subject_hash = '"+schemas.SubjectHash("sub_0001")+"' AND id IN ('r0', 'r1')"))
+	require.Equal(t, uint64(1), countRows(t, s, "erasure_requests", "subject = 'sub_0001'"), "the pending request keeps it")
+	require.Equal(t, uint64(2), countRows(t, s, "erasure_requests", "subject = 'sub_0002'"))
+	named, err = s.ErasedSubjectsStillNamed(ctx)
+	require.NoError(t, err)
+	require.Empty(t, named)
+
+	r, _, err := s.ErasureRequest(ctx, "r1")
+	require.NoError(t, err)
+	require.Equal(t, done, r)
+	n, err = s.ClearErasureSubject(ctx, "sub_0001", 20*time.Millisecond, time.Minute)
+	require.NoError(t, err)
+	require.Zero(t, n, "again: nothing left to clear")
+	_, err = s.ClearErasureSubject(ctx, "bad subject", time.Millisecond, time.Second)
+	require.ErrorIs(t, err, chstore.ErrInvalidArgument)
+}
+
+// countRows counts the rows of table matching where as stored, on a
+// connection of its own.
+func countRows(t *testing.T, s *chstore.Store, table, where string) uint64 {
+	t.Helper()
+	opts, err := clickhouse.ParseDSN(chtest.DSN(t))
+	require.NoError(t, err)
+	conn, err := clickhouse.Open(opts)
+	require.NoError(t, err)
+	defer conn.Close()
+	var n uint64
+	require.NoError(t, conn.QueryRow(t.Context(), "SELECT count() FROM "+s.Database()+"."+table+" WHERE "+where).Scan(&n))
+	return n
 }

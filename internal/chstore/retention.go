@@ -283,6 +283,11 @@ func (s *Store) WaitMutations(ctx context.Context, table string, poll, timeout t
 	if err := checkRetentionTable(table); err != nil {
 		return fmt.Errorf("wait for mutations: %w", err)
 	}
+	return s.waitMutations(ctx, table, poll, timeout)
+}
+
+// waitMutations is WaitMutations for any table of the store.
+func (s *Store) waitMutations(ctx context.Context, table string, poll, timeout time.Duration) error {
 	if timeout <= 0 || poll <= 0 {
 		return fmt.Errorf("wait for mutations: %w: poll and timeout must be positive", ErrInvalidArgument)
 	}

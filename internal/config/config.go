@@ -28,6 +28,8 @@ type Config struct {
 
 	NATS   NATS
 	Stream Stream
+	// Creds configures the creds command.
+	Creds Creds
 
 	ClickHouseDSN      string
 	ClickHousePassword string
@@ -101,11 +103,21 @@ type NATS struct {
 	URL string
 	// Listen is the embedded server's client address.
 	Listen string
-	// Token, User, Password and CredsFile authenticate to an external server.
+	// ListenTLSCert and ListenTLSKey turn on TLS for the embedded
+	// server's clients (required on a non-loopback Listen).
+	ListenTLSCert string
+	ListenTLSKey  string
+	// Token, User, Password and CredsFile authenticate to the server. With
+	// the embedded server and none of them, a command uses the credentials
+	// files serve wrote in <data-dir>/nats.
 	Token     string
 	User      string
 	Password  string
 	CredsFile string
+	// DefaultCredsFile is not an option: a command that talks to the
+	// embedded server of its data-dir sets it to the credentials file
+	// serve wrote there, used when none of the above is set.
+	DefaultCredsFile string
 	// CAFile, CertFile, KeyFile configure TLS to an external server.
 	CAFile   string
 	CertFile string
@@ -146,11 +158,21 @@ func (n NATS) ClientURL() string {
 	if n.URL != "" {
 		return n.URL
 	}
+	if n.ListenTLSCert != "" {
+		return "tls://" + n.Listen
+	}
 	return "nats://" + n.Listen
 }
 
 // Embedded reports whether sessionmon runs its own NATS server.
 func (n NATS) Embedded() bool { return n.URL == "" }
+
+// Creds configures the creds command.
+type Creds struct {
+	// Dir holds the NATS keys and credentials files; empty: the embedded
+	// server's, <data-dir>/nats.
+	Dir string
+}
 
 // Stream holds the limits of the events stream.
 type Stream struct {
@@ -240,6 +262,10 @@ type Dashboard struct {
 	// PseudonymKey is the key of the dashboard's own events (secret);
 	// empty: a key kept in <data-dir>/dashboard-pseudonym.key.
 	PseudonymKey string
+	// RecordKey authenticates the dashboard's session and API token
+	// records in NATS (secret); empty: a key kept in
+	// <data-dir>/dashboard-record.key.
+	RecordKey string
 }
 
 // UserAdd configures `sessionmon user add`.
@@ -334,6 +360,9 @@ func (c *Config) Validate() error {
 	if (c.NATS.User == "") != (c.NATS.Password == "") {
 		bad("nats-user", "user and password go together")
 	}
+	if (c.NATS.ListenTLSCert == "") != (c.NATS.ListenTLSKey == "") {
+		bad("nats-listen-tls-cert", "the embedded server's TLS certificate needs its key (nats-listen-tls-key, %s), and the reverse", EnvName("nats-listen-tls-key"))
+	}
 	if (c.NATS.CertFile == "") != (c.NATS.KeyFile == "") {
 		bad("nats-tls-cert", "a client certificate needs its key (and the reverse)")
 	}
@@ -381,6 +410,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dashboard.PseudonymKey != "" && len(c.Dashboard.PseudonymKey) < 32 {
 		bad("dashboard-pseudonym-key", "must be at least 32 bytes")
+	}
+	if c.Dashboard.RecordKey != "" && len(c.Dashboard.RecordKey) < 32 {
+		bad("dashboard-record-key", "must be at least 32 bytes")
 	}
 	if c.Ingest.BatchSize < 1 || c.Ingest.BatchSize > 1_000_000 {
 		bad("ingest-batch-size", "must be between 1 and 1000000")

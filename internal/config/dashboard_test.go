@@ -16,6 +16,7 @@ dashboard:
   addr: 127.0.0.1:9090
   insecure_dev_cookies: true
   pseudonym_key: 0123456789abcdef0123456789abcdef
+  record_key: fedcba9876543210fedcba9876543210
   idle_timeout: 10m
   users:
     - {name: alice, role: admin, password_hash: x}
@@ -27,6 +28,7 @@ dashboard:
 	require.Equal(t, "127.0.0.1:9090", c.Dashboard.Addr)
 	require.True(t, c.Dashboard.InsecureDevCookies)
 	require.Equal(t, "0123456789abcdef0123456789abcdef", c.Dashboard.PseudonymKey)
+	require.Equal(t, "fedcba9876543210fedcba9876543210", c.Dashboard.RecordKey)
 	// The rest is left to dashboard.ParseConfig, without the option keys.
 	var rest map[string]any
 	require.NoError(t, yaml.Unmarshal(c.DashboardYAML, &rest))
@@ -50,7 +52,16 @@ dashboard:
 	_, err = load(t, names, []string{"--config", writeFile(t, "dashboard: [1]\n")}, nil)
 	require.ErrorContains(t, err, "dashboard: must be a mapping")
 
-	o, ok := Lookup("dashboard-pseudonym-key")
-	require.True(t, ok)
-	require.True(t, o.Secret, "a secret: no flag, _FILE, redacted in dumps")
+	_, err = load(t, names, nil, map[string]string{"SESSIONMON_DASHBOARD_RECORD_KEY": "short"})
+	require.ErrorContains(t, err, "dashboard-record-key (SESSIONMON_DASHBOARD_RECORD_KEY): must be at least 32 bytes")
+	recordKeyFile := writeFile(t, "0123456789abcdef0123456789abcdef-from-a-file\n")
+	c, err = load(t, names, nil, map[string]string{"SESSIONMON_DASHBOARD_RECORD_KEY_FILE": recordKeyFile})
+	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef0123456789abcdef-from-a-file", c.Dashboard.RecordKey)
+
+	for _, name := range []string{"dashboard-pseudonym-key", "dashboard-record-key"} {
+		o, ok := Lookup(name)
+		require.True(t, ok)
+		require.True(t, o.Secret, "%s: a secret: no flag, _FILE, redacted in dumps", name)
+	}
 }

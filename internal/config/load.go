@@ -27,13 +27,13 @@ const RetentionSection = "retention"
 
 // DashboardSection is the config file's key whose content configures the
 // dashboard (package dashboard decodes it). Its keys addr,
-// insecure_dev_cookies and pseudonym_key are options (dashboard-addr, ...)
-// and are read as such.
+// insecure_dev_cookies, pseudonym_key and record_key are options
+// (dashboard-addr, ...) and are read as such.
 const DashboardSection = "dashboard"
 
 // dashboardOptionKeys are the keys of the dashboard: section that are
 // options rather than part of DashboardYAML.
-var dashboardOptionKeys = []string{"addr", "insecure_dev_cookies", "pseudonym_key"}
+var dashboardOptionKeys = []string{"addr", "insecure_dev_cookies", "pseudonym_key", "record_key"}
 
 // ConfigEnv names the variable that points at the YAML config file.
 const ConfigEnv = "SESSIONMON_CONFIG"

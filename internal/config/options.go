@@ -129,11 +129,13 @@ var Options = []Option{
 	},
 
 	str("nats-url", "nats.url", "URL of an external NATS server (comma-separated for a cluster); empty runs an embedded server", func(c *Config) *string { return &c.NATS.URL }),
-	str("nats-listen", "nats.listen", "client address of the embedded NATS server (apps and the nats CLI connect here)", func(c *Config) *string { return &c.NATS.Listen }),
+	str("nats-listen", "nats.listen", "client address of the embedded NATS server (apps and the nats CLI connect here, with the credentials in <data-dir>/nats); a loopback address unless nats-listen-tls-cert is set", func(c *Config) *string { return &c.NATS.Listen }),
+	str("nats-listen-tls-cert", "nats.listen_tls.cert_file", "TLS certificate file (PEM, with its chain) of the embedded NATS server; required to listen on an address other than loopback", func(c *Config) *string { return &c.NATS.ListenTLSCert }),
+	str("nats-listen-tls-key", "nats.listen_tls.key_file", "TLS key file (PEM) of nats-listen-tls-cert", func(c *Config) *string { return &c.NATS.ListenTLSKey }),
 	secret("nats-token", "nats.token", "token for an external NATS server", func(c *Config) *string { return &c.NATS.Token }),
 	str("nats-user", "nats.user", "user name for an external NATS server", func(c *Config) *string { return &c.NATS.User }),
 	secret("nats-password", "nats.password", "password for nats-user", func(c *Config) *string { return &c.NATS.Password }),
-	str("nats-creds", "nats.creds_file", "NATS credentials file (JWT and NKey seed)", func(c *Config) *string { return &c.NATS.CredsFile }),
+	str("nats-creds", "nats.creds_file", "NATS credentials file (JWT and NKey seed); default with the embedded server: the one serve wrote in <data-dir>/nats", func(c *Config) *string { return &c.NATS.CredsFile }),
 	str("nats-tls-ca", "nats.tls.ca_file", "CA certificate file to verify the NATS server", func(c *Config) *string { return &c.NATS.CAFile }),
 	str("nats-tls-cert", "nats.tls.cert_file", "client certificate file for NATS mutual TLS", func(c *Config) *string { return &c.NATS.CertFile }),
 	str("nats-tls-key", "nats.tls.key_file", "client key file for NATS mutual TLS", func(c *Config) *string { return &c.NATS.KeyFile }),
@@ -204,11 +206,14 @@ var Options = []Option{
 	str("requested-by", "subject_request.requested_by", "who asks for the erasure or changes the legal hold, recorded with it (default: the OS user)", func(c *Config) *string { return &c.SubjectRequest.RequestedBy }),
 	str("reason", "subject_request.reason", "hold set: why the subject's data must be kept (a case or matter reference)", func(c *Config) *string { return &c.SubjectRequest.Reason }),
 
+	str("dir", "creds.dir", "directory of the NATS keys and credentials files (default: <data-dir>/nats, the embedded server's)", func(c *Config) *string { return &c.Creds.Dir }),
+
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 
 	str("dashboard-addr", "dashboard.addr", "address of the dashboard (host:port)", func(c *Config) *string { return &c.Dashboard.Addr }),
 	boolean("insecure-dev-cookies", "dashboard.insecure_dev_cookies", "dashboard cookies without __Host- and Secure, for plain-http development on a loopback dashboard-addr only", func(c *Config) *bool { return &c.Dashboard.InsecureDevCookies }),
 	secret("dashboard-pseudonym-key", "dashboard.pseudonym_key", "key (32+ bytes) the dashboard pseudonymizes its own events with; default: a random key kept in <data-dir>/dashboard-pseudonym.key", func(c *Config) *string { return &c.Dashboard.PseudonymKey }),
+	secret("dashboard-record-key", "dashboard.record_key", "key (32+ bytes) that authenticates the dashboard's sessions and API tokens stored in NATS; every serve and dashboard process must share it (changing it signs everyone out and voids every API token); default: a random key kept in <data-dir>/dashboard-record.key", func(c *Config) *string { return &c.Dashboard.RecordKey }),
 	str("role", "user_add.role", "role of the new dashboard user: viewer, analyst or admin", func(c *Config) *string { return &c.UserAdd.Role }),
 	str("password-file", "user_add.password_file", "file holding the new user's password (- for standard input; default: ask on the terminal)", func(c *Config) *string { return &c.UserAdd.PasswordFile }),
 

@@ -26,11 +26,26 @@ import (
 // are picked up without a restart. A failed connection says which option
 // most likely needs fixing (the CA, the client certificate, the
 // credentials).
-func Connect(url string, cfg config.NATS, name string, logger *slog.Logger) (*nats.Conn, error) {
+//
+// With no credentials set, cfg.DefaultCredsFile is used: the file serve
+// wrote for the embedded server; its absence is an error that says so.
+// Credentials that may receive replies on one inbox prefix only (an app's)
+// get it as the connection's inbox prefix. extra options come after
+// sessionmon's own (e.g. nats.InProcessServer).
+func Connect(url string, cfg config.NATS, name string, logger *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "nats")
+	if cfg.Token == "" && cfg.User == "" && cfg.CredsFile == "" && cfg.DefaultCredsFile != "" {
+		if _, err := os.Stat(cfg.DefaultCredsFile); err != nil {
+			return nil, fmt.Errorf("connect to nats: no credentials for the embedded server: %w "+
+				"('sessionmon serve' writes it on its first start with the same data-dir, %s; "+
+				"or set nats-creds, %s, or nats-url, %s, for another server)",
+				err, config.EnvName("data-dir"), config.EnvName("nats-creds"), config.EnvName("nats-url"))
+		}
+		cfg.CredsFile = cfg.DefaultCredsFile
+	}
 	if err := checkFiles(cfg); err != nil {
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
@@ -58,6 +73,9 @@ func Connect(url string, cfg config.NATS, name string, logger *slog.Logger) (*na
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
 	case cfg.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+		if p := inboxPrefix(cfg.CredsFile); p != "" {
+			opts = append(opts, nats.CustomInboxPrefix(p))
+		}
 	}
 	if cfg.CAFile != "" {
 		opts = append(opts, nats.RootCAs(cfg.CAFile))
@@ -65,7 +83,7 @@ func Connect(url string, cfg config.NATS, name string, logger *slog.Logger) (*na
 	if cfg.CertFile != "" {
 		opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats: %s%w", hint(err, cfg), err)
 	}

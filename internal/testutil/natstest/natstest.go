@@ -33,10 +33,11 @@ func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 }
 
 // ConnectURL connects to the server at url, e.g. one a test started through
-// sessionmon's own code, and returns a JetStream context.
-func ConnectURL(t testing.TB, url string) jetstream.JetStream {
+// sessionmon's own code, with opts (e.g. nats.UserCredentials for
+// sessionmon's embedded server), and returns a JetStream context.
+func ConnectURL(t testing.TB, url string, opts ...nats.Option) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
 	}

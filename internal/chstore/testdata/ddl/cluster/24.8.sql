@@ -225,3 +225,8 @@ ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN cli
 ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String;
 ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String) AFTER geo_source;
 ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String);
+
+-- 010_erasure_proof checksum 1467dc8bf2555cd4b342a5160abb9b661e604ef4fc64916de8081b18e36359bc
+ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN subject_hash String AFTER subject;
+ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN streams Array(String) AFTER rows_deleted;
+ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN streams_purged Array(UInt64) AFTER streams;

@@ -215,3 +215,8 @@ ALTER TABLE sessionmon.alerts MODIFY TTL time + INTERVAL 365 DAY;
 -- 009_client_network checksum 18f7ce6b539ee714e48d4d0ce56874a6c0669331bc6d677be27edc6be5a911ea
 ALTER TABLE sessionmon.events ADD COLUMN client_as_org String AFTER client_asn;
 ALTER TABLE sessionmon.events ADD COLUMN client_anonymity Array(String) AFTER geo_source;
+
+-- 010_erasure_proof checksum a78b8bc1bafbd942b994d2d53606f7e3a597ea06e41630d9d70dbf6c54d0ac79
+ALTER TABLE sessionmon.erasure_requests ADD COLUMN subject_hash String AFTER subject;
+ALTER TABLE sessionmon.erasure_requests ADD COLUMN streams Array(String) AFTER rows_deleted;
+ALTER TABLE sessionmon.erasure_requests ADD COLUMN streams_purged Array(UInt64) AFTER streams;

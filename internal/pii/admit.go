@@ -1,0 +1,160 @@
+package pii
+
+import (
+	"errors"
+	"math"
+	"time"
+
+	"github.com/sessionmon/sessionmon/schemas"
+)
+
+// Reasons Admit refuses an event. Ingest dead-letters a refused event under
+// its reason; the detectors skip it and count it under the same reason.
+const (
+	// ReasonInvalidJSON: the message is not one JSON object.
+	ReasonInvalidJSON = "invalid_json"
+	// ReasonSchema: the event breaks a rule of schema v1.
+	ReasonSchema = "schema"
+	// ReasonAppMismatch: the event's app is not the app of the NATS
+	// subject it arrived on.
+	ReasonAppMismatch = "app_mismatch"
+	// ReasonSubjectMismatch: the event's subject is not the subject token
+	// of the NATS subject it arrived on (erasure purges the stream by that
+	// token).
+	ReasonSubjectMismatch = "subject_mismatch"
+	// ReasonPII: the event carries what looks like raw personal data.
+	ReasonPII = "pii"
+)
+
+// Reasons lists every reason, in a stable order (for metrics).
+var Reasons = []string{ReasonInvalidJSON, ReasonSchema, ReasonAppMismatch, ReasonSubjectMismatch, ReasonPII}
+
+// RefusedError is why Admit refused an event. Its message and Fields name
+// fields and rules, never values: what came from the event (an attrs key,
+// an unknown field name, an app name) is redacted when it looks like
+// personal data, so it is safe to log and to keep with a dead letter.
+type RefusedError struct {
+	// Reason is one of the Reason constants.
+	Reason string
+	// Fields are the JSON paths of the offending fields.
+	Fields []string
+	// Findings are what Check found, for ReasonPII.
+	Findings []Finding
+	msg      string
+	err      error
+}
+
+// Error returns the redacted message.
+func (e *RefusedError) Error() string { return e.msg }
+
+// Unwrap returns the underlying error: a *schemas.ValidationError (whose
+// text is not redacted), or nil.
+func (e *RefusedError) Unwrap() error { return e.err }
+
+// Admit is the one gate every event passes before anything stores it or
+// judges it: ingest before it writes a row, and the detectors before the
+// engine sees the event, live, on replay and offline. It decodes and
+// validates data as schemas.Decode does (with now as the receiver's
+// clock), checks that the event's app is the app token of natsSubject (the
+// subject the event arrived on; "" skips the check, for events read from a
+// file), and runs Check. An event that passes has its app-supplied
+// location coarsened (CoarsenLocation). Otherwise the error is a
+// *RefusedError.
+//
+// Admit is safe for concurrent use.
+func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, error) {
+	e, err := schemas.Decode(data, now)
+	if err != nil {
+		r := &RefusedError{Reason: ReasonSchema, err: err}
+		r.Fields, r.msg = RedactSchemaError(err)
+		var ve *schemas.ValidationError
+		if errors.As(err, &ve) && len(ve.Errors) == 1 && ve.Errors[0].Field == "(event)" {
+			r.Reason = ReasonInvalidJSON
+		}
+		return nil, r
+	}
+	if natsSubject != "" {
+		if err := checkApp(natsSubject, e.App); err != nil {
+			return nil, err
+		}
+	}
+	if findings := Check(e); len(findings) > 0 {
+		r := &RefusedError{Reason: ReasonPII, Findings: findings, msg: (&FoundError{Findings: findings}).Error()}
+		for _, f := range findings {
+			r.Fields = append(r.Fields, f.Field)
+		}
+		return nil, r
+	}
+	// After the PII check, so that personal data in the subject is
+	// reported (and redacted) as such.
+	if natsSubject != "" {
+		if err := checkSubjectToken(natsSubject, e.Subject); err != nil {
+			return nil, err
+		}
+	}
+	CoarsenLocation(e.Client)
+	return e, nil
+}
+
+// checkSubjectToken returns a *RefusedError with ReasonSubjectMismatch
+// unless subject is the subject token of natsSubject
+// (schemas.EventSubjectTokens).
+func checkSubjectToken(natsSubject, subject string) error {
+	if _, token, _ := schemas.EventSubjectTokens(natsSubject); token != subject {
+		return &RefusedError{Reason: ReasonSubjectMismatch, Fields: []string{"subject"},
+			msg: "subject: the event's subject is not the last token of the NATS subject it arrived on (want " +
+				schemas.EventSubjectPrefix + "<app>.<subject>)"}
+	}
+	return nil
+}
+
+// checkApp returns a *RefusedError with ReasonAppMismatch unless app is
+// the app token of natsSubject.
+func checkApp(natsSubject, app string) error {
+	subjectApp, _, ok := schemas.EventSubjectTokens(natsSubject)
+	if !ok {
+		return &RefusedError{Reason: ReasonAppMismatch, Fields: []string{"app"},
+			msg: "app: the event names app " + quoteRedacted(app) + ", but it arrived on a subject that names no app (want " +
+				schemas.EventSubjectPrefix + "<app>.<subject>)"}
+	}
+	if subjectApp != app {
+		return &RefusedError{Reason: ReasonAppMismatch, Fields: []string{"app"},
+			msg: "app: the event names app " + quoteRedacted(app) + ", but it arrived on the subject of app " + quoteRedacted(subjectApp)}
+	}
+	return nil
+}
+
+// quoteRedacted quotes s, or gives its placeholder when it looks like
+// personal data.
+func quoteRedacted(s string) string {
+	if r := RedactText(s); r != s {
+		return r
+	}
+	return `"` + s + `"`
+}
+
+// Location precision kept of app-supplied coordinates: one decimal degree
+// (about 11 km of latitude), the size of a city. The accuracy radius is
+// raised to cover the rounding.
+const (
+	locationDecimals = 1
+	coarseAccuracyKM = 10
+)
+
+// CoarsenLocation rounds app-supplied coordinates to city precision (one
+// decimal degree) and raises the accuracy radius to at least
+// coarseAccuracyKM, so that sessionmon neither stores nor judges a more
+// precise location than a GeoIP city lookup gives. It replaces the Lat and
+// Lon pointers (a decoded event's values may be shared) and does nothing
+// to a client without coordinates or one already enriched.
+func CoarsenLocation(c *schemas.Client) {
+	if !c.HasGeo() || c.GeoSource != schemas.GeoSourceNone {
+		return
+	}
+	scale := math.Pow10(locationDecimals)
+	// + 0 turns a rounded -0 into 0.
+	lat := math.Round(*c.Lat*scale)/scale + 0
+	lon := math.Round(*c.Lon*scale)/scale + 0
+	c.Lat, c.Lon = &lat, &lon
+	c.AccuracyKM = max(c.AccuracyKM, coarseAccuracyKM)
+}
