@@ -36,7 +36,10 @@ func FuzzCheckURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		err := CheckURL(raw, false, false)
 		if err != nil {
-			if u, perr := url.Parse(raw); perr == nil && len(u.RawQuery) >= 6 && strings.Contains(err.Error(), u.RawQuery) {
+			// (Errors name the host: a query that is part of the host
+			// itself, as in https://000000?000000, reveals nothing more.)
+			if u, perr := url.Parse(raw); perr == nil && len(u.RawQuery) >= 6 && strings.Contains(err.Error(), u.RawQuery) &&
+				!strings.Contains(u.Host, u.RawQuery) {
 				t.Fatalf("error %q echoes the query of %q", err, raw)
 			}
 			return

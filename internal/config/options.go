@@ -195,7 +195,7 @@ var Options = []Option{
 	integer("events", "bench.events", "number of events the benchmark publishes", func(c *Config) *int { return &c.Bench.Events }),
 
 	str("input", "detect_offline.input", "NDJSON file of schema v1 events to run the detectors over (- for standard input)", func(c *Config) *string { return &c.Detect.Input }),
-	str("output", "output", "file to write results to, one JSON object a line (default: standard output)", func(c *Config) *string { return &c.Output }),
+	str("output", "output", "file to write results to (default: standard output): one JSON object a line; for creds, the credentials file", func(c *Config) *string { return &c.Output }),
 
 	str("alert", "notify_redeliver.alert", "id of the alert to deliver again", func(c *Config) *string { return &c.Notify.AlertID }),
 	str("webhook", "notify_redeliver.webhook", "webhook to deliver to again (default: every webhook that gave up on the alert)", func(c *Config) *string { return &c.Notify.Webhook }),
