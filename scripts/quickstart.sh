@@ -15,6 +15,10 @@ cd "$(dirname "$0")/.."
 
 command -v go >/dev/null || { echo "quickstart: Go is not installed (https://go.dev/doc/install)" >&2; exit 1; }
 
+# The data directory holds the event store and the NATS and dashboard keys:
+# only its owner may enter it.
+mkdir -p -m 700 data
+
 echo "==> ClickHouse"
 bash scripts/clickhouse.sh install
 bash scripts/clickhouse.sh start "$PWD/data/clickhouse"
