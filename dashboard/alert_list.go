@@ -35,7 +35,7 @@ var (
 
 var (
 	severities    = []string{"low", "medium", "high", "critical"}
-	alertStatuses = []string{chstore.AlertOpen, chstore.AlertAcknowledged, chstore.AlertResolved, chstore.AlertFalsePositive}
+	alertStatuses = []string{string(schemas.StatusOpen), string(schemas.StatusAcknowledged), string(schemas.StatusResolved), string(schemas.StatusFalsePositive)}
 
 	detectorPattern = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 	cursorPattern   = regexp.MustCompile(`^[A-Za-z0-9_=.:-]{1,512}$`)
@@ -217,7 +217,7 @@ func (h *handler) showAlertList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.page(c, http.StatusOK, "alert_list", d)
+	return h.page(c, http.StatusOK, viewAlertList, d)
 }
 
 // alertJSON is an alert in the JSON API.
@@ -255,7 +255,7 @@ func newAlertJSON(a chstore.AlertView) alertJSON {
 		j.Evidence = []string{}
 	}
 	if j.Status == "" {
-		j.Status = chstore.AlertOpen
+		j.Status = string(schemas.StatusOpen)
 	}
 	if !a.StatusTime.IsZero() {
 		t := a.StatusTime.UTC()

@@ -12,8 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Live alert stream settings.
@@ -45,10 +45,10 @@ type liveAlert struct {
 
 // liveMatches reports whether a new (hence open) alert passes the list's
 // filter; the time range is not applied, the live list shows what is new.
-func liveMatches(f chstore.AlertFilter, a *detect.Alert) bool {
+func liveMatches(f chstore.AlertFilter, a *schemas.Alert) bool {
 	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
 	return in(f.Severities, string(a.Severity)) && in(f.Detectors, a.Detector) && in(f.Apps, a.App) &&
-		in(f.Statuses, chstore.AlertOpen) &&
+		in(f.Statuses, string(schemas.StatusOpen)) &&
 		(f.Subject == "" || f.Subject == a.Subject) && (f.Session == "" || f.Session == a.Session)
 }
 
@@ -67,11 +67,11 @@ func (h *handler) streamAlerts(c echo.Context) error {
 	}
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
-	cons, err := h.js.OrderedConsumer(ctx, detect.AlertStream, jetstream.OrderedConsumerConfig{
+	cons, err := h.js.OrderedConsumer(ctx, schemas.AlertStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("live alerts: consumer on %s: %w", detect.AlertStream, err)
+		return fmt.Errorf("live alerts: consumer on %s: %w", schemas.AlertStream, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
@@ -89,16 +89,16 @@ func (h *handler) streamAlerts(c echo.Context) error {
 			if err != nil {
 				return
 			}
-			if strings.HasPrefix(msg.Subject(), detect.StatusSubjectPrefix) {
+			if strings.HasPrefix(msg.Subject(), schemas.StatusSubjectPrefix) {
 				continue
 			}
-			var a detect.Alert
-			if json.Unmarshal(msg.Data(), &a) != nil || !chstore.ValidAlertID(a.ID) || !liveMatches(f, &a) {
+			var a schemas.Alert
+			if json.Unmarshal(msg.Data(), &a) != nil || !schemas.ValidAlertID(a.ID) || !liveMatches(f, &a) {
 				continue
 			}
 			la := liveAlert{
 				ID: a.ID, Time: a.Time.UTC(), TimeText: fmtTime(a.Time.Time), Severity: string(a.Severity),
-				Detector: a.Detector, App: a.App, Summary: a.Summary, Status: chstore.AlertOpen,
+				Detector: a.Detector, App: a.App, Summary: a.Summary, Status: string(schemas.StatusOpen),
 			}
 			select {
 			case alerts <- la:

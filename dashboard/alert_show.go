@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // alertData is the alert detail page: the alert with its history, evidence
@@ -25,7 +26,7 @@ type alertData struct {
 // alertID reads and checks the :id path parameter.
 func alertID(c echo.Context) (string, error) {
 	id := c.Param("id")
-	if !chstore.ValidAlertID(id) {
+	if !schemas.ValidAlertID(id) {
 		return "", badParam("id", "must be an alert id: 32 hex digits")
 	}
 	return id, nil
@@ -43,7 +44,7 @@ func (h *handler) loadAlert(c echo.Context) (alertData, error) {
 	}
 	out := alertData{AlertDetail: d, Details: prettyJSON(d.Alert.Details), Statuses: alertStatuses}
 	if out.Alert.Status == "" {
-		out.Alert.Status = chstore.AlertOpen
+		out.Alert.Status = string(schemas.StatusOpen)
 	}
 	out.Map = travelMapOf(d.Alert.Details)
 	return out, nil
@@ -68,7 +69,7 @@ func (h *handler) showAlert(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.page(c, http.StatusOK, "alert_show", d)
+	return h.page(c, http.StatusOK, viewAlertShow, d)
 }
 
 // statusChangeJSON is a status change of an alert in the JSON API.

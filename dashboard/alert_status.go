@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/alertbus"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -40,39 +40,39 @@ func actorName(c echo.Context) string {
 }
 
 // setAlertStatus validates a triage action on the alert named by the :id
-// path parameter and publishes it as a status change (detect's store
+// path parameter and publishes it as a status change (ingest's alerts
 // writer appends it to alert_status), then audits it.
-func (h *handler) setAlertStatus(c echo.Context) (detect.StatusChange, error) {
+func (h *handler) setAlertStatus(c echo.Context) (schemas.StatusChange, error) {
 	id, err := alertID(c)
 	if err != nil {
-		return detect.StatusChange{}, err
+		return schemas.StatusChange{}, err
 	}
 	var in statusInput
 	if err := bindBody(c, &in); err != nil {
-		return detect.StatusChange{}, err
+		return schemas.StatusChange{}, err
 	}
 	if !slices.Contains(alertStatuses, in.Status) {
-		return detect.StatusChange{}, badParam("status", "must be open, acknowledged, resolved or false_positive")
+		return schemas.StatusChange{}, badParam("status", "must be open, acknowledged, resolved or false_positive")
 	}
 	if utf8.RuneCountInString(in.Comment) > maxCommentLen || len(in.Comment) > 4*maxCommentLen {
-		return detect.StatusChange{}, badParam("comment", "must have at most %d characters", maxCommentLen)
+		return schemas.StatusChange{}, badParam("comment", "must have at most %d characters", maxCommentLen)
 	}
 	ctx := c.Request().Context()
 	// The alert must exist: a status change of an unknown id would be
 	// stored all the same.
 	if _, err := h.store.AlertDetail(ctx, id); err != nil {
-		return detect.StatusChange{}, err
+		return schemas.StatusChange{}, err
 	}
 	if h.js == nil {
-		return detect.StatusChange{}, echo.NewHTTPError(http.StatusServiceUnavailable, "triage needs NATS")
+		return schemas.StatusChange{}, echo.NewHTTPError(http.StatusServiceUnavailable, "triage needs NATS")
 	}
-	sc, err := detect.PublishStatusChange(ctx, h.js, detect.StatusChange{
-		AlertID: id, Status: detect.AlertStatus(in.Status), Actor: actorName(c), Comment: in.Comment,
+	sc, err := alertbus.PublishStatusChange(ctx, h.js, schemas.StatusChange{
+		AlertID: id, Status: schemas.AlertStatus(in.Status), Actor: actorName(c), Comment: in.Comment,
 		Time: schemas.At(h.now().UTC()),
 	})
 	if err != nil {
 		h.audit(c, "alert.status", "alert "+id, auditFailure, in.Status)
-		if errors.Is(err, detect.ErrInvalidStatusChange) {
+		if errors.Is(err, schemas.ErrInvalidStatusChange) {
 			return sc, badParam("status", "%s", err.Error())
 		}
 		return sc, fmt.Errorf("change status of alert: %w", err)

@@ -49,7 +49,7 @@ func (h *handler) showAuditLog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.page(c, http.StatusOK, "audit", auditView{Rows: page.Rows, Next: page.Next, Limit: limit})
+	return h.page(c, http.StatusOK, viewAuditList, auditView{Rows: page.Rows, Next: page.Next, Limit: limit})
 }
 
 // apiAuditLog is GET /api/v1/audit?limit=&cursor= (admin).

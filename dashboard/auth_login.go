@@ -48,7 +48,7 @@ func (h *handler) showLogin(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
 	h.setLoginCSRF(c)
-	return h.page(c, http.StatusOK, "login", loginView{Next: next})
+	return h.page(c, http.StatusOK, viewLogin, loginView{Next: next})
 }
 
 // setLoginCSRF makes the pre-session CSRF token of the sign-in form, or
@@ -101,7 +101,7 @@ func (h *handler) login(c echo.Context) error {
 		c.Response().Header().Set(echo.HeaderRetryAfter, retryAfterSeconds(wait))
 		h.writeAudit(c, actor, role, "login", "", auditDenied, "rate_limited")
 		a.mon.loginFailed(c, name, "rate_limited", now)
-		return h.page(c, http.StatusTooManyRequests, "login", loginView{Next: next, Error: msgRateLimited})
+		return h.page(c, http.StatusTooManyRequests, viewLogin, loginView{Next: next, Error: msgRateLimited})
 	}
 	params := a.dummy
 	if known {
@@ -111,12 +111,12 @@ func (h *handler) login(c echo.Context) error {
 	verified, checked := a.checkPassword(c, params, password)
 	if !checked {
 		attempt.cancel()
-		return a.busy(c, h, "login", loginView{Next: next, Error: msgBusy})
+		return a.busy(c, h, viewLogin, loginView{Next: next, Error: msgBusy})
 	}
 	if !verified || !known {
 		h.writeAudit(c, actor, role, "login", "", auditFailure, "bad_credentials")
 		a.mon.loginFailed(c, name, "bad_credentials", now)
-		return h.page(c, http.StatusUnauthorized, "login", loginView{Next: next, Error: msgBadCredentials})
+		return h.page(c, http.StatusUnauthorized, viewLogin, loginView{Next: next, Error: msgBadCredentials})
 	}
 	attempt.succeeded()
 
@@ -188,11 +188,11 @@ func (a *authenticator) checkPassword(c echo.Context, p argonParams, password st
 
 // busy answers a sign-in or re-authentication whose password could not be
 // checked (every slot taken): 503 with Retry-After, on the form's page.
-func (a *authenticator) busy(c echo.Context, h *handler, view string, data any) error {
+func (a *authenticator) busy(c echo.Context, h *handler, v view, data any) error {
 	c.Response().Header().Set(echo.HeaderRetryAfter, retryAfterSeconds(a.checkWait))
 	h.logger.Warn("password check refused: too many at once", slog.Int("max_password_checks", cap(a.checks)),
 		slog.String("request_id", requestIDOf(c)))
-	return h.page(c, http.StatusServiceUnavailable, view, data)
+	return h.page(c, http.StatusServiceUnavailable, v, data)
 }
 
 // retryAfterSeconds is a wait rounded up to whole seconds, at least 1.

@@ -51,7 +51,7 @@ func (h *handler) requireReauth(next echo.HandlerFunc) echo.HandlerFunc {
 
 // showReauth asks the signed-in user for their password again.
 func (h *handler) showReauth(c echo.Context) error {
-	return h.page(c, http.StatusOK, "reauth", reauthView{Next: redirectPath(c.QueryParam("next"))})
+	return h.page(c, http.StatusOK, viewReauth, reauthView{Next: redirectPath(c.QueryParam("next"))})
 }
 
 // reauth checks the signed-in user's password (rate-limited like a
@@ -70,17 +70,17 @@ func (h *handler) reauth(c echo.Context) error {
 	if attempt == nil {
 		c.Response().Header().Set(echo.HeaderRetryAfter, retryAfterSeconds(wait))
 		h.writeAudit(c, u.Name, u.Role.String(), "reauth", "", auditDenied, "rate_limited")
-		return h.page(c, http.StatusTooManyRequests, "reauth", reauthView{Next: next, Error: msgRateLimited})
+		return h.page(c, http.StatusTooManyRequests, viewReauth, reauthView{Next: next, Error: msgRateLimited})
 	}
 	verified, checked := a.checkPassword(c, u.hash, c.FormValue("password"))
 	if !checked {
 		attempt.cancel()
-		return a.busy(c, h, "reauth", reauthView{Next: next, Error: msgBusy})
+		return a.busy(c, h, viewReauth, reauthView{Next: next, Error: msgBusy})
 	}
 	if !verified {
 		h.writeAudit(c, u.Name, u.Role.String(), "reauth", "", auditFailure, "bad_password")
 		// 400, not 401: the session is still valid; the form field was wrong.
-		return h.page(c, http.StatusBadRequest, "reauth", reauthView{Next: next, Error: "password: wrong password."})
+		return h.page(c, http.StatusBadRequest, viewReauth, reauthView{Next: next, Error: "password: wrong password."})
 	}
 	attempt.succeeded()
 	as.s.AuthAt = now

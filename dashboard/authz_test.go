@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/retention"
@@ -129,7 +129,7 @@ func newAuthzEnv(t *testing.T) *authzEnv {
 	store := chtest.New(t)
 	_, js := natstest.Connect(t, natstest.RunServer(t))
 	// The live alert list reads the alerts stream, which serve declares.
-	_, err := detect.EnsureAlertStream(t.Context(), js, detect.DefaultServiceConfig().Alerts)
+	_, err := natsconn.EnsureAlertStream(t.Context(), js, natsconn.DefaultAlertStreamConfig)
 	require.NoError(t, err)
 	cfg := DefaultConfig()
 	for role, name := range testUsers {

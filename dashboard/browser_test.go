@@ -52,7 +52,7 @@ func startStack(t *testing.T, users []dashboard.User) (*stack, *sdk.Client) {
 	ctx := t.Context()
 	_, err := natsconn.EnsureEventStream(ctx, js, natsconn.DefaultStreamConfig)
 	require.NoError(t, err)
-	_, err = detect.EnsureAlertStream(ctx, js, detect.DefaultServiceConfig().Alerts)
+	_, err = natsconn.EnsureAlertStream(ctx, js, natsconn.DefaultAlertStreamConfig)
 	require.NoError(t, err)
 
 	ic := ingest.DefaultConfig()
@@ -61,7 +61,11 @@ func startStack(t *testing.T, users []dashboard.User) (*stack, *sdk.Client) {
 	require.NoError(t, err)
 	dc, err := detect.ParseConfig(nil)
 	require.NoError(t, err)
-	det, err := detect.NewService(js, dsn, detect.DefaultServiceConfig(), dc)
+	det, err := detect.NewService(js, detect.DefaultServiceConfig(), dc)
+	require.NoError(t, err)
+	ac := ingest.DefaultAlertConfig()
+	ac.BatchAge = 100 * time.Millisecond
+	alerts, err := ingest.NewAlerts(js, dsn, ac)
 	require.NoError(t, err)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -81,6 +85,7 @@ func startStack(t *testing.T, users []dashboard.User) (*stack, *sdk.Client) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return ing.Run(gctx) })
+	g.Go(func() error { return alerts.Run(gctx) })
 	g.Go(func() error { return det.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	t.Cleanup(func() {

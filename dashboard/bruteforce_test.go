@@ -21,6 +21,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
+	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
@@ -43,13 +44,13 @@ func TestLoginBruteForceRaisesAlerts(t *testing.T) {
 	_, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
 	require.NoError(t, err)
 	sc := detect.DefaultServiceConfig()
-	_, err = detect.EnsureAlertStream(t.Context(), js, sc.Alerts)
+	_, err = natsconn.EnsureAlertStream(t.Context(), js, sc.Alerts)
 	require.NoError(t, err)
 	sc.Partitions = detect.Partitions{Count: natsconn.DefaultStreamConfig.Partitions}
 	// The configuration of a config file without a detect: section.
 	dc, err := detect.ParseConfig(nil)
 	require.NoError(t, err)
-	det, err := detect.NewService(js, chtest.DSN(t), sc, dc)
+	det, err := detect.NewService(js, sc, dc)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -132,21 +133,21 @@ func TestLoginBruteForceRaisesAlerts(t *testing.T) {
 
 // watchAlerts reads the alerts stream from its start; the returned func
 // returns the alerts read so far.
-func watchAlerts(t *testing.T, js jetstream.JetStream) func() []detect.Alert {
+func watchAlerts(t *testing.T, js jetstream.JetStream) func() []schemas.Alert {
 	t.Helper()
-	cons, err := js.OrderedConsumer(t.Context(), detect.AlertStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{detect.AlertSubjectPrefix + ">"},
+	cons, err := js.OrderedConsumer(t.Context(), schemas.AlertStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{schemas.AlertSubjectPrefix + ">"},
 	})
 	require.NoError(t, err)
-	var got []detect.Alert
-	return func() []detect.Alert {
+	var got []schemas.Alert
+	return func() []schemas.Alert {
 		batch, err := cons.FetchNoWait(100)
 		if err != nil {
 			t.Logf("fetch alerts: %v", err)
 			return got
 		}
 		for m := range batch.Messages() {
-			var a detect.Alert
+			var a schemas.Alert
 			if err := json.Unmarshal(m.Data(), &a); err == nil && a.Detector != "" {
 				got = append(got, a)
 			}

@@ -81,7 +81,7 @@ func (h *handler) showDeadLetters(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.page(c, http.StatusOK, "dead_letters", d)
+	return h.page(c, http.StatusOK, viewDeadLetters, d)
 }
 
 // deadLettersJSON is the answer of GET /api/v1/dead-letters.

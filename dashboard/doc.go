@@ -16,7 +16,10 @@
 //
 // Layout: server.go registers every route; handler.go holds the handler's
 // dependencies; one file per page or action (alert_list.go, alert_status.go,
-// ...); auth*.go, session*.go, csrf.go and headers.go are the security
-// middleware; render.go parses templates/ once at start; static/ holds the
-// embedded assets (no third-party origin is ever contacted).
+// session_show.go: a monitored session's page, ...); auth*.go (sign-in and
+// the dashboard's own sessions, auth_session.go), api_token*.go, csrf.go and
+// headers.go are the security middleware; view.go lists the views and
+// render.go parses their templates once at start, failing on a missing one;
+// static/ holds the embedded assets (no third-party origin is ever
+// contacted).
 package dashboard

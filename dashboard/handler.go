@@ -6,8 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sessionmon/sessionmon/alert"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/notify"
 	"github.com/sessionmon/sessionmon/retention"
 )
 
@@ -20,7 +20,7 @@ type handler struct {
 	retention retention.Config
 	// notifier lists undeliverable alerts and redelivers them; nil when no
 	// webhook is configured.
-	notifier *alert.Notifier
+	notifier *notify.Notifier
 	// eraser files erasure requests; nil disables the erasure form.
 	eraser *retention.Eraser
 	auth   *authenticator

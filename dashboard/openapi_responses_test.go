@@ -21,12 +21,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/sessionmon/sessionmon/alert"
-	"github.com/sessionmon/sessionmon/detect"
-	"github.com/sessionmon/sessionmon/ingest"
+	"github.com/sessionmon/sessionmon/internal/alertbus"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/notify"
 	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -185,14 +185,14 @@ func newOpenAPIEnv(t *testing.T) *openAPIEnv {
 	t.Helper()
 	store := chtest.New(t)
 	_, js := natstest.Connect(t, natstest.RunServer(t))
-	_, err := detect.EnsureAlertStream(t.Context(), js, detect.AlertStreamConfig{MaxAge: time.Hour, Duplicates: time.Minute})
+	_, err := natsconn.EnsureAlertStream(t.Context(), js, natsconn.AlertStreamConfig{MaxAge: time.Hour, Duplicates: time.Minute})
 	require.NoError(t, err)
 
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	ncfg := alert.DefaultConfig()
-	ncfg.Webhooks = []alert.Webhook{{Name: oaWebhook, URL: "https://siem.example.com/hook", Secret: secret}}
+	ncfg := notify.DefaultConfig()
+	ncfg.Webhooks = []notify.Webhook{{Name: oaWebhook, URL: "https://siem.example.com/hook", Secret: secret}}
 	ncfg.ApplyDefaults()
-	notifier, err := alert.New(js, ncfg)
+	notifier, err := notify.New(js, ncfg)
 	require.NoError(t, err)
 
 	rcfg := retention.DefaultConfig()
@@ -283,12 +283,12 @@ func (env *openAPIEnv) seed(t *testing.T) {
 		Title: "Token reuse", Summary: "A rotated refresh token was used again", Details: "{}"}
 	require.NoError(t, env.store.InsertAlerts(ctx, []chstore.AlertRow{travel, brute, reuse}))
 	require.NoError(t, env.store.AppendAlertStatus(ctx,
-		chstore.AlertStatusRow{ID: "st-1", AlertID: travel.ID, Status: chstore.AlertAcknowledged, Actor: "anna", Time: at(40 * time.Minute)},
-		chstore.AlertStatusRow{ID: "st-2", AlertID: travel.ID, Status: chstore.AlertResolved, Actor: "anna",
+		chstore.AlertStatusRow{ID: "st-1", AlertID: travel.ID, Status: string(schemas.StatusAcknowledged), Actor: "anna", Time: at(40 * time.Minute)},
+		chstore.AlertStatusRow{ID: "st-2", AlertID: travel.ID, Status: string(schemas.StatusResolved), Actor: "anna",
 			Comment: "the user was on a VPN", Time: at(35 * time.Minute)}))
 	// The notifier reads an alert to redeliver back from the alert stream.
-	require.NoError(t, detect.PublishAlert(ctx, env.js, detect.Alert{ID: travel.ID, Detector: travel.Detector,
-		Severity: detect.SeverityHigh, Time: schemas.At(travel.Time), DetectedAt: schemas.At(travel.DetectedAt), App: "shop",
+	require.NoError(t, alertbus.PublishAlert(ctx, env.js, schemas.Alert{ID: travel.ID, Detector: travel.Detector,
+		Severity: schemas.SeverityHigh, Time: schemas.At(travel.Time), DetectedAt: schemas.At(travel.DetectedAt), App: "shop",
 		Subject: oaSubject, Title: travel.Title, Summary: travel.Summary, Evidence: travel.Evidence}))
 
 	require.NoError(t, env.store.InsertWebhookDeliveries(ctx, []chstore.WebhookDeliveryRow{
@@ -299,9 +299,9 @@ func (env *openAPIEnv) seed(t *testing.T) {
 		{Webhook: "chat", AlertID: travel.ID, Attempt: 1, Status: chstore.DeliveryDelivered, HTTPStatus: 200,
 			Latency: 40 * time.Millisecond, Time: at(43 * time.Minute)},
 	}))
-	kv, _, err := alert.EnsureState(ctx, env.js, 1)
+	kv, _, err := natsconn.EnsureNotifyState(ctx, env.js, 1)
 	require.NoError(t, err)
-	rec, err := json.Marshal(alert.Undeliverable{Webhook: oaWebhook, AlertID: travel.ID, Reason: alert.ReasonGaveUp,
+	rec, err := json.Marshal(notify.Undeliverable{Webhook: oaWebhook, AlertID: travel.ID, Reason: notify.ReasonGaveUp,
 		Attempts: 2, LastStatus: 503, LastError: "503 Service Unavailable", QueuedAt: at(44 * time.Minute), RecordedAt: at(42 * time.Minute)})
 	require.NoError(t, err)
 	_, err = kv.Put(ctx, oaWebhook+"."+travel.ID, rec)
@@ -324,7 +324,7 @@ func (env *openAPIEnv) seed(t *testing.T) {
 	require.NoError(t, env.store.InsertAudit(ctx, chstore.AuditRow{ID: "au-1", Time: at(time.Hour), Actor: "adam", Role: "admin",
 		Action: "login", Outcome: chstore.AuditSuccess, RequestID: "req-1", SourceIPPrefix: "198.51.100.0/24"}))
 
-	_, err = ingest.EnsureDLQStream(ctx, env.js, 24*time.Hour, 1)
+	_, err = natsconn.EnsureDLQStream(ctx, env.js, 24*time.Hour, 1)
 	require.NoError(t, err)
 	// A dead letter as ingest writes it (ingest/dlq.go's headers).
 	m := nats.NewMsg("sessionmon.dlq.schema")

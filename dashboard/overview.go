@@ -96,7 +96,7 @@ func (h *handler) pipelineHealth(ctx context.Context, since time.Time) healthVie
 			lag := info.NumPending + uint64(info.NumAckPending)
 			hl.ConsumerLag = &lag
 		}
-		s, err := h.js.Stream(ctx, ingest.DLQStream)
+		s, err := h.js.Stream(ctx, schemas.DLQStream)
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
 			var zero uint64
@@ -146,7 +146,7 @@ func (h *handler) showOverview(c echo.Context) error {
 	}
 	d.EventsChart = barChart("Events per minute, last 24 h", d.EventsPerMinute, time.Minute)
 	d.AlertsChart = barChart("Alerts per hour, last 24 h", d.AlertsPerHour, time.Hour)
-	return h.page(c, http.StatusOK, "overview", d)
+	return h.page(c, http.StatusOK, viewOverview, d)
 }
 
 // countJSON is a time bucket's count.

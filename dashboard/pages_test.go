@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
@@ -41,9 +41,16 @@ type pagesEnv struct {
 
 func newPagesEnv(t *testing.T) *pagesEnv {
 	t.Helper()
+	return newPagesEnvAt(t, time.Now)
+}
+
+// newPagesEnvAt is newPagesEnv whose dashboard reads the time from clock;
+// env.now is the clock's time at the start.
+func newPagesEnvAt(t *testing.T, clock func() time.Time) *pagesEnv {
+	t.Helper()
 	store := chtest.New(t)
 	_, js := natstest.Connect(t, natstest.RunServer(t))
-	_, err := detect.EnsureAlertStream(t.Context(), js, detect.AlertStreamConfig{MaxAge: time.Hour, Duplicates: time.Minute})
+	_, err := natsconn.EnsureAlertStream(t.Context(), js, natsconn.AlertStreamConfig{MaxAge: time.Hour, Duplicates: time.Minute})
 	require.NoError(t, err)
 	cfg := DefaultConfig()
 	cfg.Users = []User{
@@ -51,9 +58,9 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 		{Name: "adam", Role: RoleAdmin, PasswordHash: hashPasswordWith("unused-adam", 8, 1, 1)},
 	}
 	s, err := New(t.Context(), cfg, Deps{Store: store, JS: js, Retention: retention.DefaultConfig(),
-		Eraser: retention.NewEraser(store, nil, nil)})
+		Eraser: retention.NewEraser(store, nil, nil), Now: clock})
 	require.NoError(t, err)
-	env := &pagesEnv{s: s, store: store, js: js, now: time.Now().UTC()}
+	env := &pagesEnv{s: s, store: store, js: js, now: clock().UTC()}
 	env.csrf = newRandomString(32)
 	env.cookie, err = s.h.auth.sessions.create(t.Context(), session{User: "anna", CSRF: env.csrf,
 		Created: env.now, LastSeen: env.now, AuthAt: env.now})
@@ -291,8 +298,8 @@ func TestTriageIsRecordedAsStatusChange(t *testing.T) {
 	env := newPagesEnv(t)
 	env.seed(t, 1)
 	id := testAlertID(0)
-	cons, err := env.js.OrderedConsumer(t.Context(), detect.AlertStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{detect.StatusSubjectPrefix + ">"},
+	cons, err := env.js.OrderedConsumer(t.Context(), schemas.AlertStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{schemas.StatusSubjectPrefix + ">"},
 	})
 	require.NoError(t, err)
 
@@ -302,10 +309,10 @@ func TestTriageIsRecordedAsStatusChange(t *testing.T) {
 
 	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 	require.NoError(t, err)
-	var sc detect.StatusChange
+	var sc schemas.StatusChange
 	require.NoError(t, json.Unmarshal(msg.Data(), &sc))
 	require.Equal(t, id, sc.AlertID)
-	require.Equal(t, detect.StatusAcknowledged, sc.Status)
+	require.Equal(t, schemas.StatusAcknowledged, sc.Status)
 	require.Equal(t, "anna", sc.Actor)
 	require.Equal(t, "looking "+hostile, sc.Comment)
 
@@ -357,11 +364,11 @@ func TestLiveAlertsStreamsNewAlerts(t *testing.T) {
 		}
 	}
 	publish := func(id, sev, app string) {
-		a := detect.Alert{ID: id, Detector: "brute_force", Severity: detect.Severity(sev), Time: schemas.At(time.Now().UTC()),
+		a := schemas.Alert{ID: id, Detector: "brute_force", Severity: schemas.Severity(sev), Time: schemas.At(time.Now().UTC()),
 			App: app, Title: "Brute force", Summary: "new " + hostile, Evidence: []string{}}
 		b, err := json.Marshal(a)
 		require.NoError(t, err)
-		_, err = env.js.Publish(ctx, detect.AlertSubject(&a), b)
+		_, err = env.js.Publish(ctx, schemas.AlertSubject(&a), b)
 		require.NoError(t, err)
 	}
 	publish(testAlertID(7), "low", "shop")  // filtered out: severity

@@ -10,25 +10,17 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 //go:embed templates
 var templateFS embed.FS
-
-// requiredViews are the views the handlers render: New fails when one of
-// them is missing from templates/views. Every other file in that directory
-// is parsed too and can be rendered by its name.
-var requiredViews = []string{
-	"error", "overview", "alert_list", "alert_show", "subject_search", "subject_show",
-	"session_show", "dead_letters", "webhook_deliveries", "retention_show",
-}
 
 // renderer holds one template set per view: the layout, every partial and
 // the view, parsed once at start. It implements echo.Renderer.
@@ -39,38 +31,43 @@ type renderer struct {
 
 var _ echo.Renderer = (*renderer)(nil)
 
-// newRenderer parses templates/layout.html, templates/partials/*.html and
-// each templates/views/*.html; it fails on a parse error or a missing
-// required view.
-func newRenderer() (*renderer, error) {
+// newRenderer parses, from fsys (templateFS in production),
+// templates/layout.html, templates/partials/*.html and the template of
+// every view; it fails on a parse error or a missing view, naming every
+// view that is missing.
+func newRenderer(fsys fs.FS) (*renderer, error) {
 	a, err := loadAssets()
 	if err != nil {
 		return nil, err
 	}
 	base := template.New("layout.html").Funcs(templateFuncs(a))
-	if _, err := base.ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html"); err != nil {
+	if _, err := base.ParseFS(fsys, "templates/layout.html", "templates/partials/*.html"); err != nil {
 		return nil, fmt.Errorf("parse layout and partials: %w", err)
 	}
-	files, err := fs.Glob(templateFS, "templates/views/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("list views: %w", err)
-	}
-	r := &renderer{views: make(map[string]*template.Template, len(files)), assets: a}
-	for _, f := range files {
+	r := &renderer{views: make(map[string]*template.Template, numViews), assets: a}
+	var missing []string
+	for v := range numViews {
+		name := v.String()
+		if name == "" {
+			return nil, fmt.Errorf("view %d has no template name in viewNames", v)
+		}
+		f := "templates/views/" + name + ".html"
+		src, err := fs.ReadFile(fsys, f)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, name)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read view %s: %w", f, err)
+		}
 		t, err := base.Clone()
 		if err != nil {
 			return nil, fmt.Errorf("clone layout for %s: %w", f, err)
 		}
-		if _, err := t.ParseFS(templateFS, f); err != nil {
+		if _, err := t.New(name + ".html").Parse(string(src)); err != nil {
 			return nil, fmt.Errorf("parse view %s: %w", f, err)
 		}
-		r.views[strings.TrimSuffix(path.Base(f), ".html")] = t
-	}
-	var missing []string
-	for _, v := range requiredViews {
-		if r.views[v] == nil {
-			missing = append(missing, v)
-		}
+		r.views[name] = t
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("templates/views: missing views: %s", strings.Join(missing, ", "))
@@ -125,7 +122,7 @@ func templateFuncs(a *assets) template.FuncMap {
 		},
 		"statusClass": func(s string) string {
 			switch s {
-			case chstore.AlertOpen, chstore.AlertAcknowledged, chstore.AlertResolved, chstore.AlertFalsePositive:
+			case string(schemas.StatusOpen), string(schemas.StatusAcknowledged), string(schemas.StatusResolved), string(schemas.StatusFalsePositive):
 				return "status status-" + s
 			}
 			return "status"
@@ -212,11 +209,11 @@ type page struct {
 	Data any
 }
 
-// page renders view with data inside the layout and answers with status.
-func (h *handler) page(c echo.Context, status int, view string, data any) error {
+// page renders v with data inside the layout and answers with status.
+func (h *handler) page(c echo.Context, status int, v view, data any) error {
 	p := h.pageData(c, data)
 	var buf bytes.Buffer
-	if err := h.render.Render(&buf, view, p, c); err != nil {
+	if err := h.render.Render(&buf, v.String(), p, c); err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
@@ -283,7 +280,7 @@ func (h *handler) handleError(err error, c echo.Context) {
 		_ = c.NoContent(ev.Status)
 		return
 	}
-	if rerr := h.page(c, ev.Status, "error", ev); rerr != nil {
+	if rerr := h.page(c, ev.Status, viewError, ev); rerr != nil {
 		h.logger.Error("render error page", slog.Any("error", rerr))
 		_ = c.String(ev.Status, ev.Message)
 	}

@@ -214,7 +214,7 @@ func (h *handler) showRetention(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.page(c, http.StatusOK, "retention_show", d)
+	return h.page(c, http.StatusOK, viewRetentionShow, d)
 }
 
 // retentionJSON is the answer of GET /api/v1/retention.

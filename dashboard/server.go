@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sessionmon/sessionmon/alert"
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/notify"
 	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -27,7 +27,7 @@ type Deps struct {
 	Retention retention.Config
 	// Notifier is the webhook notifier: the webhook page lists its
 	// undeliverable alerts and redelivers them; nil: no webhooks.
-	Notifier *alert.Notifier
+	Notifier *notify.Notifier
 	// Eraser files erasure requests (the retention page's admin form);
 	// nil: erasure requests cannot be filed from the dashboard.
 	Eraser *retention.Eraser
@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	r, err := newRenderer()
+	r, err := newRenderer(templateFS)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}

@@ -47,7 +47,7 @@ func (h *handler) showSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.page(c, http.StatusOK, "session_show", d)
+	return h.page(c, http.StatusOK, viewSessionShow, d)
 }
 
 // tokenJSON is a token seen in a session, in the JSON API.

@@ -83,7 +83,7 @@ func (h *handler) showSubject(c echo.Context) error {
 		return err
 	}
 	d.Chart = barChart("Events per day (loaded events)", eventsPerDay(d.Events, d.From, d.To), 24*time.Hour)
-	return h.page(c, http.StatusOK, "subject_show", d)
+	return h.page(c, http.StatusOK, viewSubjectShow, d)
 }
 
 // eventsPerDay counts events per UTC day from from to to, zeros included.
@@ -108,7 +108,7 @@ func eventsPerDay(events []chstore.EventRow, from, to time.Time) []chstore.TimeC
 func (h *handler) showSubjectSearch(c echo.Context) error {
 	s := c.QueryParam("subject")
 	if s == "" {
-		return h.page(c, http.StatusOK, "subject_search", nil)
+		return h.page(c, http.StatusOK, viewSubjectSearch, nil)
 	}
 	if !schemas.ValidPseudonym(s) {
 		return badParam("subject", "must be a pseudonym: 8-128 characters of A-Z a-z 0-9 _ : ~ -")

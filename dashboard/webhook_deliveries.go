@@ -86,7 +86,7 @@ func (h *handler) showWebhookDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.page(c, http.StatusOK, "webhook_deliveries", d)
+	return h.page(c, http.StatusOK, viewWebhookDeliveries, d)
 }
 
 // deliveriesJSON is the answer of GET /api/v1/webhook-deliveries.

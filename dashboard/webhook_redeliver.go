@@ -8,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/sessionmon/sessionmon/alert"
-	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/notify"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 var webhookNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -27,7 +27,7 @@ func (h *handler) redeliver(c echo.Context) (redeliverInput, []string, error) {
 	if err := bindBody(c, &in); err != nil {
 		return in, nil, err
 	}
-	if !chstore.ValidAlertID(in.AlertID) {
+	if !schemas.ValidAlertID(in.AlertID) {
 		return in, nil, badParam("alert_id", "must be an alert id: 32 hex digits")
 	}
 	if in.Webhook != "" && !webhookNamePattern.MatchString(in.Webhook) {
@@ -40,7 +40,7 @@ func (h *handler) redeliver(c echo.Context) (redeliverInput, []string, error) {
 	queued, err := h.notifier.Redeliver(c.Request().Context(), in.AlertID, in.Webhook)
 	if err != nil {
 		h.audit(c, "webhook.redeliver", target, auditFailure, in.Webhook)
-		if errors.Is(err, alert.ErrNotFound) {
+		if errors.Is(err, notify.ErrNotFound) {
 			return in, nil, echo.NewHTTPError(http.StatusNotFound, "no undeliverable record of this alert for that webhook")
 		}
 		return in, nil, fmt.Errorf("redeliver alert: %w", err)

@@ -25,7 +25,7 @@ func defaultAbsoluteTimeoutConfig() AbsoluteTimeoutConfig {
 	return AbsoluteTimeoutConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityMedium,
+			Severity:    schemas.SeverityMedium,
 			DedupWindow: Duration(24 * time.Hour),
 		},
 		StateTTL:    Duration(defaultPolicyStateTTL),
@@ -110,13 +110,13 @@ func (d *AbsoluteTimeout) Observe(e *schemas.Event, emit Emit) {
 	}
 }
 
-func (d *AbsoluteTimeout) alert(e *schemas.Event, s absoluteSession, ageMS, timeoutMS int64, source string) Alert {
+func (d *AbsoluteTimeout) alert(e *schemas.Event, s absoluteSession, ageMS, timeoutMS int64, source string) schemas.Alert {
 	age, timeout := time.Duration(ageMS)*time.Millisecond, time.Duration(timeoutMS)*time.Millisecond
 	since := "it started"
 	if !s.startSeen {
 		since = "it was first seen"
 	}
-	return Alert{
+	return schemas.Alert{
 		Detector: absoluteTimeoutName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

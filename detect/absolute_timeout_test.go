@@ -127,7 +127,7 @@ func TestAbsoluteTimeoutAlert(t *testing.T) {
 		"start_seen":         false,
 		"event_type":         "session.activity",
 	}, got[0].Details)
-	require.Equal(t, SeverityMedium, got[0].Severity)
+	require.Equal(t, schemas.SeverityMedium, got[0].Severity)
 	require.Equal(t, polSessA, got[0].Session)
 
 	got = polRun(t, newTestAbsoluteTimeout(t),

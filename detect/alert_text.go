@@ -2,6 +2,7 @@ package detect
 
 import (
 	"github.com/sessionmon/sessionmon/internal/pii"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // redactAlertText replaces, in a's summary and in every string of its
@@ -11,7 +12,7 @@ import (
 // ids, cities) are clean; this is the last check before an alert is
 // stored for a year, shown on the dashboard and posted to webhooks, in
 // case a detector ever copies a value the gate does not cover.
-func redactAlertText(a *Alert) {
+func redactAlertText(a *schemas.Alert) {
 	a.Title = pii.RedactText(a.Title)
 	a.Summary = pii.RedactText(a.Summary)
 	for k, v := range a.Details {

@@ -53,9 +53,9 @@ func sdkFrom(p engPlace) func(*schemas.Event) {
 
 // runGeo runs events through every default detector with r's enrichment
 // and returns the alerts of detector.
-func runGeo(t *testing.T, r *geo.Resolver, detector string, events ...*schemas.Event) []Alert {
+func runGeo(t *testing.T, r *geo.Resolver, detector string, events ...*schemas.Event) []schemas.Alert {
 	t.Helper()
-	var out []Alert
+	var out []schemas.Alert
 	for _, a := range runEngine(t, DefaultConfig(), events, WithGeo(r)) {
 		if a.Detector == detector {
 			out = append(out, a)
@@ -78,7 +78,7 @@ func TestImpossibleTravelThroughAnonymousNetwork(t *testing.T) {
 	plain := runGeo(t, anonResolver(t, false), impossibleTravelName, events()...)
 	require.Len(t, plain, 2)
 	for _, a := range plain {
-		require.Equal(t, SeverityHigh, a.Severity)
+		require.Equal(t, schemas.SeverityHigh, a.Severity)
 		require.NotContains(t, a.Details, "network")
 	}
 
@@ -87,7 +87,7 @@ func TestImpossibleTravelThroughAnonymousNetwork(t *testing.T) {
 	alerts := runGeo(t, anonResolver(t, true), impossibleTravelName, events()...)
 	require.Len(t, alerts, 1)
 	a := alerts[0]
-	require.Equal(t, SeverityLow, a.Severity)
+	require.Equal(t, schemas.SeverityLow, a.Severity)
 	require.Equal(t, map[string]any{"kind": "anonymous", "classes": []string{"vpn"}}, a.Details["network"])
 	require.Contains(t, a.Summary, "through an anonymous network (vpn)")
 	require.Equal(t, []string{"a", "b"}, a.Evidence)
@@ -158,7 +158,7 @@ func TestCredentialStuffingFromAnonymousNetwork(t *testing.T) {
 	alerts := runGeo(t, anonResolver(t, true), credentialStuffingName, events...)
 	require.Len(t, alerts, 1, "by prefix (the ASN threshold is 100)")
 	a := alerts[0]
-	require.Equal(t, SeverityHigh, a.Severity, "an anonymous source keeps the severity; only configured networks lower it")
+	require.Equal(t, schemas.SeverityHigh, a.Severity, "an anonymous source keeps the severity; only configured networks lower it")
 	require.Equal(t, map[string]any{"kind": "anonymous", "classes": []string{"hosting"}}, a.Details["network"])
 }
 
@@ -180,12 +180,12 @@ func TestBruteForceFromAnonymousNetwork(t *testing.T) {
 	require.Equal(t, []string{"tor_exit"}, failing.Details["anonymous_classes"])
 	require.Equal(t, "succeeded", succeeded.Details["outcome"])
 	require.Equal(t, []string{"tor_exit"}, succeeded.Details["login_anonymity"])
-	require.Equal(t, SeverityCritical, succeeded.Severity, "medium, raised for the success and again for the anonymous network")
+	require.Equal(t, schemas.SeverityCritical, succeeded.Severity, "medium, raised for the success and again for the anonymous network")
 	require.Contains(t, succeeded.Summary, "The login came from an anonymous network (tor_exit).")
 
 	// Without the anonymous-IP database: the success is one level up only.
 	plain := runGeo(t, anonResolver(t, false), bruteForceName, events()...)
 	require.Len(t, plain, 2)
-	require.Equal(t, SeverityHigh, plain[1].Severity)
+	require.Equal(t, schemas.SeverityHigh, plain[1].Severity)
 	require.NotContains(t, plain[1].Details, "login_anonymity")
 }

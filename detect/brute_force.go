@@ -27,7 +27,7 @@ func defaultBruteForceConfig() BruteForceConfig {
 	return BruteForceConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityMedium,
+			Severity:    schemas.SeverityMedium,
 			DedupWindow: Duration(time.Hour),
 		},
 		Threshold: 10,
@@ -168,7 +168,7 @@ func (f failures) recent(at, window int64) (lo, hi int) {
 	return lo, hi
 }
 
-func (d *BruteForce) alert(e *schemas.Event, f failures, lo, hi int, succeeded bool) Alert {
+func (d *BruteForce) alert(e *schemas.Event, f failures, lo, hi int, succeeded bool) schemas.Alert {
 	n, first := hi-lo, f.at[lo]
 	span := time.Duration(max(e.Time.UnixMilli(), f.at[hi-1])-first) * time.Millisecond
 	evidence := append([]string(nil), f.ids[lo:hi]...)
@@ -191,7 +191,7 @@ func (d *BruteForce) alert(e *schemas.Event, f failures, lo, hi int, succeeded b
 		details["anonymous_failures"] = anonN
 		details["anonymous_classes"] = anon.Names()
 	}
-	a := Alert{
+	a := schemas.Alert{
 		Detector: bruteForceName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

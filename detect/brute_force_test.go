@@ -115,7 +115,7 @@ func TestBruteForceAlert(t *testing.T) {
 	require.Len(t, alerts, 2)
 	a := alerts[0]
 	require.Equal(t, "brute_force", a.Detector)
-	require.Equal(t, SeverityMedium, a.Severity)
+	require.Equal(t, schemas.SeverityMedium, a.Severity)
 	require.Equal(t, "Brute force against one account", a.Title)
 	require.Equal(t, "10 failed logins for one account in 1m30s (threshold 10 in 10m).", a.Summary)
 	require.Equal(t, map[string]any{
@@ -125,7 +125,7 @@ func TestBruteForceAlert(t *testing.T) {
 	require.Empty(t, a.Session)
 
 	s := alerts[1]
-	require.Equal(t, SeverityHigh, s.Severity)
+	require.Equal(t, schemas.SeverityHigh, s.Severity)
 	require.Equal(t, "Successful login after brute force", s.Title)
 	require.Equal(t, "succeeded", s.Details["outcome"])
 	require.Equal(t, "A login succeeded after 10 failed logins for the account in 2m (threshold 10 in 10m).", s.Summary)

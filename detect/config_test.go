@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -38,7 +40,7 @@ detectors:
 	c, known, err := detectorSettings(cfg, "impossible_travel")
 	require.NoError(t, err)
 	require.True(t, known)
-	require.Equal(t, SeverityCritical, c.Severity)
+	require.Equal(t, schemas.SeverityCritical, c.Severity)
 	require.Equal(t, time.Hour, c.DedupWindow.D(), "defaults under the section's settings")
 
 	dets, err := NewDetectors(cfg)

@@ -27,7 +27,7 @@ type CredentialStuffingConfig struct {
 	// NetworkSeverity is the severity when the source is a configured
 	// network (for example a corporate proxy many employees share; default
 	// low). Anonymous networks keep Severity.
-	NetworkSeverity Severity `yaml:"network_severity"`
+	NetworkSeverity schemas.Severity `yaml:"network_severity"`
 	// MaxKeys caps the sources tracked (default 1000000); beyond it the
 	// least recently failing are forgotten.
 	MaxKeys int `yaml:"max_keys"`
@@ -37,13 +37,13 @@ func defaultCredentialStuffingConfig() CredentialStuffingConfig {
 	return CredentialStuffingConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityHigh,
+			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(time.Hour),
 		},
 		Threshold:       20,
 		ASNThreshold:    100,
 		Window:          Duration(10 * time.Minute),
-		NetworkSeverity: SeverityLow,
+		NetworkSeverity: schemas.SeverityLow,
 		MaxKeys:         defaultMaxKeys,
 	}
 }
@@ -125,14 +125,14 @@ func (d *CredentialStuffing) Observe(e *schemas.Event, emit Emit) {
 		return
 	}
 	if c.IPPrefix != "" {
-		d.count(e, d.prefixes, c.IPPrefix, d.cfg.Threshold, &Source{IPPrefix: c.IPPrefix}, emit)
+		d.count(e, d.prefixes, c.IPPrefix, d.cfg.Threshold, &schemas.Source{IPPrefix: c.IPPrefix}, emit)
 	}
 	if c.ASN != 0 && d.cfg.ASNThreshold > 0 {
-		d.count(e, d.asns, "AS"+strconv.FormatUint(uint64(c.ASN), 10), d.cfg.ASNThreshold, &Source{ASN: c.ASN}, emit)
+		d.count(e, d.asns, "AS"+strconv.FormatUint(uint64(c.ASN), 10), d.cfg.ASNThreshold, &schemas.Source{ASN: c.ASN}, emit)
 	}
 }
 
-func (d *CredentialStuffing) count(e *schemas.Event, t *keyTable[stuffing], key string, threshold int, src *Source, emit Emit) {
+func (d *CredentialStuffing) count(e *schemas.Event, t *keyTable[stuffing], key string, threshold int, src *schemas.Source, emit Emit) {
 	at := e.Time.UnixMilli()
 	s, _ := t.get(key)
 	tries := s.tries[:0]
@@ -171,7 +171,7 @@ func (d *CredentialStuffing) count(e *schemas.Event, t *keyTable[stuffing], key 
 	emit(d.alert(e, s, key, threshold, src))
 }
 
-func (d *CredentialStuffing) alert(e *schemas.Event, s stuffing, key string, threshold int, src *Source) Alert {
+func (d *CredentialStuffing) alert(e *schemas.Event, s stuffing, key string, threshold int, src *schemas.Source) schemas.Alert {
 	tries := slices.Clone(s.tries)
 	slices.SortFunc(tries, func(a, b stuffTry) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.eventID, b.eventID)) })
 	evidence := make([]string, len(tries))
@@ -200,7 +200,7 @@ func (d *CredentialStuffing) alert(e *schemas.Event, s stuffing, key string, thr
 		}
 		details["network"] = net.details()
 	}
-	return Alert{
+	return schemas.Alert{
 		Detector: credentialStuffingName,
 		Severity: sev,
 		Time:     e.Time,

@@ -55,13 +55,13 @@ func TestCredentialStuffingObserve(t *testing.T) {
 		edit    func(*CredentialStuffingConfig)
 		events  []*schemas.Event
 		want    []engFinding
-		sources []Source
+		sources []schemas.Source
 	}{
 		{
 			name:    "stuffing/twenty accounts from one prefix",
 			events:  csFails(20, 3*time.Second, engSaoPaulo, nil),
 			want:    []engFinding{{Key: "ip_prefix:100.64.5.0/24", Evidence: ids(0, 20)}},
-			sources: []Source{{IPPrefix: "100.64.5.0/24"}},
+			sources: []schemas.Source{{IPPrefix: "100.64.5.0/24"}},
 		},
 		{
 			name:   "stuffing/nineteen accounts stay below the threshold",
@@ -84,7 +84,7 @@ func TestCredentialStuffingObserve(t *testing.T) {
 			edit:    func(c *CredentialStuffingConfig) { c.ASNThreshold = 25 },
 			events:  csFails(25, 2*time.Second, engMobile, perPrefix),
 			want:    []engFinding{{Key: "asn:AS3209", Evidence: ids(0, 25)}},
-			sources: []Source{{ASN: 3209}},
+			sources: []schemas.Source{{ASN: 3209}},
 		},
 		{
 			name:   "stuffing/asn_threshold 0 turns the ASN check off",
@@ -100,7 +100,7 @@ func TestCredentialStuffingObserve(t *testing.T) {
 			}
 			alerts := engObserve(newTestStuffing(t, nil, edits...), tc.events...)
 			require.Equal(t, tc.want, engFindings(alerts))
-			var sources []Source
+			var sources []schemas.Source
 			for _, a := range alerts {
 				sources = append(sources, *a.Source)
 				require.Empty(t, a.Subject)
@@ -116,10 +116,10 @@ func TestCredentialStuffingAlert(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		nets     []Network
-		severity Severity
+		severity schemas.Severity
 	}{
-		{name: "stuffing alert/unknown network", severity: SeverityHigh},
-		{name: "stuffing alert/known corporate network", nets: nets, severity: SeverityLow},
+		{name: "stuffing alert/unknown network", severity: schemas.SeverityHigh},
+		{name: "stuffing alert/known corporate network", nets: nets, severity: schemas.SeverityLow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -10,66 +10,8 @@ import (
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
-// Severity of an alert.
-type Severity string
-
-// Severities, lowest first.
-const (
-	SeverityLow      Severity = "low"
-	SeverityMedium   Severity = "medium"
-	SeverityHigh     Severity = "high"
-	SeverityCritical Severity = "critical"
-)
-
-// Rank orders severities: low 1 … critical 4, unknown 0.
-func (s Severity) Rank() int {
-	switch s {
-	case SeverityLow:
-		return 1
-	case SeverityMedium:
-		return 2
-	case SeverityHigh:
-		return 3
-	case SeverityCritical:
-		return 4
-	}
-	return 0
-}
-
-// Source names the network a source-keyed finding came from.
-type Source struct {
-	IPPrefix string `json:"ip_prefix,omitempty"`
-	ASN      uint32 `json:"asn,omitempty"`
-}
-
-// Alert is one finding. Its JSON form is part of sessionmon's interface
-// (the SESSIONMON_ALERTS stream, webhooks, the dashboard's API).
-type Alert struct {
-	// ID is derived from the detector, the dedup key and the triggering
-	// event, so a replay of the same events yields the same id.
-	ID         string         `json:"id"`
-	Detector   string         `json:"detector"`
-	Severity   Severity       `json:"severity"`
-	Time       schemas.Time   `json:"time"`
-	DetectedAt schemas.Time   `json:"detected_at"`
-	App        string         `json:"app"`
-	Subject    string         `json:"subject,omitempty"`
-	Session    string         `json:"session,omitempty"`
-	Source     *Source        `json:"source,omitempty"`
-	Title      string         `json:"title"`
-	Summary    string         `json:"summary"`
-	Details    map[string]any `json:"details,omitempty"`
-	Evidence   []string       `json:"evidence"`
-
-	// Key identifies the finding for deduplication within the detector
-	// (e.g. the subject, the token family, the source prefix). The engine
-	// drops a second alert with the same detector and Key within the
-	// detector's dedup window.
-	Key string `json:"-"`
-}
-
 // Emit receives the alerts a detector raises. It must not be retained.
-type Emit func(Alert)
+type Emit func(schemas.Alert)
 
 // Detector is one detection rule with its own state.
 //

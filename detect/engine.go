@@ -1,11 +1,6 @@
 package detect
 
 import (
-	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
-	"math"
-	"slices"
 	"time"
 
 	"github.com/sessionmon/sessionmon/internal/geo"
@@ -53,7 +48,7 @@ type Engine struct {
 	lateness   int64 // ns
 	maxPending int
 	clock      func() time.Time
-	suppress   []func(Alert) bool
+	suppress   []func(schemas.Alert) bool
 	geo        *geo.Resolver
 
 	pending   eventHeap
@@ -64,7 +59,7 @@ type Engine struct {
 
 	cur   *schemas.Event // the event being observed
 	keys  *eventKeys     // cur's pseudonym hashes, shared with the detectors
-	out   []Alert
+	out   []schemas.Alert
 	dedup *keyTable[dedupEntry]
 	stats Stats
 }
@@ -118,7 +113,7 @@ func WithGeo(r *geo.Resolver) Option {
 // for deduplication: for rebuilding state after a restart.
 func WithAlreadyAlerted(alerted func(id string) bool) Option {
 	return func(e *Engine) {
-		e.suppress = append(e.suppress, func(a Alert) bool { return alerted(a.ID) })
+		e.suppress = append(e.suppress, func(a schemas.Alert) bool { return alerted(a.ID) })
 	}
 }
 
@@ -127,7 +122,7 @@ func WithAlreadyAlerted(alerted func(id string) bool) Option {
 // for deduplication: for rebuilding state after a restart.
 func WithAlertCutoff(cutoff time.Time) Option {
 	return func(e *Engine) {
-		e.suppress = append(e.suppress, func(a Alert) bool { return a.Time.Before(cutoff) })
+		e.suppress = append(e.suppress, func(a schemas.Alert) bool { return a.Time.Before(cutoff) })
 	}
 }
 
@@ -186,7 +181,7 @@ func NewEngine(cfg Config, detectors []Detector, opts ...Option) (*Engine, error
 			return nil, err
 		}
 		e.settings = append(e.settings, c)
-		e.emits = append(e.emits, func(a Alert) { e.accept(i, a) })
+		e.emits = append(e.emits, func(a schemas.Alert) { e.accept(i, a) })
 	}
 	for _, o := range opts {
 		o(e)
@@ -196,7 +191,7 @@ func NewEngine(cfg Config, detectors []Detector, opts ...Option) (*Engine, error
 
 // Process takes one event and returns the alerts raised by the events it
 // released (usually none). The event must not be modified afterwards.
-func (e *Engine) Process(ev *schemas.Event) []Alert {
+func (e *Engine) Process(ev *schemas.Event) []schemas.Alert {
 	e.stats.Events++
 	e.geo.Enrich(ev.Client)
 	at := ev.Time.UnixNano()
@@ -233,7 +228,7 @@ func (e *Engine) Process(ev *schemas.Event) []Alert {
 // Flush releases every pending event (at the end of a file, or on
 // shutdown) and returns the alerts they raise. Events that arrive after a
 // Flush and are older than what it released count as late.
-func (e *Engine) Flush() []Alert {
+func (e *Engine) Flush() []schemas.Alert {
 	for len(e.pending) > 0 {
 		p := e.pending.pop()
 		e.watermark = max(e.watermark, p.at)
@@ -250,7 +245,7 @@ func (e *Engine) Flush() []Alert {
 // afterwards count as late. The streaming service calls it to bound how
 // long an event waits in processing time (Service's MaxHold); offline runs
 // never do, and stay in pure event-time order.
-func (e *Engine) AdvanceTo(t time.Time) []Alert {
+func (e *Engine) AdvanceTo(t time.Time) []schemas.Alert {
 	if !e.started {
 		return nil
 	}
@@ -379,7 +374,7 @@ type dedupEntry struct {
 }
 
 // accept completes an alert of detector i, deduplicates it and queues it.
-func (e *Engine) accept(i int, a Alert) {
+func (e *Engine) accept(i int, a schemas.Alert) {
 	d, s := e.dets[i], e.settings[i]
 	if a.Detector == "" {
 		a.Detector = d.Name()
@@ -394,7 +389,7 @@ func (e *Engine) accept(i int, a Alert) {
 	if e.cur != nil {
 		trigger = e.cur.ID
 	}
-	a.ID = AlertID(a.Detector, a.Key, trigger)
+	a.ID = schemas.AlertID(a.Detector, a.Key, trigger)
 	if a.Evidence == nil {
 		a.Evidence = []string{}
 	}
@@ -420,24 +415,10 @@ func (e *Engine) accept(i int, a Alert) {
 }
 
 // take hands over the queued alerts.
-func (e *Engine) take() []Alert {
+func (e *Engine) take() []schemas.Alert {
 	out := e.out
 	e.out = nil
 	return out
-}
-
-// AlertID returns the id of the alert a detector raises for key on the
-// event triggerID: the first 16 bytes of SHA-256 over the three, in hex. A
-// replay of the same events gives the same ids.
-func AlertID(detector, key, triggerID string) string {
-	h := sha256.New()
-	h.Write([]byte(detector))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	h.Write([]byte{0})
-	h.Write([]byte(triggerID))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // pendingEvent is an event in the reorder buffer.
@@ -505,116 +486,4 @@ func (h eventHeap) init() {
 	for i := len(h)/2 - 1; i >= 0; i-- {
 		h.down(i)
 	}
-}
-
-// table is a bounded map from a key (a subject, session, token or source,
-// or a hash of one) to a detector's small state. Inserting a new key into a
-// full table first evicts the sixteenth of the keys that were last seen
-// longest ago, so the cost of eviction is amortised; the order depends only
-// on the stored values and keys, never on map order, so a replay of the
-// same events evicts the same keys.
-type table[K cmp.Ordered, V any] struct {
-	max  int
-	last func(V) int64
-	m    map[K]V
-	// floor is at most last(v) of every stored value, so that dropOlder
-	// can tell that nothing is old enough to drop without a walk.
-	floor int64
-}
-
-// keyTable is a table keyed by the pseudonym itself.
-type keyTable[V any] = table[string, V]
-
-// hashTable is a table keyed by pseudonymHash of the pseudonym: it does not
-// keep the pseudonym's string alive, which halves the memory of small
-// states.
-type hashTable[V any] = table[uint64, V]
-
-func newKeyTable[V any](maxKeys int, last func(V) int64) *keyTable[V] {
-	return &table[string, V]{max: maxKeys, last: last, m: make(map[string]V), floor: math.MaxInt64}
-}
-
-func newHashTable[V any](maxKeys int, last func(V) int64) *hashTable[V] {
-	return &table[uint64, V]{max: maxKeys, last: last, m: make(map[uint64]V), floor: math.MaxInt64}
-}
-
-func (t *table[K, V]) get(k K) (V, bool) {
-	v, ok := t.m[k]
-	return v, ok
-}
-
-func (t *table[K, V]) has(k K) bool {
-	_, ok := t.m[k]
-	return ok
-}
-
-func (t *table[K, V]) put(k K, v V) {
-	if _, ok := t.m[k]; !ok && len(t.m) >= t.max {
-		t.evictOldest()
-	}
-	t.m[k] = v
-	t.floor = min(t.floor, t.last(v))
-}
-
-func (t *table[K, V]) delete(k K) { delete(t.m, k) }
-
-func (t *table[K, V]) size() int { return len(t.m) }
-
-func (t *table[K, V]) dropIf(drop func(V) bool) {
-	for k, v := range t.m {
-		if drop(v) {
-			delete(t.m, k)
-		}
-	}
-}
-
-// dropOlder is dropIf for a drop that only ever holds for values whose
-// last is before cutoff: it skips the walk when no stored value is that
-// old, which is most sweeps of a table whose window is long.
-func (t *table[K, V]) dropOlder(cutoff int64, drop func(V) bool) {
-	if t.floor >= cutoff {
-		return
-	}
-	floor := int64(math.MaxInt64)
-	for k, v := range t.m {
-		if drop(v) {
-			delete(t.m, k)
-			continue
-		}
-		floor = min(floor, t.last(v))
-	}
-	t.floor = floor
-}
-
-func (t *table[K, V]) evictOldest() {
-	type aged struct {
-		last int64
-		key  K
-	}
-	all := make([]aged, 0, len(t.m))
-	for k, v := range t.m {
-		all = append(all, aged{t.last(v), k})
-	}
-	slices.SortFunc(all, func(a, b aged) int {
-		return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.key, b.key))
-	})
-	for _, a := range all[:max(1, len(all)/16)] {
-		delete(t.m, a.key)
-	}
-}
-
-// pseudonymHash is the 64-bit FNV-1a hash of a pseudonym, for state that
-// only needs to recognise it again. Pseudonyms are keyed HMACs or
-// fingerprints that senders cannot choose freely, and among a million live
-// keys a collision has a chance of about 3 in 10^8.
-func pseudonymHash(s string) uint64 {
-	if s == "" {
-		return 0
-	}
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }

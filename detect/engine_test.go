@@ -137,13 +137,13 @@ func loadEvents(t *testing.T, path string) []*schemas.Event {
 	return out
 }
 
-func runEngine(t *testing.T, cfg Config, events []*schemas.Event, opts ...Option) []Alert {
+func runEngine(t *testing.T, cfg Config, events []*schemas.Event, opts ...Option) []schemas.Alert {
 	t.Helper()
 	dets, err := NewDetectors(cfg)
 	require.NoError(t, err)
 	eng, err := NewEngine(cfg, dets, append([]Option{WithClock(engClock)}, opts...)...)
 	require.NoError(t, err)
-	var out []Alert
+	var out []schemas.Alert
 	for _, e := range events {
 		out = append(out, eng.Process(e)...)
 	}
@@ -174,7 +174,7 @@ func shuffleWithin(events []*schemas.Event, maxDelay time.Duration, seed uint64)
 	return out
 }
 
-func alertIDs(alerts []Alert) []string {
+func alertIDs(alerts []schemas.Alert) []string {
 	ids := make([]string, len(alerts))
 	for i, a := range alerts {
 		ids[i] = a.Detector + "/" + a.ID
@@ -198,7 +198,7 @@ func (f *fakeDetector) Name() string { return f.name }
 func (f *fakeDetector) Observe(e *schemas.Event, emit Emit) {
 	f.seen = append(f.seen, e.ID)
 	if e.Type == f.on {
-		emit(Alert{Time: e.Time, App: e.App, Subject: e.Subject, Title: "t", Summary: "s", Evidence: []string{e.ID}})
+		emit(schemas.Alert{Time: e.Time, App: e.App, Subject: e.Subject, Title: "t", Summary: "s", Evidence: []string{e.ID}})
 	}
 }
 
@@ -342,7 +342,7 @@ func TestEngineDedup(t *testing.T) {
 			f := &fakeDetector{name: "brute_force", on: schemas.SessionActivity}
 			eng, err := NewEngine(DefaultConfig(), []Detector{f}, WithClock(engClock))
 			require.NoError(t, err)
-			var got []Alert
+			var got []schemas.Alert
 			for _, e := range tc.events {
 				got = append(got, eng.Process(e)...)
 			}
@@ -350,8 +350,8 @@ func TestEngineDedup(t *testing.T) {
 			var triggers []string
 			for _, a := range got {
 				triggers = append(triggers, a.Evidence[0])
-				require.Equal(t, AlertID("brute_force", a.Subject, a.Evidence[0]), a.ID)
-				require.Equal(t, SeverityMedium, a.Severity, "filled from the detector's settings")
+				require.Equal(t, schemas.AlertID("brute_force", a.Subject, a.Evidence[0]), a.ID)
+				require.Equal(t, schemas.SeverityMedium, a.Severity, "filled from the detector's settings")
 				require.Equal(t, "brute_force", a.Detector)
 				require.Equal(t, engNow, a.DetectedAt.Time)
 			}
@@ -385,7 +385,7 @@ func TestEngineReplayDoesNotReAlert(t *testing.T) {
 			require.NoError(t, err)
 			eng, err := NewEngine(DefaultConfig(), dets, WithClock(engClock), tc.opt)
 			require.NoError(t, err)
-			var again []Alert
+			var again []schemas.Alert
 			for _, e := range evs {
 				again = append(again, eng.Process(e)...)
 			}
@@ -445,11 +445,11 @@ func TestEngineExpiresInEventTime(t *testing.T) {
 
 func TestAlertIDIsDeterministic(t *testing.T) {
 	t.Parallel()
-	a := AlertID("impossible_travel", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-1")
+	a := schemas.AlertID("impossible_travel", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-1")
 	require.Len(t, a, 32)
-	require.Equal(t, a, AlertID("impossible_travel", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-1"))
-	require.NotEqual(t, a, AlertID("impossible_travel", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-2"))
-	require.NotEqual(t, AlertID("a", "bc", "d"), AlertID("ab", "c", "d"))
+	require.Equal(t, a, schemas.AlertID("impossible_travel", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-1"))
+	require.NotEqual(t, a, schemas.AlertID("impossible_travel", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-2"))
+	require.NotEqual(t, schemas.AlertID("a", "bc", "d"), schemas.AlertID("ab", "c", "d"))
 }
 
 func TestEngineRejectsInvalidConfig(t *testing.T) {
@@ -458,22 +458,6 @@ func TestEngineRejectsInvalidConfig(t *testing.T) {
 	cfg.Lateness = Duration(-time.Second)
 	_, err := NewEngine(cfg, nil)
 	require.ErrorContains(t, err, "lateness")
-}
-
-func TestKeyTableEvictsOldestDeterministically(t *testing.T) {
-	t.Parallel()
-	tab := newKeyTable(16, func(v int64) int64 { return v })
-	for i := range int64(16) {
-		tab.put(string(rune('a'+i)), 100-i) // "p" is the oldest
-	}
-	tab.put("new", 200)
-	require.Equal(t, 16, tab.size())
-	_, ok := tab.get("p")
-	require.False(t, ok)
-	_, ok = tab.get("a")
-	require.True(t, ok)
-	tab.put("a", 300) // an update never evicts
-	require.Equal(t, 16, tab.size())
 }
 
 // Synthetic traffic for the benchmarks: many subjects, each logging in
@@ -778,10 +762,10 @@ func engToken(id, kind, family, parent string) func(*schemas.Event) {
 func engSession(s string) func(*schemas.Event) { return func(e *schemas.Event) { e.Session = s } }
 
 // engObserve runs d over events directly (no engine) and returns its alerts.
-func engObserve(d Detector, events ...*schemas.Event) []Alert {
-	var out []Alert
+func engObserve(d Detector, events ...*schemas.Event) []schemas.Alert {
+	var out []schemas.Alert
 	for _, e := range events {
-		d.Observe(e, func(a Alert) { out = append(out, a) })
+		d.Observe(e, func(a schemas.Alert) { out = append(out, a) })
 	}
 	return out
 }
@@ -792,7 +776,7 @@ type engFinding struct {
 	Evidence []string
 }
 
-func engFindings(alerts []Alert) []engFinding {
+func engFindings(alerts []schemas.Alert) []engFinding {
 	var out []engFinding
 	for _, a := range alerts {
 		out = append(out, engFinding{Key: a.Key, Evidence: a.Evidence})

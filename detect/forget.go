@@ -56,8 +56,8 @@ func PurgeSubjectAlerts(ctx context.Context, js jetstream.JetStream, subject str
 	}
 	var alertSeqs, statusSeqs []uint64
 	statusOf := map[uint64]string{} // status change sequence → alert id
-	err := natsconn.ScanStream(ctx, js, AlertStream, func(seq uint64, m natsconn.ScannedMsg) error {
-		isStatus := strings.HasPrefix(m.Subject(), StatusSubjectPrefix)
+	err := natsconn.ScanStream(ctx, js, schemas.AlertStream, func(seq uint64, m natsconn.ScannedMsg) error {
+		isStatus := strings.HasPrefix(m.Subject(), schemas.StatusSubjectPrefix)
 		if natsconn.Mentions(m, subject) {
 			if isStatus {
 				statusSeqs = append(statusSeqs, seq)
@@ -93,11 +93,11 @@ func PurgeSubjectAlerts(ctx context.Context, js jetstream.JetStream, subject str
 			statusSeqs = append(statusSeqs, seq)
 		}
 	}
-	n, err := natsconn.SecureDeleteMessages(ctx, js, AlertStream, statusSeqs)
+	n, err := natsconn.SecureDeleteMessages(ctx, js, schemas.AlertStream, statusSeqs)
 	if err != nil {
 		return n, fmt.Errorf("purge subject alerts: status changes: %w", err)
 	}
-	m, err := natsconn.SecureDeleteMessages(ctx, js, AlertStream, alertSeqs)
+	m, err := natsconn.SecureDeleteMessages(ctx, js, schemas.AlertStream, alertSeqs)
 	if err != nil {
 		return n + m, fmt.Errorf("purge subject alerts: %w", err)
 	}

@@ -76,7 +76,7 @@ func TestScenariosFromGeoIPLive(t *testing.T) {
 			require.NoError(t, err)
 			publishRaw(t, js, ev.ID, schemas.EventSubject(ev.App, ev.Subject), line)
 		}
-		var got []Alert
+		var got []schemas.Alert
 		for _, a := range waitForSentinel(t, js, name) {
 			if a.Detector != "session_fixation" || !strings.HasPrefix(a.Subject, "k1:sentinel-") {
 				got = append(got, a)
@@ -112,11 +112,11 @@ func scenarioResolver(t *testing.T, nets map[string]geotest.Facts) *geo.Resolver
 }
 
 // alertsOf decodes NDJSON alerts.
-func alertsOf(t *testing.T, ndjson []byte) []Alert {
+func alertsOf(t *testing.T, ndjson []byte) []schemas.Alert {
 	t.Helper()
-	var out []Alert
+	var out []schemas.Alert
 	for line := range bytes.Lines(ndjson) {
-		var a Alert
+		var a schemas.Alert
 		require.NoError(t, json.Unmarshal(line, &a))
 		out = append(out, a)
 	}

@@ -26,7 +26,7 @@ func defaultIdleTimeoutConfig() IdleTimeoutConfig {
 	return IdleTimeoutConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityMedium,
+			Severity:    schemas.SeverityMedium,
 			DedupWindow: Duration(24 * time.Hour),
 		},
 		StateTTL:    Duration(defaultPolicyStateTTL),
@@ -114,9 +114,9 @@ func (d *IdleTimeout) Observe(e *schemas.Event, emit Emit) {
 	}
 }
 
-func (d *IdleTimeout) alert(e *schemas.Event, s idleSession, gapMS, timeoutMS int64, source string) Alert {
+func (d *IdleTimeout) alert(e *schemas.Event, s idleSession, gapMS, timeoutMS int64, source string) schemas.Alert {
 	gap, timeout := time.Duration(gapMS)*time.Millisecond, time.Duration(timeoutMS)*time.Millisecond
-	return Alert{
+	return schemas.Alert{
 		Detector: idleTimeoutName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

@@ -177,9 +177,9 @@ func TestIdleTimeoutAlert(t *testing.T) {
 		polEv("e2", schemas.SessionActivity, 5*time.Minute),
 		polEv("e3", schemas.SessionActivity, 2*time.Hour+10*time.Minute),
 	)
-	require.Equal(t, []Alert{{
+	require.Equal(t, []schemas.Alert{{
 		Detector: "idle_timeout_exceeded",
-		Severity: SeverityMedium,
+		Severity: schemas.SeverityMedium,
 		Time:     schemas.At(polBase.Add(2*time.Hour + 10*time.Minute)),
 		App:      polApp,
 		Subject:  polSubject,

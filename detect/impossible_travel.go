@@ -28,7 +28,7 @@ type ImpossibleTravelConfig struct {
 	// NetworkSeverity is the severity when the new location is on a known
 	// VPN, relay, satellite or corporate network, or an anonymous one
 	// (default low).
-	NetworkSeverity Severity `yaml:"network_severity"`
+	NetworkSeverity schemas.Severity `yaml:"network_severity"`
 	// MaxKeys caps the subjects tracked (default 1000000); beyond it the
 	// least recently seen are forgotten.
 	MaxKeys int `yaml:"max_keys"`
@@ -38,12 +38,12 @@ func defaultImpossibleTravelConfig() ImpossibleTravelConfig {
 	return ImpossibleTravelConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityHigh,
+			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(time.Hour),
 		},
 		MaxSpeedKMH:     1000,
 		MinAccuracyKM:   10,
-		NetworkSeverity: SeverityLow,
+		NetworkSeverity: schemas.SeverityLow,
 		MaxKeys:         defaultMaxKeys,
 	}
 }
@@ -174,7 +174,7 @@ func (d *ImpossibleTravel) judge(e *schemas.Event, ref, cur travelRef, net netwo
 	if cur.at < ref.at {
 		from, to = cur, ref
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: impossibleTravelName,
 		Severity: sev,
 		Time:     e.Time,

@@ -34,13 +34,13 @@ func TestImpossibleTravelObserve(t *testing.T) {
 		nets     []Network
 		events   []*schemas.Event
 		want     []engFinding
-		severity Severity
+		severity schemas.Severity
 	}{
 		{
 			name:     "travel/Berlin to Sydney in 20 minutes",
 			events:   []*schemas.Event{travelAt("a", 0, engBerlin.on(engDevA)), travelAt("b", 20*time.Minute, engSydney.on(engDevB))},
 			want:     []engFinding{{Key: "k1:AbCdEfGhIjKlMnOpQrStUv", Evidence: []string{"a", "b"}}},
-			severity: SeverityHigh,
+			severity: schemas.SeverityHigh,
 		},
 		{
 			name:   "travel/Frankfurt to New York in 8h30 is a flight",
@@ -61,7 +61,7 @@ func TestImpossibleTravelObserve(t *testing.T) {
 				travelAt("b", 10*time.Second, engPlace{lat: 52.3906, lon: 13.0645}),
 			},
 			want:     []engFinding{{Key: "k1:AbCdEfGhIjKlMnOpQrStUv", Evidence: []string{"a", "b"}}},
-			severity: SeverityHigh,
+			severity: schemas.SeverityHigh,
 		},
 		{
 			name: "travel/events without a location are ignored",
@@ -77,28 +77,28 @@ func TestImpossibleTravelObserve(t *testing.T) {
 			nets:     vpn,
 			events:   []*schemas.Event{travelAt("a", 0, engBerlin), travelAt("b", 10*time.Minute, engNewYork), travelAt("c", 2*time.Hour, engBerlin)},
 			want:     []engFinding{{Key: "k1:AbCdEfGhIjKlMnOpQrStUv", Evidence: []string{"a", "b"}}},
-			severity: SeverityLow,
+			severity: schemas.SeverityLow,
 		},
 		{
 			name:     "travel/a VPN matched by ASN",
 			nets:     []Network{{ASN: 7922, Kind: NetworkRelay}},
 			events:   []*schemas.Event{travelAt("a", 0, engBerlin), travelAt("b", 10*time.Minute, engNewYork)},
 			want:     []engFinding{{Key: "k1:AbCdEfGhIjKlMnOpQrStUv", Evidence: []string{"a", "b"}}},
-			severity: SeverityLow,
+			severity: schemas.SeverityLow,
 		},
 		{
 			name:     "travel/an expired entry no longer matches",
 			nets:     []Network{{ASN: 7922, Kind: NetworkVPN, Expires: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}},
 			events:   []*schemas.Event{travelAt("a", 0, engBerlin), travelAt("b", 10*time.Minute, engNewYork)},
 			want:     []engFinding{{Key: "k1:AbCdEfGhIjKlMnOpQrStUv", Evidence: []string{"a", "b"}}},
-			severity: SeverityHigh,
+			severity: schemas.SeverityHigh,
 		},
 		{
 			name:     "travel/a network narrower than the client's prefix does not match",
 			nets:     []Network{{Prefix: netip.MustParsePrefix("203.0.113.128/25"), Kind: NetworkVPN}},
 			events:   []*schemas.Event{travelAt("a", 0, engBerlin), travelAt("b", 10*time.Minute, engNewYork)},
 			want:     []engFinding{{Key: "k1:AbCdEfGhIjKlMnOpQrStUv", Evidence: []string{"a", "b"}}},
-			severity: SeverityHigh,
+			severity: schemas.SeverityHigh,
 		},
 		{
 			name: "travel/a late event before the reference is judged in time order",
@@ -107,7 +107,7 @@ func TestImpossibleTravelObserve(t *testing.T) {
 				travelAt("a", 0, engSydney),
 			},
 			want:     []engFinding{{Key: "k1:AbCdEfGhIjKlMnOpQrStUv", Evidence: []string{"a", "b"}}},
-			severity: SeverityHigh,
+			severity: schemas.SeverityHigh,
 		},
 		{
 			name: "travel/subjects are apart",

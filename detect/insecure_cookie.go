@@ -22,7 +22,7 @@ type InsecureCookieConfig struct {
 func defaultInsecureCookieConfig() InsecureCookieConfig {
 	return InsecureCookieConfig{Common: Common{
 		Enabled:     true,
-		Severity:    SeverityMedium,
+		Severity:    schemas.SeverityMedium,
 		DedupWindow: Duration(24 * time.Hour),
 	}}
 }
@@ -86,7 +86,7 @@ func (d *InsecureCookie) Observe(e *schemas.Event, emit Emit) {
 	if c.Name != "" {
 		cookie = fmt.Sprintf("The session cookie %q", c.Name)
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: insecureCookieName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

@@ -103,7 +103,7 @@ func TestInsecureCookieObserve(t *testing.T) {
 			require.Equal(t, tc.wantFlaws, got[0].Details["flaws"])
 			require.Equal(t, tc.wantSummary, got[0].Summary)
 			require.Equal(t, []string{"s1"}, got[0].Evidence)
-			require.Equal(t, SeverityMedium, got[0].Severity)
+			require.Equal(t, schemas.SeverityMedium, got[0].Severity)
 			require.Equal(t, polSessA, got[0].Session)
 		})
 	}

@@ -1,10 +1,13 @@
-package detect
+package detect_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/bench"
 )
 
 // TestPublishToAlertLatency runs a detect Service under 10,000 events/s of
@@ -19,22 +22,22 @@ func TestPublishToAlertLatency(t *testing.T) {
 		t.Skip("20 s at 10k events/s: not in -short")
 	}
 	rate := 10000
-	if raceEnabled {
+	if detect.RaceEnabled {
 		rate = 2000
 	}
-	js := svcStack(t)
-	m := NewMetrics(nil)
-	_, _ = startService(t, js, closedDSN, svcConfig(), WithMetrics(m))
+	js := detect.SvcStack(t)
+	m := detect.NewMetrics(nil)
+	_, _ = detect.StartService(t, js, detect.ClosedDSN, detect.SvcConfig(), detect.WithMetrics(m))
 	// A quiet machine has every alert within a second of its event, a busy
 	// one within seconds. The settle ends once all have arrived, so its
 	// headroom costs time only when an alert is really lost.
-	rep, err := MeasureLatency(t.Context(), js, LatencyConfig{Rate: rate, Duration: 20 * time.Second,
+	rep, err := bench.MeasureLatency(t.Context(), js, bench.LatencyConfig{Rate: rate, Duration: 20 * time.Second,
 		Settle: 2 * time.Minute, Seed: 1})
 	require.NoError(t, err)
 	t.Logf("client side: %s", rep)
 	t.Logf("load: %.0f events/s of the %d events/s asked", rep.EventsPerSecond, rate)
 	t.Logf("service side (stream arrival to alert publish ack, all alerts): %d alerts, p99 <= %s (histogram bucket)",
-		histogramCount(t, m.latency), histogramQuantile(t, m, 0.99))
+		detect.HistogramCount(t, m.LatencyHistogram()), detect.HistogramQuantile(t, m, 0.99))
 	require.Positive(t, rep.Attacks, "attacks were published")
 	require.Zero(t, rep.Missing, "every attack raises its alert")
 	require.Equal(t, rep.Attacks, rep.Alerts, "one alert per attack")

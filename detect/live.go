@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sessionmon/sessionmon/internal/alertbus"
 	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/schemas"
@@ -271,7 +272,7 @@ func (l *live) advance(ctx context.Context, now time.Time) error {
 // release raised alerts, it starts publishing them and hands the events to
 // the confirmer, which acknowledges them once every alert is stored: the
 // engine loop goes on meanwhile instead of waiting for the stream.
-func (l *live) settle(ctx context.Context, alerts []Alert) error {
+func (l *live) settle(ctx context.Context, alerts []schemas.Alert) error {
 	wm := l.eng.watermark
 	l.released = l.released[:0]
 	for len(l.unacked) > 0 && l.unacked[0].at <= wm {
@@ -309,7 +310,7 @@ func (l *live) settle(ctx context.Context, alerts []Alert) error {
 // pubStep is the alerts one release raised, being published, and the
 // events released with them, acknowledged once the alerts are stored.
 type pubStep struct {
-	alerts   []Alert
+	alerts   []schemas.Alert
 	futures  []jetstream.PubAckFuture
 	released []*inflight
 }
@@ -359,7 +360,7 @@ func (l *live) updateStats() {
 // publish stores alerts in SESSIONMON_ALERTS and waits for every ack,
 // retrying failures with backoff until ctx ends. released are the events
 // whose release raised the alerts, for the latency metric.
-func (s *Service) publish(ctx context.Context, u *unit, alerts []Alert, released []*inflight) error {
+func (s *Service) publish(ctx context.Context, u *unit, alerts []schemas.Alert, released []*inflight) error {
 	futures, err := s.sendAlerts(alerts)
 	if err != nil {
 		return err
@@ -371,10 +372,10 @@ func (s *Service) publish(ctx context.Context, u *unit, alerts []Alert, released
 // acks. A nil future is a publish that failed at once; confirm retries it.
 // The error is for an alert that cannot be encoded, a bug in its detector
 // that retrying would not mend.
-func (s *Service) sendAlerts(alerts []Alert) ([]jetstream.PubAckFuture, error) {
+func (s *Service) sendAlerts(alerts []schemas.Alert) ([]jetstream.PubAckFuture, error) {
 	futures := make([]jetstream.PubAckFuture, len(alerts))
 	for i := range alerts {
-		m, err := alertMessage(&alerts[i])
+		m, err := alertbus.Message(&alerts[i])
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +388,7 @@ func (s *Service) sendAlerts(alerts []Alert) ([]jetstream.PubAckFuture, error) {
 // confirm waits for the acks of alerts published by sendAlerts and
 // publishes again, with backoff, those that failed, until every one is
 // stored or ctx ends.
-func (s *Service) confirm(ctx context.Context, u *unit, alerts []Alert, futures []jetstream.PubAckFuture, released []*inflight) error {
+func (s *Service) confirm(ctx context.Context, u *unit, alerts []schemas.Alert, futures []jetstream.PubAckFuture, released []*inflight) error {
 	bo := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		var (
@@ -410,19 +411,19 @@ func (s *Service) confirm(ctx context.Context, u *unit, alerts []Alert, futures 
 		}
 		if len(failed) == 0 {
 			if attempt > 1 {
-				u.state.Store(nil)
+				u.state.SetReady()
 				u.logger.Info("alert publishing recovered", slog.Int("attempts", attempt))
 			}
 			return nil
 		}
 		s.metrics.publishErrors.Add(float64(len(failed)))
-		u.setState(fmt.Sprintf("publishing alerts failing, retrying: %v", lastErr))
+		u.state.Set(fmt.Sprintf("publishing alerts failing, retrying: %v", lastErr))
 		u.logger.Warn("publish alerts failed, retrying", slog.Int("alerts", len(failed)), slog.Int("attempt", attempt),
 			slog.Duration("retry_in", bo.Next()), slog.Any("error", lastErr))
 		if !bo.Wait(ctx) {
 			return fmt.Errorf("publish alerts: %w", ctx.Err())
 		}
-		retry := make([]Alert, len(failed))
+		retry := make([]schemas.Alert, len(failed))
 		for k, i := range failed {
 			retry[k] = alerts[i]
 		}
@@ -437,7 +438,7 @@ func (s *Service) confirm(ctx context.Context, u *unit, alerts []Alert, futures 
 // published records an alert the stream acknowledged: its metrics, its
 // latency from the arrival of its newest evidence among released, and a
 // log line.
-func (s *Service) published(a *Alert, released []*inflight) {
+func (s *Service) published(a *schemas.Alert, released []*inflight) {
 	now := time.Now()
 	s.metrics.alerts.WithLabelValues(a.Detector, string(a.Severity)).Inc()
 	if len(released) > 0 && len(a.Evidence) > 0 {

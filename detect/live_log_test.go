@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // TestAlertLogCarriesNoPseudonym: the log line of a published alert names
@@ -16,7 +18,7 @@ func TestAlertLogCarriesNoPseudonym(t *testing.T) {
 	var buf bytes.Buffer
 	s := &Service{logger: slog.New(slog.NewJSONHandler(&buf, nil)), metrics: NewMetrics(nil)}
 	const subject, session = "k1:SUBJECTxxxxxxxxxxxxxx", "k1:SESSIONxxxxxxxxxxxxxx"
-	a := &Alert{ID: "alert-1", Detector: bruteForceName, Severity: SeverityHigh, App: "shop",
+	a := &schemas.Alert{ID: "alert-1", Detector: bruteForceName, Severity: schemas.SeverityHigh, App: "shop",
 		Subject: subject, Session: session, Evidence: []string{"ev-1"}}
 	s.published(a, nil)
 
@@ -27,6 +29,6 @@ func TestAlertLogCarriesNoPseudonym(t *testing.T) {
 	require.Equal(t, "alert", line["msg"])
 	require.Equal(t, "alert-1", line["alert_id"])
 	require.Equal(t, bruteForceName, line["detector"])
-	require.Equal(t, string(SeverityHigh), line["severity"])
+	require.Equal(t, string(schemas.SeverityHigh), line["severity"])
 	require.Equal(t, "shop", line["app"])
 }

@@ -21,7 +21,7 @@ func defaultLongLivedTokenConfig() LongLivedTokenConfig {
 	return LongLivedTokenConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityMedium,
+			Severity:    schemas.SeverityMedium,
 			DedupWindow: Duration(24 * time.Hour),
 		},
 		MaxLifetime: Duration(time.Hour),
@@ -75,7 +75,7 @@ func (d *LongLivedToken) Observe(e *schemas.Event, emit Emit) {
 	if t.Kind == schemas.TokenID {
 		kind = "ID token"
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: longLivedTokenName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

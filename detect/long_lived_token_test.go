@@ -91,9 +91,9 @@ func TestLongLivedTokenAlert(t *testing.T) {
 	require.NoError(t, err)
 	got := polRun(t, d, polEv("t1", schemas.TokenIssued, time.Minute,
 		polToken(polTokenA, schemas.TokenAccess, "key-1", time.Minute, 30*24*time.Hour, "sub", "iat", "exp")))
-	require.Equal(t, []Alert{{
+	require.Equal(t, []schemas.Alert{{
 		Detector: "long_lived_token",
-		Severity: SeverityMedium,
+		Severity: schemas.SeverityMedium,
 		Time:     schemas.At(polBase.Add(time.Minute)),
 		App:      polApp,
 		Subject:  polSubject,

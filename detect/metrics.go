@@ -20,9 +20,6 @@ type Metrics struct {
 	pending        prometheus.Gauge
 	consumerLag    prometheus.Gauge
 	latency        prometheus.Histogram
-	stored         prometheus.Counter
-	storeErrors    prometheus.Counter
-	storeRejected  prometheus.Counter
 	watermarkDelay prometheus.Gauge
 
 	snapshotAge      prometheus.Gauge
@@ -85,18 +82,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			// Fine around the 250 ms objective.
 			Buckets: []float64{.005, .01, .025, .05, .1, .15, .175, .2, .225, .25, .3, .4, .5, 1, 2.5, 5, 10, 30},
 		}),
-		stored: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sessionmon_detect_alerts_stored_total",
-			Help: "Alerts and status changes written to ClickHouse (redeliveries included).",
-		}),
-		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sessionmon_detect_store_errors_total",
-			Help: "Failed attempts to write alerts to ClickHouse (each is retried).",
-		}),
-		storeRejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sessionmon_detect_store_rejected_total",
-			Help: "Messages on SESSIONMON_ALERTS that are neither an alert nor a status change, skipped.",
-		}),
 		watermarkDelay: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sessionmon_detect_watermark_delay_seconds",
 			Help: "Wall time minus the engine's event-time watermark.",
@@ -124,8 +109,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.invalid, m.late, m.skipped, m.replayed, m.alerts, m.replaySkipped,
-			m.publishErrors, m.stateKeys, m.pending, m.consumerLag, m.latency, m.stored, m.storeErrors,
-			m.storeRejected, m.watermarkDelay, m.snapshotAge, m.snapshotBytes, m.snapshotSeconds, m.snapshotFailures)
+			m.publishErrors, m.stateKeys, m.pending, m.consumerLag, m.latency,
+			m.watermarkDelay, m.snapshotAge, m.snapshotBytes, m.snapshotSeconds, m.snapshotFailures)
 	}
 	return m
 }

@@ -25,7 +25,7 @@ func defaultMissingReauthConfig() MissingReauthConfig {
 	return MissingReauthConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityHigh,
+			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(time.Hour),
 		},
 		StateTTL:    Duration(defaultPolicyStateTTL),
@@ -184,13 +184,13 @@ func authOf(e *schemas.Event) (int64, authSource) {
 	return e.Time.UnixMilli(), src
 }
 
-func (d *MissingReauth) alert(e *schemas.Event, s reauthSession, ageMS, windowMS int64, source string) Alert {
+func (d *MissingReauth) alert(e *schemas.Event, s reauthSession, ageMS, windowMS int64, source string) schemas.Alert {
 	age, window := time.Duration(ageMS)*time.Millisecond, time.Duration(windowMS)*time.Millisecond
 	where, key := "", e.Subject+"|"+e.Action.Name
 	if e.Session != "" {
 		where, key = " in session "+pseudonymHint(e.Session), e.Session+"|"+e.Action.Name
 	}
-	return Alert{
+	return schemas.Alert{
 		Detector: missingReauthName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

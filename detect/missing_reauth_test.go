@@ -182,9 +182,9 @@ func TestMissingReauthAlert(t *testing.T) {
 		polEv("act", schemas.SessionActivity, time.Hour),
 		polEv("a1", schemas.ActionPerformed, 91*time.Minute, polAction("export_data", true), polLastAuth(0)),
 	)
-	require.Equal(t, []Alert{{
+	require.Equal(t, []schemas.Alert{{
 		Detector: "missing_reauth",
-		Severity: SeverityHigh,
+		Severity: schemas.SeverityHigh,
 		Time:     schemas.At(polBase.Add(91 * time.Minute)),
 		App:      polApp,
 		Subject:  polSubject,

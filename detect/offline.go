@@ -91,7 +91,7 @@ func RunOffline(ctx context.Context, in io.Reader, out io.Writer, cfg Config, cl
 		return stats, err
 	}
 	w := bufio.NewWriterSize(out, 64<<10)
-	write := func(alerts []Alert) error {
+	write := func(alerts []schemas.Alert) error {
 		for i := range alerts {
 			b, err := json.Marshal(&alerts[i])
 			if err != nil {

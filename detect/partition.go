@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sessionmon/sessionmon/internal/health"
 	"github.com/sessionmon/sessionmon/internal/logging"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -115,7 +116,8 @@ type unit struct {
 	// gauge is the unit's index in the service's gauges.
 	gauge int
 
-	state atomic.Pointer[string]
+	// state says why the unit is not detecting live, if it is not.
+	state health.State
 	// forget carries erasure requests to the unit's engine loop.
 	forget chan forgetRequest
 
@@ -129,8 +131,6 @@ type unit struct {
 	// restored) was taken, Unix ns.
 	lastSaved atomic.Int64
 }
-
-func (u *unit) setState(reason string) { u.state.Store(&reason) }
 
 // label names the unit in readiness reasons.
 func (u *unit) label() string {
@@ -170,7 +170,7 @@ func newUnits(cfg ServiceConfig, dcfg Config, logger *slog.Logger) ([]*unit, err
 			u.logger = logger.With(slog.String("partition", name))
 		}
 		u.lastSaved.Store(time.Now().UnixNano())
-		u.setState("starting")
+		u.state.Set("starting")
 		return u, nil
 	}
 	if p.whole() {

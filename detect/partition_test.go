@@ -233,7 +233,7 @@ func TestServicePartitionsShareTheWorkAndMove(t *testing.T) {
 
 // waitForSentinels publishes a session_fixation sentinel in each of n
 // partitions and waits for their alerts.
-func waitForSentinels(t testing.TB, js jetstream.JetStream, name string, n int) []Alert {
+func waitForSentinels(t testing.TB, js jetstream.JetStream, name string, n int) []schemas.Alert {
 	t.Helper()
 	subjects := make([]string, n)
 	for p := range n {
@@ -243,7 +243,7 @@ func waitForSentinels(t testing.TB, js jetstream.JetStream, name string, n int) 
 		e.PreviousSession = e.Session
 		publishEvents(t, js, e)
 	}
-	var alerts []Alert
+	var alerts []schemas.Alert
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		alerts = streamAlerts(t, js)
 		for p, s := range subjects {

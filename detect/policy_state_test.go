@@ -86,12 +86,12 @@ func polToken(id, kind, kid string, issued, life time.Duration, claims ...string
 // polRun checks that every event is valid schema v1, feeds them to d in
 // order and returns the alerts it raised, each checked against the
 // detector contract.
-func polRun(t *testing.T, d Detector, events ...*schemas.Event) []Alert {
+func polRun(t *testing.T, d Detector, events ...*schemas.Event) []schemas.Alert {
 	t.Helper()
-	var out []Alert
+	var out []schemas.Alert
 	for _, e := range events {
 		require.NoError(t, e.Validate(polBase.Add(365*24*time.Hour)), "event %s", e.ID)
-		d.Observe(e, func(a Alert) {
+		d.Observe(e, func(a schemas.Alert) {
 			require.Equal(t, d.Name(), a.Detector)
 			require.Empty(t, a.ID, "the engine sets ID")
 			require.True(t, a.DetectedAt.IsZero(), "the engine sets DetectedAt")
@@ -116,7 +116,7 @@ type polHit struct {
 	Evidence []string
 }
 
-func polHits(alerts []Alert) []polHit {
+func polHits(alerts []schemas.Alert) []polHit {
 	out := []polHit{}
 	for _, a := range alerts {
 		out = append(out, polHit{Key: a.Key, At: a.Time.Sub(polBase), Evidence: a.Evidence})
@@ -178,7 +178,7 @@ func polScenario(t *testing.T, name string) []polScenarioHit {
 		e, err := schemas.Decode(line, polBase.Add(30*24*time.Hour))
 		require.NoError(t, err, "%s line %d", name, n)
 		for _, d := range dets {
-			d.Observe(e, func(a Alert) {
+			d.Observe(e, func(a schemas.Alert) {
 				out = append(out, polScenarioHit{Detector: a.Detector, Key: a.Key, Time: msTime(a.Time.UnixMilli()), Evidence: a.Evidence})
 			})
 		}
@@ -284,7 +284,7 @@ detectors:
 			}
 			idle := byName["idle_timeout_exceeded"].(*IdleTimeout)
 			require.Equal(t, Duration(48*time.Hour), idle.cfg.StateTTL)
-			require.Equal(t, SeverityHigh, idle.cfg.Severity)
+			require.Equal(t, schemas.SeverityHigh, idle.cfg.Severity)
 			require.Equal(t, Duration(15*time.Minute), idle.policy.IdleTimeout)
 			require.Equal(t, Duration(5*time.Minute), byName["missing_reauth"].(*MissingReauth).policy.ReauthWindow)
 			require.True(t, byName["insecure_cookie"].(*InsecureCookie).cfg.AllowSameSiteNone)

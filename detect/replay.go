@@ -99,17 +99,17 @@ func (s *Service) readStream(ctx context.Context, logger *slog.Logger, stream st
 // stored since from (status changes are skipped). Alerts of events stored
 // since from were published after from.
 func (s *Service) alertIDsSince(ctx context.Context, from time.Time, known map[string]struct{}) error {
-	stream, err := s.js.Stream(ctx, AlertStream)
+	stream, err := s.js.Stream(ctx, schemas.AlertStream)
 	if err != nil {
 		return fmt.Errorf("alerts stream: %w", err)
 	}
 	last := stream.CachedInfo().State.LastSeq
-	return s.readStream(ctx, s.logger, AlertStream, jetstream.OrderedConsumerConfig{
+	return s.readStream(ctx, s.logger, schemas.AlertStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
 		OptStartTime:  &from,
 		HeadersOnly:   true,
 	}, last, func(msg jetstream.Msg, _ *jetstream.MsgMetadata) error {
-		if strings.HasPrefix(msg.Subject(), StatusSubjectPrefix) {
+		if strings.HasPrefix(msg.Subject(), schemas.StatusSubjectPrefix) {
 			return nil
 		}
 		if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
@@ -135,7 +135,7 @@ type replayPlan struct {
 	snap *restoredSnapshot
 	// lost are the alerts snap lists in flight that the alerts stream
 	// does not have.
-	lost []Alert
+	lost []schemas.Alert
 }
 
 // replay feeds eng the events of SESSIONMON_EVENTS stored after the
@@ -159,7 +159,7 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 		replayed, last uint64
 		maxAt          = int64(math.MinInt64)
 		cutoff         = int64(math.MaxInt64) // oldest unacknowledged event's time
-		held           []Alert
+		held           []schemas.Alert
 		upTo           = start.delivered
 	)
 	if snap := plan.snap; snap != nil {
@@ -175,7 +175,7 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 			cutoff = snap.pendingMinAt
 		}
 	}
-	u.setState("replaying events " + what)
+	u.state.Set("replaying events " + what)
 	rcfg, mine := s.replayFilter(u, ocfg)
 	began := time.Now()
 	batches := make(chan replayBatchOf, replayQueue)
@@ -217,7 +217,7 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 	// Alerts come in stream order; the newest matter most (a crash lost
 	// them), so beyond maxReplayAlerts the oldest are dropped, and counted.
 	var dropped int
-	hold := func(alerts []Alert) {
+	hold := func(alerts []schemas.Alert) {
 		held = append(held, alerts...)
 		if len(held) > 2*maxReplayAlerts {
 			n := len(held) - maxReplayAlerts
@@ -238,7 +238,7 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 			}
 			replayed += uint64(len(b.events))
 			s.metrics.replayed.Add(float64(len(b.events)))
-			u.setState(fmt.Sprintf("replaying events %s: %d so far", what, replayed))
+			u.state.Set(fmt.Sprintf("replaying events %s: %d so far", what, replayed))
 		}
 		return nil
 	})

@@ -27,7 +27,7 @@ func defaultRetiredSigningKeyConfig() RetiredSigningKeyConfig {
 	return RetiredSigningKeyConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityHigh,
+			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(24 * time.Hour),
 		},
 		StateTTL: Duration(30 * 24 * time.Hour),
@@ -114,7 +114,7 @@ func (d *RetiredSigningKey) Observe(e *schemas.Event, emit Emit) {
 		return
 	}
 	since := time.Duration(at-r.at) * time.Millisecond
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: retiredSigningKeyName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

@@ -129,9 +129,9 @@ func TestRetiredSigningKeyAlert(t *testing.T) {
 	got := polRun(t, d,
 		polRetire("r1", polApp, "key-2026-10", time.Minute),
 		polSigned("u1", schemas.TokenUsed, 5*time.Minute, polTokenA, "key-2026-10"))
-	require.Equal(t, []Alert{{
+	require.Equal(t, []schemas.Alert{{
 		Detector: "retired_signing_key",
-		Severity: SeverityHigh,
+		Severity: schemas.SeverityHigh,
 		Time:     schemas.At(polBase.Add(5 * time.Minute)),
 		App:      polApp,
 		Subject:  polSubject,

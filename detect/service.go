@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/logging"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -37,9 +37,6 @@ const (
 type ServiceConfig struct {
 	// Durable is the name of detect's consumer of SESSIONMON_EVENTS.
 	Durable string
-	// StoreDurable is the name of the consumer of SESSIONMON_ALERTS that
-	// writes alerts to ClickHouse.
-	StoreDurable string
 	// MaxHold is the longest an event waits, in processing time, for
 	// out-of-order events before the detectors see it.
 	MaxHold time.Duration
@@ -56,14 +53,10 @@ type ServiceConfig struct {
 	// AckWait is how long JetStream waits for an ack before redelivering.
 	AckWait time.Duration
 	// Alerts configures the SESSIONMON_ALERTS stream.
-	Alerts AlertStreamConfig
+	Alerts natsconn.AlertStreamConfig
 	// RetryMin and RetryMax bound the backoff between retries of alert
-	// publishes and ClickHouse writes.
+	// publishes.
 	RetryMin, RetryMax time.Duration
-	// StoreBatchSize and StoreBatchAge bound one ClickHouse write of
-	// alerts.
-	StoreBatchSize int
-	StoreBatchAge  time.Duration
 	// Partitions are the partitions of the events stream the service
 	// owns (default: every one, and the source role).
 	Partitions Partitions
@@ -75,19 +68,16 @@ type ServiceConfig struct {
 // DefaultServiceConfig is the service's configuration out of the box.
 func DefaultServiceConfig() ServiceConfig {
 	return ServiceConfig{
-		Durable:        "sessionmon-detect",
-		StoreDurable:   "sessionmon-detect-store",
-		MaxHold:        150 * time.Millisecond,
-		MaxReplay:      24 * time.Hour,
-		FirstLookback:  10 * time.Minute,
-		MaxAckPending:  20000,
-		AckWait:        30 * time.Second,
-		Alerts:         AlertStreamConfig{MaxAge: 90 * 24 * time.Hour, Duplicates: 24 * time.Hour, Replicas: 1},
-		RetryMin:       100 * time.Millisecond,
-		RetryMax:       10 * time.Second,
-		StoreBatchSize: 1000,
-		StoreBatchAge:  500 * time.Millisecond,
-		Snapshots:      DefaultSnapshotConfig(),
+		Durable:       schemas.DetectDurable,
+		MaxHold:       150 * time.Millisecond,
+		MaxReplay:     24 * time.Hour,
+		FirstLookback: 10 * time.Minute,
+		MaxAckPending: 20000,
+		AckWait:       30 * time.Second,
+		Alerts:        natsconn.DefaultAlertStreamConfig,
+		RetryMin:      100 * time.Millisecond,
+		RetryMax:      10 * time.Second,
+		Snapshots:     DefaultSnapshotConfig(),
 	}
 }
 
@@ -95,8 +85,8 @@ func DefaultServiceConfig() ServiceConfig {
 // problems joined.
 func (c ServiceConfig) Validate() error {
 	var errs []error
-	if c.Durable == "" || c.StoreDurable == "" || c.Durable == c.StoreDurable {
-		errs = append(errs, errors.New("detect consumer names must be set and differ"))
+	if c.Durable == "" {
+		errs = append(errs, errors.New("detect consumer names must be set"))
 	}
 	if c.MaxHold <= 0 || c.MaxHold > maxLateness {
 		errs = append(errs, fmt.Errorf("detect max hold must be between 0 and %s (got %s)", maxLateness, c.MaxHold))
@@ -122,9 +112,6 @@ func (c ServiceConfig) Validate() error {
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, errors.New("detect retry backoff must be positive, min <= max"))
 	}
-	if c.StoreBatchSize < 1 || c.StoreBatchAge <= 0 {
-		errs = append(errs, errors.New("detect store batch size and age must be positive"))
-	}
 	if err := c.Partitions.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -136,9 +123,8 @@ func (c ServiceConfig) Validate() error {
 
 // Service is the streaming detector. It runs the engine live: a durable
 // pull consumer ("sessionmon-detect", independent of ingest's) reads
-// SESSIONMON_EVENTS, one goroutine owns the engine, alerts go to
-// SESSIONMON_ALERTS, and a second consumer of that stream writes them to
-// ClickHouse.
+// SESSIONMON_EVENTS, one goroutine owns the engine, and alerts go to
+// SESSIONMON_ALERTS (ingest writes them to ClickHouse).
 //
 // Latency and lateness. The engine releases an event to the detectors once
 // the event-time watermark (newest event time minus the lateness, 5 s by
@@ -206,8 +192,7 @@ func (c ServiceConfig) Validate() error {
 // than a subject, over every partition). Each engine works as described
 // above, replay included.
 //
-// Goroutines: Run starts, through an errgroup, the alerts store writer
-// and, for each engine, the receiver (pull and decode), the engine loop
+// Goroutines: Run starts, through an errgroup, for each engine the receiver (pull and decode), the engine loop
 // (the only goroutine that touches the engine), the confirmer (waits for
 // alerts' publish acks, then acknowledges the events that raised them),
 // the consumer watcher and, with snapshots on, the snapshot writer (the
@@ -216,14 +201,11 @@ func (c ServiceConfig) Validate() error {
 // Create it with NewService and call Run once.
 type Service struct {
 	js      jetstream.JetStream
-	dsn     string
 	cfg     ServiceConfig
 	dcfg    Config
 	logger  *slog.Logger
 	metrics *Metrics
 	gauges  *gauges
-	// storeOpts configure the ClickHouse store (WithStoreOptions).
-	storeOpts []chstore.Option
 	// engineOpts are given to every engine (WithEngineOptions).
 	engineOpts []Option
 
@@ -236,8 +218,6 @@ type Service struct {
 	// units' goroutines start.
 	state         *stateStore
 	streamCreated int64
-	// storeState holds why the alerts store is not ready, or nil.
-	storeState atomic.Pointer[string]
 }
 
 type forgetRequest struct {
@@ -261,22 +241,16 @@ func WithEngineOptions(opts ...Option) ServiceOption {
 	return func(s *Service) { s.engineOpts = append(s.engineOpts, opts...) }
 }
 
-// WithStoreOptions passes options to the ClickHouse store the alert writer
-// opens (the cluster, the TTL backstop).
-func WithStoreOptions(opts ...chstore.Option) ServiceOption {
-	return func(s *Service) { s.storeOpts = append(s.storeOpts, opts...) }
-}
-
 // NewService returns a service that reads events from js, runs the
-// detectors of dcfg and writes alerts to the ClickHouse server at dsn. It
+// detectors of dcfg and publishes their alerts on SESSIONMON_ALERTS. It
 // checks both configurations and builds the detectors (opening the
 // anonymous-IP database when one is configured), so that a mistake fails
 // before anything starts.
-func NewService(js jetstream.JetStream, dsn string, cfg ServiceConfig, dcfg Config, opts ...ServiceOption) (*Service, error) {
+func NewService(js jetstream.JetStream, cfg ServiceConfig, dcfg Config, opts ...ServiceOption) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{js: js, dsn: dsn, cfg: cfg, dcfg: dcfg}
+	s := &Service{js: js, cfg: cfg, dcfg: dcfg}
 	for _, o := range opts {
 		o(s)
 	}
@@ -290,25 +264,18 @@ func NewService(js jetstream.JetStream, dsn string, cfg ServiceConfig, dcfg Conf
 	}
 	s.units = units
 	s.gauges = newGauges(s.metrics, len(units))
-	s.setStoreState("starting")
 	return s, nil
 }
 
-func (s *Service) setStoreState(reason string) { s.storeState.Store(&reason) }
-
 // Ready returns nil when the service detects live (its replay is done and
-// alerts publish) and writes alerts to ClickHouse, or an error saying what
-// is not ready. It is a health.Check. Detection goes on while ClickHouse is
-// unavailable: alerts wait in SESSIONMON_ALERTS.
+// alerts publish), or an error saying what is not ready. It is a
+// health.Check.
 func (s *Service) Ready(context.Context) error {
 	var reasons []string
 	for _, u := range s.units {
-		if r := u.state.Load(); r != nil {
-			reasons = append(reasons, u.label()+": "+*r)
+		if r, ok := u.state.Reason(); ok {
+			reasons = append(reasons, u.label()+": "+r)
 		}
-	}
-	if r := s.storeState.Load(); r != nil {
-		reasons = append(reasons, "alerts store: "+*r)
 	}
 	if len(reasons) == 0 {
 		return nil
@@ -348,17 +315,17 @@ func (s *Service) Forget(ctx context.Context, subject string) error {
 
 // Run creates or updates SESSIONMON_ALERTS and the consumers, rebuilds the
 // engine's state by replay, then detects live until ctx ends. It then
-// publishes and stores what is in flight (within shutdownTimeout) and
+// publishes what is in flight (within shutdownTimeout) and
 // returns nil; an error means it could not go on (a missing events stream,
 // a closed connection). Run may be called once.
 func (s *Service) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("detect: Run called twice")
 	}
-	if _, err := EnsureAlertStream(ctx, s.js, s.cfg.Alerts); err != nil {
+	if _, err := natsconn.EnsureAlertStream(ctx, s.js, s.cfg.Alerts); err != nil {
 		return err
 	}
-	// Publishing alerts and writing them go on for shutdownTimeout after
+	// Publishing alerts goes on for shutdownTimeout after
 	// ctx ends, so that what was processed is published and acknowledged.
 	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrites()
@@ -366,13 +333,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopWrites()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.storeAlerts(gctx, wctx) })
 	g.Go(func() error { return s.start(gctx, wctx, g) })
 	err := g.Wait()
 	for _, u := range s.units {
-		u.setState("stopped")
+		u.state.Set("stopped")
 	}
-	s.setStoreState("stopped")
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
 	}
@@ -419,7 +384,7 @@ func (s *Service) start(ctx, wctx context.Context, g *errgroup.Group) error {
 			plan replayPlan
 		)
 		if s.state != nil {
-			u.setState("restoring the detector state snapshot")
+			u.state.Set("restoring the detector state snapshot")
 			eng, plan.snap = s.restoreUnit(ctx, u, stream, mark, opts)
 		}
 		var alertsFrom time.Time
@@ -483,7 +448,7 @@ func (s *Service) openState(ctx context.Context) (string, error) {
 	if c.Interval == 0 {
 		return "", nil
 	}
-	obs, err := EnsureStateBucket(ctx, s.js, c.Replicas)
+	obs, err := natsconn.EnsureStateBucket(ctx, s.js, c.Replicas)
 	if err != nil {
 		return "", err
 	}
@@ -513,7 +478,7 @@ func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, 
 		g.Go(func() error { return snaps.run(wctx, loopDone) })
 	}
 	l := newLive(s, u, eng, floor, steps, snaps, mark)
-	u.state.Store(nil)
+	u.state.SetReady()
 	u.logger.Info("detect started", slog.String("consumer", u.durable), slog.Int("detectors", len(u.dets)),
 		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", floor))
 	return l.run(ctx, in)

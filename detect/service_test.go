@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/internal/alertbus"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/pii"
@@ -28,13 +29,12 @@ import (
 // closedDSN points at a port nothing listens on.
 const closedDSN = "clickhouse://127.0.0.1:1/sessionmon?dial_timeout=200ms"
 
-// svcConfig retries and stores quickly.
+// svcConfig retries quickly.
 func svcConfig() ServiceConfig {
 	c := DefaultServiceConfig()
 	c.AckWait = 5 * time.Second
 	c.RetryMin = 50 * time.Millisecond
 	c.RetryMax = 500 * time.Millisecond
-	c.StoreBatchAge = 100 * time.Millisecond
 	return c
 }
 
@@ -58,8 +58,9 @@ func startService(t testing.TB, js jetstream.JetStream, dsn string, cfg ServiceC
 // startServiceWith is startService with the detectors' configuration dcfg.
 func startServiceWith(t testing.TB, js jetstream.JetStream, dsn string, cfg ServiceConfig, dcfg Config, opts ...ServiceOption) (svc *Service, stop func()) {
 	t.Helper()
-	svc, err := NewService(js, dsn, cfg, dcfg, opts...)
+	svc, err := NewService(js, cfg, dcfg, opts...)
 	require.NoError(t, err)
+	alertWriters.Store(svc, startAlertWriter(t, js, dsn))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
@@ -85,8 +86,8 @@ func startServiceWith(t testing.TB, js jetstream.JetStream, dsn string, cfg Serv
 		default:
 		}
 		for _, u := range svc.units {
-			if r := u.state.Load(); r != nil {
-				return fmt.Errorf("not detecting: %s", *r)
+			if r, ok := u.state.Reason(); ok {
+				return fmt.Errorf("not detecting: %s", r)
 			}
 		}
 		return nil
@@ -142,22 +143,22 @@ func publishRaw(t testing.TB, js jetstream.JetStream, id, subject string, data [
 }
 
 // streamAlerts returns every alert in SESSIONMON_ALERTS, in stream order.
-func streamAlerts(t testing.TB, js jetstream.JetStream) []Alert {
+func streamAlerts(t testing.TB, js jetstream.JetStream) []schemas.Alert {
 	t.Helper()
-	s, err := js.Stream(t.Context(), AlertStream)
+	s, err := js.Stream(t.Context(), schemas.AlertStream)
 	require.NoError(t, err)
 	info, err := s.Info(t.Context())
 	require.NoError(t, err)
-	var out []Alert
+	var out []schemas.Alert
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
 		m, err := s.GetMsg(t.Context(), seq)
 		require.NoError(t, err)
-		if strings.HasPrefix(m.Subject, StatusSubjectPrefix) {
+		if strings.HasPrefix(m.Subject, schemas.StatusSubjectPrefix) {
 			continue
 		}
-		var a Alert
+		var a schemas.Alert
 		require.NoError(t, json.Unmarshal(m.Data, &a))
-		require.Equal(t, AlertSubject(&a), m.Subject)
+		require.Equal(t, schemas.AlertSubject(&a), m.Subject)
 		require.Equal(t, a.ID, m.Header.Get(jetstream.MsgIDHeader))
 		out = append(out, a)
 	}
@@ -165,7 +166,7 @@ func streamAlerts(t testing.TB, js jetstream.JetStream) []Alert {
 }
 
 // countAlerts counts the alerts of detector about subject.
-func countAlerts(alerts []Alert, detector, subject string) int {
+func countAlerts(alerts []schemas.Alert, detector, subject string) int {
 	n := 0
 	for _, a := range alerts {
 		if a.Detector == detector && a.Subject == subject {
@@ -178,10 +179,10 @@ func countAlerts(alerts []Alert, detector, subject string) int {
 // waitForSentinel publishes a session_fixation event dated now and waits
 // for its alert: the events published before it have then been processed
 // and their alerts published (the engine releases in event-time order).
-func waitForSentinel(t testing.TB, js jetstream.JetStream, name string) []Alert {
+func waitForSentinel(t testing.TB, js jetstream.JetStream, name string) []schemas.Alert {
 	t.Helper()
 	publishEvents(t, js, fixation("sentinel-"+name, name, time.Now()))
-	var alerts []Alert
+	var alerts []schemas.Alert
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		alerts = streamAlerts(t, js)
 		if countAlerts(alerts, "session_fixation", "k1:sentinel-"+name) == 0 {
@@ -251,7 +252,7 @@ func TestServiceAlertsOnceOnStreamAndInClickHouse(t *testing.T) {
 	publishEvents(t, js, attack...)
 	publishEvents(t, js, attack...)
 
-	var alerts []Alert
+	var alerts []schemas.Alert
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		alerts = streamAlerts(t, js)
 		if len(alerts) == 0 {
@@ -263,9 +264,9 @@ func TestServiceAlertsOnceOnStreamAndInClickHouse(t *testing.T) {
 	require.Equal(t, 1, countAlerts(alerts, "brute_force", victim), "alerts: %+v", alerts)
 	require.Len(t, alerts, 2, "the attack and the sentinel")
 	a := alerts[0]
-	require.Equal(t, SeverityMedium, a.Severity)
+	require.Equal(t, schemas.SeverityMedium, a.Severity)
 	require.Equal(t, "bf-10", a.Evidence[len(a.Evidence)-1], "the tenth failure triggers it")
-	require.Equal(t, AlertID("brute_force", victim, "bf-10"), a.ID)
+	require.Equal(t, schemas.AlertID("brute_force", victim, "bf-10"), a.ID)
 
 	rows := storedAlerts(t, store, 2)
 	byID := map[string]chstore.AlertRow{}
@@ -496,13 +497,13 @@ func TestServiceDetectsWithoutClickHouse(t *testing.T) {
 	alerts := waitForSentinel(t, js, "noch")
 	require.Len(t, alerts, 1, "alerts reach the stream while ClickHouse is down")
 	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		err := svc.Ready(t.Context())
-		if err == nil || !strings.Contains(err.Error(), "alerts store: waiting for clickhouse") {
+		err := writerOf(t, svc).Ready(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "waiting for clickhouse") {
 			return fmt.Errorf("readiness: %v", err)
 		}
 		return nil
 	})
-	require.NotContains(t, svc.Ready(t.Context()).Error(), "detect:", "detection itself is ready")
+	require.NoError(t, svc.Ready(t.Context()), "detection itself is ready")
 }
 
 func TestServiceStoresStatusChanges(t *testing.T) {
@@ -515,14 +516,14 @@ func TestServiceStoresStatusChanges(t *testing.T) {
 	id := alerts[0].ID
 	storedAlerts(t, store, 1)
 
-	ack, err := PublishStatusChange(t.Context(), js, StatusChange{AlertID: id, Status: StatusAcknowledged, Actor: "alice", Comment: "looking"})
+	ack, err := alertbus.PublishStatusChange(t.Context(), js, schemas.StatusChange{AlertID: id, Status: schemas.StatusAcknowledged, Actor: "alice", Comment: "looking"})
 	require.NoError(t, err)
 	require.Len(t, ack.ID, 32)
-	fp, err := PublishStatusChange(t.Context(), js, StatusChange{AlertID: id, Status: StatusFalsePositive, Actor: "bob",
+	fp, err := alertbus.PublishStatusChange(t.Context(), js, schemas.StatusChange{AlertID: id, Status: schemas.StatusFalsePositive, Actor: "bob",
 		Comment: "pen test", Time: schemas.At(ack.Time.Add(time.Second))})
 	require.NoError(t, err)
 	// Published again (a retry): stored once.
-	_, err = PublishStatusChange(t.Context(), js, fp)
+	_, err = alertbus.PublishStatusChange(t.Context(), js, fp)
 	require.NoError(t, err)
 
 	var hist []chstore.AlertStatusRow
@@ -547,14 +548,14 @@ func TestServiceStoresStatusChanges(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		c    StatusChange
+		c    schemas.StatusChange
 	}{
-		{name: "status/unknown", c: StatusChange{AlertID: id, Status: "closed", Actor: "x"}},
-		{name: "status/no actor", c: StatusChange{AlertID: id, Status: StatusResolved}},
-		{name: "status/not an alert id", c: StatusChange{AlertID: "nope", Status: StatusResolved, Actor: "x"}},
+		{name: "status/unknown", c: schemas.StatusChange{AlertID: id, Status: "closed", Actor: "x"}},
+		{name: "status/no actor", c: schemas.StatusChange{AlertID: id, Status: schemas.StatusResolved}},
+		{name: "status/not an alert id", c: schemas.StatusChange{AlertID: "nope", Status: schemas.StatusResolved, Actor: "x"}},
 	} {
-		_, err := PublishStatusChange(t.Context(), js, tc.c)
-		require.ErrorIs(t, err, ErrInvalidStatusChange, tc.name)
+		_, err := alertbus.PublishStatusChange(t.Context(), js, tc.c)
+		require.ErrorIs(t, err, schemas.ErrInvalidStatusChange, tc.name)
 	}
 }
 
@@ -581,7 +582,7 @@ func TestServiceConfigValidate(t *testing.T) {
 		change func(*ServiceConfig)
 		want   string
 	}{
-		{name: "config/same consumer names", change: func(c *ServiceConfig) { c.StoreDurable = c.Durable }, want: "consumer names"},
+		{name: "config/no consumer name", change: func(c *ServiceConfig) { c.Durable = "" }, want: "consumer names"},
 		{name: "config/no max hold", change: func(c *ServiceConfig) { c.MaxHold = 0 }, want: "max hold"},
 		{name: "config/alerts kept shorter than the replay", change: func(c *ServiceConfig) { c.Alerts.MaxAge = time.Hour }, want: "cover the detect max replay"},
 		{name: "config/ack wait below the hold", change: func(c *ServiceConfig) { c.AckWait = 2 * time.Second; c.MaxHold = time.Second }, want: "ack wait"},
@@ -670,7 +671,7 @@ func TestServiceClickHouseOutage(t *testing.T) {
 	alerts := waitForSentinel(t, js, "down-1")
 	require.Len(t, alerts, 1)
 	poll.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if err := svc.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "waiting for clickhouse") {
+		if err := writerOf(t, svc).Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "waiting for clickhouse") {
 			return fmt.Errorf("readiness: %v", err)
 		}
 		return nil
@@ -678,7 +679,7 @@ func TestServiceClickHouseOutage(t *testing.T) {
 	srv.Start()
 	store := chtest.Open(t, dsn)
 	storedAlerts(t, store, 1)
-	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error { return writerOf(t, svc).Ready(t.Context()) })
 
 	// ClickHouse goes away while alerts keep coming; they wait in the
 	// stream and are stored once it is back, each once.
@@ -687,7 +688,7 @@ func TestServiceClickHouseOutage(t *testing.T) {
 		waitForSentinel(t, js, fmt.Sprintf("down-2-%d", i))
 	}
 	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if err := svc.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "clickhouse") {
+		if err := writerOf(t, svc).Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "clickhouse") {
 			return fmt.Errorf("readiness: %v", err)
 		}
 		return nil
@@ -699,5 +700,5 @@ func TestServiceClickHouseOutage(t *testing.T) {
 		ids[r.ID] = true
 	}
 	require.Len(t, ids, 6)
-	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error { return svc.Ready(t.Context()) })
+	poll.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error { return writerOf(t, svc).Ready(t.Context()) })
 }

@@ -18,7 +18,7 @@ type SessionFixationConfig struct {
 func defaultSessionFixationConfig() SessionFixationConfig {
 	return SessionFixationConfig{Common: Common{
 		Enabled:     true,
-		Severity:    SeverityHigh,
+		Severity:    schemas.SeverityHigh,
 		DedupWindow: Duration(24 * time.Hour),
 	}}
 }
@@ -51,7 +51,7 @@ func (d *SessionFixation) Observe(e *schemas.Event, emit Emit) {
 	if e.Type != schemas.SessionStarted || e.PreviousSession == "" || e.PreviousSession != e.Session {
 		return
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: sessionFixationName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

@@ -52,9 +52,9 @@ func TestSessionFixationAlert(t *testing.T) {
 	d, err := NewSessionFixation(defaultSessionFixationConfig())
 	require.NoError(t, err)
 	got := polRun(t, d, polEv("s1", schemas.SessionStarted, 0, polPrevious(polSessA)))
-	require.Equal(t, []Alert{{
+	require.Equal(t, []schemas.Alert{{
 		Detector: "session_fixation",
-		Severity: SeverityHigh,
+		Severity: schemas.SeverityHigh,
 		Time:     schemas.At(polBase),
 		App:      polApp,
 		Subject:  polSubject,

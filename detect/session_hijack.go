@@ -31,7 +31,7 @@ func defaultSessionHijackConfig() SessionHijackConfig {
 	return SessionHijackConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityHigh,
+			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(24 * time.Hour),
 		},
 		StateTTL:         Duration(24 * time.Hour),
@@ -165,7 +165,7 @@ func (d *SessionHijack) Observe(e *schemas.Event, emit Emit) {
 	if c.Anonymity != 0 {
 		seen["anonymity"] = c.Anonymity.Names()
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: sessionHijackName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

@@ -104,7 +104,7 @@ func TestSessionHijackAlert(t *testing.T) {
 	require.Len(t, alerts, 1)
 	a := alerts[0]
 	require.Equal(t, "session_hijack", a.Detector)
-	require.Equal(t, SeverityHigh, a.Severity)
+	require.Equal(t, schemas.SeverityHigh, a.Severity)
 	require.Equal(t, "k1:ses-Tk5Rf6Sh7Ro8Ta9Te0X", a.Session)
 	require.Equal(t, "Session k1:ses-T…, started on one device in DE (AS3320), was used 12m later from another device in BR (AS28573).", a.Summary)
 	require.Equal(t, map[string]any{

@@ -88,7 +88,7 @@ type snapshotHeader struct {
 	erasure string
 	// inflight are alerts the engine had raised whose publication was
 	// not confirmed yet: a crash may have lost them.
-	inflight []Alert
+	inflight []schemas.Alert
 }
 
 // encodeSnapshot returns h and eng's state in the snapshot format. It
@@ -142,7 +142,7 @@ func readSnapshotHeader(b []byte) (snapshotHeader, *stateReader, error) {
 	h.created = time.Unix(0, r.varint()).UTC()
 	h.erasure = r.str()
 	for range r.count(1) {
-		var a Alert
+		var a schemas.Alert
 		if err := json.Unmarshal(r.view(), &a); err != nil {
 			r.fail("alert in flight: " + err.Error())
 		}

@@ -49,8 +49,12 @@ func runService(t *testing.T, srv *server.Server, dsn string, cfg ServiceConfig,
 	t.Helper()
 	js := natstest.ConnectURL(t, srv.ClientURL())
 	m := NewMetrics(nil)
-	svc, err := NewService(js, dsn, cfg, dcfg, WithMetrics(m))
+	svc, err := NewService(js, cfg, dcfg, WithMetrics(m))
 	require.NoError(t, err)
+	if dsn != closedDSN {
+		// Its own connection: a crash of the service leaves it running.
+		startAlertWriter(t, natstest.ConnectURL(t, srv.ClientURL()), dsn)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runningService{Service: svc, js: js, metrics: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- svc.Run(ctx) }()
@@ -63,8 +67,8 @@ func runService(t *testing.T, srv *server.Server, dsn string, cfg ServiceConfig,
 		default:
 		}
 		for _, u := range svc.units {
-			if reason := u.state.Load(); reason != nil {
-				return fmt.Errorf("not detecting: %s", *reason)
+			if reason, ok := u.state.Reason(); ok {
+				return fmt.Errorf("not detecting: %s", reason)
 			}
 		}
 		return nil
@@ -110,7 +114,7 @@ func restores(t *testing.T, m *Metrics) uint64 {
 // snapshotInfo returns the metadata of the unit's snapshot.
 func snapshotInfo(t *testing.T, js jetstream.JetStream, durable string) *jetstream.ObjectInfo {
 	t.Helper()
-	obs, err := js.ObjectStore(t.Context(), StateBucket)
+	obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
 	require.NoError(t, err)
 	info, err := obs.GetInfo(t.Context(), durable)
 	require.NoError(t, err)
@@ -126,7 +130,7 @@ func waitSnapshotOf(t *testing.T, js jetstream.JetStream, durable string) {
 		if err != nil {
 			return err
 		}
-		obs, err := js.ObjectStore(t.Context(), StateBucket)
+		obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
 		if err != nil {
 			return err
 		}
@@ -230,7 +234,7 @@ func TestSnapshotRestartKeepsRefreshRotationOfDaysAgo(t *testing.T) {
 			if tc.want == 0 {
 				return
 			}
-			var reuse Alert
+			var reuse schemas.Alert
 			for _, a := range alerts {
 				if a.Detector == tokenReuseName {
 					reuse = a
@@ -338,7 +342,7 @@ func TestSnapshotErasedSubjectDoesNotComeBack(t *testing.T) {
 			// No detect process answers; the snapshot made before the
 			// erasure is deleted.
 			require.NoError(t, CompleteForget(t.Context(), js))
-			obs, err := js.ObjectStore(t.Context(), StateBucket)
+			obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
 			require.NoError(t, err)
 			_, err = obs.GetInfo(t.Context(), r.cfg.Durable)
 			require.ErrorIs(t, err, jetstream.ErrObjectNotFound)
@@ -399,7 +403,7 @@ func TestSnapshotForgetFailsWhenTheSnapshotCannotBeWritten(t *testing.T) {
 	r := runService(t, srv, closedDSN, svcConfig(), DefaultConfig())
 	require.NoError(t, r.Forget(t.Context(), "k1:whoever-AbCdEfGh"))
 	// A full bucket refuses the next snapshot.
-	_, err := js.UpdateObjectStore(t.Context(), jetstream.ObjectStoreConfig{Bucket: StateBucket, MaxBytes: 1})
+	_, err := js.UpdateObjectStore(t.Context(), jetstream.ObjectStoreConfig{Bucket: schemas.StateBucket, MaxBytes: 1})
 	require.NoError(t, err)
 	err = r.Forget(t.Context(), "k1:whoever-AbCdEfGh")
 	require.ErrorContains(t, err, "write snapshot")
@@ -451,7 +455,7 @@ func TestSnapshotUnusableFallsBackToReplay(t *testing.T) {
 			waitAcked(t, js, cfg.Durable)
 			first.stop(t)
 			if tc.damage != nil {
-				obs, err := js.ObjectStore(t.Context(), StateBucket)
+				obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
 				require.NoError(t, err)
 				tc.damage(t, obs, cfg.Durable)
 			}
@@ -496,7 +500,7 @@ func TestSnapshotCrashReplaysEventsAfterTheSnapshot(t *testing.T) {
 			cfg.Snapshots.Interval = tc.interval
 			first := runService(t, srv, closedDSN, cfg, DefaultConfig())
 			poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-				obs, err := js.ObjectStore(t.Context(), StateBucket)
+				obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
 				if err == nil {
 					_, err = obs.GetInfo(t.Context(), cfg.Durable)
 				}
@@ -539,7 +543,7 @@ func TestSnapshotPublishesAlertsInFlight(t *testing.T) {
 
 	// Add two alerts in flight to the snapshot: one the stream has, one
 	// it lost.
-	obs, err := js.ObjectStore(t.Context(), StateBucket)
+	obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
 	require.NoError(t, err)
 	b, err := obs.GetBytes(t.Context(), cfg.Durable)
 	require.NoError(t, err)
@@ -551,8 +555,8 @@ func TestSnapshotPublishesAlertsInFlight(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, eng.restoreState(r))
 	lost := sent[0]
-	lost.ID, lost.Subject, lost.Key = AlertID(lost.Detector, "lost", "lost"), "k1:lost-AbCdEfGhIjKl", "lost"
-	h.inflight = []Alert{sent[0], lost}
+	lost.ID, lost.Subject, lost.Key = schemas.AlertID(lost.Detector, "lost", "lost"), "k1:lost-AbCdEfGhIjKl", "lost"
+	h.inflight = []schemas.Alert{sent[0], lost}
 	b, err = encodeSnapshot(&h, eng, 0)
 	require.NoError(t, err)
 	_, err = obs.PutBytes(t.Context(), cfg.Durable, b)
@@ -580,7 +584,7 @@ func TestSnapshotOfDeletedConsumerIsDropped(t *testing.T) {
 	other := cfg
 	other.Durable = "sessionmon-detect-other"
 	runService(t, srv, closedDSN, other, DefaultConfig()).stop(t)
-	obs, err := js.ObjectStore(t.Context(), StateBucket)
+	obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
 	require.NoError(t, err)
 	_, err = obs.GetInfo(t.Context(), cfg.Durable)
 	require.ErrorIs(t, err, jetstream.ErrObjectNotFound, "the deleted consumer's snapshot is dropped")

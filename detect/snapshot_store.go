@@ -13,13 +13,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Where snapshots live. Each engine unit of the live service keeps its
 // latest snapshot (snapshot.go) as one object of the JetStream object
-// store StateBucket, named by its durable consumer ("sessionmon-detect",
+// store schemas.StateBucket, named by its durable consumer ("sessionmon-detect",
 // "sessionmon-detect-p3", "sessionmon-detect-sources"): a partition that
 // moves to another process takes its state along, as it takes its
 // consumer, and the snapshot of a consumer deleted is deleted at the next
@@ -60,11 +59,7 @@ import (
 // consumers and streams: it opens no new way in. Protect the bucket with
 // NATS accounts or permissions, as the SESSIONMON_* streams.
 
-// StateBucket is the JetStream object store holding the detectors' state
-// snapshots.
-const StateBucket = "SESSIONMON_DETECT_STATE"
-
-// erasureMarkObject names the erasure mark in StateBucket; durable
+// erasureMarkObject names the erasure mark in schemas.StateBucket; durable
 // consumer names cannot contain a dot, so no unit's snapshot has it.
 const erasureMarkObject = "erasure.mark"
 
@@ -113,30 +108,6 @@ func (c SnapshotConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// EnsureStateBucket creates the StateBucket object store, or updates it,
-// with replicas copies in a cluster (never fewer than it has, see
-// natsconn.ReplicasFor). It is safe to call at every start and from
-// several processes at once.
-func EnsureStateBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.ObjectStore, error) {
-	replicas, err := natsconn.ReplicasFor(ctx, js, stateBucketStream, replicas)
-	if err != nil {
-		return nil, fmt.Errorf("detect state bucket: %w", err)
-	}
-	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      StateBucket,
-		Description: "sessionmon detect: the detectors' state, one snapshot per engine",
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("detect state bucket %s: %w", StateBucket, err)
-	}
-	return obs, nil
-}
-
-// stateBucketStream is the stream that holds StateBucket.
-const stateBucketStream = "OBJ_" + StateBucket
-
 // PrepareForget makes sure that what NATS keeps for the detectors cannot
 // bring subject back once the running detectors forgot it (Service.Forget,
 // asked next): it purges the subject's events from SESSIONMON_EVENTS,
@@ -170,7 +141,7 @@ func PrepareForget(ctx context.Context, js jetstream.JetStream, subject string) 
 			}
 		}
 	}
-	obs, err := js.ObjectStore(ctx, StateBucket)
+	obs, err := js.ObjectStore(ctx, schemas.StateBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return purged, nil
 	}
@@ -190,7 +161,7 @@ func PrepareForget(ctx context.Context, js jetstream.JetStream, subject string) 
 // would still hold the subject. Their next start would refuse them anyway,
 // and replays instead.
 func CompleteForget(ctx context.Context, js jetstream.JetStream) error {
-	obs, err := js.ObjectStore(ctx, StateBucket)
+	obs, err := js.ObjectStore(ctx, schemas.StateBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil
 	}

@@ -204,10 +204,10 @@ func restoredEngine(t testing.TB, cfg Config, b []byte) *Engine {
 
 // runSplit runs events through one engine up to split, snapshots it, and
 // runs the rest through a second engine restored from the snapshot.
-func runSplit(t *testing.T, cfg Config, events []*schemas.Event, split int) []Alert {
+func runSplit(t *testing.T, cfg Config, events []*schemas.Event, split int) []schemas.Alert {
 	t.Helper()
 	first := snapshotEngine(t, cfg)
-	var out []Alert
+	var out []schemas.Alert
 	for _, e := range events[:split] {
 		out = append(out, first.Process(e)...)
 	}

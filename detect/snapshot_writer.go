@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // snapshotJob is one encoded snapshot waiting to be written, with who
@@ -131,7 +133,7 @@ func (l *live) snapshot(force bool, waiter chan<- error) {
 	}
 	m, u := l.s.metrics, l.u
 	l.pruneOutstanding()
-	var inflight []Alert
+	var inflight []schemas.Alert
 	for _, st := range l.outstanding {
 		inflight = append(inflight, st.alerts...)
 	}
@@ -178,7 +180,7 @@ func (l *live) forgotten(ctx context.Context, r forgetRequest) {
 // sentStep is a release's alerts handed to the confirmer, numbered.
 type sentStep struct {
 	n      uint64
-	alerts []Alert
+	alerts []schemas.Alert
 }
 
 // pruneOutstanding drops the steps the confirmer has confirmed.

@@ -39,7 +39,7 @@ func defaultTokenPIIClaimsConfig() TokenPIIClaimsConfig {
 	return TokenPIIClaimsConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityMedium,
+			Severity:    schemas.SeverityMedium,
 			DedupWindow: Duration(24 * time.Hour),
 		},
 		Claims: slices.Clone(defaultPIIClaims),
@@ -123,7 +123,7 @@ func (d *TokenPIIClaims) Observe(e *schemas.Event, emit Emit) {
 	case schemas.TokenAPIKey:
 		kind = "API key"
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: tokenPIIClaimsName,
 		Severity: d.cfg.Severity,
 		Time:     e.Time,

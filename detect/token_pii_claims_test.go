@@ -88,9 +88,9 @@ func TestTokenPIIClaimsAlert(t *testing.T) {
 	require.NoError(t, err)
 	got := polRun(t, d, polEv("t1", schemas.TokenIssued, 0,
 		polToken(polTokenA, schemas.TokenAccess, "", 0, -1, "sub", "email", "name")))
-	require.Equal(t, []Alert{{
+	require.Equal(t, []schemas.Alert{{
 		Detector: "token_pii_claims",
-		Severity: SeverityMedium,
+		Severity: schemas.SeverityMedium,
 		Time:     schemas.At(polBase),
 		App:      polApp,
 		Subject:  polSubject,

@@ -46,7 +46,7 @@ func defaultTokenReuseConfig() TokenReuseConfig {
 	return TokenReuseConfig{
 		Common: Common{
 			Enabled:     true,
-			Severity:    SeverityHigh,
+			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(time.Hour),
 		},
 		Variants:          []string{variantRefreshReuse, variantConcurrentUse, variantAfterLogout},
@@ -267,7 +267,7 @@ func (d *TokenReuse) checkRefresh(e *schemas.Event, at int64, emit Emit) {
 	if dev != "" {
 		details["device"] = dev
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: tokenReuseName,
 		Severity: raise(d.cfg.Severity),
 		Time:     e.Time,
@@ -308,7 +308,7 @@ func (d *TokenReuse) checkConcurrent(e *schemas.Event, at int64, emit Emit) {
 	if at < u.at {
 		first, second = second, first
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: tokenReuseName,
 		Time:     e.Time,
 		App:      e.App,
@@ -356,7 +356,7 @@ func (d *TokenReuse) checkAfterLogout(e *schemas.Event, token string, at int64, 
 	if reason == "session_ended" {
 		what = "its session ended"
 	}
-	emit(Alert{
+	emit(schemas.Alert{
 		Detector: tokenReuseName,
 		Time:     e.Time,
 		App:      e.App,
@@ -444,14 +444,14 @@ func deviceText(first uint64, second string) string {
 }
 
 // raise returns the severity one level above s (critical stays).
-func raise(s Severity) Severity {
+func raise(s schemas.Severity) schemas.Severity {
 	switch s {
-	case SeverityLow:
-		return SeverityMedium
-	case SeverityMedium:
-		return SeverityHigh
+	case schemas.SeverityLow:
+		return schemas.SeverityMedium
+	case schemas.SeverityMedium:
+		return schemas.SeverityHigh
 	}
-	return SeverityCritical
+	return schemas.SeverityCritical
 }
 
 func abs(v int64) int64 {

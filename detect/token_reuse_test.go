@@ -235,7 +235,7 @@ func TestTokenReuseAlert(t *testing.T) {
 	require.Len(t, alerts, 1)
 	a := alerts[0]
 	require.Equal(t, "token_reuse", a.Detector)
-	require.Equal(t, SeverityCritical, a.Severity, "one above the configured high")
+	require.Equal(t, schemas.SeverityCritical, a.Severity, "one above the configured high")
 	require.Equal(t, "Refresh token reused after rotation", a.Title)
 	require.Equal(t, "k1:ses-Tk5Rf6Sh7Ro8Ta9Te0X", a.Session)
 	require.Equal(t, "Refresh token k1:tok-R… was rotated twice, 15m apart, from a different device: a sign it was stolen.", a.Summary)

@@ -12,12 +12,15 @@ import (
 
 // batch is what one ClickHouse insert writes and one round of acks
 // confirms: the rows of valid events, the dead letters of the others, and
-// every message they came from.
+// every message they came from; or, read from the alerts stream, alerts
+// and status changes.
 type batch struct {
-	msgs    []jetstream.Msg
-	rows    []chstore.EventRow
-	dead    []DeadLetter
-	started time.Time
+	msgs     []jetstream.Msg
+	rows     []chstore.EventRow
+	dead     []DeadLetter
+	alerts   []chstore.AlertRow
+	statuses []chstore.AlertStatusRow
+	started  time.Time
 }
 
 func newBatch(size int) *batch {
@@ -42,6 +45,10 @@ func (s *Service) add(b *batch, msg jetstream.Msg) {
 		if md.NumDelivered > 1 {
 			s.metrics.redelivered.Inc()
 		}
+	}
+	if s.alerts {
+		s.addAlert(b, msg)
+		return
 	}
 	row, dead := s.convert(msg.Subject(), msg.Data(), seq, now)
 	if dead != nil {

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Config tunes the worker.
@@ -40,7 +42,7 @@ type Config struct {
 // DefaultConfig is the worker's configuration out of the box.
 func DefaultConfig() Config {
 	return Config{
-		Durable:       "sessionmon-ingest",
+		Durable:       schemas.IngestDurable,
 		BatchSize:     20000,
 		BatchAge:      500 * time.Millisecond,
 		MaxAckPending: 100000,

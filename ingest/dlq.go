@@ -11,14 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
-)
-
-// Dead-letter stream names.
-const (
-	DLQStream        = "SESSIONMON_DLQ"
-	dlqSubjectPrefix = "sessionmon.dlq."
 )
 
 // Headers of a dead letter.
@@ -30,31 +23,6 @@ const (
 	hdrTime      = "Sessionmon-Dlq-Time"
 	hdrRedacted  = "Sessionmon-Dlq-Redacted"
 )
-
-// EnsureDLQStream creates or updates the dead-letter stream with replicas
-// copies in a cluster (stream-replicas); it never lowers the replicas the
-// stream has (natsconn.ReplicasFor), so a worker that passes 1 keeps what
-// serve set. Dead letters have their own short retention: they may hold
-// what an app should not have sent.
-func EnsureDLQStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration, replicas int) (jetstream.Stream, error) {
-	replicas, err := natsconn.ReplicasFor(ctx, js, DLQStream, replicas)
-	if err != nil {
-		return nil, err
-	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        DLQStream,
-		Description: "sessionmon dead letters: events ingest refused, with the reason; values that look like personal data are redacted",
-		Subjects:    []string{dlqSubjectPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		MaxAge:      maxAge,
-		Duplicates:  2 * time.Hour,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s: %w", DLQStream, err)
-	}
-	return s, nil
-}
 
 // DeadLetter is one refused event.
 type DeadLetter struct {
@@ -79,7 +47,7 @@ type DeadLetter struct {
 // message builds the dead letter's NATS message. Its id makes a redelivered
 // event dead-lettered once.
 func (d *DeadLetter) message() *nats.Msg {
-	m := nats.NewMsg(dlqSubjectPrefix + d.Reason)
+	m := nats.NewMsg(schemas.DLQSubjectPrefix + d.Reason)
 	m.Header.Set(nats.MsgIdHdr, "dlq-"+strconv.FormatUint(d.EventSeq, 10))
 	m.Header.Set(hdrReason, d.Reason)
 	m.Header.Set(hdrError, d.Error)
@@ -114,7 +82,7 @@ func deadLetterFrom(raw *jetstream.RawStreamMsg) DeadLetter {
 
 // ListDeadLetters returns the last n dead letters, newest first.
 func ListDeadLetters(ctx context.Context, js jetstream.JetStream, n int) ([]DeadLetter, error) {
-	s, err := js.Stream(ctx, DLQStream)
+	s, err := js.Stream(ctx, schemas.DLQStream)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter stream: %w", err)
 	}

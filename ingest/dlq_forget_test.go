@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
@@ -15,7 +16,7 @@ import (
 // TestErasureFindsDeadLetters runs ingest on refused events of three
 // subjects: the dead letters name the subject by the hash header (never
 // the hash of a subject field that looked like a phone number), and
-// PurgeSubjectDeadLetters deletes one subject's dead letters, and only
+// natsconn.PurgeSubjectDeadLetters deletes one subject's dead letters, and only
 // those.
 func TestErasureFindsDeadLetters(t *testing.T) {
 	st := newStack(t)
@@ -56,7 +57,7 @@ func TestErasureFindsDeadLetters(t *testing.T) {
 		return nil
 	})
 
-	s, err := st.js.Stream(t.Context(), DLQStream)
+	s, err := st.js.Stream(t.Context(), schemas.DLQStream)
 	require.NoError(t, err)
 	hashes := map[string]int{}
 	for seq := uint64(1); seq <= 4; seq++ {
@@ -69,7 +70,7 @@ func TestErasureFindsDeadLetters(t *testing.T) {
 	require.Equal(t, map[string]int{schemas.SubjectHash(erased): 2, schemas.SubjectHash(kept): 1}, hashes,
 		"the phone number's dead letter carries no hash of it")
 
-	n, err := PurgeSubjectDeadLetters(t.Context(), st.js, erased)
+	n, err := natsconn.PurgeSubjectDeadLetters(t.Context(), st.js, erased)
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), n)
 	dead, err := ListDeadLetters(t.Context(), st.js, 100)
@@ -80,9 +81,9 @@ func TestErasureFindsDeadLetters(t *testing.T) {
 	}
 	require.Contains(t, string(dead[0].Body)+string(dead[1].Body), kept)
 
-	n, err = PurgeSubjectDeadLetters(t.Context(), st.js, erased)
+	n, err = natsconn.PurgeSubjectDeadLetters(t.Context(), st.js, erased)
 	require.NoError(t, err)
 	require.Zero(t, n, "erasing again finds nothing")
-	_, err = PurgeSubjectDeadLetters(t.Context(), st.js, "k1:*")
+	_, err = natsconn.PurgeSubjectDeadLetters(t.Context(), st.js, "k1:*")
 	require.ErrorContains(t, err, "not a valid pseudonym")
 }

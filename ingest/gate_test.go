@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/detect"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
@@ -155,8 +156,12 @@ func TestGateBeforeStorageAndDetectors(t *testing.T) {
 	dcfg.FirstLookback = time.Hour
 	dcfg.AckWait = 5 * time.Second
 	dcfg.RetryMin, dcfg.RetryMax = 50*time.Millisecond, 500*time.Millisecond
-	dcfg.StoreBatchAge = 100 * time.Millisecond
-	dsvc, err := detect.NewService(st.js, dsn, dcfg, detect.DefaultConfig())
+	_, err = natsconn.EnsureAlertStream(t.Context(), st.js, dcfg.Alerts)
+	require.NoError(t, err)
+	aw, err := NewAlerts(st.js, dsn, alertTestConfig())
+	require.NoError(t, err)
+	runService(t, aw)
+	dsvc, err := detect.NewService(st.js, dcfg, detect.DefaultConfig())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	ddone := make(chan error, 1)
@@ -224,7 +229,7 @@ func TestGateBeforeStorageAndDetectors(t *testing.T) {
 		require.Contains(t, r, cleanSubject, "an alert about a refused event: %s", r)
 		require.NotContains(t, r, gateMarker)
 	}
-	stream, err := st.js.Stream(t.Context(), detect.AlertStream)
+	stream, err := st.js.Stream(t.Context(), schemas.AlertStream)
 	require.NoError(t, err)
 	info, err := stream.Info(t.Context())
 	require.NoError(t, err)
@@ -232,7 +237,7 @@ func TestGateBeforeStorageAndDetectors(t *testing.T) {
 		msg, err := stream.GetMsg(t.Context(), seq)
 		require.NoError(t, err)
 		require.NotContains(t, string(msg.Data), gateMarker)
-		if !strings.HasPrefix(msg.Subject, detect.StatusSubjectPrefix) {
+		if !strings.HasPrefix(msg.Subject, schemas.StatusSubjectPrefix) {
 			require.Contains(t, string(msg.Data), cleanSubject, "an alert about a refused event: %s", msg.Data)
 		}
 	}

@@ -16,6 +16,9 @@ type Metrics struct {
 	pending      prometheus.Gauge
 	ackPending   prometheus.Gauge
 	redelivered  prometheus.Counter
+	// skipped counts messages of the alerts stream that are neither an
+	// alert nor a status change (NewAlertMetrics only).
+	skipped prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -62,6 +65,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.ingested, m.rejected, m.batchSize, m.batchLatency, m.insertErrors, m.pending, m.ackPending, m.redelivered)
+	}
+	return m
+}
+
+// NewAlertMetrics creates the metrics of the alerts stream's writer
+// (NewAlerts) and registers them with reg (nil: not registered). They keep
+// the names they had when detect wrote alerts: alerts and status changes
+// written, failed attempts, messages skipped.
+func NewAlertMetrics(reg prometheus.Registerer) *Metrics {
+	m := NewMetrics(nil)
+	m.ingested = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sessionmon_detect_alerts_stored_total",
+		Help: "Alerts and status changes written to ClickHouse (redeliveries included).",
+	})
+	m.insertErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sessionmon_detect_store_errors_total",
+		Help: "Failed attempts to write alerts to ClickHouse (each is retried).",
+	})
+	m.skipped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sessionmon_detect_store_rejected_total",
+		Help: "Messages on SESSIONMON_ALERTS that are neither an alert nor a status change, skipped.",
+	})
+	if reg != nil {
+		reg.MustRegister(m.ingested, m.insertErrors, m.skipped)
 	}
 	return m
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,7 +14,9 @@ import (
 	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/geo"
+	"github.com/sessionmon/sessionmon/internal/health"
 	"github.com/sessionmon/sessionmon/internal/logging"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -35,8 +36,11 @@ type Service struct {
 	// storeOpts configure the ClickHouse store (WithStoreOptions).
 	storeOpts []chstore.Option
 
-	// notReady holds why the worker is not ready, or nil.
-	notReady atomic.Pointer[string]
+	// alerts is set on the writer of the alerts stream (NewAlerts).
+	alerts bool
+
+	// ready says why the worker is not ready, if it is not.
+	ready health.State
 
 	// afterInsert, when set by tests, runs after a batch is written and
 	// before it is acknowledged; an error stops the worker there, as a
@@ -66,31 +70,34 @@ func WithStoreOptions(opts ...chstore.Option) Option {
 // New returns a worker that reads SESSIONMON_EVENTS from js and writes to
 // the ClickHouse server at dsn.
 func New(js jetstream.JetStream, dsn string, cfg Config, opts ...Option) (*Service, error) {
-	if err := cfg.Validate(); err != nil {
+	s, err := newService(js, dsn, cfg, "events", opts...)
+	if err != nil {
 		return nil, err
 	}
-	s := &Service{js: js, dsn: dsn, cfg: cfg, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	s.logger = logging.OrDiscard(s.logger).With("component", "ingest")
 	if s.metrics == nil {
 		s.metrics = NewMetrics(nil)
 	}
-	s.setNotReady("starting")
+	s.ready.Set("starting")
 	return s, nil
 }
 
-func (s *Service) setNotReady(reason string) { s.notReady.Store(&reason) }
+// newService checks cfg and applies opts; the logger names what the
+// worker writes (events, alerts).
+func newService(js jetstream.JetStream, dsn string, cfg Config, what string, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{js: js, dsn: dsn, cfg: cfg, now: time.Now, alerts: what == "alerts"}
+	for _, o := range opts {
+		o(s)
+	}
+	s.logger = logging.OrDiscard(s.logger).With("component", "ingest", "stream", what)
+	return s, nil
+}
 
 // Ready returns nil when the worker is consuming and ClickHouse accepts
 // writes, or an error saying why not. It is a health.Check.
-func (s *Service) Ready(context.Context) error {
-	if r := s.notReady.Load(); r != nil {
-		return errors.New(*r)
-	}
-	return nil
-}
+func (s *Service) Ready(ctx context.Context) error { return s.ready.Check(ctx) }
 
 // Run consumes until ctx ends, then writes and acknowledges what it holds
 // (within shutdownTimeout) and returns. It waits for ClickHouse as long as it
@@ -101,19 +108,22 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer store.Close()
-	if _, err := EnsureDLQStream(ctx, s.js, s.cfg.DLQMaxAge, 1); err != nil {
+	stream, description := schemas.EventStream, "sessionmon ingest: events to ClickHouse"
+	if s.alerts {
+		stream, description = schemas.AlertStream, "sessionmon ingest: alerts and status changes to ClickHouse"
+	} else if _, err := natsconn.EnsureDLQStream(ctx, s.js, s.cfg.DLQMaxAge, 1); err != nil {
 		return err
 	}
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, schemas.EventStream, jetstream.ConsumerConfig{
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:       s.cfg.Durable,
-		Description:   "sessionmon ingest: events to ClickHouse",
+		Description:   description,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
 		MaxAckPending: s.cfg.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("ingest consumer: %w", err)
+		return fmt.Errorf("ingest consumer of %s: %w", stream, err)
 	}
 	// Writes go on for shutdownTimeout after ctx ends, so that what was
 	// read is written and acknowledged.
@@ -122,7 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancelWrites) })
 	defer stopWrites()
 
-	s.notReady.Store(nil)
+	s.ready.SetReady()
 	s.logger.Info("ingest started", slog.String("consumer", s.cfg.Durable), slog.Int("batch_size", s.cfg.BatchSize), slog.Duration("batch_age", s.cfg.BatchAge))
 
 	// A batch is written while the next one fills: one in flight.
@@ -135,7 +145,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.writeAll(wctx, store, batches) })
 	g.Go(func() error { return s.watchConsumer(gctx, cons) })
 	err = g.Wait()
-	s.setNotReady("stopped")
+	s.ready.Set("stopped")
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
@@ -145,25 +155,14 @@ func (s *Service) Run(ctx context.Context) error {
 // openStore connects to ClickHouse and migrates, retrying with backoff
 // until it succeeds or ctx ends.
 func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
-	b := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
-	for {
-		store, err := chstore.Open(ctx, s.dsn, s.logger, s.storeOpts...)
-		if errors.Is(err, chstore.ErrInvalidDSN) {
-			// Waiting won't fix a configuration error.
-			return nil, err
-		}
-		if err == nil {
-			if _, err = store.Migrate(ctx); err == nil {
-				return store, nil
-			}
-			store.Close()
-		}
-		s.setNotReady("waiting for clickhouse: " + err.Error())
-		s.logger.Warn("clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.Next()))
-		if !b.Wait(ctx) {
-			return nil, ctx.Err()
-		}
-	}
+	return chstore.Connect(ctx, s.dsn, s.logger, chstore.ConnectConfig{
+		Migrate: true,
+		Wait:    &backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax},
+		Waiting: func(err error, retryIn time.Duration) {
+			s.ready.Set("waiting for clickhouse: " + err.Error())
+			s.logger.Warn("clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", retryIn))
+		},
+	}, s.storeOpts...)
 }
 
 // read fills batches from the consumer, one pull request per batch: a
@@ -181,7 +180,7 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 				return ctx.Err()
 			}
 			s.logger.Warn("pull events", slog.Any("error", err))
-			if !sleepCtx(ctx, s.cfg.RetryMin) {
+			if !backoff.Sleep(ctx, s.cfg.RetryMin) {
 				return ctx.Err()
 			}
 			continue
@@ -203,18 +202,6 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 			// redelivers them to this or another worker.
 			return ctx.Err()
 		}
-	}
-}
-
-// sleepCtx waits d; it reports false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

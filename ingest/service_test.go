@@ -37,6 +37,17 @@ func testConfig() Config {
 	return c
 }
 
+// alertTestConfig is the alerts writer's configuration, writing and
+// retrying quickly.
+func alertTestConfig() Config {
+	c := DefaultAlertConfig()
+	c.BatchAge = 100 * time.Millisecond
+	c.AckWait = 2 * time.Second
+	c.RetryMin = 50 * time.Millisecond
+	c.RetryMax = 500 * time.Millisecond
+	return c
+}
+
 // stack is a real NATS server with the events stream.
 type stack struct {
 	nc *nats.Conn

@@ -41,6 +41,11 @@ func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) err
 			return err
 		}
 	}
+	if s.alerts {
+		if err := s.retry(ctx, "insert alerts", func(ctx context.Context) error { return insertAlerts(ctx, store, b) }); err != nil {
+			return err
+		}
+	}
 	if s.afterInsert != nil {
 		if err := s.afterInsert(); err != nil {
 			return err
@@ -51,7 +56,7 @@ func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) err
 		// collapses: correctness does not depend on it.
 		_ = m.Ack()
 	}
-	s.metrics.ingested.Add(float64(len(b.rows)))
+	s.metrics.ingested.Add(float64(len(b.rows) + len(b.alerts) + len(b.statuses)))
 	s.metrics.batchSize.Observe(float64(len(b.msgs)))
 	s.metrics.batchLatency.Observe(time.Since(start).Seconds())
 	return nil
@@ -60,26 +65,20 @@ func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) err
 // retry runs op until it succeeds or ctx ends, with exponential backoff and
 // jitter, and keeps readiness and metrics informed.
 func (s *Service) retry(ctx context.Context, what string, op func(context.Context) error) error {
-	bo := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
-	for attempt := 1; ; attempt++ {
-		err := op(ctx)
-		if err == nil {
-			if attempt > 1 {
-				s.notReady.Store(nil)
-				s.logger.Info("write recovered", slog.String("op", what), slog.Int("attempts", attempt))
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", what, ctx.Err())
-		}
-		s.metrics.insertErrors.Inc()
-		s.setNotReady(fmt.Sprintf("%s failing, retrying: %v", what, err))
-		s.logger.Warn("write failed, retrying", slog.String("op", what), slog.Int("attempt", attempt), slog.Duration("retry_in", bo.Next()), slog.Any("error", err))
-		if !bo.Wait(ctx) {
-			return fmt.Errorf("%s: %w", what, ctx.Err())
-		}
+	err := backoff.Retry(ctx, &backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}, op,
+		func(attempt int, err error, retryIn time.Duration) {
+			s.metrics.insertErrors.Inc()
+			s.ready.Set(fmt.Sprintf("%s failing, retrying: %v", what, err))
+			s.logger.Warn("write failed, retrying", slog.String("op", what), slog.Int("attempt", attempt), slog.Duration("retry_in", retryIn), slog.Any("error", err))
+		},
+		func(attempts int) {
+			s.ready.SetReady()
+			s.logger.Info("write recovered", slog.String("op", what), slog.Int("attempts", attempts))
+		})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
+	return nil
 }
 
 // publishDead stores dead letters in their stream and waits for every ack.

@@ -3,7 +3,10 @@
 // ClickHouse's deletion_log.
 //
 // Jobs (jobs.go) are plain functions over a *chstore.Store; schedule.go turns
-// the configured cron expression and time zone into a schedule.
+// the configured cron expression and time zone into a schedule; Service
+// (service.go) runs them in a long-running process: the scheduled job, the
+// erasure worker and the TTL backstop. The Eraser forgets a subject in what
+// NATS keeps through a ForgetFunc (detect.ForgetVia).
 package retention
 
 import (

@@ -29,7 +29,7 @@ func seedSubjects(t *testing.T, s *chstore.Store) {
 		require.NoError(t, s.InsertAlerts(ctx, []chstore.AlertRow{{ID: id, Detector: "brute_force", Severity: "medium",
 			SeverityRank: 2, Time: at, DetectedAt: at, App: "shop", Subject: sub, Title: "t", Summary: "s"}}))
 		require.NoError(t, s.AppendAlertStatus(ctx, chstore.AlertStatusRow{ID: "st-" + sub, AlertID: id,
-			Status: chstore.AlertAcknowledged, Actor: "soc", Time: at.Add(time.Hour)}))
+			Status: string(schemas.StatusAcknowledged), Actor: "soc", Time: at.Add(time.Hour)}))
 		require.NoError(t, s.InsertWebhookDeliveries(ctx, []chstore.WebhookDeliveryRow{{Webhook: "chat", AlertID: id,
 			Attempt: 1, Status: chstore.DeliveryDelivered, HTTPStatus: 200, Time: at.Add(time.Second)}}))
 	}

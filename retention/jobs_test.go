@@ -42,7 +42,7 @@ func seed(t *testing.T, s *chstore.Store) {
 		event(7, schemas.LoginSucceeded, now.Add(-30*day-time.Hour)),
 	}))
 	status := func(id string, at time.Time) chstore.AlertStatusRow {
-		return chstore.AlertStatusRow{ID: id, AlertID: "a-" + id, Status: chstore.AlertResolved, Actor: "dpo", Time: at}
+		return chstore.AlertStatusRow{ID: id, AlertID: "a-" + id, Status: string(schemas.StatusResolved), Actor: "dpo", Time: at}
 	}
 	require.NoError(t, s.AppendAlertStatus(ctx,
 		status("sep", time.Date(2026, 9, 10, 0, 0, 0, 0, time.UTC)),

@@ -52,3 +52,13 @@ func (e *ValidationError) Fields() []string {
 func invalid(field, rule string) *ValidationError {
 	return &ValidationError{Errors: []*FieldError{{Field: field, Rule: rule}}}
 }
+
+// Sentinel errors of the alert contract; match them with errors.Is.
+var (
+	// ErrInvalidAlert rejects a message on the alerts stream that is not
+	// an alert (missing id, detector, severity or time).
+	ErrInvalidAlert = errors.New("invalid alert")
+	// ErrInvalidStatusChange rejects a status change with a missing or
+	// malformed field.
+	ErrInvalidStatusChange = errors.New("invalid status change")
+)

@@ -1,6 +1,8 @@
 // Package schemas holds sessionmon's data contracts: the session event
 // (schema v1) as Go types with a strict decoder and validator, the same
-// contract as a JSON Schema (event.v1.schema.json), and the ClickHouse
+// contract as a JSON Schema (event.v1.schema.json); the alert and the
+// change of its status (alert.go, alert.v1.schema.json); the NATS names of
+// every stream, subject, bucket and consumer (nats.go); and the ClickHouse
 // migrations.
 //
 // The Go validator and the JSON Schema describe the same rules; a test

@@ -124,3 +124,81 @@ func EventSubjectTokens(natsSubject string) (app, subject string, ok bool) {
 	}
 	return tokens[0], tokens[1], true
 }
+
+// NATS names of the alert contract. An alert travels on
+// AlertSubjectPrefix + "<severity>.<detector>", so a subscriber can ask for
+// sessionmon.alerts.critical.> or sessionmon.alerts.*.brute_force. Status
+// changes travel on AlertSubjectPrefix + "status.<status>" in the same
+// stream ("status" is no severity).
+const (
+	// AlertStream is the JetStream stream that holds alerts and their
+	// status changes.
+	AlertStream = "SESSIONMON_ALERTS"
+	// AlertSubjectPrefix starts every alert subject.
+	AlertSubjectPrefix = "sessionmon.alerts."
+	// AlertSubjects is the stream's subject filter.
+	AlertSubjects = AlertSubjectPrefix + ">"
+	// StatusSubjectPrefix starts every status change subject.
+	StatusSubjectPrefix = AlertSubjectPrefix + "status."
+)
+
+// AlertSubject returns the subject a is published on.
+func AlertSubject(a *Alert) string {
+	return AlertSubjectPrefix + string(a.Severity) + "." + a.Detector
+}
+
+// StatusSubject returns the subject a change to status is published on.
+func StatusSubject(status AlertStatus) string {
+	return StatusSubjectPrefix + string(status)
+}
+
+// Durable consumer names. Processes of one kind share their consumer, so
+// JetStream spreads the work between them.
+const (
+	// IngestDurable is ingest's consumer of EventStream.
+	IngestDurable = "sessionmon-ingest"
+	// DetectDurable is detect's consumer of EventStream; a partition's
+	// consumer adds "-p<partition>", the source role's "-sources".
+	DetectDurable = "sessionmon-detect"
+	// AlertStoreDurable is the consumer of AlertStream that writes alerts
+	// and status changes to ClickHouse (ingest.NewAlerts). It keeps the
+	// name it had when detect wrote them.
+	AlertStoreDurable = "sessionmon-detect-store"
+	// NotifyConsumerPrefix starts the notifier's consumer names:
+	// NotifyConsumerPrefix + "<webhook>" on AlertStream, and the same +
+	// "-redeliver" on RedeliverStream.
+	NotifyConsumerPrefix = "sessionmon-notify-"
+)
+
+// ForgetSubject is the NATS subject on which `sessionmon erase` and the
+// erasure worker ask the running detectors to drop a data subject's state
+// (the payload is the pseudonym; answers are detect.ForgetReply JSON).
+const ForgetSubject = "sessionmon.control.forget"
+
+// Names of the other streams and buckets sessionmon declares (see
+// natsconn.EnsureTopology).
+const (
+	// DLQStream holds the events ingest refused, on
+	// DLQSubjectPrefix + "<reason>".
+	DLQStream = "SESSIONMON_DLQ"
+	// DLQSubjectPrefix starts every dead letter's subject.
+	DLQSubjectPrefix = "sessionmon.dlq."
+	// StateBucket is the object store of the detectors' state snapshots.
+	StateBucket = "SESSIONMON_DETECT_STATE"
+	// UndeliverableBucket is the key-value bucket of alerts a webhook gave
+	// up on, keyed "<webhook>.<alert id>".
+	UndeliverableBucket = "SESSIONMON_UNDELIVERABLE"
+	// RedeliverStream is a work-queue stream of alerts queued again by
+	// hand, on RedeliverSubjectPrefix + "<webhook>".
+	RedeliverStream = "SESSIONMON_REDELIVER"
+	// RedeliverSubjectPrefix starts every redelivery subject.
+	RedeliverSubjectPrefix = "sessionmon.notify.redeliver."
+	// LockBucket is the key-value bucket of sessionmon's job locks.
+	LockBucket = "SESSIONMON_LOCKS"
+	// DashboardSessionBucket is the key-value bucket of the dashboard's
+	// server-side sessions; its TTL is the absolute session timeout.
+	DashboardSessionBucket = "SESSIONMON_DASHBOARD_SESSIONS"
+	// DashboardTokenBucket is the key-value bucket of the dashboard's API
+	// tokens.
+	DashboardTokenBucket = "SESSIONMON_DASHBOARD_TOKENS"
+)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the full fault drill (internal/drill, build tag drill): kill -9 of
+# Runs the full fault drill (test/drill, build tag drill): kill -9 of
 # sessionmon, a NATS restart, a ClickHouse restart, ClickHouse refusing
 # inserts, hanging webhooks, a full JetStream and clock skew, one scenario
 # at a time, each against the real binary under steady SDK load. Prints the
@@ -21,7 +21,7 @@ results="$(mktemp /tmp/sessionmon-drill.XXXXXX.jsonl)"
 trap 'rm -f "$results"' EXIT
 
 rc=0
-DRILL_RESULTS="$results" go test -tags drill -count=1 -timeout 30m -v -run '^TestDrill' "$@" ./internal/drill/ || rc=$?
+DRILL_RESULTS="$results" go test -tags drill -count=1 -timeout 30m -v -run '^TestDrill' "$@" ./test/drill/ || rc=$?
 
 echo
 echo "Results ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')):"

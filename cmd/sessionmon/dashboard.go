@@ -21,12 +21,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sessionmon/sessionmon/alert"
 	"github.com/sessionmon/sessionmon/dashboard"
 	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/health"
+	"github.com/sessionmon/sessionmon/notify"
 	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -42,15 +42,11 @@ const (
 	demoAdminPasswordFile = "dashboard-admin-password"
 )
 
-// Timeouts of the HTTP server that serve shares between the dashboard and
-// /metrics, /healthz, /readyz: the dashboard's (an export or the live alert
-// stream may write for minutes).
-const (
-	sharedReadHeaderTimeout = 5 * time.Second
-	sharedReadTimeout       = 15 * time.Second
-	sharedWriteTimeout      = 5 * time.Minute
-	sharedIdleTimeout       = 2 * time.Minute
-)
+// sharedTimeouts are those of the HTTP server that serve shares between the
+// dashboard and /metrics, /healthz, /readyz, and of the dashboard's own:
+// the dashboard's (an export or the live alert stream may write for
+// minutes).
+var sharedTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 15 * time.Second, write: 5 * time.Minute, idle: 2 * time.Minute}
 
 func dashboardCommand() *command {
 	return &command{
@@ -103,12 +99,12 @@ func runDashboard(ctx context.Context, e *env) error {
 	defer store.Close()
 	// Not run here (serve or notify runs it): the webhook page lists
 	// undeliverable alerts and redelivers through it.
-	notify, err := newNotifier(ctx, &cfg, st.js, logger, nil)
+	notifier, err := newNotifier(ctx, &cfg, st.js, logger, nil)
 	if err != nil {
 		return err
 	}
-	defer notify.close()
-	srv, closeDash, err := newDashboard(ctx, &cfg, dc, st, store, notify.Notifier, logger, nil)
+	defer notifier.close()
+	srv, closeDash, err := newDashboard(ctx, &cfg, dc, st, store, notifier.Notifier, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -226,32 +222,20 @@ func isLoopback(addr string) bool {
 // up yet. With migrate, it applies the migrations (the dashboard alone);
 // serve leaves them to ingest.
 func openDashboardStore(ctx context.Context, cfg *config.Config, migrate bool, logger *slog.Logger) (*chstore.Store, error) {
-	b := backoff.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
-	for {
-		store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger, clusterOption(cfg))
-		if errors.Is(err, chstore.ErrInvalidDSN) {
-			return nil, err
-		}
-		if err == nil && migrate {
-			if _, err = store.Migrate(ctx); err != nil {
-				store.Close()
-			}
-		}
-		if err == nil {
-			return store, nil
-		}
-		logger.Warn("dashboard: clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", b.Next()))
-		if !b.Wait(ctx) {
-			return nil, ctx.Err()
-		}
-	}
+	return chstore.Connect(ctx, cfg.ClickHouseURL(), logger, chstore.ConnectConfig{
+		Migrate: migrate,
+		Wait:    &backoff.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second},
+		Waiting: func(err error, retryIn time.Duration) {
+			logger.Warn("dashboard: clickhouse not available, retrying", slog.Any("error", err), slog.Duration("retry_in", retryIn))
+		},
+	}, clusterOption(cfg))
 }
 
 // newDashboard builds the dashboard on st and store. The returned func
 // closes what it opened (the client publishing the dashboard's own
 // sessions), after the server stopped.
 func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, st *natsStack, store *chstore.Store,
-	notifier *alert.Notifier, logger *slog.Logger, reg prometheus.Registerer) (*dashboard.Server, func(), error) {
+	notifier *notify.Notifier, logger *slog.Logger, reg prometheus.Registerer) (*dashboard.Server, func(), error) {
 	rc, err := retention.ParseConfig(cfg.RetentionYAML)
 	if err != nil {
 		return nil, nil, err
@@ -300,7 +284,7 @@ func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, 
 // tls_cert_file and tls_key_file, the server the dashboard is on serves
 // HTTPS only (on the shared address, /metrics and the health checks too).
 func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.Config, st *natsStack, ready health.Check,
-	notifier *alert.Notifier, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
+	notifier *notify.Notifier, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
 	shared := dashboardAddr(cfg) == dashboard.DefaultAddr || dashboardAddr(cfg) == cfg.HTTPAddr
 	addr := dashboardAddr(cfg)
 	if shared {
@@ -323,30 +307,26 @@ func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.C
 	}
 	lazy := &lazyHandler{}
 	var stopped <-chan struct{}
-	checks.Add("dashboard", func(context.Context) error {
-		if lazy.h.Load() == nil {
-			return errors.New("dashboard waiting for clickhouse")
-		}
-		return nil
-	})
+	started := health.NotReady("dashboard waiting for clickhouse")
+	checks.Add("dashboard", started.Check)
 	if shared {
 		mux := http.NewServeMux()
 		checks.Register(mux)
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.Handle("/", lazy)
-		if stopped, err = serveHandlerTLS(ctx, g, cfg.HTTPAddr, mux, tlsConfig, logger); err != nil {
+		if stopped, err = serveHandler(ctx, g, cfg.HTTPAddr, mux, tlsConfig, sharedTimeouts, logger); err != nil {
 			return err
 		}
 	} else {
 		if err := serveHTTP(ctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {
 			return err
 		}
-		if stopped, err = serveHandlerTLS(ctx, g, addr, lazy, tlsConfig, logger); err != nil {
+		if stopped, err = serveHandler(ctx, g, addr, lazy, tlsConfig, sharedTimeouts, logger); err != nil {
 			return err
 		}
 	}
 	g.Go(func() error {
-		if err := waitReady(ctx, ready); err != nil {
+		if err := health.Wait(ctx, ready, 250*time.Millisecond); err != nil {
 			return ignoreCanceled(ctx, err)
 		}
 		store, err := openDashboardStore(ctx, cfg, false, logger)
@@ -361,6 +341,7 @@ func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.C
 		defer closeDash()
 		h := srv.Handler()
 		lazy.h.Store(&h)
+		started.SetReady()
 		logger.Info("dashboard ready", slog.String("dashboard_addr", addr))
 		// The store and the monitor close after the server has stopped,
 		// not under requests in flight.
@@ -377,21 +358,6 @@ func ignoreCanceled(ctx context.Context, err error) error {
 		return nil
 	}
 	return err
-}
-
-// waitReady polls ready (ingest: ClickHouse up and migrated) until it
-// succeeds or ctx ends.
-func waitReady(ctx context.Context, ready health.Check) error {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for ready(ctx) != nil {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }
 
 // lazyHandler answers 503 until its handler is set.
@@ -413,48 +379,4 @@ func dashboardTLS(dc dashboard.Config) (*tls.Config, error) {
 		return nil, fmt.Errorf("dashboard.tls_cert_file, dashboard.tls_key_file: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// serveHandler serves h on addr inside g until ctx ends; stopped is
-// closed when the server has shut down.
-func serveHandler(ctx context.Context, g *errgroup.Group, addr string, h http.Handler, logger *slog.Logger) (stopped <-chan struct{}, err error) {
-	return serveHandlerTLS(ctx, g, addr, h, nil, logger)
-}
-
-// serveHandlerTLS is serveHandler serving HTTPS with tlsConfig (nil: plain
-// HTTP).
-func serveHandlerTLS(ctx context.Context, g *errgroup.Group, addr string, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) (stopped <-chan struct{}, err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http listen on %s: %w", addr, err)
-	}
-	done := make(chan struct{})
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: sharedReadHeaderTimeout,
-		ReadTimeout:       sharedReadTimeout,
-		WriteTimeout:      sharedWriteTimeout,
-		IdleTimeout:       sharedIdleTimeout,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		TLSConfig:         tlsConfig,
-	}
-	logger.Info("http listening", slog.String("http_addr", ln.Addr().String()), slog.Bool("tls", tlsConfig != nil))
-	g.Go(func() error {
-		serve := srv.Serve
-		if tlsConfig != nil {
-			serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
-		}
-		if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server %s: %w", addr, err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		defer close(done)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
-	return done, nil
 }

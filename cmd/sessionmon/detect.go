@@ -14,7 +14,6 @@ import (
 
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/config"
-	"github.com/sessionmon/sessionmon/internal/health"
 )
 
 func detectCommand() *command {
@@ -23,8 +22,9 @@ func detectCommand() *command {
 		short: "run the detectors live, or offline over a file (--input)",
 		usage: "sessionmon detect [--input EVENTS.ndjson [--output ALERTS.ndjson]] [options]",
 		summary: `Without --input: run the detectors alone, live, on the SESSIONMON_EVENTS
-stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS and
-ClickHouse, with /metrics, /healthz and /readyz on --http-addr. It saves
+stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS
+(which 'sessionmon ingest' writes to ClickHouse), with /metrics, /healthz
+and /readyz on --http-addr. It saves
 its state to the SESSIONMON_DETECT_STATE object store every
 --detect-snapshot-interval and at shutdown; at start it restores the last
 snapshot and replays the events stored after it (without a usable snapshot,
@@ -49,7 +49,7 @@ section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
 		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "input", "output",
-			"event-partitions", "detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, clickhouseOptions, secretOptions),
+			"event-partitions", "detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, secretOptions),
 		run: runDetect,
 	}
 }
@@ -85,9 +85,7 @@ func runDetectLive(ctx context.Context, e *env) error {
 	if err := ensureAlertStream(ctx, st.js, false); err != nil {
 		return err
 	}
-	checks := health.NewRegistry()
-	addNATSChecks(checks, st)
-	reg := newRegistry()
+	checks, reg := st.probes()
 	resolver, err := openGeo(e.cfg, e.logger)
 	if err != nil {
 		return err
@@ -98,7 +96,7 @@ func runDetectLive(ctx context.Context, e *env) error {
 		return err
 	}
 	checks.Add("detect", svc.Ready)
-	if err := serveForget(st.nc, svc, e.logger); err != nil {
+	if err := detect.ServeForget(st.nc, svc, e.logger); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)

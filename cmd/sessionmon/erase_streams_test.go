@@ -13,8 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionmon/sessionmon/detect"
-	"github.com/sessionmon/sessionmon/ingest"
+	"github.com/sessionmon/sessionmon/internal/alertbus"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
@@ -134,24 +133,24 @@ func TestEraseReachesEveryStream(t *testing.T) {
 
 	// Alerts and status changes.
 	require.NoError(t, ensureAlertStream(ctx, js, true))
-	alertOf := func(id, subject string) detect.Alert {
-		return detect.Alert{ID: alertID(id), Detector: "brute_force", Severity: detect.SeverityMedium, Time: schemas.At(at),
+	alertOf := func(id, subject string) schemas.Alert {
+		return schemas.Alert{ID: alertID(id), Detector: "brute_force", Severity: schemas.SeverityMedium, Time: schemas.At(at),
 			DetectedAt: schemas.At(at), App: "shop", Subject: subject, Title: "Brute force", Summary: "5 failed logins",
 			Evidence: []string{"ev-1"}}
 	}
-	for _, a := range []detect.Alert{alertOf("a-erased-new", erased), alertOf("a-kept", kept), alertOf("a-neighbour", neighbour)} {
-		require.NoError(t, detect.PublishAlert(ctx, js, a))
+	for _, a := range []schemas.Alert{alertOf("a-erased-new", erased), alertOf("a-kept", kept), alertOf("a-neighbour", neighbour)} {
+		require.NoError(t, alertbus.PublishAlert(ctx, js, a))
 	}
 	// Published before alerts carried the subject hash header.
 	legacy, err := json.Marshal(alertOf("a-erased-legacy", erased))
 	require.NoError(t, err)
-	publish(detect.AlertSubjectPrefix+"medium.brute_force", legacy, nil)
+	publish(schemas.AlertSubjectPrefix+"medium.brute_force", legacy, nil)
 	// A source alert of no subject whose details name the erased one.
 	stuffing := alertOf("a-source", "")
 	stuffing.Detector, stuffing.Details = "credential_stuffing", map[string]any{"subjects": []string{erased, kept}}
-	require.NoError(t, detect.PublishAlert(ctx, js, stuffing))
+	require.NoError(t, alertbus.PublishAlert(ctx, js, stuffing))
 	for _, id := range []string{"a-erased-new", "a-erased-legacy", "a-only-in-clickhouse", "a-kept"} {
-		_, err := detect.PublishStatusChange(ctx, js, detect.StatusChange{AlertID: alertID(id), Status: detect.StatusAcknowledged,
+		_, err := alertbus.PublishStatusChange(ctx, js, schemas.StatusChange{AlertID: alertID(id), Status: schemas.StatusAcknowledged,
 			Actor: "soc", Comment: "looked at it", Time: schemas.At(at)})
 		require.NoError(t, err)
 	}
@@ -162,7 +161,7 @@ func TestEraseReachesEveryStream(t *testing.T) {
 	// Dead letters: as ingest writes them now (with the header; the body
 	// spells the pseudonym with JSON escapes), as it wrote them before,
 	// and another subject's.
-	_, err = ingest.EnsureDLQStream(ctx, js, 7*24*time.Hour, 1)
+	_, err = natsconn.EnsureDLQStream(ctx, js, 7*24*time.Hour, 1)
 	require.NoError(t, err)
 	escaped := []byte(`{"id":"ev-x","subject":"sub\u005ferase\u005f0001","type":"login.failed","attrs":{"email":"[redacted:email]"}}`)
 	publish("sessionmon.dlq.pii", escaped, nats.Header{schemas.SubjectHashHeader: {schemas.SubjectHash(erased)}})
@@ -172,13 +171,13 @@ func TestEraseReachesEveryStream(t *testing.T) {
 	publish("sessionmon.dlq.invalid_json", []byte(`{"subject":"`+neighbour+`",`), nil)
 
 	before := map[string][]streamMessage{}
-	for _, stream := range []string{schemas.EventStream, detect.AlertStream, ingest.DLQStream} {
+	for _, stream := range []string{schemas.EventStream, schemas.AlertStream, schemas.DLQStream} {
 		before[stream] = storedMessages(t, js, stream)
 		require.NotZero(t, countMentions(t, js, stream, erased), "%s holds the subject before the erasure", stream)
 	}
 
 	headed := 0
-	for _, m := range before[detect.AlertStream] {
+	for _, m := range before[schemas.AlertStream] {
 		if m.header.Get(schemas.SubjectHashHeader) == schemas.SubjectHash(erased) {
 			headed++
 		}
@@ -216,7 +215,7 @@ func TestEraseReachesEveryStream(t *testing.T) {
 	require.Equal(t, chstore.ErasureDone, r.Status)
 	require.Empty(t, r.Subject)
 	require.Equal(t, schemas.SubjectHash(erased), r.SubjectHash)
-	require.Equal(t, chstore.StreamMessages{schemas.EventStream: 3, detect.AlertStream: 6, ingest.DLQStream: 2}, r.Streams)
+	require.Equal(t, chstore.StreamMessages{schemas.EventStream: 3, schemas.AlertStream: 6, schemas.DLQStream: 2}, r.Streams)
 	opts, err := clickhouse.ParseDSN(chtest.DSN(t))
 	require.NoError(t, err)
 	conn, err := clickhouse.Open(opts)
@@ -243,10 +242,10 @@ func alertID(name string) string {
 
 // isStatusOf reports whether m is a status change of one of the alerts.
 func isStatusOf(m streamMessage, alerts ...string) bool {
-	if !strings.HasPrefix(m.subject, detect.StatusSubjectPrefix) {
+	if !strings.HasPrefix(m.subject, schemas.StatusSubjectPrefix) {
 		return false
 	}
-	var c detect.StatusChange
+	var c schemas.StatusChange
 	if json.Unmarshal(m.data, &c) != nil {
 		return false
 	}

@@ -43,20 +43,13 @@ func runHold(ctx context.Context, e *env) error {
 	case e.args[0] == "set" && sr.Reason == "":
 		return errors.New("hold set: --reason is required (why the subject's data must be kept)")
 	}
-	rc, err := retention.ParseConfig(e.cfg.RetentionYAML)
-	if err != nil {
-		return err
-	}
 	// The TTL options let a lift put the TTL backstop back.
-	store, err := openRetentionStore(ctx, e.cfg, rc, e.logger)
+	store, _, err := openRetentionStore(ctx, e.cfg, e.logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	actor := sr.RequestedBy
-	if actor == "" {
-		actor = osUser()
-	}
+	actor := requester(sr.RequestedBy)
 	switch e.args[0] {
 	case "set":
 		h, err := retention.SetLegalHold(ctx, store, sr.Subject, sr.Reason, actor)

@@ -196,7 +196,7 @@ func TestServeWithDemo(t *testing.T) {
 	// ... and the detectors find the demo's attacks: alerts on the stream
 	// and in ClickHouse.
 	poll.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
-		st, err := s.Stream(t.Context(), detect.AlertStream)
+		st, err := s.Stream(t.Context(), schemas.AlertStream)
 		if err != nil {
 			return err
 		}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
-	"github.com/sessionmon/sessionmon/internal/config"
-	"github.com/sessionmon/sessionmon/retention"
 )
 
 func migrateCommand() *command {
@@ -20,12 +18,12 @@ schema_migrations, and print the server version and what was applied. Safe to
 run again; serve and ingest also run it at start.`,
 		options: join([]string{"log-format", "log-level"}, clickhouseOptions, secretOptions),
 		run: func(ctx context.Context, e *env) error {
-			rc, err := retention.ParseConfig(e.cfg.RetentionYAML)
+			// The TTL backstop of events and alerts is their retention period.
+			opts, err := storeOptions(e.cfg)
 			if err != nil {
 				return err
 			}
-			// The TTL backstop of events and alerts is their retention period.
-			store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger, append(ttlOptions(rc), clusterOption(e.cfg))...)
+			store, err := chstore.Connect(ctx, e.cfg.ClickHouseURL(), e.logger, chstore.ConnectConfig{}, opts...)
 			if err != nil {
 				return err
 			}
@@ -48,11 +46,4 @@ run again; serve and ingest also run it at start.`,
 			return nil
 		},
 	}
-}
-
-// clusterOption passes --clickhouse-cluster to a store that migrates or
-// mutates (retention, erasure): with a cluster, the schema is replicated
-// and sharded, and mutations go to the shards' local tables.
-func clusterOption(cfg *config.Config) chstore.Option {
-	return chstore.WithCluster(cfg.ClickHouseCluster)
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
-
-	"github.com/sessionmon/sessionmon/internal/health"
 )
 
 func notifyCommand() *command {
@@ -47,7 +45,7 @@ func runNotify(ctx context.Context, e *env) error {
 	if err := ensureAlertStream(ctx, st.js, false); err != nil {
 		return err
 	}
-	reg := newRegistry()
+	checks, reg := st.probes()
 	n, err := newNotifier(ctx, e.cfg, st.js, e.logger, reg)
 	if err != nil {
 		return err
@@ -64,8 +62,6 @@ func runNotify(ctx context.Context, e *env) error {
 		fmt.Fprintf(e.stdout, "alert %s queued for redelivery to: %s\n", e.cfg.Notify.AlertID, strings.Join(queued, ", "))
 		return nil
 	}
-	checks := health.NewRegistry()
-	addNATSChecks(checks, st)
 	checks.Add("notify", n.Ready)
 	g, gctx := errgroup.WithContext(ctx)
 	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {

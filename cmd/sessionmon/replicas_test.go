@@ -8,13 +8,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionmon/sessionmon/alert"
 	"github.com/sessionmon/sessionmon/dashboard"
 	"github.com/sessionmon/sessionmon/detect"
-	"github.com/sessionmon/sessionmon/ingest"
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/retention"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // notClustered is what a single server answers to more than one replica.
@@ -22,10 +22,10 @@ const notClustered = "replicas > 1 not supported in non-clustered mode"
 
 // replicatedStreams are the streams and buckets besides the events stream
 // that stream-replicas applies to.
-var replicatedStreams = []string{detect.AlertStream, ingest.DLQStream, alert.RedeliverStream,
-	natsconn.BucketStream(alert.UndeliverableBucket), natsconn.BucketStream(natsconn.LockBucket),
-	natsconn.BucketStream(dashboard.SessionBucket), natsconn.BucketStream(dashboard.TokenBucket),
-	"OBJ_" + detect.StateBucket}
+var replicatedStreams = []string{schemas.AlertStream, schemas.DLQStream, schemas.RedeliverStream,
+	natsconn.BucketStream(schemas.UndeliverableBucket), natsconn.BucketStream(schemas.LockBucket),
+	natsconn.BucketStream(schemas.DashboardSessionBucket), natsconn.BucketStream(schemas.DashboardTokenBucket),
+	"OBJ_" + schemas.StateBucket}
 
 func TestServeDeclaresEveryStreamWithReplicas(t *testing.T) {
 	t.Parallel()
@@ -35,7 +35,7 @@ func TestServeDeclaresEveryStreamWithReplicas(t *testing.T) {
 
 	cfg.Stream.Replicas = 3
 	err := ensureReplicated(t.Context(), &cfg, js)
-	require.ErrorContains(t, err, "stream "+detect.AlertStream)
+	require.ErrorContains(t, err, "stream "+schemas.AlertStream)
 	require.ErrorContains(t, err, notClustered)
 
 	cfg.Stream.Replicas = 1
@@ -60,29 +60,29 @@ func TestEachDeclarationCarriesReplicas(t *testing.T) {
 		declare func(ctx context.Context) error
 		want    string
 	}{
-		{name: "replicas/dead letters", want: ingest.DLQStream, declare: func(ctx context.Context) error {
-			_, err := ingest.EnsureDLQStream(ctx, js, cfg.DLQ.MaxAge, cfg.Stream.Replicas)
+		{name: "replicas/dead letters", want: schemas.DLQStream, declare: func(ctx context.Context) error {
+			_, err := natsconn.EnsureDLQStream(ctx, js, cfg.DLQ.MaxAge, cfg.Stream.Replicas)
 			return err
 		}},
-		{name: "replicas/alerts", want: detect.AlertStream, declare: func(ctx context.Context) error {
-			ac := detect.DefaultServiceConfig().Alerts
+		{name: "replicas/alerts", want: schemas.AlertStream, declare: func(ctx context.Context) error {
+			ac := natsconn.DefaultAlertStreamConfig
 			ac.Replicas = cfg.Stream.Replicas
-			_, err := detect.EnsureAlertStream(ctx, js, ac)
+			_, err := natsconn.EnsureAlertStream(ctx, js, ac)
 			return err
 		}},
-		{name: "replicas/notifier state", want: alert.UndeliverableBucket, declare: func(ctx context.Context) error {
-			_, _, err := alert.EnsureState(ctx, js, cfg.Stream.Replicas)
+		{name: "replicas/notifier state", want: schemas.UndeliverableBucket, declare: func(ctx context.Context) error {
+			_, _, err := natsconn.EnsureNotifyState(ctx, js, cfg.Stream.Replicas)
 			return err
 		}},
-		{name: "replicas/locks", want: natsconn.LockBucket, declare: func(ctx context.Context) error {
-			_, err := natsconn.EnsureLockBucket(ctx, js, erasureLockTTL, cfg.Stream.Replicas)
+		{name: "replicas/locks", want: schemas.LockBucket, declare: func(ctx context.Context) error {
+			_, err := natsconn.EnsureLockBucket(ctx, js, retention.LockTTL, cfg.Stream.Replicas)
 			return err
 		}},
-		{name: "replicas/dashboard buckets", want: dashboard.SessionBucket, declare: func(ctx context.Context) error {
-			return dashboard.EnsureBuckets(ctx, js, cfg.Stream.Replicas)
+		{name: "replicas/dashboard buckets", want: schemas.DashboardSessionBucket, declare: func(ctx context.Context) error {
+			return natsconn.EnsureDashboardBuckets(ctx, js, dashboard.DefaultAbsoluteTimeout, cfg.Stream.Replicas)
 		}},
-		{name: "replicas/detector state", want: detect.StateBucket, declare: func(ctx context.Context) error {
-			_, err := detect.EnsureStateBucket(ctx, js, cfg.Stream.Replicas)
+		{name: "replicas/detector state", want: schemas.StateBucket, declare: func(ctx context.Context) error {
+			_, err := natsconn.EnsureStateBucket(ctx, js, cfg.Stream.Replicas)
 			return err
 		}},
 	} {
@@ -120,12 +120,12 @@ func TestWorkersKeepReplicas(t *testing.T) {
 	_, js := natstest.Connect(t, s)
 	cluster := keptReplicas{js}
 	ctx := t.Context()
-	_, err := ingest.EnsureDLQStream(ctx, cluster, 7*24*time.Hour, 1) // as ingest.Service.Run does
+	_, err := natsconn.EnsureDLQStream(ctx, cluster, 7*24*time.Hour, 1) // as ingest.Service.Run does
 	require.ErrorContains(t, err, notClustered)
-	_, err = detect.EnsureAlertStream(ctx, cluster, detect.DefaultServiceConfig().Alerts)
+	_, err = natsconn.EnsureAlertStream(ctx, cluster, natsconn.DefaultAlertStreamConfig)
 	require.ErrorContains(t, err, notClustered)
-	_, err = natsconn.TryLock(ctx, cluster, "erasure", erasureLockTTL)
+	_, err = natsconn.TryLock(ctx, cluster, retention.ErasureLock, retention.LockTTL)
 	require.ErrorContains(t, err, notClustered)
-	_, err = detect.EnsureStateBucket(ctx, cluster, detect.DefaultSnapshotConfig().Replicas) // as detect.Service.Run does
+	_, err = natsconn.EnsureStateBucket(ctx, cluster, detect.DefaultSnapshotConfig().Replicas) // as detect.Service.Run does
 	require.ErrorContains(t, err, notClustered)
 }

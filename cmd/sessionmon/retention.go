@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
@@ -55,7 +51,7 @@ func runRetention(ctx context.Context, e *env) error {
 		return fmt.Errorf("%w: retention.periods.dead_letters is %s but %s keeps dead letters %s",
 			retention.ErrInvalidConfig, p, config.EnvName("dlq-max-age"), retention.Period(e.cfg.DLQ.MaxAge))
 	}
-	store, err := openRetentionStore(ctx, e.cfg, cfg, e.logger)
+	store, _, err := openRetentionStore(ctx, e.cfg, e.logger)
 	if err != nil {
 		return err
 	}
@@ -192,64 +188,9 @@ func retentionLock(ctx context.Context, e *env) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("retention lock: %w", err)
 	}
-	release, err := holdLock(ctx, nc, "retention", retentionLockTTL)
+	release, err := holdLock(ctx, nc, retention.RetentionLock, retention.LockTTL)
 	if errors.Is(err, natsconn.ErrLocked) {
 		return nil, errors.New("another process is running retention now; nothing done")
 	}
 	return release, err
-}
-
-// holdLock takes the NATS KV lock name over nc (natsconn.TryLock). The
-// returned release also closes nc; on an error nc is closed at once.
-func holdLock(ctx context.Context, nc *nats.Conn, name string, ttl time.Duration) (func(), error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("%s lock: %w", name, err)
-	}
-	release, err := natsconn.TryLock(ctx, js, name, ttl)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return func() {
-		release()
-		nc.Close()
-	}, nil
-}
-
-// ttlOptions passes the retention periods of events and alerts to the
-// store, whose migrations set them as the tables' TTL backstop (on
-// ClickHouse 19.6 and later): one number, from the retention: section.
-func ttlOptions(rc retention.Config) []chstore.Option {
-	days := func(ds string) int { return int(time.Duration(rc.Periods[ds]) / retention.Day) }
-	return []chstore.Option{
-		chstore.WithRetentionDays(days(retention.DataSetEvents)),
-		chstore.WithAlertRetentionDays(days(retention.DataSetAlerts)),
-	}
-}
-
-// storeOptions are the options of every ClickHouse store a long-running
-// command opens: the cluster, and the TTL backstop of the retention: section,
-// so that whichever process migrates first renders the same schema.
-func storeOptions(cfg *config.Config) ([]chstore.Option, error) {
-	rc, err := retention.ParseConfig(cfg.RetentionYAML)
-	if err != nil {
-		return nil, err
-	}
-	return append(ttlOptions(rc), clusterOption(cfg)), nil
-}
-
-// openRetentionStore opens the store with the TTL backstop of rc and
-// migrates it (deletion_log, legal holds and erasure requests arrive with
-// migrations 005 and 006).
-func openRetentionStore(ctx context.Context, cfg *config.Config, rc retention.Config, logger *slog.Logger) (*chstore.Store, error) {
-	store, err := chstore.Open(ctx, cfg.ClickHouseURL(), logger, append(ttlOptions(rc), clusterOption(cfg))...)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := store.Migrate(ctx); err != nil {
-		return nil, errors.Join(err, store.Close())
-	}
-	return store, nil
 }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
@@ -103,22 +101,4 @@ func TestStreamsMayNotOutliveRetention(t *testing.T) {
 
 	cfg.Stream.MaxAge, cfg.DLQ.MaxAge = 3*24*time.Hour, 2*24*time.Hour
 	require.NoError(t, checkStreamLimits(&cfg, rc))
-}
-
-func TestRetentionFailureRaisesAnAlert(t *testing.T) {
-	t.Parallel()
-	_, js := natstest.Connect(t, natstest.RunServer(t))
-	require.NoError(t, ensureAlertStream(t.Context(), js, true))
-	a := retentionFailedAlert("", time.Date(2026, 11, 25, 3, 30, 0, 0, time.UTC), errors.New("mutation failed"))
-	require.Equal(t, "retention-20261125T033000", a.Evidence[0])
-	for range 2 { // a retry of the same failure is stored once
-		require.NoError(t, detect.PublishAlert(t.Context(), js, a))
-	}
-	st, err := js.Stream(t.Context(), detect.AlertStream)
-	require.NoError(t, err)
-	msg, err := st.GetLastMsgForSubject(t.Context(), "sessionmon.alerts.high.retention_failed")
-	require.NoError(t, err)
-	require.Equal(t, uint64(1), msg.Sequence)
-	require.Contains(t, string(msg.Data), "mutation failed")
-	require.Error(t, detect.PublishAlert(t.Context(), js, detect.Alert{Detector: "x"}), "an alert needs an id and a severity")
 }

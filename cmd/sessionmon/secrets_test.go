@@ -76,6 +76,9 @@ func newDashboardClient(t *testing.T, base string) *dashboardClient {
 	}}
 }
 
+// csrfInput finds the CSRF token of a dashboard form.
+var csrfInput = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
 // login loads the sign-in page and posts the form; it returns the status
 // and the CSRF token of the form.
 func (d *dashboardClient) login(user, password string) (int, string) {

@@ -2,26 +2,19 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sessionmon/sessionmon/alert"
 	"github.com/sessionmon/sessionmon/dashboard"
 	"github.com/sessionmon/sessionmon/detect"
-	"github.com/sessionmon/sessionmon/ingest"
 	"github.com/sessionmon/sessionmon/internal/config"
-	"github.com/sessionmon/sessionmon/internal/health"
-	"github.com/sessionmon/sessionmon/internal/natsauth"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
-	"github.com/sessionmon/sessionmon/schemas"
+	"github.com/sessionmon/sessionmon/retention"
 )
 
 // shutdownTimeout bounds each step of a graceful shutdown.
@@ -66,100 +59,6 @@ unless --nats-listen-tls-cert and --nats-listen-tls-key are set.`,
 // secretOptions are read from the environment or the config file only.
 var secretOptions = []string{"nats-token", "nats-password", "clickhouse-password"}
 
-// natsStack is a connection to NATS, and the embedded server when sessionmon
-// runs its own.
-type natsStack struct {
-	srv *server.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
-}
-
-// startNATS starts the embedded server when no URL is configured, connects,
-// and declares the events stream: its owner (serve) creates or updates it,
-// other commands only create it when it is missing.
-func startNATS(ctx context.Context, cfg *config.Config, name string, owner bool, logger *slog.Logger) (*natsStack, error) {
-	st := &natsStack{}
-	url, ncfg := cfg.NATS.URL, cfg.NATS
-	var extra []nats.Option
-	if cfg.NATS.Embedded() {
-		srv, err := natsconn.StartEmbedded(cfg.NATS, cfg.DataDir, logger)
-		if err != nil {
-			return nil, err
-		}
-		st.srv = srv
-		// sessionmon's own components connect in process, as the service
-		// user (never the admin), with no TLS or network in between: the
-		// URL is not dialed, and nats:// keeps the client from TLS.
-		url = "nats://" + cfg.NATS.Listen
-		ncfg = config.NATS{CredsFile: natsauth.CredsFile(natsauth.Dir(cfg.DataDir), natsauth.ServiceUser)}
-		extra = append(extra, nats.InProcessServer(srv))
-		logger.Info("embedded nats started", slog.String("listen", cfg.NATS.Listen), slog.String("data_dir", cfg.DataDir),
-			slog.String("credentials_dir", natsauth.Dir(cfg.DataDir)))
-	}
-	nc, err := natsconn.Connect(url, ncfg, name, logger, extra...)
-	if err != nil {
-		st.close()
-		return nil, err
-	}
-	st.nc = nc
-	js, err := jetstream.New(nc)
-	if err != nil {
-		st.close()
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	st.js = js
-	// Only serve owns the stream's limits; a worker started alone creates
-	// the stream when it is missing but never changes an existing one.
-	if !owner {
-		if _, err := js.Stream(ctx, schemas.EventStream); err == nil {
-			return st, nil
-		}
-	}
-	if _, err := natsconn.EnsureEventStream(ctx, js, natsconn.StreamConfig{
-		MaxAge:     cfg.Stream.MaxAge,
-		Duplicates: cfg.Stream.Duplicates,
-		MaxBytes:   cfg.Stream.MaxBytes,
-		Replicas:   cfg.Stream.Replicas,
-		Partitions: cfg.Stream.Partitions,
-	}); err != nil {
-		st.close()
-		return nil, err
-	}
-	return st, nil
-}
-
-// close drains the connection, then stops the embedded server.
-func (st *natsStack) close() {
-	if st.nc != nil {
-		if err := st.nc.Drain(); err != nil {
-			st.nc.Close()
-		}
-		deadline := time.Now().Add(shutdownTimeout)
-		for !st.nc.IsClosed() && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if st.srv != nil {
-		st.srv.Shutdown()
-		st.srv.WaitForShutdown()
-	}
-}
-
-// addNATSChecks adds the readiness checks of the NATS connection and the
-// events stream.
-func addNATSChecks(checks *health.Registry, st *natsStack) {
-	checks.Add("nats", func(context.Context) error {
-		if s := st.nc.Status(); s != nats.CONNECTED {
-			return fmt.Errorf("nats connection is %s", s)
-		}
-		return nil
-	})
-	checks.Add("events_stream", func(ctx context.Context) error {
-		_, err := st.js.Stream(ctx, schemas.EventStream)
-		return err
-	})
-}
-
 func runServe(ctx context.Context, e *env) error {
 	cfg, logger := e.cfg, e.logger
 	st, err := startNATS(ctx, cfg, "sessionmon-serve", true, logger)
@@ -168,9 +67,7 @@ func runServe(ctx context.Context, e *env) error {
 	}
 	defer st.close()
 
-	checks := health.NewRegistry()
-	addNATSChecks(checks, st)
-	reg := newRegistry()
+	checks, reg := st.probes()
 	// One resolver, and one cache, for ingest and the detectors: both
 	// enrich every event the same way.
 	resolver, err := openGeo(cfg, logger)
@@ -182,7 +79,11 @@ func runServe(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	checks.Add("ingest", svc.Ready)
+	alerts, err := newAlertWriter(cfg, st.js, logger, reg)
+	if err != nil {
+		return err
+	}
+	checks.Add("ingest", readyBoth(svc, alerts))
 	if err := ensureReplicated(ctx, cfg, st.js); err != nil {
 		return err
 	}
@@ -191,33 +92,30 @@ func runServe(ctx context.Context, e *env) error {
 		return err
 	}
 	checks.Add("detect", det.Ready)
-	if err := serveForget(st.nc, det, logger); err != nil {
+	if err := detect.ServeForget(st.nc, det, logger); err != nil {
 		return err
 	}
-	notify, err := newNotifier(ctx, cfg, st.js, logger, reg)
+	notifier, err := newNotifier(ctx, cfg, st.js, logger, reg)
 	if err != nil {
 		return err
 	}
-	defer notify.close()
-	if notify.enabled() {
-		checks.Add("notify", notify.Ready)
+	defer notifier.close()
+	if notifier.enabled() {
+		checks.Add("notify", notifier.Ready)
 	}
 
-	retentionCron, err := newRetentionCron(cfg, st.js, logger, reg)
+	ret, err := newRetention(cfg, st, logger, reg)
 	if err != nil {
 		return err
 	}
-	retentionCron.Start()
-	// The scheduler stops first, and waits for a running job.
-	defer func() { <-retentionCron.Stop().Done() }()
 
 	g, gctx := errgroup.WithContext(ctx)
 	// The dashboard starts once ingest has ClickHouse up and migrated.
-	if err := serveHTTPAndDashboard(gctx, g, cfg, st, svc.Ready, notify.Notifier, checks, reg, logger); err != nil {
+	if err := serveHTTPAndDashboard(gctx, g, cfg, st, svc.Ready, notifier.Notifier, checks, reg, logger); err != nil {
 		return err
 	}
 	if cfg.Serve.PprofAddr != "" {
-		if _, err := serveHandler(gctx, g, cfg.Serve.PprofAddr, pprofHandler(), logger.With("component", "pprof")); err != nil {
+		if _, err := serveHandler(gctx, g, cfg.Serve.PprofAddr, pprofHandler(), nil, sharedTimeouts, logger.With("component", "pprof")); err != nil {
 			return err
 		}
 	}
@@ -225,11 +123,13 @@ func runServe(ctx context.Context, e *env) error {
 	// Ingest stops first (pipeline order): it flushes and acks what it
 	// holds while NATS is still up; the deferred st.close runs after.
 	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error { return alerts.Run(gctx) })
 	g.Go(func() error { return det.Run(gctx) })
-	// Erasure requests left pending or running (a restart) are resumed.
-	g.Go(func() error { return runErasures(gctx, cfg, st.nc, st.js, logger) })
-	if notify.enabled() {
-		g.Go(func() error { return notify.Run(gctx) })
+	// The scheduled retention job; erasure requests left pending or
+	// running (a restart) are resumed.
+	g.Go(func() error { return ret.Run(gctx) })
+	if notifier.enabled() {
+		g.Go(func() error { return notifier.Run(gctx) })
 	}
 	if cfg.Serve.Demo {
 		g.Go(func() error {
@@ -253,30 +153,15 @@ func pprofHandler() http.Handler {
 }
 
 // ensureReplicated declares, besides the events stream, every stream and
-// bucket of sessionmon with stream-replicas copies, before a component
-// declares one with what it knows (they never lower the count, see
-// natsconn.ReplicasFor): the alerts stream (created or updated to its
-// limits, as serve owns it), the detectors' state snapshots, the dead
-// letters, the notifier's redelivery stream and undeliverable alerts, the
-// job locks, and the dashboard's sessions and API tokens.
+// bucket of sessionmon with stream-replicas copies (natsconn.EnsureTopology),
+// before a component declares one with what it knows (they never lower the
+// count, see natsconn.ReplicasFor).
 func ensureReplicated(ctx context.Context, cfg *config.Config, js jetstream.JetStream) error {
-	r := cfg.Stream.Replicas
-	ac := detect.DefaultServiceConfig().Alerts
-	ac.Replicas = r
-	if _, err := detect.EnsureAlertStream(ctx, js, ac); err != nil {
-		return err
-	}
-	if _, err := detect.EnsureStateBucket(ctx, js, r); err != nil {
-		return err
-	}
-	if _, err := ingest.EnsureDLQStream(ctx, js, cfg.DLQ.MaxAge, r); err != nil {
-		return err
-	}
-	if _, _, err := alert.EnsureState(ctx, js, r); err != nil {
-		return err
-	}
-	if _, err := natsconn.EnsureLockBucket(ctx, js, erasureLockTTL, r); err != nil {
-		return err
-	}
-	return dashboard.EnsureBuckets(ctx, js, r)
+	return natsconn.EnsureTopology(ctx, js, natsconn.TopologyConfig{
+		Alerts:     natsconn.DefaultAlertStreamConfig,
+		DLQMaxAge:  cfg.DLQ.MaxAge,
+		LockTTL:    retention.LockTTL,
+		SessionTTL: dashboard.DefaultAbsoluteTimeout,
+		Replicas:   cfg.Stream.Replicas,
+	})
 }

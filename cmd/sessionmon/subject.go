@@ -7,11 +7,11 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/user"
 	"slices"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/retention"
@@ -63,14 +63,8 @@ func openSubjectStore(ctx context.Context, e *env) (*chstore.Store, error) {
 	if e.cfg.SubjectRequest.Subject == "" {
 		return nil, errors.New("--subject is required")
 	}
-	store, err := chstore.Open(ctx, e.cfg.ClickHouseURL(), e.logger, clusterOption(e.cfg))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := store.Migrate(ctx); err != nil {
-		return nil, errors.Join(err, store.Close())
-	}
-	return store, nil
+	store, _, err := openRetentionStore(ctx, e.cfg, e.logger)
+	return store, err
 }
 
 // erasureListLimit is how many requests `erase list` shows.
@@ -84,11 +78,7 @@ func runErase(ctx context.Context, e *env) error {
 	if !list && e.cfg.SubjectRequest.Subject == "" {
 		return errors.New("--subject is required (or: sessionmon erase list)")
 	}
-	rc, err := retention.ParseConfig(e.cfg.RetentionYAML)
-	if err != nil {
-		return err
-	}
-	store, err := openRetentionStore(ctx, e.cfg, rc, e.logger)
+	store, rc, err := openRetentionStore(ctx, e.cfg, e.logger)
 	if err != nil {
 		return err
 	}
@@ -107,11 +97,7 @@ func runErase(ctx context.Context, e *env) error {
 		}
 		return printErasureRequests(e.stdout, reqs)
 	}
-	requestedBy := e.cfg.SubjectRequest.RequestedBy
-	if requestedBy == "" {
-		requestedBy = osUser()
-	}
-	req, err := eraser.Request(ctx, e.cfg.SubjectRequest.Subject, requestedBy)
+	req, err := eraser.Request(ctx, e.cfg.SubjectRequest.Subject, requester(e.cfg.SubjectRequest.RequestedBy))
 	if err != nil {
 		return err
 	}
@@ -161,17 +147,6 @@ func printErasureRequests(out io.Writer, reqs []chstore.ErasureRequest) error {
 	return w.Flush()
 }
 
-// osUser names who runs the command, for --requested-by's default.
-func osUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "unknown"
-}
-
 // erasureLock takes the lock the erasure worker of 'sessionmon serve'
 // takes, so that a request is never carried out by two processes at once.
 // Without a reachable NATS no serve is running, and nothing competes: it
@@ -182,23 +157,23 @@ func erasureLock(ctx context.Context, e *env) (func(), error) {
 	if err != nil {
 		return func() {}, nil
 	}
-	return holdLock(ctx, nc, erasureLockName, erasureLockTTL)
+	return holdLock(ctx, nc, retention.ErasureLock, retention.LockTTL)
 }
 
 // purgeDetectorState erases the subject from NATS and the detectors'
-// state (forgetEverywhere: its messages in the events, alerts and
+// state (detect.ForgetEverywhere: its messages in the events, alerts and
 // dead-letter streams, the state snapshots saved in NATS, and every
 // running detect process, serve or each detect of a partitioned
 // deployment). It fails when NATS is not reachable (the saved state could
 // come back at the next start), and when a step failed; the result says
 // what was done.
-func purgeDetectorState(ctx context.Context, e *env, subject string, alertIDs []string) (forgetResult, error) {
+func purgeDetectorState(ctx context.Context, e *env, subject string, alertIDs []string) (detect.ForgetResult, error) {
 	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-erase", e.logger)
 	if err != nil {
-		return forgetResult{}, fmt.Errorf("NATS is not reachable, so its streams and the detectors' saved state may still hold the subject (start sessionmon serve, or NATS, and erase again): %w", err)
+		return detect.ForgetResult{}, fmt.Errorf("NATS is not reachable, so its streams and the detectors' saved state may still hold the subject (start sessionmon serve, or NATS, and erase again): %w", err)
 	}
 	defer nc.Close()
-	return forgetEverywhere(ctx, nc, subject, alertIDs)
+	return detect.ForgetEverywhere(ctx, nc, subject, alertIDs)
 }
 
 func runExport(ctx context.Context, e *env) error {

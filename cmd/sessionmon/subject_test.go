@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
@@ -153,57 +153,10 @@ func TestEraseAsksRunningDetectorsToForget(t *testing.T) {
 	go func() { done <- svc.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error { return svc.Ready(t.Context()) })
-	require.NoError(t, serveForget(js.Conn(), svc, e.logger))
+	require.NoError(t, detect.ServeForget(js.Conn(), svc, e.logger))
 
 	res, err = purgeDetectorState(t.Context(), e, subject, nil)
 	require.NoError(t, err)
 	require.Contains(t, res.String(), "forgotten by 1 of 1 detect processes: ")
 	require.Contains(t, res.String(), "(partitions all, source detectors)")
-}
-
-func TestServeResumesErasureRequests(t *testing.T) {
-	t.Parallel()
-	store := chtest.New(t)
-	ctx := t.Context()
-	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
-	var rows []chstore.EventRow
-	for _, sub := range []string{"sub_0001", "sub_0002"} {
-		rows = append(rows, chstore.NewEventRow(&schemas.Event{ID: "ev-" + sub, SchemaVersion: schemas.SchemaVersion,
-			Type: schemas.LoginFailed, Time: schemas.At(at), App: "shop", Subject: sub}, at))
-	}
-	require.NoError(t, store.InsertEvents(ctx, rows))
-	// Left running by a process that died.
-	for seq, status := range []string{chstore.ErasurePending, chstore.ErasureRunning} {
-		require.NoError(t, store.AppendErasureStatus(ctx, chstore.ErasureRequest{ID: "erasure-1", Seq: uint32(seq + 1),
-			Subject: "sub_0001", RequestedBy: "alice", Status: status, Requested: at, Updated: at.Add(time.Duration(seq) * time.Second)}))
-	}
-
-	s := natstest.RunServer(t)
-	nc, js := natstest.Connect(t, s)
-	var out bytes.Buffer
-	e := subjectEnv(t, &out, "")
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runErasures(runCtx, e.cfg, nc, js, e.logger) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-
-	poll.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		r, _, err := store.ErasureRequest(ctx, "erasure-1")
-		if err != nil {
-			return err
-		}
-		if r.Status != chstore.ErasureDone {
-			return errors.New("request is " + r.Status)
-		}
-		return nil
-	})
-	left, err := store.CountSubjectRows(ctx, "sub_0001")
-	require.NoError(t, err)
-	require.Zero(t, left.Total())
-	other, err := store.CountSubjectRows(ctx, "sub_0002")
-	require.NoError(t, err)
-	require.Equal(t, uint64(1), other.Total())
 }

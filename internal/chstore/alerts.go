@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // AlertRow is one row of the alerts table (see 003_alerts.sql). Times are
-// UTC with millisecond precision. The row is detect.Alert flattened; detect
-// converts between the two, since chstore does not import detect.
+// UTC with millisecond precision. The row is schemas.Alert flattened; the alerts
+// writer converts between the two.
 type AlertRow struct {
 	ID       string
 	Detector string
@@ -35,22 +37,13 @@ type AlertRow struct {
 	StoredAt time.Time
 }
 
-// Alert statuses (alert_status.status).
-const (
-	AlertOpen          = "open"
-	AlertAcknowledged  = "acknowledged"
-	AlertResolved      = "resolved"
-	AlertFalsePositive = "false_positive"
-)
-
 // AlertStatusRow is one status change of an alert, a row of alert_status.
 // Rows are only ever appended.
 type AlertStatusRow struct {
 	// ID is the change's own id: a change stored twice collapses.
 	ID      string
 	AlertID string
-	// Status is AlertOpen, AlertAcknowledged, AlertResolved or
-	// AlertFalsePositive.
+	// Status is one of the schemas.AlertStatus values.
 	Status string
 	// Actor is who changed it, Comment why.
 	Actor   string
@@ -131,9 +124,7 @@ func validAlertStatus(r AlertStatusRow) error {
 	if r.ID == "" || r.AlertID == "" {
 		errs = append(errs, fmt.Errorf("%w: id and alert id must not be empty", ErrInvalidArgument))
 	}
-	switch r.Status {
-	case AlertOpen, AlertAcknowledged, AlertResolved, AlertFalsePositive:
-	default:
+	if !schemas.AlertStatus(r.Status).Valid() {
 		errs = append(errs, fmt.Errorf("%w: status %q: want open, acknowledged, resolved or false_positive", ErrInvalidArgument, r.Status))
 	}
 	if r.Time.IsZero() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // testAlert returns a full alert row; i varies the id and time (a minute
@@ -90,13 +91,13 @@ func TestAlertStatus(t *testing.T) {
 	a, b, c := testAlert(0).ID, testAlert(1).ID, testAlert(2).ID
 	at := baseTime.Add(time.Hour)
 	changes := []chstore.AlertStatusRow{
-		{ID: "st-1", AlertID: a, Status: chstore.AlertAcknowledged, Actor: "alice", Comment: "looking", Time: at},
-		{ID: "st-2", AlertID: a, Status: chstore.AlertFalsePositive, Actor: "bob", Comment: "vpn egress", Time: at.Add(time.Minute)},
-		{ID: "st-3", AlertID: a, Status: chstore.AlertOpen, Actor: "carol", Comment: "not the vpn", Time: at.Add(2 * time.Minute)},
-		{ID: "st-4", AlertID: a, Status: chstore.AlertResolved, Actor: "carol", Comment: "password reset", Time: at.Add(3 * time.Minute)},
+		{ID: "st-1", AlertID: a, Status: string(schemas.StatusAcknowledged), Actor: "alice", Comment: "looking", Time: at},
+		{ID: "st-2", AlertID: a, Status: string(schemas.StatusFalsePositive), Actor: "bob", Comment: "vpn egress", Time: at.Add(time.Minute)},
+		{ID: "st-3", AlertID: a, Status: string(schemas.StatusOpen), Actor: "carol", Comment: "not the vpn", Time: at.Add(2 * time.Minute)},
+		{ID: "st-4", AlertID: a, Status: string(schemas.StatusResolved), Actor: "carol", Comment: "password reset", Time: at.Add(3 * time.Minute)},
 		// Two changes in the same millisecond: the greater id is the later.
-		{ID: "st-5", AlertID: b, Status: chstore.AlertAcknowledged, Actor: "dave", Time: at},
-		{ID: "st-6", AlertID: b, Status: chstore.AlertResolved, Actor: "dave", Time: at},
+		{ID: "st-5", AlertID: b, Status: string(schemas.StatusAcknowledged), Actor: "dave", Time: at},
+		{ID: "st-6", AlertID: b, Status: string(schemas.StatusResolved), Actor: "dave", Time: at},
 	}
 	// Appended out of order, one of them twice.
 	require.NoError(t, s.AppendAlertStatus(ctx, changes[3], changes[1]))
@@ -125,8 +126,8 @@ func TestAlertStatus(t *testing.T) {
 		row  chstore.AlertStatusRow
 	}{
 		{name: "unknown status", row: chstore.AlertStatusRow{ID: "x", AlertID: a, Status: "closed", Time: at}},
-		{name: "no id", row: chstore.AlertStatusRow{AlertID: a, Status: chstore.AlertResolved, Time: at}},
-		{name: "no time", row: chstore.AlertStatusRow{ID: "x", AlertID: a, Status: chstore.AlertResolved}},
+		{name: "no id", row: chstore.AlertStatusRow{AlertID: a, Status: string(schemas.StatusResolved), Time: at}},
+		{name: "no time", row: chstore.AlertStatusRow{ID: "x", AlertID: a, Status: string(schemas.StatusResolved)}},
 	}
 	for _, tt := range tests {
 		err := s.AppendAlertStatus(ctx, tt.row)

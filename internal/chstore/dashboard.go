@@ -10,13 +10,13 @@ package chstore
 import (
 	"encoding/base64"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -174,13 +174,6 @@ const (
 // days earlier) makes it read more.
 var evidenceWindows = []time.Duration{24 * time.Hour, 31 * 24 * time.Hour, 400 * 24 * time.Hour}
 
-// alertIDPattern is detect's rule for alert ids (32 lowercase hex digits).
-var alertIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
-// ValidAlertID reports whether id has the form of the alert ids detect
-// makes (32 lowercase hex digits).
-func ValidAlertID(id string) bool { return alertIDPattern.MatchString(id) }
-
 // checkPseudonym returns an error naming field unless v is a pseudonym as
 // schema v1 allows it.
 func checkPseudonym(field, v string) error {
@@ -192,7 +185,7 @@ func checkPseudonym(field, v string) error {
 
 // checkAlertID returns an error naming field unless id is an alert id.
 func checkAlertID(field, id string) error {
-	if !alertIDPattern.MatchString(id) {
+	if !schemas.ValidAlertID(id) {
 		return fmt.Errorf("%w: %s: must be an alert id: 32 lowercase hex digits", ErrInvalidArgument, field)
 	}
 	return nil
@@ -291,7 +284,7 @@ func decodeCursor(c string) (timeMS int64, id string, err error) {
 	if timeMS, err = strconv.ParseInt(parts[1], 10, 64); err != nil || timeMS < 0 {
 		return 0, "", bad
 	}
-	if !alertIDPattern.MatchString(parts[2]) {
+	if !schemas.ValidAlertID(parts[2]) {
 		return 0, "", bad
 	}
 	return timeMS, parts[2], nil

@@ -11,12 +11,14 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // The alert list and an alert's detail.
 
 // alertStatuses are the statuses an AlertFilter may ask for.
-var alertStatuses = []string{AlertOpen, AlertAcknowledged, AlertResolved, AlertFalsePositive}
+var alertStatuses = []string{string(schemas.StatusOpen), string(schemas.StatusAcknowledged), string(schemas.StatusResolved), string(schemas.StatusFalsePositive)}
 
 // Alerts returns one page of alerts matching f, newest first (by time, then
 // id). The status filter applies to the current status before the page is
@@ -158,7 +160,7 @@ func (s *Store) alertViews(ctx context.Context, where string, args []any, status
 		if !ok {
 			continue // erased between the two steps
 		}
-		v := AlertView{AlertRow: a, Status: AlertOpen}
+		v := AlertView{AlertRow: a, Status: string(schemas.StatusOpen)}
 		if st := status[id]; st != "" {
 			v.Status, v.StatusActor, v.StatusTime = st, actor[id], time.UnixMilli(statusTime[id]).UTC()
 		}

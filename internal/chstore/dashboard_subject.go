@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/sessionmon/sessionmon/schemas"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // A subject's and a session's pages.

@@ -79,13 +79,13 @@ func TestOverviewCountsEachEventOnce(t *testing.T) {
 	require.NoError(t, s.InsertAlerts(ctx, alerts))
 	require.NoError(t, s.InsertAlerts(ctx, alerts[:1])) // redelivered
 	require.NoError(t, s.AppendAlertStatus(ctx,
-		dashStatus(1, 2, chstore.AlertAcknowledged, dashT0.Add(time.Hour)),
-		dashStatus(2, 3, chstore.AlertResolved, dashT0.Add(time.Hour)),
-		dashStatus(3, 3, chstore.AlertOpen, dashT0.Add(2*time.Hour)), // reopened
-		dashStatus(4, 5, chstore.AlertOpen, dashT0.Add(time.Hour)),
-		dashStatus(5, 5, chstore.AlertFalsePositive, dashT0.Add(2*time.Hour)),
+		dashStatus(1, 2, string(schemas.StatusAcknowledged), dashT0.Add(time.Hour)),
+		dashStatus(2, 3, string(schemas.StatusResolved), dashT0.Add(time.Hour)),
+		dashStatus(3, 3, string(schemas.StatusOpen), dashT0.Add(2*time.Hour)), // reopened
+		dashStatus(4, 5, string(schemas.StatusOpen), dashT0.Add(time.Hour)),
+		dashStatus(5, 5, string(schemas.StatusFalsePositive), dashT0.Add(2*time.Hour)),
 	))
-	require.NoError(t, s.AppendAlertStatus(ctx, dashStatus(5, 5, chstore.AlertFalsePositive, dashT0.Add(2*time.Hour))))
+	require.NoError(t, s.AppendAlertStatus(ctx, dashStatus(5, 5, string(schemas.StatusFalsePositive), dashT0.Add(2*time.Hour))))
 
 	o, err := s.Overview(ctx, from, to)
 	require.NoError(t, err)
@@ -125,20 +125,20 @@ func seedAlertPages(t *testing.T, s *chstore.Store, n int) map[string][]string {
 		at := dashT0.Add(time.Duration(i-i%3) * 7 * time.Minute)
 		a := dashAlert(i, []string{"low", "medium", "high", "critical"}[i%4], "brute_force", "sub_dash_1", at)
 		alerts = append(alerts, a)
-		st := chstore.AlertOpen
+		st := string(schemas.StatusOpen)
 		switch i % 5 {
 		case 1:
-			st = chstore.AlertAcknowledged
+			st = string(schemas.StatusAcknowledged)
 			changes = append(changes, dashStatus(i*10, i, st, at.Add(time.Hour)))
 		case 2:
-			st = chstore.AlertResolved
-			changes = append(changes, dashStatus(i*10, i, chstore.AlertAcknowledged, at.Add(time.Hour)),
+			st = string(schemas.StatusResolved)
+			changes = append(changes, dashStatus(i*10, i, string(schemas.StatusAcknowledged), at.Add(time.Hour)),
 				dashStatus(i*10+1, i, st, at.Add(2*time.Hour)))
 		case 3:
-			changes = append(changes, dashStatus(i*10, i, chstore.AlertResolved, at.Add(time.Hour)),
-				dashStatus(i*10+1, i, chstore.AlertOpen, at.Add(2*time.Hour)))
+			changes = append(changes, dashStatus(i*10, i, string(schemas.StatusResolved), at.Add(time.Hour)),
+				dashStatus(i*10+1, i, string(schemas.StatusOpen), at.Add(2*time.Hour)))
 		case 4:
-			st = chstore.AlertFalsePositive
+			st = string(schemas.StatusFalsePositive)
 			changes = append(changes, dashStatus(i*10, i, st, at.Add(time.Hour)))
 		}
 		byState[st] = append(byState[st], a.ID)
@@ -154,17 +154,17 @@ func TestAlertsPagesReturnEachAlertOnce(t *testing.T) {
 	s := chtest.New(t)
 	ctx := t.Context()
 	byState := seedAlertPages(t, s, 47)
-	all := slices.Concat(byState[chstore.AlertOpen], byState[chstore.AlertAcknowledged],
-		byState[chstore.AlertResolved], byState[chstore.AlertFalsePositive])
+	all := slices.Concat(byState[string(schemas.StatusOpen)], byState[string(schemas.StatusAcknowledged)],
+		byState[string(schemas.StatusResolved)], byState[string(schemas.StatusFalsePositive)])
 	tests := []struct {
 		name     string
 		statuses []string
 		want     []string
 	}{
 		{name: "no status filter", want: all},
-		{name: "open", statuses: []string{chstore.AlertOpen}, want: byState[chstore.AlertOpen]},
-		{name: "acknowledged or false positive", statuses: []string{chstore.AlertAcknowledged, chstore.AlertFalsePositive},
-			want: slices.Concat(byState[chstore.AlertAcknowledged], byState[chstore.AlertFalsePositive])},
+		{name: "open", statuses: []string{string(schemas.StatusOpen)}, want: byState[string(schemas.StatusOpen)]},
+		{name: "acknowledged or false positive", statuses: []string{string(schemas.StatusAcknowledged), string(schemas.StatusFalsePositive)},
+			want: slices.Concat(byState[string(schemas.StatusAcknowledged)], byState[string(schemas.StatusFalsePositive)])},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,7 +213,7 @@ func TestAlertsStatusAndFilters(t *testing.T) {
 	// Untrusted text, stored and returned as is; the app name is hostile.
 	a[2].App, a[2].Title, a[2].Summary = hostile[0], hostile[3], hostile[4]
 	require.NoError(t, s.InsertAlerts(ctx, a))
-	require.NoError(t, s.AppendAlertStatus(ctx, dashStatus(1, 1, chstore.AlertResolved, dashT0.Add(time.Hour))))
+	require.NoError(t, s.AppendAlertStatus(ctx, dashStatus(1, 1, string(schemas.StatusResolved), dashT0.Add(time.Hour))))
 	base := chstore.AlertFilter{From: dashT0, To: dashT0.Add(time.Hour), Limit: 10}
 	ids := func(f chstore.AlertFilter) []string {
 		t.Helper()
@@ -267,10 +267,10 @@ func TestAlertsStatusAndFilters(t *testing.T) {
 	require.Equal(t, hostile[0], p.Alerts[0].App)
 	require.Equal(t, hostile[3], p.Alerts[0].Title)
 	require.Equal(t, hostile[4], p.Alerts[0].Summary)
-	require.Equal(t, chstore.AlertOpen, p.Alerts[0].Status)
+	require.Equal(t, string(schemas.StatusOpen), p.Alerts[0].Status)
 	require.True(t, p.Alerts[0].StatusTime.IsZero())
 	v := p.Alerts[2]
-	require.Equal(t, chstore.AlertResolved, v.Status)
+	require.Equal(t, string(schemas.StatusResolved), v.Status)
 	require.Equal(t, "ana", v.StatusActor)
 	require.Equal(t, dashT0.Add(time.Hour), v.StatusTime)
 	require.Equal(t, a[0].Evidence, v.Evidence)
@@ -317,8 +317,8 @@ func TestAlertDetail(t *testing.T) {
 	a := dashAlert(7, "critical", "impossible_travel", "sub_dash_1", at, "ev-new", "ev-old", "ev-other", "ev-missing")
 	require.NoError(t, s.InsertAlerts(ctx, []chstore.AlertRow{a, dashAlert(8, "low", "brute_force", "sub_dash_1", at)}))
 	require.NoError(t, s.AppendAlertStatus(ctx,
-		dashStatus(1, 7, chstore.AlertAcknowledged, at.Add(time.Hour)),
-		dashStatus(2, 7, chstore.AlertResolved, at.Add(2*time.Hour))))
+		dashStatus(1, 7, string(schemas.StatusAcknowledged), at.Add(time.Hour)),
+		dashStatus(2, 7, string(schemas.StatusResolved), at.Add(2*time.Hour))))
 	require.NoError(t, s.InsertWebhookDeliveries(ctx, []chstore.WebhookDeliveryRow{
 		{Webhook: "siem", AlertID: a.ID, Attempt: 1, Status: chstore.DeliveryRetry, HTTPStatus: 503, Time: at.Add(time.Second)},
 		{Webhook: "siem", AlertID: a.ID, Attempt: 2, Status: chstore.DeliveryDelivered, HTTPStatus: 200, Time: at.Add(5 * time.Second)},
@@ -327,9 +327,9 @@ func TestAlertDetail(t *testing.T) {
 	d, err := s.AlertDetail(ctx, a.ID)
 	require.NoError(t, err)
 	require.Equal(t, a.ID, d.Alert.ID)
-	require.Equal(t, chstore.AlertResolved, d.Alert.Status)
+	require.Equal(t, string(schemas.StatusResolved), d.Alert.Status)
 	require.Len(t, d.History, 2)
-	require.Equal(t, chstore.AlertAcknowledged, d.History[0].Status)
+	require.Equal(t, string(schemas.StatusAcknowledged), d.History[0].Status)
 	require.Len(t, d.Deliveries, 2)
 	require.Equal(t, uint32(1), d.Deliveries[0].Attempt)
 	var got []string
@@ -391,7 +391,7 @@ func TestSubjectAndSession(t *testing.T) {
 	alerts[1].Session = "ses_dash_2"
 	alerts[2].Session = "ses_dash_1"
 	require.NoError(t, s.InsertAlerts(ctx, alerts))
-	require.NoError(t, s.AppendAlertStatus(ctx, dashStatus(1, 1, chstore.AlertAcknowledged, dashT0.Add(time.Hour))))
+	require.NoError(t, s.AppendAlertStatus(ctx, dashStatus(1, 1, string(schemas.StatusAcknowledged), dashT0.Add(time.Hour))))
 
 	v, err := s.Subject(ctx, sub, dashT0, dashT0.Add(2*time.Hour), 3)
 	require.NoError(t, err)
@@ -419,8 +419,8 @@ func TestSubjectAndSession(t *testing.T) {
 	require.Equal(t, []string{"s2-2", "s2-1", "nos-1"}, ids, "newest first, each once, at most limit")
 	require.Equal(t, map[string]string{"k": hostile[5]}, v.Events[1].Attrs())
 	require.Len(t, v.Alerts, 2)
-	require.Equal(t, chstore.AlertOpen, v.Alerts[0].Status)
-	require.Equal(t, chstore.AlertAcknowledged, v.Alerts[1].Status)
+	require.Equal(t, string(schemas.StatusOpen), v.Alerts[0].Status)
+	require.Equal(t, string(schemas.StatusAcknowledged), v.Alerts[1].Status)
 
 	for _, h := range hostile {
 		_, err = s.Subject(ctx, h, dashT0, dashT0.Add(time.Hour), 10)
@@ -500,7 +500,7 @@ func TestSeedDashboard(t *testing.T) {
 		require.Equal(t, a.Time.Add(-time.Second), time.UnixMilli(d.Evidence[0].TimeMS).UTC())
 	}
 	for _, a := range p.Alerts {
-		if a.Status != chstore.AlertOpen || a.StatusActor != "" {
+		if a.Status != string(schemas.StatusOpen) || a.StatusActor != "" {
 			triaged++
 		}
 	}

@@ -18,7 +18,7 @@ import (
 const DetectSection = "detect"
 
 // NotifySection is the config file's key whose content configures the
-// webhooks (package alert decodes it).
+// webhooks (package notify decodes it).
 const NotifySection = "notify"
 
 // RetentionSection is the config file's key whose content configures

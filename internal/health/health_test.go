@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -41,4 +42,34 @@ func TestReadyz(t *testing.T) {
 	code, body = get("/readyz")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "ready", body["status"])
+}
+
+func TestState(t *testing.T) {
+	t.Parallel()
+	var s State
+	require.NoError(t, s.Check(t.Context()), "the zero value is ready")
+	s.Set("waiting for clickhouse")
+	require.EqualError(t, s.Check(t.Context()), "waiting for clickhouse")
+	r, ok := s.Reason()
+	require.True(t, ok)
+	require.Equal(t, "waiting for clickhouse", r)
+	s.SetReady()
+	require.NoError(t, s.Check(t.Context()))
+	require.EqualError(t, NotReady("starting").Check(t.Context()), "starting")
+}
+
+func TestWait(t *testing.T) {
+	t.Parallel()
+	s := NotReady("starting")
+	calls := 0
+	require.NoError(t, Wait(t.Context(), func(ctx context.Context) error {
+		if calls++; calls == 3 {
+			s.SetReady()
+		}
+		return s.Check(ctx)
+	}, time.Millisecond))
+	require.Equal(t, 3, calls, "polled until it passed")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, Wait(ctx, NotReady("never").Check, time.Hour), context.Canceled)
 }

@@ -9,9 +9,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// LockBucket is the key-value bucket that holds sessionmon's job locks.
-const LockBucket = "SESSIONMON_LOCKS"
-
 // ErrLocked is returned by TryLock when another process holds the lock.
 var ErrLocked = errors.New("lock held by another process")
 
@@ -39,24 +36,4 @@ func TryLock(ctx context.Context, js jetstream.JetStream, name string, ttl time.
 		defer cancel()
 		_ = kv.Delete(ctx, name, jetstream.LastRevision(rev))
 	}, nil
-}
-
-// EnsureLockBucket creates the lock bucket, or updates it, with ttl (every
-// lock's: the TTL belongs to the bucket) and replicas copies in a cluster;
-// it never lowers the replicas the bucket has (see ReplicasFor).
-func EnsureLockBucket(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
-	replicas, err := ReplicasFor(ctx, js, BucketStream(LockBucket), replicas)
-	if err != nil {
-		return nil, fmt.Errorf("lock bucket: %w", err)
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      LockBucket,
-		Description: "sessionmon job locks (one instance of a job at a time)",
-		TTL:         ttl,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("lock bucket %s: %w", LockBucket, err)
-	}
-	return kv, nil
 }

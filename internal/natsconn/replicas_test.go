@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // clusterJS stands for a JetStream cluster in which the named streams
@@ -67,7 +68,7 @@ func TestDeclarationsKeepReplicas(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t)
 	_, js := natstest.Connect(t, s)
-	cluster := clusterJS{JetStream: js, replicas: map[string]int{BucketStream(LockBucket): 3, "SESSIONMON_EVENTS": 3}}
+	cluster := clusterJS{JetStream: js, replicas: map[string]int{BucketStream(schemas.LockBucket): 3, "SESSIONMON_EVENTS": 3}}
 	_, err := TryLock(t.Context(), cluster, "job", time.Hour)
 	require.ErrorContains(t, err, "replicas > 1 not supported in non-clustered mode")
 	cfg := DefaultStreamConfig
