@@ -33,16 +33,16 @@ func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) err
 	stopKeepAlive := natsconn.KeepInProgress(s.cfg.AckWait/3, b.msgs...)
 	defer stopKeepAlive()
 
-	if err := s.retry(ctx, "dead letters", func(ctx context.Context) error { return s.publishDead(ctx, b.dead) }); err != nil {
+	if err := s.retry(ctx, "publishing dead letters to nats", func(ctx context.Context) error { return s.publishDead(ctx, b.dead) }); err != nil {
 		return err
 	}
 	if len(b.rows) > 0 {
-		if err := s.retry(ctx, "insert", func(ctx context.Context) error { return store.InsertEvents(ctx, b.rows) }); err != nil {
+		if err := s.retry(ctx, "writing events to clickhouse", func(ctx context.Context) error { return store.InsertEvents(ctx, b.rows) }); err != nil {
 			return err
 		}
 	}
 	if s.alerts {
-		if err := s.retry(ctx, "insert alerts", func(ctx context.Context) error { return insertAlerts(ctx, store, b) }); err != nil {
+		if err := s.retry(ctx, "writing alerts to clickhouse", func(ctx context.Context) error { return insertAlerts(ctx, store, b) }); err != nil {
 			return err
 		}
 	}
