@@ -224,6 +224,8 @@ func (h *handler) showAlertList(c echo.Context) error {
 type alertJSON struct {
 	ID             string          `json:"id"`
 	Detector       string          `json:"detector"`
+	Technique      string          `json:"technique,omitempty"`
+	RuleVersion    uint32          `json:"rule_version,omitempty"`
 	Severity       string          `json:"severity"`
 	Time           time.Time       `json:"time"`
 	DetectedAt     time.Time       `json:"detected_at"`
@@ -243,7 +245,7 @@ type alertJSON struct {
 
 func newAlertJSON(a chstore.AlertView) alertJSON {
 	j := alertJSON{
-		ID: a.ID, Detector: a.Detector, Severity: a.Severity, Time: a.Time.UTC(), DetectedAt: a.DetectedAt.UTC(),
+		ID: a.ID, Detector: a.Detector, Technique: a.Technique, RuleVersion: a.RuleVersion, Severity: a.Severity, Time: a.Time.UTC(), DetectedAt: a.DetectedAt.UTC(),
 		App: a.App, Subject: a.Subject, Session: a.Session, SourceIPPrefix: a.SourceIPPrefix, SourceASN: a.SourceASN,
 		Title: a.Title, Summary: a.Summary, Details: json.RawMessage("{}"), Evidence: a.Evidence,
 		Status: a.Status, StatusActor: a.StatusActor,

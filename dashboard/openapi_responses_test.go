@@ -271,7 +271,8 @@ func (env *openAPIEnv) seed(t *testing.T) {
 	ended.Reason = "logout"
 	require.NoError(t, env.store.InsertEvents(ctx, []chstore.EventRow{login, issued, action, ended}))
 
-	travel := chstore.AlertRow{ID: oaAlertID(1), Detector: "impossible_travel", Severity: "high", SeverityRank: 3,
+	travel := chstore.AlertRow{ID: oaAlertID(1), Detector: "impossible_travel", Technique: "T1078", RuleVersion: 1,
+		Severity: "high", SeverityRank: 3,
 		Time: at(45 * time.Minute), DetectedAt: at(44 * time.Minute), App: "shop", Subject: oaSubject, Session: oaSession,
 		SourceIPPrefix: "203.0.113.0/24", SourceASN: 64500, Title: "Impossible travel", Summary: "Berlin to Sydney in 15 minutes",
 		Details: `{"distance_km":16095,"speed_kmh":64218}`, Evidence: []string{"ev-login"}}

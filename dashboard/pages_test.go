@@ -129,6 +129,7 @@ func (env *pagesEnv) seed(t *testing.T, n int) []chstore.AlertRow {
 		}
 		if i == 0 {
 			r.Detector, r.Severity, r.SeverityRank, r.Title = "impossible_travel", "high", 3, "Impossible travel"
+			r.Technique, r.RuleVersion = "T1078", 1
 			r.Session, r.Evidence = "k1:SessionAAAA", []string{"ev-1"}
 			r.Summary = "Seen in " + hostile
 			r.Details = `{"from":{"lat":52.52,"lon":13.405,"city":"Berlin","country":"DE"},` +

@@ -110,7 +110,15 @@ func templateFuncs(a *assets) template.FuncMap {
 			return fmtTime(time.UnixMilli(ms))
 		},
 		"short": shorten,
-		"join":  strings.Join,
+		// technique describes an ATT&CK technique id; an id outside
+		// sessionmon's catalog keeps only its id.
+		"technique": func(id string) schemas.Technique {
+			if t, ok := schemas.TechniqueByID(id); ok {
+				return t
+			}
+			return schemas.Technique{ID: id}
+		},
+		"join": strings.Join,
 		// severityClass maps a severity to its CSS class; unknown values get
 		// a neutral one, so data never chooses a class.
 		"severityClass": func(s string) string {

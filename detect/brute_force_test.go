@@ -121,6 +121,7 @@ func TestBruteForceAlert(t *testing.T) {
 	require.Equal(t, map[string]any{
 		"failures": 10, "threshold": 10, "window_s": int64(600), "first_failure": "2026-11-20T09:00:00.000Z",
 		"outcome": "failing", "ip_prefix": "100.64.5.0/24", "asn": uint32(28573),
+		"networks": 1, "successes": 0,
 	}, a.Details)
 	require.Empty(t, a.Session)
 
@@ -134,7 +135,11 @@ func TestBruteForceAlert(t *testing.T) {
 
 func TestBruteForceState(t *testing.T) {
 	t.Parallel()
-	d := newTestBruteForce(t)
+	// Only the short window: state lives as long as the longest window.
+	cfg := defaultBruteForceConfig()
+	cfg.LongWindows = nil
+	d, err := NewBruteForce(cfg)
+	require.NoError(t, err)
 	engObserve(d, bfFails(3, 0, time.Second)...)
 	require.Equal(t, 1, d.StateKeys())
 	d.Expire(engEv("x", 10*time.Minute).Time.Time)
@@ -157,6 +162,17 @@ func TestBruteForceConfig(t *testing.T) {
 		{name: "config/window", edit: func(c *BruteForceConfig) { c.Window = 0 }, want: "detectors.brute_force.window: must be positive"},
 		{name: "config/max keys", edit: func(c *BruteForceConfig) { c.MaxKeys = 0 }, want: "detectors.brute_force.max_keys: must be positive"},
 		{name: "config/dedup", edit: func(c *BruteForceConfig) { c.DedupWindow = Duration(-time.Second) }, want: "detectors.brute_force.dedup_window: must not be negative"},
+		{name: "config/long window not longer", edit: func(c *BruteForceConfig) { c.LongWindows[0].Window = Duration(5 * time.Minute) },
+			want: "detectors.brute_force.long_windows[0].window: must be longer than 10m0s (got 5m0s)"},
+		{name: "config/long windows out of order", edit: func(c *BruteForceConfig) { c.LongWindows[1].Window = Duration(time.Hour) },
+			want: "detectors.brute_force.long_windows[1].window: must be longer than 2h0m0s (got 1h0m0s)"},
+		{name: "config/long window threshold", edit: func(c *BruteForceConfig) { c.LongWindows[1].Threshold = 1 },
+			want: "detectors.brute_force.long_windows[1].threshold: must be between 2 and 1000 (got 1)"},
+		{name: "config/too many long windows", edit: func(c *BruteForceConfig) {
+			for i := range 4 {
+				c.LongWindows = append(c.LongWindows, CountWindow{Window: Duration(time.Duration(25+i) * time.Hour), Threshold: 30})
+			}
+		}, want: "detectors.brute_force.long_windows: at most 4 (got 6)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

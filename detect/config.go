@@ -309,6 +309,10 @@ func unknownKeys(node *yaml.Node, t reflect.Type, path string) []error {
 			}
 			errs = append(errs, unknownKeys(v, ft, path+"."+k.Value)...)
 		}
+	case node.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			errs = append(errs, unknownKeys(node.Content[i+1], t.Elem(), path+"."+node.Content[i].Value)...)
+		}
 	case node.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
 		for i, v := range node.Content {
 			errs = append(errs, unknownKeys(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)

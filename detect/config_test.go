@@ -83,7 +83,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "errors/bad duration", yaml: "lateness: soon", want: []string{"must be a duration like 90s"}},
 		{name: "errors/lateness out of range", yaml: "lateness: 1h", want: []string{"lateness: must be between 0 and 10m0s (got 1h0m0s)"}},
 		{name: "errors/unknown detector", yaml: "detectors: {impossible_trvel: {}}", want: []string{"detectors.impossible_trvel: unknown detector (known: absolute_timeout_exceeded, brute_force,"}},
-		{name: "errors/unknown setting of a detector", yaml: "detectors:\n  brute_force:\n    threshhold: 5\n", want: []string{"detectors.brute_force.threshhold (line 3): unknown setting (known: dedup_window, enabled, max_keys, severity, threshold, window)"}},
+		{name: "errors/unknown setting of a detector", yaml: "detectors:\n  brute_force:\n    threshhold: 5\n", want: []string{"detectors.brute_force.threshhold (line 3): unknown setting (known: dedup_window, enabled, long_windows, max_keys, severity, threshold, window)"}},
 		{name: "errors/wrong type in a detector", yaml: "detectors: {brute_force: {threshold: many}}", want: []string{"detectors.brute_force: yaml: unmarshal errors"}},
 		{name: "errors/a detector section that is no mapping", yaml: "detectors: {brute_force: 5}", want: []string{"detectors.brute_force (line 1): must be a mapping of settings"}},
 		{name: "errors/invalid detector values", yaml: "detectors: {brute_force: {threshold: 0}, session_hijack: {severity: meh}}", want: []string{

@@ -143,7 +143,8 @@ func TestCredentialStuffingAlert(t *testing.T) {
 
 func TestCredentialStuffingState(t *testing.T) {
 	t.Parallel()
-	d := newTestStuffing(t, nil)
+	// Only the short window: state lives as long as the longest window.
+	d := newTestStuffing(t, nil, func(c *CredentialStuffingConfig) { c.LongWindows = nil })
 	engObserve(d, csFails(3, time.Second, engSaoPaulo, nil)...)
 	require.Equal(t, 2, d.StateKeys(), "one prefix and one ASN")
 	d.Forget(csVictim(0))
@@ -169,6 +170,16 @@ func TestCredentialStuffingConfig(t *testing.T) {
 		{name: "config/window", edit: func(c *CredentialStuffingConfig) { c.Window = 0 }, want: "detectors.credential_stuffing.window: must be positive"},
 		{name: "config/network severity", edit: func(c *CredentialStuffingConfig) { c.NetworkSeverity = "" }, want: "detectors.credential_stuffing.network_severity"},
 		{name: "config/max keys", edit: func(c *CredentialStuffingConfig) { c.MaxKeys = 0 }, want: "detectors.credential_stuffing.max_keys: must be positive"},
+		{name: "config/long window not longer", edit: func(c *CredentialStuffingConfig) { c.LongWindows[0].Window = c.Window },
+			want: "detectors.credential_stuffing.long_windows[0].window: must be longer than 10m0s (got 10m0s)"},
+		{name: "config/long window threshold", edit: func(c *CredentialStuffingConfig) { c.LongWindows[0].Threshold = 0 },
+			want: "detectors.credential_stuffing.long_windows[0].threshold: must be between 2 and 10000 (got 0)"},
+		{name: "config/long window asn threshold", edit: func(c *CredentialStuffingConfig) { c.LongWindows[1].ASNThreshold = 1 },
+			want: "detectors.credential_stuffing.long_windows[1].asn_threshold: must be 0 (off) or between 2 and 10000 (got 1)"},
+		{name: "config/success ratio", edit: func(c *CredentialStuffingConfig) { c.MaxSuccessRatio = 1.5 },
+			want: "detectors.credential_stuffing.max_success_ratio: must be between 0 and 1 (got 1.5)"},
+		{name: "config/unknown share", edit: func(c *CredentialStuffingConfig) { c.UnknownShare = -0.1 },
+			want: "detectors.credential_stuffing.unknown_share: must be 0 (off) or up to 1 (got -0.1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

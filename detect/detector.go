@@ -20,7 +20,8 @@ type Emit func(schemas.Alert)
 // window), and Expire with the engine's event-time watermark, from a single
 // goroutine: a Detector needs no locking and must not start goroutines.
 // Observe must use the event's time, never time.Now. It fills every Alert
-// field except ID, DetectedAt (set by the engine) and may leave Severity
+// field except ID, DetectedAt, Technique and RuleVersion (set by the
+// engine, the last two from the registry's Rule) and may leave Severity
 // empty to use its configured severity. State is bounded: Expire drops
 // everything that can no longer matter at the watermark, and a detector
 // caps its per-key state (e.g. the last N items) so one noisy key cannot

@@ -24,7 +24,8 @@ const (
 // time seen minus the lateness window, so events that arrive out of order by
 // less than that window are seen in order. An event older than the release
 // watermark (later than the lateness window) is still processed at once,
-// not dropped, and counted as late. The engine stamps each alert's ID and DetectedAt, fills its
+// not dropped, and counted as late. The engine stamps each alert's ID, DetectedAt,
+// Technique and RuleVersion (from the registry's Rule), fills its
 // Severity from the detector's settings when the detector left it empty,
 // and drops a repeat of the same finding (detector and Key) within the
 // detector's dedup window, in event time.
@@ -181,7 +182,13 @@ func NewEngine(cfg Config, detectors []Detector, opts ...Option) (*Engine, error
 			return nil, err
 		}
 		e.settings = append(e.settings, c)
-		e.emits = append(e.emits, func(a schemas.Alert) { e.accept(i, a) })
+		// The registry's rule, not the detector, names the technique
+		// and the rule version: one table, nothing to forget.
+		rule := ruleOf(d.Name())
+		e.emits = append(e.emits, func(a schemas.Alert) {
+			a.Technique, a.RuleVersion = rule.Technique, rule.Version
+			e.accept(i, a)
+		})
 	}
 	for _, o := range opts {
 		o(e)

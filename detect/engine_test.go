@@ -38,7 +38,7 @@ func TestScenarios(t *testing.T) {
 		in, err := os.ReadFile(path)
 		require.NoError(t, err)
 		var out bytes.Buffer
-		stats, err := RunOffline(t.Context(), bytes.NewReader(in), &out, cfg, engClock)
+		stats, err := RunOffline(t.Context(), bytes.NewReader(in), &out, cfg, engClock, scenarioOptions(t, dir)...)
 		require.NoError(t, err)
 		require.Zero(t, stats.Invalid, "invalid lines: %+v", stats.InvalidLines)
 		require.Zero(t, stats.Engine.Late, "scenario events must be within the lateness window")
@@ -63,9 +63,10 @@ func TestScenariosShuffled(t *testing.T) {
 		cfg := scenarioConfig(t, dir)
 		events := loadEvents(t, path)
 		sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time.Time) })
-		want := runEngine(t, cfg, events)
+		opts := scenarioOptions(t, dir)
+		want := runEngine(t, cfg, events, opts...)
 		for seed := range uint64(5) {
-			got := runEngine(t, cfg, shuffleWithin(events, cfg.Lateness.D()*9/10, seed))
+			got := runEngine(t, cfg, shuffleWithin(events, cfg.Lateness.D()*9/10, seed), opts...)
 			require.Equal(t, alertIDs(want), alertIDs(got), "seed %d", seed)
 			require.Equal(t, want, got, "seed %d", seed)
 		}

@@ -25,13 +25,13 @@ func TestScenariosFromGeoIP(t *testing.T) {
 	forEachScenario(t, func(t *testing.T, dir, path string) {
 		in, err := os.ReadFile(path)
 		require.NoError(t, err)
-		stripped, nets, located := geotest.StripLocation(t, in)
-		if !located {
+		stripped, nets, _ := geotest.StripLocation(t, in)
+		r, ok := scenarioGeo(t, dir, nets)
+		if !ok {
 			t.Skip("no client location or network in its events")
 		}
 		require.NotContains(t, string(stripped), `"lat"`)
 		require.NotContains(t, string(stripped), `"country"`)
-		r := scenarioResolver(t, nets)
 		var out bytes.Buffer
 		stats, err := RunOffline(t.Context(), bytes.NewReader(stripped), &out, scenarioConfig(t, dir), engClock, WithGeo(r))
 		require.NoError(t, err)
@@ -68,7 +68,10 @@ func TestScenariosFromGeoIPLive(t *testing.T) {
 		in, err := os.ReadFile(path)
 		require.NoError(t, err)
 		stripped, nets, _ := geotest.StripLocation(t, in)
-		r := scenarioResolver(t, nets)
+		r, ok := scenarioGeo(t, dir, nets)
+		if !ok {
+			r = scenarioResolver(t, nets)
+		}
 		js := svcStack(t)
 		startServiceWith(t, js, closedDSN, svcConfig(), scenarioConfig(t, dir), WithEngineOptions(WithGeo(r)))
 		for line := range bytes.Lines(stripped) {

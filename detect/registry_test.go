@@ -34,8 +34,8 @@ func TestRegistryRejectsDuplicates(t *testing.T) {
 	t.Parallel()
 	r := registrar{}
 	f := registry()["brute_force"]
-	r.add("brute_force", f)
-	require.PanicsWithValue(t, "detect: detector registered twice: brute_force", func() { r.add("brute_force", f) })
+	r.add("brute_force", f.rule, f)
+	require.PanicsWithValue(t, "detect: detector registered twice: brute_force", func() { r.add("brute_force", f.rule, f) })
 }
 
 func TestDetectorSettingsOfUnknownDetector(t *testing.T) {

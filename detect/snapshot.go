@@ -23,7 +23,8 @@ import (
 // This file holds the format, the engine's part and the tables';
 // snapshot_codec.go holds each detector's.
 //
-// Format, version 1 (integers are varints unless a size is given):
+// Format, version 2 (integers are varints unless a size is given; version
+// 2 changed token_reuse's state: logouts per subject, each with its expiry):
 //
 //	"SMDS" version
 //	header    unit, configuration hash (32 bytes), events stream creation
@@ -46,7 +47,7 @@ import (
 // Snapshot format constants.
 const (
 	snapshotMagic   = "SMDS"
-	snapshotVersion = 1
+	snapshotVersion = 2
 	// snapshotSumSize is the size of the trailing SHA-256.
 	snapshotSumSize = sha256.Size
 )

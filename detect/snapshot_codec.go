@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -57,22 +58,23 @@ func readCountry(r *stateReader) country {
 	return c
 }
 
-// token_reuse: rotations, access tokens, revocations and session ends.
+// token_reuse: rotations, access tokens, live sessions' token lifetimes,
+// and each subject's revocations and session ends.
 
 func (d *TokenReuse) stateConfig() any { return d.cfg }
 
 func (d *TokenReuse) encodeState(w *stateWriter) {
 	writeHashTable(w, d.rotated, writeRotation)
 	writeHashTable(w, d.access, writeTokenUse)
-	writeHashTable(w, d.revoked, writeEndMark)
-	writeHashTable(w, d.ended, writeEndMark)
+	writeHashTable(w, d.sessions, writeSessionLife)
+	writeMarkTable(w, d.logouts)
 }
 
 func (d *TokenReuse) decodeState(r *stateReader) {
 	readHashTable(r, d.rotated, readRotation)
 	readHashTable(r, d.access, readTokenUse)
-	readHashTable(r, d.revoked, readEndMark)
-	readHashTable(r, d.ended, readEndMark)
+	readHashTable(r, d.sessions, readSessionLife)
+	readMarkTable(r, d.logouts)
 }
 
 func writeRotation(w *stateWriter, v rotation) {
@@ -90,106 +92,218 @@ func readRotation(r *stateReader) rotation {
 func writeTokenUse(w *stateWriter, v tokenUse) {
 	w.u64(v.device)
 	w.u64(v.subject)
+	w.u64(v.session)
 	w.varint(v.at)
 	w.varint(v.expires)
 	w.str(v.eventID)
 }
 
 func readTokenUse(r *stateReader) tokenUse {
-	return tokenUse{device: r.u64(), subject: r.u64(), at: r.varint(), expires: r.varint(), eventID: r.str()}
+	return tokenUse{device: r.u64(), subject: r.u64(), session: r.u64(), at: r.varint(), expires: r.varint(), eventID: r.str()}
 }
 
-func writeEndMark(w *stateWriter, v endMark) {
-	w.u64(v.device)
+func writeSessionLife(w *stateWriter, v sessionLife) {
 	w.u64(v.subject)
+	w.varint(v.until)
+}
+
+func readSessionLife(r *stateReader) sessionLife {
+	return sessionLife{subject: r.u64(), until: r.varint()}
+}
+
+func writeLogoutMark(w *stateWriter, v logoutMark) {
+	w.u64(v.key)
+	w.boolean(v.session)
+	w.u64(v.device)
 	w.varint(v.at)
+	w.varint(v.until)
 	w.str(v.eventID)
 }
 
-func readEndMark(r *stateReader) endMark {
-	return endMark{device: r.u64(), subject: r.u64(), at: r.varint(), eventID: r.str()}
+func readLogoutMark(r *stateReader) logoutMark {
+	return logoutMark{key: r.u64(), session: r.boolean(), device: r.u64(), at: r.varint(), until: r.varint(), eventID: r.str()}
 }
 
-// brute_force: each subject's recent failures.
+// writeMarkTable writes the subjects in map order, each with its marks.
+func writeMarkTable(w *stateWriter, t *markTable) {
+	w.uvarint(uint64(len(t.subjects)))
+	for s, marks := range t.subjects {
+		w.u64(s)
+		w.uvarint(uint64(len(marks)))
+		for _, m := range marks {
+			writeLogoutMark(w, m)
+		}
+	}
+}
 
-func (d *BruteForce) stateConfig() any { return d.cfg }
+// readMarkTable reads what writeMarkTable wrote into the empty table t. It
+// refuses a subject written twice or without marks, and more marks than t
+// may hold per subject or in all.
+func readMarkTable(r *stateReader, t *markTable) {
+	n := r.count(9)
+	for range n {
+		s := r.u64()
+		k := r.count(20)
+		switch {
+		case r.err != nil:
+			return
+		case k < 1 || k > t.perSubject:
+			r.fail(fmt.Sprintf("%d marks for a subject, at most %d", k, t.perSubject))
+			return
+		case t.n+k > t.max:
+			r.fail(fmt.Sprintf("more than %d marks", t.max))
+			return
+		case t.subjects[s] != nil:
+			r.fail("a subject written twice")
+			return
+		}
+		marks := make([]logoutMark, k)
+		for i := range marks {
+			marks[i] = readLogoutMark(r)
+			t.floor = min(t.floor, marks[i].until)
+		}
+		if r.err != nil {
+			return
+		}
+		t.subjects[s] = marks
+		t.n += k
+	}
+}
+
+// brute_force: each subject's recent failures. The state version is part
+// of the configuration hash, so a snapshot of an older layout is refused
+// and the service replays instead.
+
+// bruteForceStateVersion is the layout of brute_force's state: 2 counts
+// several windows (failures with their network, the newest event IDs, the
+// successful logins).
+const bruteForceStateVersion = 2
+
+func (d *BruteForce) stateConfig() any { return versionedState{bruteForceStateVersion, d.cfg} }
+
+// versionedState is the stateConfig of a detector whose state layout has
+// changed: the version makes a snapshot of the old layout fail the
+// configuration hash.
+type versionedState struct {
+	StateVersion int
+	Config       any
+}
 
 func (d *BruteForce) encodeState(w *stateWriter) {
 	writeKeyTable(w, d.subjects, writeFailures)
 }
 
 func (d *BruteForce) decodeState(r *stateReader) {
-	readKeyTable(r, d.subjects, func(r *stateReader) failures { return readFailures(r, d.cfg.Threshold) })
+	readKeyTable(r, d.subjects, func(r *stateReader) failures { return readFailures(r, d.keep, d.cfg.Threshold) })
 }
 
 func writeFailures(w *stateWriter, v failures) {
-	w.uvarint(uint64(len(v.at)))
-	for i, at := range v.at {
-		w.varint(at)
-		w.str(v.ids[i])
-		w.byte(byte(v.anon[i]))
+	w.uvarint(uint64(len(v.fails)))
+	for _, f := range v.fails {
+		w.uvarint(uint64(f))
 	}
+	w.str(v.ids)
+	w.uvarint(uint64(len(v.succ)))
+	for _, at := range v.succ {
+		w.varint(at)
+	}
+	w.varint(v.alerted)
 }
 
 // readFailures reads a subject's failures, at least one (failures.last
-// needs it) and at most threshold.
-func readFailures(r *stateReader, threshold int) failures {
-	n := r.count(3)
-	if r.err == nil && (n < 1 || n > threshold) {
-		r.fail(fmt.Sprintf("%d failures for a subject, threshold %d", n, threshold))
+// needs it) and at most keep, with the event IDs of at most ids of the
+// newest.
+func readFailures(r *stateReader, keep, ids int) failures {
+	bad := failures{fails: make([]failure, 1)}
+	n := r.count(1)
+	if r.err == nil && (n < 1 || n > keep) {
+		r.fail(fmt.Sprintf("%d failures for a subject, at most %d", n, keep))
 	}
 	if r.err != nil {
-		return failures{at: []int64{0}, ids: []string{""}, anon: make([]schemas.Anonymity, 1)}
+		return bad
 	}
-	f := failures{at: make([]int64, n), ids: make([]string, n), anon: make([]schemas.Anonymity, n)}
-	for i := range n {
-		f.at[i] = r.varint()
-		f.ids[i] = r.str()
-		f.anon[i] = schemas.Anonymity(r.byte())
+	f := failures{fails: make([]failure, n)}
+	for i := range f.fails {
+		f.fails[i] = failure(r.uvarint())
 	}
+	f.ids = r.str()
+	if m := len(f.idList()); r.err == nil && m > min(n, ids) {
+		r.fail(fmt.Sprintf("%d event IDs for %d failures, at most %d", m, n, ids))
+	}
+	k := r.count(1)
+	if r.err == nil && k > maxKeptSuccesses {
+		r.fail(fmt.Sprintf("%d successful logins for a subject, at most %d", k, maxKeptSuccesses))
+	}
+	if r.err != nil {
+		return bad
+	}
+	if k > 0 {
+		f.succ = make([]int64, k)
+		for i := range f.succ {
+			f.succ[i] = r.varint()
+		}
+	}
+	f.alerted = r.varint()
 	return f
 }
 
-// credential_stuffing: the subjects recently failing per prefix and ASN.
+// credential_stuffing: the subjects recently failing per prefix and ASN
+// of each app.
 
-func (d *CredentialStuffing) stateConfig() any { return d.cfg }
+// credentialStuffingStateVersion is the layout of credential_stuffing's
+// state: 2 keys sources by app and holds subject hashes, networks and
+// flags.
+const credentialStuffingStateVersion = 2
+
+func (d *CredentialStuffing) stateConfig() any {
+	return versionedState{credentialStuffingStateVersion, d.cfg}
+}
 
 func (d *CredentialStuffing) encodeState(w *stateWriter) {
-	writeKeyTable(w, d.prefixes, writeStuffing)
-	writeKeyTable(w, d.asns, writeStuffing)
+	writeHashTable(w, d.prefixes, writeStuffing)
+	writeHashTable(w, d.asns, writeStuffing)
 }
 
 func (d *CredentialStuffing) decodeState(r *stateReader) {
-	read := func(threshold int) func(*stateReader) stuffing {
-		return func(r *stateReader) stuffing { return readStuffing(r, threshold) }
+	read := func(keep int) func(*stateReader) stuffing {
+		return func(r *stateReader) stuffing { return readStuffing(r, keep) }
 	}
-	readKeyTable(r, d.prefixes, read(d.cfg.Threshold))
-	readKeyTable(r, d.asns, read(d.cfg.ASNThreshold))
+	readHashTable(r, d.prefixes, read(d.keep[byPrefix]))
+	readHashTable(r, d.asns, read(d.keep[byASN]))
 }
 
 func writeStuffing(w *stateWriter, v stuffing) {
 	w.varint(v.last)
+	w.varint(v.alerted)
 	w.uvarint(uint64(len(v.tries)))
 	for _, t := range v.tries {
-		w.str(t.subject)
 		w.str(t.eventID)
+		w.u64(t.subject)
 		w.varint(t.at)
+		w.uvarint(uint64(t.net))
+		w.byte(byte(t.flags))
 	}
 }
 
-// readStuffing reads a source's tries, at least one and at most threshold.
-func readStuffing(r *stateReader, threshold int) stuffing {
-	s := stuffing{last: r.varint()}
-	n := r.count(3)
-	if r.err == nil && (n < 1 || n > threshold) {
-		r.fail(fmt.Sprintf("%d subjects for a source, threshold %d", n, threshold))
+// readStuffing reads a source's tries, at least one and at most keep.
+func readStuffing(r *stateReader, keep int) stuffing {
+	s := stuffing{last: r.varint(), alerted: r.varint()}
+	n := r.count(12)
+	if r.err == nil && (n < 1 || n > keep) {
+		r.fail(fmt.Sprintf("%d subjects for a source, at most %d", n, keep))
 	}
 	if r.err != nil {
 		return s
 	}
 	s.tries = make([]stuffTry, n)
 	for i := range s.tries {
-		s.tries[i] = stuffTry{subject: r.str(), eventID: r.str(), at: r.varint()}
+		t := stuffTry{eventID: r.str(), subject: r.u64(), at: r.varint()}
+		nh := r.uvarint()
+		if nh > math.MaxUint32 {
+			r.fail("network hash out of range")
+		}
+		t.net, t.flags = uint32(nh), tryFlags(r.byte())
+		s.tries[i] = t
 	}
 	return s
 }

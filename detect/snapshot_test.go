@@ -98,8 +98,9 @@ func TestSnapshotValueCodecsKeepEveryField(t *testing.T) {
 		valueCase("travelRef", writeTravelRef, readTravelRef),
 		valueCase("rotation", writeRotation, readRotation),
 		valueCase("tokenUse", writeTokenUse, readTokenUse),
-		valueCase("endMark", writeEndMark, readEndMark),
-		valueCase("failures", writeFailures, func(r *stateReader) failures { return readFailures(r, 3) }),
+		valueCase("sessionLife", writeSessionLife, readSessionLife),
+		valueCase("logoutMark", writeLogoutMark, readLogoutMark),
+		valueCase("failures", writeFailures, func(r *stateReader) failures { return readFailures(r, 3, 3) }),
 		valueCase("stuffing", writeStuffing, func(r *stateReader) stuffing { return readStuffing(r, 3) }),
 		valueCase("sessionOrigin", writeSessionOrigin, readSessionOrigin),
 		valueCase("idleSession", writeIdleSession, readIdleSession),
@@ -124,10 +125,11 @@ func TestSnapshotValueCodecsKeepEveryField(t *testing.T) {
 func TestSnapshotDetectorFieldsAreKnown(t *testing.T) {
 	t.Parallel()
 	known := map[string][]string{
-		"ImpossibleTravel":   {"sharedKeys", "cfg", "nets", "horizon", "state:refs"},
-		"TokenReuse":         {"sharedKeys", "cfg", "refresh", "concurrent", "after", "grace", "state:rotated", "state:access", "state:revoked", "state:ended"},
-		"BruteForce":         {"cfg", "window", "state:subjects"},
-		"CredentialStuffing": {"cfg", "nets", "window", "state:prefixes", "state:asns"},
+		"ImpossibleTravel": {"sharedKeys", "cfg", "nets", "horizon", "state:refs"},
+		"TokenReuse": {"sharedKeys", "cfg", "refresh", "concurrent", "after", "raceGrace", "refreshGrace", "appGrace", "horizon",
+			"state:rotated", "state:access", "state:sessions", "state:logouts"},
+		"BruteForce":         {"cfg", "windows", "horizon", "keep", "state:subjects"},
+		"CredentialStuffing": {"cfg", "nets", "windows", "horizon", "keep", "state:prefixes", "state:asns"},
 		"SessionHijack":      {"sharedKeys", "cfg", "state:sessions", "suspect"},
 		"IdleTimeout":        {"sharedKeys", "cfg", "policy", "state:sessions"},
 		"AbsoluteTimeout":    {"sharedKeys", "cfg", "policy", "state:sessions"},
@@ -150,7 +152,7 @@ func TestSnapshotDetectorFieldsAreKnown(t *testing.T) {
 			f := typ.Field(i)
 			name := f.Name
 			if f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct &&
-				len(f.Type.Elem().Name()) > 6 && f.Type.Elem().Name()[:6] == "table[" {
+				(len(f.Type.Elem().Name()) > 6 && f.Type.Elem().Name()[:6] == "table[" || f.Type.Elem().Name() == "markTable") {
 				name = "state:" + name
 			}
 			got = append(got, name)

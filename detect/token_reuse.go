@@ -3,6 +3,8 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/sessionmon/sessionmon/schemas"
@@ -23,24 +25,50 @@ type TokenReuseConfig struct {
 	// Variants lists the checks to run (default all three:
 	// refresh_reuse, concurrent_use, after_logout).
 	Variants []string `yaml:"variants"`
-	// RaceGrace is how long a repeat from the same device counts as a
-	// network race (a client retrying a refresh whose answer it lost, a
-	// request in flight at logout) rather than reuse (default 5s).
+	// RefreshGrace is how long after a rotation the same device may
+	// present the rotated refresh token again without an alert: a client
+	// that lost the answer to its refresh (a network error) retries with
+	// the token it still holds, and identity providers accept that within
+	// a grace period (Okta's default is 30s). Default 30s.
+	RefreshGrace Duration `yaml:"refresh_grace"`
+	// Apps overrides settings for the events of one app (by its app
+	// name), e.g. apps: {shop: {refresh_grace: 10s}}.
+	Apps map[string]TokenReuseAppConfig `yaml:"apps"`
+	// RaceGrace is how long after a logout or revocation a request from
+	// the same device counts as one that was in flight (default 5s).
 	RaceGrace Duration `yaml:"race_grace"`
 	// RefreshWindow is how long a rotated refresh token is remembered
-	// (default 14d, a common refresh token lifetime).
+	// (default 14d, a common refresh token lifetime). The longest of
+	// refresh_window, access_lifetime and after_logout_window bounds how
+	// long any token_reuse state is kept.
 	RefreshWindow Duration `yaml:"refresh_window"`
 	// AccessLifetime is assumed for an access token whose expires_at was
 	// never seen (default 1h).
 	AccessLifetime Duration `yaml:"access_lifetime"`
 	// AfterLogoutWindow is how long a revoked token or an ended session is
-	// remembered (default 24h).
+	// remembered at least (default 24h); longer while the token, or a
+	// token issued in the session, has not expired.
 	AfterLogoutWindow Duration `yaml:"after_logout_window"`
-	// MaxKeys caps each table (rotated tokens, access tokens, revoked
-	// tokens, ended sessions; default 1000000); beyond it the oldest are
-	// forgotten.
+	// MaxKeys caps each table (rotated tokens, access tokens, live
+	// sessions, and revocations and session ends together; default
+	// 1000000); beyond it the oldest are forgotten.
 	MaxKeys int `yaml:"max_keys"`
+	// MaxLogoutsPerSubject caps the revocations and session ends kept per
+	// subject (default 64); beyond it the subject's oldest is forgotten.
+	MaxLogoutsPerSubject int `yaml:"max_logouts_per_subject"`
 }
+
+// TokenReuseAppConfig overrides token_reuse settings for one app.
+type TokenReuseAppConfig struct {
+	// RefreshGrace replaces refresh_grace for the app's events.
+	RefreshGrace *Duration `yaml:"refresh_grace"`
+}
+
+// Defaults of token_reuse's bounds.
+const (
+	defaultRefreshGrace         = 30 * time.Second
+	defaultMaxLogoutsPerSubject = 64
+)
 
 func defaultTokenReuseConfig() TokenReuseConfig {
 	return TokenReuseConfig{
@@ -49,12 +77,14 @@ func defaultTokenReuseConfig() TokenReuseConfig {
 			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(time.Hour),
 		},
-		Variants:          []string{variantRefreshReuse, variantConcurrentUse, variantAfterLogout},
-		RaceGrace:         Duration(5 * time.Second),
-		RefreshWindow:     Duration(14 * 24 * time.Hour),
-		AccessLifetime:    Duration(time.Hour),
-		AfterLogoutWindow: Duration(24 * time.Hour),
-		MaxKeys:           defaultMaxKeys,
+		Variants:             []string{variantRefreshReuse, variantConcurrentUse, variantAfterLogout},
+		RefreshGrace:         Duration(defaultRefreshGrace),
+		RaceGrace:            Duration(5 * time.Second),
+		RefreshWindow:        Duration(14 * 24 * time.Hour),
+		AccessLifetime:       Duration(time.Hour),
+		AfterLogoutWindow:    Duration(24 * time.Hour),
+		MaxKeys:              defaultMaxKeys,
+		MaxLogoutsPerSubject: defaultMaxLogoutsPerSubject,
 	}
 }
 
@@ -63,33 +93,39 @@ func defaultTokenReuseConfig() TokenReuseConfig {
 //
 //   - refresh_reuse: a second token.refreshed whose token.parent was
 //     already rotated into a different token, the theft signal of RFC 6819
-//     and the OAuth 2.0 Security BCP (refresh token rotation). A repeat from
-//     the same device within race_grace is a client retrying, not theft; a
-//     repeat naming the same new token is the same event delivered twice.
-//     Its severity is one level above the configured one. Key: the token
-//     family (else the parent).
+//     and the OAuth 2.0 Security BCP (refresh token rotation). A repeat
+//     from the same device within refresh_grace (per app) is a client
+//     retrying, not theft; a repeat naming the same new token is the same
+//     event delivered twice. Its severity is always critical. Key: the
+//     token family (else the parent).
 //   - concurrent_use: one access or ID token (kind access, id or unset)
 //     used from two devices within its lifetime (its expires_at when seen,
 //     else access_lifetime after first sight). Key: the token.
 //   - after_logout: a token used (token.used, or presented as the parent
-//     of token.refreshed) after token.revoked for it, or with a session
-//     after session.ended for that session (unless the session id was
-//     started again since), within after_logout_window; from the same
-//     device within race_grace it is a request that was in flight. Key:
-//     the token.
+//     of token.refreshed) after token.revoked for it, or after
+//     session.ended for its session (the event's, else the one its
+//     token.issued named; unless the session id was started again since).
+//     A revocation is remembered until the token's expiry, a session end
+//     until the latest expiry of the tokens issued in it, each at least
+//     after_logout_window and at most StateHorizon. A token.used whose
+//     own expires_at has passed is not judged: the token had expired. From
+//     the same device within race_grace it is a request that was in
+//     flight. Key: the token.
 type TokenReuse struct {
 	sharedKeys
 	cfg                        TokenReuseConfig
 	refresh, concurrent, after bool
-	grace                      int64 // ms
+	raceGrace, refreshGrace    int64            // ms
+	appGrace                   map[string]int64 // ms, refresh_grace by app
+	horizon                    int64            // ms, StateHorizon
 
-	// Tables are keyed by pseudonymHash of the token or session, and
-	// devices and subjects are kept as hashes too: state is compared, and
-	// alerts take the strings from the event at hand.
-	rotated *hashTable[rotation] // by parent token
-	access  *hashTable[tokenUse] // by access token
-	revoked *hashTable[endMark]  // by token
-	ended   *hashTable[endMark]  // by session
+	// Tables are keyed by pseudonymHash of the token, session or subject,
+	// and devices and subjects are kept as hashes too: state is compared,
+	// and alerts take the strings from the event at hand.
+	rotated  *hashTable[rotation]    // by parent token
+	access   *hashTable[tokenUse]    // by access token
+	sessions *hashTable[sessionLife] // by session, until it ends
+	logouts  *markTable              // by subject
 }
 
 var _ Detector = (*TokenReuse)(nil)
@@ -103,28 +139,34 @@ type rotation struct {
 	eventID string
 }
 
-// tokenUse is the first sighting of an access token with a device.
+// tokenUse is the first sighting of an access token (with a device, or
+// issued in a session).
 type tokenUse struct {
 	device  uint64 // hashes
 	subject uint64
-	at      int64 // Unix ms
-	expires int64 // Unix ms
+	session uint64 // where it was issued or first used
+	at      int64  // Unix ms
+	expires int64  // Unix ms
 	eventID string
 }
 
-// endMark is a revocation or a session end.
-type endMark struct {
-	device  uint64 // hashes
-	subject uint64
-	at      int64 // Unix ms
-	eventID string
+// sessionLife is the latest expiry of the tokens issued in a live session.
+type sessionLife struct {
+	subject uint64 // hash
+	until   int64  // Unix ms
 }
 
 // NewTokenReuse returns the token_reuse detector, or an error naming every
 // invalid setting.
 func NewTokenReuse(cfg TokenReuseConfig) (*TokenReuse, error) {
 	errs := []error{cfg.Validate(tokenReuseName)}
-	d := &TokenReuse{cfg: cfg, grace: cfg.RaceGrace.D().Milliseconds()}
+	d := &TokenReuse{
+		cfg:          cfg,
+		raceGrace:    cfg.RaceGrace.D().Milliseconds(),
+		refreshGrace: cfg.RefreshGrace.D().Milliseconds(),
+		appGrace:     map[string]int64{},
+		horizon:      max(cfg.RefreshWindow.D(), cfg.AfterLogoutWindow.D(), cfg.AccessLifetime.D()).Milliseconds(),
+	}
 	for _, v := range cfg.Variants {
 		switch v {
 		case variantRefreshReuse:
@@ -142,8 +184,26 @@ func NewTokenReuse(cfg TokenReuseConfig) (*TokenReuse, error) {
 			errs = append(errs, fmt.Errorf("detectors.%s.%s: must be positive (got %s)", tokenReuseName, field, v.D()))
 		}
 	}
+	grace := func(field string, v Duration) {
+		if v < 0 || v >= cfg.RefreshWindow {
+			errs = append(errs, fmt.Errorf("detectors.%s.%s: must be at least 0 and shorter than refresh_window (got %s)", tokenReuseName, field, v.D()))
+		}
+	}
 	if cfg.RaceGrace < 0 {
 		errs = append(errs, fmt.Errorf("detectors.%s.race_grace: must not be negative (got %s)", tokenReuseName, cfg.RaceGrace.D()))
+	}
+	grace("refresh_grace", cfg.RefreshGrace)
+	for _, app := range slices.Sorted(maps.Keys(cfg.Apps)) {
+		path := "apps." + app
+		switch o := cfg.Apps[app]; {
+		case !schemas.ValidApp(app):
+			errs = append(errs, fmt.Errorf("detectors.%s.%s: not an app name (1 to 64 letters, digits, _ and -)", tokenReuseName, path))
+		case o.RefreshGrace == nil:
+			errs = append(errs, fmt.Errorf("detectors.%s.%s: sets nothing (known: refresh_grace)", tokenReuseName, path))
+		default:
+			grace(path+".refresh_grace", *o.RefreshGrace)
+			d.appGrace[app] = o.RefreshGrace.D().Milliseconds()
+		}
 	}
 	positive("refresh_window", cfg.RefreshWindow)
 	positive("access_lifetime", cfg.AccessLifetime)
@@ -151,26 +211,35 @@ func NewTokenReuse(cfg TokenReuseConfig) (*TokenReuse, error) {
 	if cfg.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("detectors.%s.max_keys: must be positive (got %d)", tokenReuseName, cfg.MaxKeys))
 	}
+	if cfg.MaxLogoutsPerSubject <= 0 {
+		errs = append(errs, fmt.Errorf("detectors.%s.max_logouts_per_subject: must be positive (got %d)", tokenReuseName, cfg.MaxLogoutsPerSubject))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	d.rotated = newHashTable(cfg.MaxKeys, func(r rotation) int64 { return r.at })
 	d.access = newHashTable(cfg.MaxKeys, func(u tokenUse) int64 { return u.at })
-	d.revoked = newHashTable(cfg.MaxKeys, func(m endMark) int64 { return m.at })
-	d.ended = newHashTable(cfg.MaxKeys, func(m endMark) int64 { return m.at })
+	d.sessions = newHashTable(cfg.MaxKeys, func(s sessionLife) int64 { return s.until })
+	d.logouts = newMarkTable(cfg.MaxKeys, cfg.MaxLogoutsPerSubject)
 	return d, nil
 }
 
 // Name returns "token_reuse".
 func (d *TokenReuse) Name() string { return tokenReuseName }
 
-// Observe tracks rotations, first uses, revocations and session ends, and
-// alerts on reuse.
+// Observe tracks rotations, first uses, token lifetimes, revocations and
+// session ends, and alerts on reuse.
 func (d *TokenReuse) Observe(e *schemas.Event, emit Emit) {
 	at := e.Time.UnixMilli()
 	switch e.Type {
 	case schemas.TokenRefreshed:
-		if e.Token == nil || e.Token.Parent == "" {
+		if e.Token == nil {
+			return
+		}
+		if d.after {
+			d.noteLifetime(e, at)
+		}
+		if e.Token.Parent == "" {
 			return
 		}
 		if d.after {
@@ -180,7 +249,14 @@ func (d *TokenReuse) Observe(e *schemas.Event, emit Emit) {
 			d.checkRefresh(e, at, emit)
 		}
 	case schemas.TokenIssued:
-		if d.concurrent && concurrentKind(e.Token) && device(e) != "" {
+		if e.Token == nil {
+			return
+		}
+		if d.after {
+			d.noteLifetime(e, at)
+		}
+		// after_logout needs the session of a token used without one.
+		if concurrentKind(e.Token) && ((d.concurrent && device(e) != "") || (d.after && e.Session != "")) {
 			if k := pseudonymHash(e.Token.ID); !d.access.has(k) {
 				d.access.put(k, d.firstUse(e, at))
 			}
@@ -196,32 +272,76 @@ func (d *TokenReuse) Observe(e *schemas.Event, emit Emit) {
 			d.checkConcurrent(e, at, emit)
 		}
 	case schemas.TokenRevoked:
-		if d.after && e.Token != nil {
-			d.mark(d.revoked, e.Token.ID, e, at)
+		if d.after && e.Token != nil && e.Token.ID != "" {
+			d.markRevoked(e, at)
 		}
 	case schemas.SessionEnded:
-		if d.after {
-			d.mark(d.ended, e.Session, e, at)
+		if d.after && e.Session != "" {
+			d.markEnded(e, at)
 		}
 	case schemas.SessionStarted:
 		// A session id started again (after its end) is live again.
 		if d.after {
-			if k := d.sessionKey(e); d.ended.has(k) {
-				if m, _ := d.ended.get(k); m.at <= at {
-					d.ended.delete(k)
-				}
+			subject := d.subjectKey(e)
+			if m, ok := findMark(d.logouts.of(subject), d.sessionKey(e), true); ok && m.at <= at {
+				d.logouts.remove(subject, m.key, true)
 			}
 		}
 	}
 }
 
-// mark records the earliest revocation or end of key.
-func (d *TokenReuse) mark(t *hashTable[endMark], key string, e *schemas.Event, at int64) {
-	k := pseudonymHash(key)
-	if m, ok := t.get(k); ok && m.at <= at {
+// noteLifetime extends the lifetime of e's session to its token's expiry,
+// when the event says it.
+func (d *TokenReuse) noteLifetime(e *schemas.Event, at int64) {
+	t := e.Token.ExpiresAt
+	if e.Session == "" || t == nil || t.IsZero() {
 		return
 	}
-	t.put(k, endMark{device: pseudonymHash(device(e)), eventID: e.ID, subject: d.subjectKey(e), at: at})
+	until := min(t.UnixMilli(), at+d.horizon)
+	k := d.sessionKey(e)
+	if s, ok := d.sessions.get(k); ok && s.until >= until {
+		return
+	}
+	d.sessions.put(k, sessionLife{subject: d.subjectKey(e), until: until})
+}
+
+// keep returns until when a mark made at at is kept: at least
+// after_logout_window, up to expires when later, at most the horizon.
+func (d *TokenReuse) keep(at, expires int64) int64 {
+	return min(max(at+d.cfg.AfterLogoutWindow.D().Milliseconds(), expires), at+d.horizon)
+}
+
+// markRevoked remembers the revocation of e's token until its expiry: the
+// event's expires_at, else the one its token.issued said.
+func (d *TokenReuse) markRevoked(e *schemas.Event, at int64) {
+	k := pseudonymHash(e.Token.ID)
+	var expires int64
+	if t := e.Token.ExpiresAt; t != nil && !t.IsZero() {
+		expires = t.UnixMilli()
+	} else if u, ok := d.access.get(k); ok && at <= u.expires {
+		expires = u.expires
+	}
+	d.logouts.put(d.subjectKey(e), logoutMark{key: k, device: pseudonymHash(device(e)), at: at, until: d.keep(at, expires), eventID: e.ID})
+}
+
+// markEnded remembers the end of e's session until the latest expiry of
+// the tokens issued in it.
+func (d *TokenReuse) markEnded(e *schemas.Event, at int64) {
+	k := d.sessionKey(e)
+	var expires int64
+	if s, ok := d.sessions.get(k); ok {
+		expires = s.until
+		d.sessions.delete(k)
+	}
+	d.logouts.put(d.subjectKey(e), logoutMark{key: k, session: true, device: pseudonymHash(device(e)), at: at, until: d.keep(at, expires), eventID: e.ID})
+}
+
+// refreshGraceOf returns the refresh grace of app, in ms.
+func (d *TokenReuse) refreshGraceOf(app string) int64 {
+	if g, ok := d.appGrace[app]; ok {
+		return g
+	}
+	return d.refreshGrace
 }
 
 func (d *TokenReuse) checkRefresh(e *schemas.Event, at int64, emit Emit) {
@@ -238,11 +358,12 @@ func (d *TokenReuse) checkRefresh(e *schemas.Event, at int64, emit Emit) {
 		return
 	}
 	sameDevice := dev != "" && r.device == pseudonymHash(dev)
+	grace := d.refreshGraceOf(e.App)
 	switch {
 	case r.child == pseudonymHash(e.Token.ID):
 		return // the same refresh, delivered again
-	case sameDevice && abs(at-r.at) <= d.grace:
-		return // the client retried within the grace window
+	case sameDevice && abs(at-r.at) <= grace:
+		return // the client retried within the grace period
 	}
 	first, second := r.eventID, e.ID
 	if at < r.at {
@@ -258,7 +379,7 @@ func (d *TokenReuse) checkRefresh(e *schemas.Event, at int64, emit Emit) {
 		"child":           e.Token.ID,
 		"elapsed_s":       abs(at-r.at) / 1000,
 		"same_device":     sameDevice,
-		"race_grace_s":    d.grace / 1000,
+		"refresh_grace_s": grace / 1000,
 		"first_refreshed": msTime(min(at, r.at)),
 	}
 	if e.Token.Family != "" {
@@ -269,7 +390,8 @@ func (d *TokenReuse) checkRefresh(e *schemas.Event, at int64, emit Emit) {
 	}
 	emit(schemas.Alert{
 		Detector: tokenReuseName,
-		Severity: raise(d.cfg.Severity),
+		// The theft signal of refresh token rotation is always critical.
+		Severity: schemas.SeverityCritical,
 		Time:     e.Time,
 		App:      e.App,
 		Subject:  e.Subject,
@@ -288,7 +410,7 @@ func (d *TokenReuse) firstUse(e *schemas.Event, at int64) tokenUse {
 	if t := e.Token.ExpiresAt; t != nil && !t.IsZero() {
 		exp = t.UnixMilli()
 	}
-	return tokenUse{device: pseudonymHash(device(e)), eventID: e.ID, subject: d.subjectKey(e), at: at, expires: exp}
+	return tokenUse{device: pseudonymHash(device(e)), eventID: e.ID, subject: d.subjectKey(e), session: d.sessionKey(e), at: at, expires: exp}
 }
 
 func (d *TokenReuse) checkConcurrent(e *schemas.Event, at int64, emit Emit) {
@@ -301,7 +423,16 @@ func (d *TokenReuse) checkConcurrent(e *schemas.Event, at int64, emit Emit) {
 		}
 		return
 	}
-	if dev == "" || pseudonymHash(dev) == u.device {
+	if dev == "" {
+		return
+	}
+	if u.device == 0 {
+		// Issued without a device: this is its first sighting on one.
+		u.device, u.at, u.eventID = pseudonymHash(dev), at, e.ID
+		d.access.put(k, u)
+		return
+	}
+	if pseudonymHash(dev) == u.device {
 		return
 	}
 	first, second := u.eventID, e.ID
@@ -330,26 +461,34 @@ func (d *TokenReuse) checkConcurrent(e *schemas.Event, at int64, emit Emit) {
 }
 
 // checkAfterLogout alerts when token (used or presented for refresh) was
-// revoked, or e's session ended, before e.
+// revoked, or its session ended, before e and is still remembered.
 func (d *TokenReuse) checkAfterLogout(e *schemas.Event, token string, at int64, emit Emit) {
-	window := d.cfg.AfterLogoutWindow.D().Milliseconds()
-	after := func(m endMark, ok bool) bool { return ok && at > m.at && at-m.at <= window }
-	reason, m, ok := "token_revoked", endMark{}, false
-	if token != "" {
-		m, ok = d.revoked.get(pseudonymHash(token))
+	marks := d.logouts.of(d.subjectKey(e))
+	if len(marks) == 0 {
+		return
 	}
+	if t := e.Token.ExpiresAt; e.Type == schemas.TokenUsed && t != nil && !t.IsZero() && at > t.UnixMilli() {
+		return // the token had expired: not a reuse
+	}
+	tk := pseudonymHash(token)
+	after := func(m logoutMark, ok bool) bool { return ok && at > m.at && at <= m.until }
+	reason := "token_revoked"
+	m, ok := findMark(marks, tk, false)
 	if !after(m, ok) {
-		reason, ok = "session_ended", false
-		if e.Session != "" {
-			m, ok = d.ended.get(d.sessionKey(e))
+		reason = "session_ended"
+		session := d.sessionKey(e)
+		if session == 0 {
+			if u, found := d.access.get(tk); found && at <= u.expires {
+				session = u.session
+			}
 		}
-		if !after(m, ok) {
+		if m, ok = findMark(marks, session, true); !after(m, ok) {
 			return
 		}
 	}
 	dev := device(e)
 	sameDevice := dev != "" && m.device == pseudonymHash(dev)
-	if sameDevice && at-m.at <= d.grace {
+	if sameDevice && at-m.at <= d.raceGrace {
 		return // a request in flight at logout
 	}
 	what := "its revocation"
@@ -379,16 +518,16 @@ func (d *TokenReuse) checkAfterLogout(e *schemas.Event, token string, at int64, 
 	})
 }
 
-// Expire forgets rotations older than refresh_window, access tokens past
-// their expiry, and revocations and session ends older than
-// after_logout_window.
+// Expire forgets rotations older than refresh_window, access tokens and
+// sessions' lifetimes past their expiry, and revocations and session ends
+// past theirs.
 func (d *TokenReuse) Expire(watermark time.Time) {
 	wm := watermark.UnixMilli()
-	refresh, after := wm-d.cfg.RefreshWindow.D().Milliseconds(), wm-d.cfg.AfterLogoutWindow.D().Milliseconds()
+	refresh := wm - d.cfg.RefreshWindow.D().Milliseconds()
 	d.rotated.dropOlder(refresh, func(r rotation) bool { return r.at < refresh })
 	d.access.dropIf(func(u tokenUse) bool { return u.expires < wm })
-	d.revoked.dropOlder(after, func(m endMark) bool { return m.at < after })
-	d.ended.dropOlder(after, func(m endMark) bool { return m.at < after })
+	d.sessions.dropOlder(wm, func(s sessionLife) bool { return s.until < wm })
+	d.logouts.dropExpired(wm)
 }
 
 // Forget drops every token and session of subject.
@@ -396,18 +535,19 @@ func (d *TokenReuse) Forget(subject string) {
 	h := pseudonymHash(subject)
 	d.rotated.dropIf(func(r rotation) bool { return r.subject == h })
 	d.access.dropIf(func(u tokenUse) bool { return u.subject == h })
-	d.revoked.dropIf(func(m endMark) bool { return m.subject == h })
-	d.ended.dropIf(func(m endMark) bool { return m.subject == h })
+	d.sessions.dropIf(func(s sessionLife) bool { return s.subject == h })
+	d.logouts.forget(h)
 }
 
-// StateHorizon is the longest of the detector's windows.
+// StateHorizon is the longest of the detector's windows, which also bounds
+// how long a revocation or session end is remembered.
 func (d *TokenReuse) StateHorizon() time.Duration {
-	return max(d.cfg.RefreshWindow.D(), d.cfg.AfterLogoutWindow.D(), d.cfg.AccessLifetime.D())
+	return time.Duration(d.horizon) * time.Millisecond
 }
 
-// StateKeys returns the number of tokens and sessions tracked.
+// StateKeys returns the number of tokens, sessions and logouts tracked.
 func (d *TokenReuse) StateKeys() int {
-	return d.rotated.size() + d.access.size() + d.revoked.size() + d.ended.size()
+	return d.rotated.size() + d.access.size() + d.sessions.size() + d.logouts.size()
 }
 
 // concurrentKind reports whether t is a token that one device holds: an

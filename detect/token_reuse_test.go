@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,7 +68,7 @@ func TestTokenReuseRefresh(t *testing.T) {
 		},
 		{
 			name:   "refresh/same device after the grace window is reuse",
-			events: []*schemas.Event{trRefresh("a", 0, trR2, trR1, engDevA), trRefresh("b", 6*time.Second, trR3, trR1, engDevA)},
+			events: []*schemas.Event{trRefresh("a", 0, trR2, trR1, engDevA), trRefresh("b", 31*time.Second, trR3, trR1, engDevA)},
 			want:   []engFinding{{Key: "refresh_reuse:" + trFam, Evidence: []string{"a", "b"}}},
 		},
 		{
@@ -247,7 +249,7 @@ func TestTokenReuseAlert(t *testing.T) {
 		"device":          engDevC,
 		"same_device":     false,
 		"elapsed_s":       int64(900),
-		"race_grace_s":    int64(5),
+		"refresh_grace_s": int64(30),
 		"first_refreshed": "2026-11-20T09:00:00.000Z",
 	}, a.Details)
 }
@@ -308,4 +310,224 @@ func TestTokenReuseConfig(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+func TestTokenReuseRefreshGrace(t *testing.T) {
+	t.Parallel()
+	retry := func(at time.Duration, device string) []*schemas.Event {
+		return []*schemas.Event{trRefresh("a", 0, trR2, trR1, engDevA), trRefresh("b", at, trR3, trR1, device)}
+	}
+	reuse := []engFinding{{Key: "refresh_reuse:" + trFam, Evidence: []string{"a", "b"}}}
+	tenSeconds := func(c *TokenReuseConfig) {
+		g := Duration(10 * time.Second)
+		c.Apps = map[string]TokenReuseAppConfig{"shop": {RefreshGrace: &g}}
+	}
+	for _, tc := range []struct {
+		name   string
+		edit   func(*TokenReuseConfig)
+		app    string
+		events []*schemas.Event
+		want   []engFinding
+	}{
+		{name: "grace/same device retries after 5s", events: retry(5*time.Second, engDevA)},
+		{name: "grace/same device retries after 15s", events: retry(15*time.Second, engDevA)},
+		{name: "grace/same device at exactly 30s", events: retry(30*time.Second, engDevA)},
+		{name: "grace/same device after 31s", events: retry(31*time.Second, engDevA), want: reuse},
+		{name: "grace/another device after 5s", events: retry(5*time.Second, engDevB), want: reuse},
+		{name: "grace/no device is never a retry", events: retry(5*time.Second, ""), want: reuse},
+		{name: "grace/app override shorter", edit: tenSeconds, events: retry(15*time.Second, engDevA), want: reuse},
+		{name: "grace/app override within", edit: tenSeconds, events: retry(9*time.Second, engDevA)},
+		{name: "grace/other apps keep the default", edit: tenSeconds, app: "admin", events: retry(15*time.Second, engDevA)},
+		{name: "grace/zero grace", edit: func(c *TokenReuseConfig) { c.RefreshGrace = 0 }, events: retry(time.Second, engDevA), want: reuse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			edit := func(*TokenReuseConfig) {}
+			if tc.edit != nil {
+				edit = tc.edit
+			}
+			if tc.app != "" {
+				for _, e := range tc.events {
+					e.App = tc.app
+				}
+			}
+			alerts := engObserve(newTestTokenReuse(t, edit), tc.events...)
+			require.Equal(t, tc.want, engFindings(alerts))
+			for _, a := range alerts {
+				require.Equal(t, schemas.SeverityCritical, a.Severity)
+			}
+		})
+	}
+}
+
+func TestTokenReuseRefreshIsCriticalAtAnyConfiguredSeverity(t *testing.T) {
+	t.Parallel()
+	d := newTestTokenReuse(t, func(c *TokenReuseConfig) { c.Severity = schemas.SeverityLow })
+	alerts := engObserve(d, trRefresh("a", 0, trR2, trR1, engDevA), trRefresh("b", time.Minute, trR3, trR1, engDevB))
+	require.Len(t, alerts, 1)
+	require.Equal(t, schemas.SeverityCritical, alerts[0].Severity)
+}
+
+func TestTokenReuseLogoutLastsTheTokenLifetime(t *testing.T) {
+	t.Parallel()
+	const day = 24 * time.Hour
+	issue := func(life time.Duration) *schemas.Event { return trIssue("i", 0, trA1, engDevA, life) }
+	end := engEv("e", time.Hour, engType(schemas.SessionEnded), engFrom(engBerlin.on(engDevA)), func(e *schemas.Event) { e.Reason = "logout" })
+	use := func(at time.Duration, session string, exp *time.Duration) *schemas.Event {
+		e := trUse("u", at, trA1, engDevA)
+		e.Session = session
+		if exp != nil {
+			t := schemas.At(engEv("x", *exp).Time.Time)
+			e.Token.ExpiresAt = &t
+		}
+		return e
+	}
+	sess := "k1:ses-Tk5Rf6Sh7Ro8Ta9Te0X"
+	exp24 := day
+	after := []engFinding{{Key: "after_logout:" + trA1, Evidence: []string{"e", "u"}}}
+	for _, tc := range []struct {
+		name   string
+		events []*schemas.Event
+		want   []engFinding
+	}{
+		{name: "lifetime/24h token used 23h after the end", events: []*schemas.Event{issue(day), end, use(time.Hour+23*time.Hour-time.Minute, sess, nil)}, want: after},
+		{name: "lifetime/48h token used 30h after the end", events: []*schemas.Event{issue(2 * day), end, use(31*time.Hour, sess, nil)}, want: after},
+		{name: "lifetime/48h token used without a session", events: []*schemas.Event{issue(2 * day), end, use(31*time.Hour, "", nil)}, want: after},
+		{name: "lifetime/after the session's tokens expired", events: []*schemas.Event{issue(2 * day), end, use(2*day+time.Minute, sess, nil)}},
+		{name: "lifetime/unknown lifetime: after_logout_window", events: []*schemas.Event{end, use(23*time.Hour, sess, nil)}, want: after},
+		{name: "lifetime/unknown lifetime: after after_logout_window", events: []*schemas.Event{end, use(26*time.Hour, sess, nil)}},
+		{name: "lifetime/the use says the token expired", events: []*schemas.Event{issue(2 * day), end, use(30*time.Hour, sess, &exp24)}},
+		{name: "lifetime/capped at refresh_window", events: []*schemas.Event{issue(30 * day), end, use(15*day, sess, nil)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newTestTokenReuse(t)
+			var alerts []schemas.Alert
+			for _, e := range tc.events {
+				// A sweep before every event: results do not depend on it.
+				d.Expire(e.Time.Time)
+				d.Observe(e, func(a schemas.Alert) { alerts = append(alerts, a) })
+			}
+			require.Equal(t, tc.want, engFindings(alerts))
+		})
+	}
+
+	t.Run("lifetime/revoked token kept until its expiry", func(t *testing.T) {
+		t.Parallel()
+		d := newTestTokenReuse(t)
+		revoke := engEv("r", time.Hour, engType(schemas.TokenRevoked), engToken(trA1, schemas.TokenAccess, "", ""), engFrom(engBerlin.on(engDevA)))
+		alerts := engObserve(d, issue(3*day), revoke)
+		d.Expire(engEv("x", 2*day).Time.Time)
+		alerts = append(alerts, engObserve(d, use(2*day+time.Hour, "", nil))...)
+		require.Equal(t, []engFinding{{Key: "after_logout:" + trA1, Evidence: []string{"r", "u"}}}, engFindings(alerts))
+		require.Equal(t, "token_revoked", alerts[0].Details["reason"])
+	})
+}
+
+func TestTokenReuseLogoutBounds(t *testing.T) {
+	t.Parallel()
+	end := func(subject string, i int) *schemas.Event {
+		return engEv(fmt.Sprintf("e%d", i), time.Duration(i)*time.Second, engType(schemas.SessionEnded), engSubject(subject),
+			engSession(fmt.Sprintf("k1:ses-%020d", i)), engFrom(engBerlin.on(engDevA)))
+	}
+	useOf := func(subject string, i int) *schemas.Event {
+		e := trUse("u", time.Hour, trA1, engDevB)
+		e.Subject, e.Session = subject, fmt.Sprintf("k1:ses-%020d", i)
+		return e
+	}
+	const one, other = "k1:AbCdEfGhIjKlMnOpQrStUv", "k1:Zx9Yw8Vu7Ts6Rq5Po4Nm3L"
+
+	t.Run("bounds/per subject", func(t *testing.T) {
+		t.Parallel()
+		d := newTestTokenReuse(t, func(c *TokenReuseConfig) { c.MaxLogoutsPerSubject = 3 })
+		engObserve(d, end(other, 0))
+		for i := 1; i <= 5; i++ {
+			engObserve(d, end(one, i))
+		}
+		require.Equal(t, 4, d.StateKeys(), "three of one subject, one of the other")
+		require.Empty(t, engObserve(d, useOf(one, 2)), "the subject's oldest were forgotten")
+		require.Len(t, engObserve(d, useOf(one, 3)), 1)
+		require.Len(t, engObserve(d, useOf(other, 0)), 1, "other subjects keep theirs")
+	})
+	t.Run("bounds/in all", func(t *testing.T) {
+		t.Parallel()
+		d := newTestTokenReuse(t, func(c *TokenReuseConfig) { c.MaxKeys = 4 })
+		for i := range 4 {
+			engObserve(d, end(fmt.Sprintf("k1:subject-%016d", i), i))
+		}
+		engObserve(d, end(one, 9))
+		require.Equal(t, 4, d.StateKeys())
+		require.Empty(t, engObserve(d, useOf("k1:subject-0000000000000000", 0)), "the oldest mark was forgotten")
+		require.Len(t, engObserve(d, useOf("k1:subject-0000000000000001", 1)), 1)
+		require.Len(t, engObserve(d, useOf(one, 9)), 1)
+	})
+}
+
+func TestTokenReuseAppConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{name: "apps/unknown setting", yaml: "detectors: {token_reuse: {apps: {shop: {refresh_grase: 10s}}}}",
+			want: "detectors.token_reuse.apps.shop.refresh_grase (line 1): unknown setting (known: refresh_grace)"},
+		{name: "apps/nothing set", yaml: "detectors: {token_reuse: {apps: {shop: {}}}}", want: "detectors.token_reuse.apps.shop: sets nothing"},
+		{name: "apps/bad name", yaml: "detectors: {token_reuse: {apps: {'my shop': {refresh_grace: 10s}}}}", want: "detectors.token_reuse.apps.my shop: not an app name"},
+		{name: "apps/negative", yaml: "detectors: {token_reuse: {apps: {shop: {refresh_grace: -1s}}}}", want: "detectors.token_reuse.apps.shop.refresh_grace: must be at least 0"},
+		{name: "apps/default too long", yaml: "detectors: {token_reuse: {refresh_grace: 15d}}", want: "detectors.token_reuse.refresh_grace: must be at least 0 and shorter than refresh_window"},
+		{name: "apps/per subject cap", yaml: "detectors: {token_reuse: {max_logouts_per_subject: 0}}", want: "detectors.token_reuse.max_logouts_per_subject: must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseConfig([]byte(tc.yaml))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	cfg, err := ParseConfig([]byte("detectors: {token_reuse: {refresh_grace: 20s, apps: {shop: {refresh_grace: 10s}}}}"))
+	require.NoError(t, err)
+	dets, err := NewDetectors(cfg)
+	require.NoError(t, err)
+	for _, d := range dets {
+		if tr, ok := d.(*TokenReuse); ok {
+			require.Equal(t, int64(20_000), tr.refreshGraceOf("admin"))
+			require.Equal(t, int64(10_000), tr.refreshGraceOf("shop"))
+		}
+	}
+}
+
+// TestTokenReuseSnapshotKeepsLogouts: a session end and the lifetime of
+// its token survive a snapshot, and the use a day later alerts after the
+// restore as without it.
+func TestTokenReuseSnapshotKeepsLogouts(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	before := []*schemas.Event{
+		trIssue("i", 0, trA1, engDevA, 48*time.Hour),
+		engEv("e", time.Hour, engType(schemas.SessionEnded), engFrom(engBerlin.on(engDevA))),
+		engEv("r", time.Hour, engType(schemas.TokenRevoked), engToken(trR1, schemas.TokenRefresh, trFam, ""), engFrom(engBerlin.on(engDevA))),
+		trIssue("j", 2*time.Hour, trA2, engDevB, 48*time.Hour),
+	}
+	after := []*schemas.Event{trUse("u", 30*time.Hour, trA1, engDevA)}
+	after[0].Session = ""
+	want := runEngine(t, cfg, append(slices.Clone(before), after...))
+	require.True(t, slices.ContainsFunc(want, func(a schemas.Alert) bool { return a.Key == "after_logout:"+trA1 }), "alerts: %v", want)
+	got := runSplit(t, cfg, append(before, after...), len(before))
+	require.Equal(t, want, got)
+
+	first := snapshotEngine(t, cfg)
+	for _, e := range before {
+		first.Process(e)
+	}
+	first.Flush()
+	restored := restoredEngine(t, cfg, snapshotOf(t, first))
+	var a, b *TokenReuse
+	for i := range first.dets {
+		if d, ok := first.dets[i].(*TokenReuse); ok {
+			a, b = d, restored.dets[i].(*TokenReuse)
+		}
+	}
+	require.NotNil(t, a)
+	require.Equal(t, a.logouts.subjects, b.logouts.subjects)
+	require.Equal(t, a.logouts.n, b.logouts.n)
+	require.Equal(t, a.sessions.m, b.sessions.m)
+	require.Equal(t, a.access.m, b.access.m)
 }

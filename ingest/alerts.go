@@ -99,6 +99,8 @@ func alertRowOf(data []byte) (chstore.AlertRow, error) {
 	r := chstore.AlertRow{
 		ID:           a.ID,
 		Detector:     a.Detector,
+		Technique:    a.Technique,
+		RuleVersion:  uint32(max(a.RuleVersion, 0)),
 		Severity:     string(a.Severity),
 		SeverityRank: uint8(a.Severity.Rank()),
 		Time:         a.Time.UTC(),

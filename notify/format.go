@@ -48,6 +48,8 @@ func newFormatter(w *Webhook, tmpl, dashboardURL string) (formatter, error) {
 		return jsonFormat{}, nil
 	case FormatSlack:
 		return slackFormat{dashboardURL: dashboardURL}, nil
+	case FormatOCSF:
+		return ocsfFormat{dashboardURL: dashboardURL}, nil
 	case FormatTemplate:
 		t, err := parseTemplate(w.Name, tmpl)
 		if err != nil {

@@ -43,6 +43,9 @@ const (
 	FormatJSON Format = "json"
 	// FormatSlack sends a Slack incoming-webhook message.
 	FormatSlack Format = "slack"
+	// FormatOCSF sends an OCSF 1.x Detection Finding (class_uid 2004),
+	// for SIEMs and security data lakes that ingest OCSF.
+	FormatOCSF Format = "ocsf"
 	// FormatTemplate renders the webhook's text/template.
 	FormatTemplate Format = "template"
 )
@@ -69,7 +72,7 @@ type Webhook struct {
 	PreviousSecrets     []string `yaml:"previous_secrets"`
 	PreviousSecretFiles []string `yaml:"previous_secret_files"`
 
-	// Format of the body: json (default), slack or template.
+	// Format of the body: json (default), slack, ocsf or template.
 	Format Format `yaml:"format"`
 	// Template (or TemplateFile) is the text/template of FormatTemplate.
 	Template     string `yaml:"template"`
@@ -231,7 +234,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		switch w.Format {
-		case FormatJSON, FormatSlack:
+		case FormatJSON, FormatSlack, FormatOCSF:
 			if w.Template != "" || w.TemplateFile != "" {
 				bad(p+".template", "only used with format: template")
 			}
@@ -247,7 +250,7 @@ func (c *Config) Validate() error {
 				}
 			}
 		default:
-			bad(p+".format", "must be json, slack or template (got %q)", w.Format)
+			bad(p+".format", "must be json, slack, ocsf or template (got %q)", w.Format)
 		}
 		if w.ContentType != "" && w.Format != FormatTemplate {
 			bad(p+".content_type", "only used with format: template")

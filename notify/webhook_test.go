@@ -60,6 +60,14 @@ webhooks:
 	require.Empty(t, empty.Webhooks)
 }
 
+func TestParseConfigOCSF(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig([]byte("webhooks:\n  - name: siem\n    url: https://siem.example.com/ocsf\n    secret_file: /run/secrets/siem\n    format: ocsf\n"))
+	require.NoError(t, err)
+	require.Len(t, cfg.Webhooks, 1)
+	require.Equal(t, FormatOCSF, cfg.Webhooks[0].Format)
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -72,6 +80,10 @@ func TestParseConfigErrors(t *testing.T) {
 			want: []string{"webhooks[0].secret: a secret (or secret_file) is required"}},
 		{name: "bad secret", yaml: "webhooks:\n  - name: a\n    url: https://x.example\n    secret: hunter2hunter2\n",
 			want: []string{"webhooks[0].secret", "whsec_"}},
+		{name: "ocsf with a template", yaml: "webhooks:\n  - name: a\n    url: https://x.example\n    secret: " + kaSecret + "\n    format: ocsf\n    template: x\n",
+			want: []string{"webhooks[0].template: only used with format: template"}},
+		{name: "unknown format", yaml: "webhooks:\n  - name: a\n    url: https://x.example\n    secret: " + kaSecret + "\n    format: cef\n",
+			want: []string{"webhooks[0].format: must be json, slack, ocsf or template"}},
 		{name: "secret and file", yaml: "webhooks:\n  - name: a\n    url: https://x.example\n    secret: " + kaSecret + "\n    secret_file: /x\n",
 			want: []string{"webhooks[0].secret: set secret or secret_file, not both"}},
 		{name: "everything wrong", yaml: `

@@ -46,19 +46,27 @@ type Source struct {
 type Alert struct {
 	// ID is derived from the detector, the dedup key and the triggering
 	// event (AlertID), so a replay of the same events yields the same id.
-	ID         string         `json:"id"`
-	Detector   string         `json:"detector"`
-	Severity   Severity       `json:"severity"`
-	Time       Time           `json:"time"`
-	DetectedAt Time           `json:"detected_at"`
-	App        string         `json:"app"`
-	Subject    string         `json:"subject,omitempty"`
-	Session    string         `json:"session,omitempty"`
-	Source     *Source        `json:"source,omitempty"`
-	Title      string         `json:"title"`
-	Summary    string         `json:"summary"`
-	Details    map[string]any `json:"details,omitempty"`
-	Evidence   []string       `json:"evidence"`
+	ID       string `json:"id"`
+	Detector string `json:"detector"`
+	// Technique is the MITRE ATT&CK technique id the finding is evidence
+	// of ("T1110.001"; see TechniqueByID), empty for detectors that report
+	// a policy violation rather than adversary behaviour. RuleVersion is
+	// the version of the detector's logic that raised it, bumped whenever
+	// that logic changes. The engine sets both from its registry; alerts
+	// published before they existed have neither.
+	Technique   string         `json:"technique,omitempty"`
+	RuleVersion int            `json:"rule_version,omitempty"`
+	Severity    Severity       `json:"severity"`
+	Time        Time           `json:"time"`
+	DetectedAt  Time           `json:"detected_at"`
+	App         string         `json:"app"`
+	Subject     string         `json:"subject,omitempty"`
+	Session     string         `json:"session,omitempty"`
+	Source      *Source        `json:"source,omitempty"`
+	Title       string         `json:"title"`
+	Summary     string         `json:"summary"`
+	Details     map[string]any `json:"details,omitempty"`
+	Evidence    []string       `json:"evidence"`
 
 	// Key identifies the finding for deduplication within the detector
 	// (e.g. the subject, the token family, the source prefix). The engine

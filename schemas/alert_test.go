@@ -15,20 +15,22 @@ import (
 func schemaAlert() schemas.Alert {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	return schemas.Alert{
-		ID:         schemas.AlertID("brute_force", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-12"),
-		Detector:   "brute_force",
-		Severity:   schemas.SeverityHigh,
-		Time:       schemas.At(at),
-		DetectedAt: schemas.At(at.Add(150 * time.Millisecond)),
-		App:        "shop",
-		Subject:    "k1:AbCdEfGhIjKlMnOpQrStUv",
-		Session:    "s1:AbCdEfGhIjKlMnOpQrStUv",
-		Source:     &schemas.Source{IPPrefix: "203.0.113.0/24", ASN: 64500},
-		Title:      "Brute force",
-		Summary:    "12 failed logins in 5 minutes",
-		Details:    map[string]any{"failures": 12},
-		Evidence:   []string{"ev-1", "ev-12"},
-		Key:        "not part of the JSON form",
+		ID:          schemas.AlertID("brute_force", "k1:AbCdEfGhIjKlMnOpQrStUv", "ev-12"),
+		Detector:    "brute_force",
+		Technique:   "T1110.001",
+		RuleVersion: 1,
+		Severity:    schemas.SeverityHigh,
+		Time:        schemas.At(at),
+		DetectedAt:  schemas.At(at.Add(150 * time.Millisecond)),
+		App:         "shop",
+		Subject:     "k1:AbCdEfGhIjKlMnOpQrStUv",
+		Session:     "s1:AbCdEfGhIjKlMnOpQrStUv",
+		Source:      &schemas.Source{IPPrefix: "203.0.113.0/24", ASN: 64500},
+		Title:       "Brute force",
+		Summary:     "12 failed logins in 5 minutes",
+		Details:     map[string]any{"failures": 12},
+		Evidence:    []string{"ev-1", "ev-12"},
+		Key:         "not part of the JSON form",
 	}
 }
 
@@ -37,6 +39,9 @@ func TestAlertJSONMatchesSchema(t *testing.T) {
 	full := schemaAlert()
 	minimal := schemaAlert()
 	minimal.Subject, minimal.Session, minimal.Source, minimal.Details, minimal.Evidence = "", "", nil, nil, []string{}
+	// Policy findings carry no technique; alerts published before rules
+	// were versioned carry neither.
+	minimal.Technique, minimal.RuleVersion = "", 0
 	change := schemas.StatusChange{ID: "c1", AlertID: full.ID, Status: schemas.StatusFalsePositive, Actor: "anna",
 		Comment: "pen test", Time: schemas.At(time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC))}
 	for _, tc := range []struct {
@@ -66,6 +71,8 @@ func TestAlertSchemaRejects(t *testing.T) {
 		{name: "alert/unknown severity", edit: func(m map[string]any) { m["severity"] = "urgent" }},
 		{name: "alert/id not from AlertID", edit: func(m map[string]any) { m["id"] = "ABC" }},
 		{name: "alert/raw subject", edit: func(m map[string]any) { m["subject"] = "alice@example.com" }},
+		{name: "alert/technique not an ATT&CK id", edit: func(m map[string]any) { m["technique"] = "Brute Force" }},
+		{name: "alert/rule version 0", edit: func(m map[string]any) { m["rule_version"] = 0 }},
 		{name: "alert/unknown field", edit: func(m map[string]any) { m["user"] = "alice" }},
 		{name: "alert/time without milliseconds", edit: func(m map[string]any) { m["time"] = "2026-11-25T10:00:00Z" }},
 	} {

@@ -18,7 +18,12 @@ import (
 type AlertRow struct {
 	ID       string
 	Detector string
-	Severity string
+	// Technique is the MITRE ATT&CK technique id ("" for policy findings
+	// and for alerts stored before it was recorded), RuleVersion the
+	// version of the detector's logic (0: unknown).
+	Technique   string
+	RuleVersion uint32
+	Severity    string
 	// SeverityRank orders severities: low 1 ... critical 4.
 	SeverityRank   uint8
 	Time           time.Time // event time of the finding
@@ -52,7 +57,7 @@ type AlertStatusRow struct {
 }
 
 const alertColumnList = "id, detector, severity, severity_rank, time, time_ms, detected_at, detected_at_ms, " +
-	"app, subject, session, source_ip_prefix, source_asn, title, summary, details, evidence, stored_at"
+	"app, subject, session, source_ip_prefix, source_asn, title, summary, details, evidence, stored_at, technique, rule_version"
 
 const alertStatusColumnList = "id, alert_id, status, actor, comment, time, time_ms"
 
@@ -82,7 +87,7 @@ func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 			r.Time.UTC().Truncate(time.Second), r.Time.UnixMilli(),
 			r.DetectedAt.UTC().Truncate(time.Second), r.DetectedAt.UnixMilli(),
 			r.App, r.Subject, r.Session, r.SourceIPPrefix, r.SourceASN,
-			r.Title, r.Summary, details, evidence, now); err != nil {
+			r.Title, r.Summary, details, evidence, now, r.Technique, r.RuleVersion); err != nil {
 			return errors.Join(fmt.Errorf("insert alerts (%d rows): append: %w", len(rows), err), batch.Abort())
 		}
 	}
@@ -161,7 +166,7 @@ func scanAlerts(rows driver.Rows, op string) ([]AlertRow, error) {
 		)
 		if err := rows.Scan(&r.ID, &r.Detector, &r.Severity, &r.SeverityRank, &timeS, &timeMS, &detectedS, &detectedMS,
 			&r.App, &r.Subject, &r.Session, &r.SourceIPPrefix, &r.SourceASN, &r.Title, &r.Summary, &r.Details,
-			&r.Evidence, &r.StoredAt); err != nil {
+			&r.Evidence, &r.StoredAt, &r.Technique, &r.RuleVersion); err != nil {
 			return nil, fmt.Errorf("%s: scan: %w", op, err)
 		}
 		r.Time = time.UnixMilli(timeMS).UTC()

@@ -19,6 +19,8 @@ func testAlert(i int) chstore.AlertRow {
 	return chstore.AlertRow{
 		ID:             fmt.Sprintf("%032x", i+1),
 		Detector:       "brute_force",
+		Technique:      "T1110.001",
+		RuleVersion:    1,
 		Severity:       "medium",
 		SeverityRank:   2,
 		Time:           at,

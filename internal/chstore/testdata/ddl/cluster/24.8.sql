@@ -230,3 +230,9 @@ ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_an
 ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN subject_hash String AFTER subject;
 ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN streams Array(String) AFTER rows_deleted;
 ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN streams_purged Array(UInt64) AFTER streams;
+
+-- 011_alert_rule checksum b4a98bed6c43217cf31f6ea33779535c5ea3c23917426d90ca4b185899a660b7
+ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN technique String AFTER detector;
+ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN technique String;
+ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN rule_version UInt32 AFTER technique;
+ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN rule_version UInt32;

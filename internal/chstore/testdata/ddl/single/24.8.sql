@@ -220,3 +220,7 @@ ALTER TABLE sessionmon.events ADD COLUMN client_anonymity Array(String) AFTER ge
 ALTER TABLE sessionmon.erasure_requests ADD COLUMN subject_hash String AFTER subject;
 ALTER TABLE sessionmon.erasure_requests ADD COLUMN streams Array(String) AFTER rows_deleted;
 ALTER TABLE sessionmon.erasure_requests ADD COLUMN streams_purged Array(UInt64) AFTER streams;
+
+-- 011_alert_rule checksum 06892c985cbd36c2ddb2542a9dbd8bcbbf1609bf416f47582e0c4957909313d1
+ALTER TABLE sessionmon.alerts ADD COLUMN technique String AFTER detector;
+ALTER TABLE sessionmon.alerts ADD COLUMN rule_version UInt32 AFTER technique;
