@@ -97,8 +97,11 @@ func TestPublishAsyncBufferFull(t *testing.T) {
 	_, c := stalledClient(t, sdk.WithOnError(fails.record))
 
 	accepted := fill(t, c, p)
-	// Held at most: the buffer, the window and the event in the sender's hands.
-	require.LessOrEqual(t, accepted, 2+1+1)
+	// Held at most: the buffer, the window, the event in the sender's hands,
+	// and one that failed in the window and waits for its retry: the sender
+	// may take the next event from the buffer before the acker has put the
+	// failed one on the retry list.
+	require.LessOrEqual(t, accepted, 2+1+1+1)
 	require.GreaterOrEqual(t, accepted, 2)
 	st := c.Stats()
 	require.Equal(t, uint64(accepted), st.Accepted)
