@@ -398,9 +398,10 @@ func TestEngineReplayDoesNotReAlert(t *testing.T) {
 			// the dedup table its findings: a repeat within the dedup
 			// window stays quiet, a new finding alerts.
 			repeat := engEv("new-1", 9*time.Second, engType(schemas.LoginSucceeded), func(e *schemas.Event) {
+				// A third device, in Sydney 1 s after the first was in Berlin.
 				lat, lon := -33.8688, 151.2093
 				e.Session = ""
-				e.Client = &schemas.Client{Device: "k1:dev-Mn8Bv7Cx6Zl5Kj4Hg3F", Lat: &lat, Lon: &lon, AccuracyKM: 20}
+				e.Client = &schemas.Client{Device: "k1:dev-Wq2Er3Ty4Ui5Op6As7D", Lat: &lat, Lon: &lon, AccuracyKM: 20}
 			})
 			dups := eng.Stats().Duplicates
 			require.Empty(t, append(eng.Process(repeat), eng.Flush()...))
@@ -793,7 +794,7 @@ func TestEngineReplayWindow(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 14*24*time.Hour, eng.ReplayWindow(), "token_reuse's refresh_window is the longest")
 
-	cfg, err := ParseConfig([]byte("detectors: {token_reuse: {enabled: false}, session_hijack: {dedup_window: 48h}}"))
+	cfg, err := ParseConfig([]byte("detectors: {token_reuse: {enabled: false}, impossible_travel: {shared_egress: {ttl: 24h}}, session_hijack: {dedup_window: 48h}}"))
 	require.NoError(t, err)
 	dets, err = NewDetectors(cfg)
 	require.NoError(t, err)

@@ -1,9 +1,11 @@
 package detect
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/sessionmon/sessionmon/internal/geo"
@@ -19,7 +21,8 @@ const defaultMaxKeys = 1_000_000
 type ImpossibleTravelConfig struct {
 	Common `yaml:",inline"`
 	// MaxSpeedKMH is the fastest plausible travel (default 1000 km/h,
-	// about an airliner's top ground speed).
+	// about an airliner's top ground speed: real flights, door to door,
+	// stay below it).
 	MaxSpeedKMH float64 `yaml:"max_speed_kmh"`
 	// MinAccuracyKM is the least uncertainty assumed for any location
 	// (default 10 km): IP geolocation is rarely better, whatever an event
@@ -29,6 +32,15 @@ type ImpossibleTravelConfig struct {
 	// VPN, relay, satellite or corporate network, or an anonymous one
 	// (default low).
 	NetworkSeverity schemas.Severity `yaml:"network_severity"`
+	// SharedEgress configures how shared egresses are learned.
+	SharedEgress EgressConfig `yaml:"shared_egress"`
+	// FamiliarMinHours is in how many different hours a subject must have
+	// been active on a prefix or ASN before it is the subject's familiar
+	// network (default 2).
+	FamiliarMinHours int `yaml:"familiar_min_hours"`
+	// MaxDevices is how many devices' last locations are kept per subject
+	// (default 3); beyond it the least recently seen is dropped.
+	MaxDevices int `yaml:"max_devices"`
 	// MaxKeys caps the subjects tracked (default 1000000); beyond it the
 	// least recently seen are forgotten.
 	MaxKeys int `yaml:"max_keys"`
@@ -41,44 +53,80 @@ func defaultImpossibleTravelConfig() ImpossibleTravelConfig {
 			Severity:    schemas.SeverityHigh,
 			DedupWindow: Duration(time.Hour),
 		},
-		MaxSpeedKMH:     1000,
-		MinAccuracyKM:   10,
-		NetworkSeverity: schemas.SeverityLow,
-		MaxKeys:         defaultMaxKeys,
+		MaxSpeedKMH:      1000,
+		MinAccuracyKM:    10,
+		NetworkSeverity:  schemas.SeverityLow,
+		SharedEgress:     defaultEgressConfig(),
+		FamiliarMinHours: 2,
+		MaxDevices:       3,
+		MaxKeys:          defaultMaxKeys,
 	}
 }
 
-// ImpossibleTravel flags a subject whose consecutive locations (any session,
-// any device, any event with client.lat/lon) imply a speed above
-// max_speed_kmh. Distances are great-circle; the two points' accuracy radii
-// are subtracted first, so a move within their combined accuracy is not
-// travel and jitter never adds speed. Events without a location are
-// ignored. A location on a known network (see Config.Networks and the
-// anonymous-IP database) is judged against the reference at
-// network_severity but never becomes the reference itself: its geolocation
-// says where the network's exit is, not where the user is. The dedup key is
-// the subject.
+// ImpossibleTravel flags a device, or a new device of a subject, whose
+// location implies a speed above max_speed_kmh.
+//
+// It judges the movement of one device, not of a subject across the
+// laptop and the phone they use at the same time: each located event of
+// a signed-in subject (any type but login.failed and key.retired) is
+// compared with the last location of the same device (details.basis
+// "same_device"), or, when the device was never seen for the subject, with
+// the subject's newest location on any device ("new_device"): a thief's
+// first sign-in from far away. Events without a device count as one
+// device. A device the subject used before whose last location has
+// expired is not judged.
+//
+// Not travel: a location on a shared egress (a network many accounts use
+// steadily, learned per app: corporate VPNs, offices, carrier gateways;
+// see familiar.go), a hop from a reference that is on one, and a location
+// on the subject's familiar network (a prefix, or an ASN that is not
+// anonymous, the subject was active on in familiar_min_hours different
+// hours). Distances are great-circle; the two points' accuracy radii
+// (at least min_accuracy_km each) are subtracted first, so a move within
+// their combined accuracy is not travel and jitter never adds speed.
+// Events without a location are ignored, but still teach familiarity.
+//
+// A location on a configured network (see Config.Networks) or an
+// anonymous one is judged at network_severity and never becomes a
+// reference: its geolocation says where the network's exit is, not where
+// the user is. The dedup key is the subject.
 type ImpossibleTravel struct {
 	sharedKeys
 	cfg  ImpossibleTravelConfig
 	nets *Networks
 	// horizon is how long a reference can matter: after it, even the
 	// longest trip on earth is below the speed limit.
-	horizon int64                 // ms
-	refs    *hashTable[travelRef] // by subject
+	horizon int64                   // ms
+	refs    *hashTable[travelState] // by subject
+	egress  *egresses
 }
 
 var _ Detector = (*ImpossibleTravel)(nil)
 
-// travelRef is a subject's last trusted location: 56 bytes plus the event
+// travelState is what impossible_travel keeps of a subject: 128 bytes,
+// plus the locations of its second and third device.
+type travelState struct {
+	ref   travelRef       // the newest location; at == 0: none
+	older []travelRef     // other devices' locations, newest first
+	known [maxKnown]known // familiar networks, ASNs and devices
+}
+
+// last is the Unix ms of the subject's newest event, to the hour.
+func (s *travelState) last() int64 {
+	return max(s.ref.at, int64(newestKnown(&s.known))*int64(time.Hour/time.Millisecond))
+}
+
+// travelRef is a device's last trusted location: 56 bytes plus the event
 // id and city, which are shared with the event they came from. Degrees in
 // float32 are precise to about a metre, far below IP geolocation's error.
 type travelRef struct {
-	at       int64 // Unix ms
+	at       int64  // Unix ms
+	net      uint64 // egressKey of the network
 	eventID  string
 	city     string
 	lat, lon float32
 	acc      float32
+	device   uint32 // low 32 bits of the device's hash; 0: none
 	country  country
 }
 
@@ -95,6 +143,13 @@ func NewImpossibleTravel(cfg ImpossibleTravelConfig, nets *Networks) (*Impossibl
 	if cfg.NetworkSeverity.Rank() == 0 {
 		errs = append(errs, fmt.Errorf("detectors.%s.network_severity: must be low, medium, high or critical (got %q)", impossibleTravelName, cfg.NetworkSeverity))
 	}
+	errs = append(errs, cfg.SharedEgress.validate("detectors."+impossibleTravelName+".shared_egress")...)
+	if cfg.FamiliarMinHours < 1 || cfg.FamiliarMinHours > maxKnownHours {
+		errs = append(errs, fmt.Errorf("detectors.%s.familiar_min_hours: must be between 1 and %d (got %d)", impossibleTravelName, maxKnownHours, cfg.FamiliarMinHours))
+	}
+	if cfg.MaxDevices < 1 || cfg.MaxDevices > 16 {
+		errs = append(errs, fmt.Errorf("detectors.%s.max_devices: must be between 1 and 16 (got %d)", impossibleTravelName, cfg.MaxDevices))
+	}
 	if cfg.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("detectors.%s.max_keys: must be positive (got %d)", impossibleTravelName, cfg.MaxKeys))
 	}
@@ -106,41 +161,131 @@ func NewImpossibleTravel(cfg ImpossibleTravelConfig, nets *Networks) (*Impossibl
 		cfg:     cfg,
 		nets:    nets,
 		horizon: horizon.Milliseconds() + 1,
-		refs:    newHashTable(cfg.MaxKeys, func(r travelRef) int64 { return r.at }),
+		refs:    newHashTable(cfg.MaxKeys, func(s travelState) int64 { return s.last() }),
+		egress:  newEgresses(cfg.SharedEgress),
 	}, nil
 }
 
 // Name returns "impossible_travel".
 func (d *ImpossibleTravel) Name() string { return impossibleTravelName }
 
-// Observe compares a located event with its subject's reference location.
+// Observe learns from every sign-in and judges located events of a
+// signed-in subject.
 func (d *ImpossibleTravel) Observe(e *schemas.Event, emit Emit) {
 	c := e.Client
-	if !c.HasGeo() {
+	if c == nil || e.Type == schemas.KeyRetired {
 		return
 	}
-	cur := travelRef{
-		lat: float32(*c.Lat), lon: float32(*c.Lon), acc: float32(max(c.AccuracyKM, d.cfg.MinAccuracyKM)),
-		at: e.Time.UnixMilli(), eventID: e.ID, country: countryOf(c.Country), city: c.City,
+	netKey := egressKey(e.App, c.IPPrefix)
+	if e.Type == schemas.LoginFailed {
+		d.egress.failed(netKey)
+		return
 	}
-	net, onNetwork := d.nets.classify(c, e.Time.Time)
+	at := e.Time.UnixMilli()
 	key := d.subjectKey(e)
-	ref, ok := d.refs.get(key)
-	if ok && (ref.lat != cur.lat || ref.lon != cur.lon) {
-		d.judge(e, ref, cur, net, onNetwork, emit)
+	// What this event teaches counts from the next one on.
+	if e.Type == schemas.LoginSucceeded {
+		defer d.egress.succeeded(netKey, e, key, at)
 	}
-	switch {
-	case onNetwork:
-	case !ok:
-		d.refs.put(key, cur)
-	case cur.at >= ref.at:
-		d.refs.update(key, cur)
+	st, _ := d.refs.get(key)
+	device := uint32(pseudonymHash(c.Device))
+	hour := uint32(at / int64(time.Hour/time.Millisecond))
+	if c.HasGeo() {
+		cur := travelRef{
+			lat: float32(*c.Lat), lon: float32(*c.Lon), acc: float32(max(c.AccuracyKM, d.cfg.MinAccuracyKM)),
+			at: at, net: netKey, device: device, eventID: e.ID, country: countryOf(c.Country), city: c.City,
+		}
+		net, onNetwork := d.nets.classify(c, e.Time.Time)
+		shared := d.egress.shared(netKey)
+		if !shared && !d.familiar(&st, c, netKey) {
+			d.judge(e, &st, cur, net, onNetwork, emit)
+		}
+		if !onNetwork && !shared {
+			st.put(cur, d.cfg.MaxDevices)
+		}
+	}
+	learnKnown(&st.known, knownNetwork, uint32(netKey), hour)
+	if c.Anonymity == 0 {
+		learnKnown(&st.known, knownASN, c.ASN, hour)
+	}
+	learnKnown(&st.known, knownDevice, device, hour)
+	d.refs.put(key, st)
+}
+
+// familiar reports whether c's network is familiar to the subject.
+func (d *ImpossibleTravel) familiar(st *travelState, c *schemas.Client, netKey uint64) bool {
+	if netKey != 0 && knownHours(&st.known, knownNetwork, uint32(netKey)) >= d.cfg.FamiliarMinHours {
+		return true
+	}
+	return c.ASN != 0 && c.Anonymity == 0 && knownHours(&st.known, knownASN, c.ASN) >= d.cfg.FamiliarMinHours
+}
+
+// put makes cur its device's location, unless the device has a newer one,
+// keeping the newest first and at most limit devices.
+func (s *travelState) put(cur travelRef, limit int) {
+	if s.ref.at == 0 || (s.ref.device == cur.device && cur.at >= s.ref.at) {
+		s.ref = cur
+		return
+	}
+	if s.ref.device == cur.device {
+		return
+	}
+	if i := slices.IndexFunc(s.older, func(r travelRef) bool { return r.device == cur.device }); i >= 0 {
+		if cur.at < s.older[i].at {
+			return
+		}
+		s.older = slices.Delete(s.older, i, i+1)
+	}
+	if cur.at >= s.ref.at {
+		cur, s.ref = s.ref, cur
+	}
+	i, _ := slices.BinarySearchFunc(s.older, cur.at, func(r travelRef, at int64) int { return cmp.Compare(at, r.at) })
+	s.older = slices.Insert(s.older, i, cur)
+	if len(s.older) > limit-1 {
+		clear(s.older[limit-1:])
+		s.older = s.older[:limit-1]
 	}
 }
 
-// judge alerts when getting from ref to cur (in either order: a late event
-// may predate the reference) needs more than the speed limit.
-func (d *ImpossibleTravel) judge(e *schemas.Event, ref, cur travelRef, net networkMatch, onNetwork bool, emit Emit) {
+// each calls f with the subject's locations, newest first, until it
+// returns false.
+func (s *travelState) each(f func(*travelRef) bool) {
+	if s.ref.at == 0 || !f(&s.ref) {
+		return
+	}
+	for i := range s.older {
+		if !f(&s.older[i]) {
+			return
+		}
+	}
+}
+
+// judge alerts when cur is too far from its device's reference, or, for a
+// device new to the subject, from the subject's newest reference.
+func (d *ImpossibleTravel) judge(e *schemas.Event, st *travelState, cur travelRef, net networkMatch, onNetwork bool, emit Emit) {
+	basis := "same_device"
+	var ref *travelRef
+	st.each(func(r *travelRef) bool {
+		if r.device == cur.device {
+			ref = r
+		}
+		return ref == nil
+	})
+	if ref == nil {
+		if cur.device != 0 && knownIndex(&st.known, knownDevice, cur.device) >= 0 {
+			return
+		}
+		basis = "new_device"
+		st.each(func(r *travelRef) bool {
+			if !d.egress.shared(r.net) {
+				ref = r
+			}
+			return ref == nil
+		})
+	}
+	if ref == nil || (ref.lat == cur.lat && ref.lon == cur.lon) || d.egress.shared(ref.net) {
+		return
+	}
 	dist := geo.DistanceKM(float64(ref.lat), float64(ref.lon), float64(cur.lat), float64(cur.lon))
 	moved := dist - float64(ref.acc) - float64(cur.acc)
 	if moved <= 0 {
@@ -156,13 +301,19 @@ func (d *ImpossibleTravel) judge(e *schemas.Event, ref, cur travelRef, net netwo
 	}
 	sev := d.cfg.Severity
 	details := map[string]any{
-		"from":          placeDetails(ref),
+		"from":          placeDetails(*ref),
 		"to":            placeDetails(cur),
 		"distance_km":   math.Round(dist),
 		"moved_km":      math.Round(moved),
 		"elapsed_s":     elapsed / 1000,
 		"speed_kmh":     math.Round(speed),
 		"max_speed_kmh": d.cfg.MaxSpeedKMH,
+		"basis":         basis,
+		"familiar": map[string]any{
+			"networks": st.count(knownNetwork, d.cfg.FamiliarMinHours),
+			"asns":     st.count(knownASN, d.cfg.FamiliarMinHours),
+			"devices":  st.count(knownDevice, 1),
+		},
 	}
 	via := ""
 	if onNetwork {
@@ -170,9 +321,13 @@ func (d *ImpossibleTravel) judge(e *schemas.Event, ref, cur travelRef, net netwo
 		details["network"] = net.details()
 		via = " through " + net.text()
 	}
-	from, to := ref, cur
+	from, to := *ref, cur
 	if cur.at < ref.at {
-		from, to = cur, ref
+		from, to = cur, *ref
+	}
+	who := "The same device was"
+	if basis == "new_device" {
+		who = "A device new to the account was"
 	}
 	emit(schemas.Alert{
 		Detector: impossibleTravelName,
@@ -182,12 +337,24 @@ func (d *ImpossibleTravel) judge(e *schemas.Event, ref, cur travelRef, net netwo
 		Subject:  e.Subject,
 		Session:  e.Session,
 		Title:    "Impossible travel",
-		Summary: fmt.Sprintf("Seen in %s %s after %s, %.0f km away%s: at least %.0f km/h, over the %.0f km/h limit.",
-			placeName(to), durationText(time.Duration(elapsed)*time.Millisecond), placeName(from), dist, via, speed, d.cfg.MaxSpeedKMH),
+		Summary: fmt.Sprintf("%s seen in %s %s after %s, %.0f km away%s: at least %.0f km/h, over the %.0f km/h limit.",
+			who, placeName(to), durationText(time.Duration(elapsed)*time.Millisecond), placeName(from), dist, via, speed, d.cfg.MaxSpeedKMH),
 		Details:  details,
 		Evidence: []string{from.eventID, to.eventID},
 		Key:      e.Subject,
 	})
+}
+
+// count returns how many of the subject's known entries of kind were
+// active in at least minHours hours.
+func (s *travelState) count(kind uint32, minHours int) int {
+	n := 0
+	for _, k := range s.known {
+		if !k.empty() && k.kind() == kind && k.hours() >= minHours {
+			n++
+		}
+	}
+	return n
 }
 
 func placeDetails(r travelRef) map[string]any {
@@ -227,22 +394,32 @@ func roundTo(v float64, decimals int) float64 {
 	return math.Round(v*p) / p
 }
 
-// Expire forgets references too old to make any trip impossible.
+// Expire forgets subjects and shared egresses unused for the
+// shared_egress ttl. A subject's locations older than the time the
+// longest trip takes stay until then, or until a newer location of the
+// device replaces them: they can no longer make any trip impossible.
 func (d *ImpossibleTravel) Expire(watermark time.Time) {
-	cutoff := watermark.UnixMilli() - d.horizon
-	d.refs.dropOlder(cutoff, func(r travelRef) bool { return r.at < cutoff })
+	wm := watermark.UnixMilli()
+	cutoff := wm - d.cfg.SharedEgress.TTL.D().Milliseconds()
+	d.refs.dropOlder(cutoff, func(s travelState) bool { return s.last() < cutoff })
+	d.egress.expire(wm)
 }
 
-// Forget drops subject's reference location.
+// Forget drops everything about subject. Shared egresses keep only the
+// count of the subject's sign-ins, which no longer names it.
 func (d *ImpossibleTravel) Forget(subject string) { d.refs.delete(pseudonymHash(subject)) }
 
-// StateKeys returns the number of subjects tracked.
-func (d *ImpossibleTravel) StateKeys() int { return d.refs.size() }
+// SharedEgresses returns up to limit learned shared egresses, the most
+// used first.
+func (d *ImpossibleTravel) SharedEgresses(limit int) []SharedEgress { return d.egress.list(limit) }
 
-// StateHorizon is the time the longest trip on earth takes at the speed
-// limit.
+// StateKeys returns the number of subjects and networks tracked.
+func (d *ImpossibleTravel) StateKeys() int { return d.refs.size() + d.egress.tab.size() }
+
+// StateHorizon is the longer of the time the longest trip on earth takes
+// at the speed limit and the shared_egress ttl.
 func (d *ImpossibleTravel) StateHorizon() time.Duration {
-	return time.Duration(d.horizon) * time.Millisecond
+	return max(time.Duration(d.horizon)*time.Millisecond, d.cfg.SharedEgress.TTL.D())
 }
 
 // country is an ISO 3166 alpha-2 code stored without a string.

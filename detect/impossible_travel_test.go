@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -160,7 +161,8 @@ func TestImpossibleTravelAlert(t *testing.T) {
 	require.Equal(t, "shop", a.App)
 	require.Equal(t, "k1:AbCdEfGhIjKlMnOpQrStUv", a.Subject)
 	require.Equal(t, time.Date(2026, 11, 20, 9, 20, 0, 0, time.UTC), a.Time.Time)
-	require.Equal(t, "Seen in Sydney, AU 20m after Berlin, DE, 16095 km away: at least 48164 km/h, over the 1000 km/h limit.", a.Summary)
+	require.Equal(t, "The same device was seen in Sydney, AU 20m after Berlin, DE, 16095 km away: at least 48164 km/h, over the 1000 km/h limit.", a.Summary)
+	require.Equal(t, "same_device", a.Details["basis"])
 	require.Equal(t, 16095.0, a.Details["distance_km"])
 	require.Equal(t, 16055.0, a.Details["moved_km"])
 	require.Equal(t, 48164.0, a.Details["speed_kmh"])
@@ -172,18 +174,18 @@ func TestImpossibleTravelAlert(t *testing.T) {
 
 func TestImpossibleTravelState(t *testing.T) {
 	t.Parallel()
-	d := newTestTravel(t, nil)
+	d := newTestTravel(t, nil, func(c *ImpossibleTravelConfig) { c.SharedEgress.TTL = Duration(48 * time.Hour) })
 	engObserve(d, travelAt("a", 0, engBerlin))
-	require.Equal(t, 1, d.StateKeys())
-	d.Expire(engEv("x", 20*time.Hour).Time.Time)
-	require.Equal(t, 1, d.StateKeys(), "a reference can matter for 20 hours at 1000 km/h")
-	d.Expire(engEv("x", 21*time.Hour).Time.Time)
+	require.Equal(t, 2, d.StateKeys(), "the subject and its sign-in's network")
+	d.Expire(engEv("x", 47*time.Hour).Time.Time)
+	require.Equal(t, 2, d.StateKeys(), "familiar networks and devices are kept for the ttl")
+	d.Expire(engEv("x", 49*time.Hour).Time.Time)
 	require.Zero(t, d.StateKeys())
 
-	engObserve(d, travelAt("b", 22*time.Hour, engBerlin))
+	engObserve(d, travelAt("b", 50*time.Hour, engBerlin))
 	d.Forget("k1:AbCdEfGhIjKlMnOpQrStUv")
-	require.Zero(t, d.StateKeys())
-	require.Empty(t, engObserve(d, travelAt("c", 22*time.Hour+time.Minute, engSydney)), "no reference after Forget")
+	require.Equal(t, 1, d.StateKeys(), "a network's counts name no subject")
+	require.Empty(t, engObserve(d, travelAt("c", 50*time.Hour+time.Minute, engSydney)), "no reference after Forget")
 }
 
 func TestImpossibleTravelConfig(t *testing.T) {
@@ -207,4 +209,169 @@ func TestImpossibleTravelConfig(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// loginBy is a login of subject on device at place p after at.
+func loginBy(id, subject string, at time.Duration, p engPlace, device string) *schemas.Event {
+	return engEv(id, at, engType(schemas.LoginSucceeded), engSession(""), engSubject(subject), engFrom(p.on(device)))
+}
+
+const (
+	travelOwner = "k1:AbCdEfGhIjKlMnOpQrStUv"
+	travelOther = "k1:Zx9Yw8Vu7Ts6Rq5Po4Nm3L"
+)
+
+// colleagues signs in n other subjects from p, spread over span.
+func colleagues(n int, p engPlace, span time.Duration) []*schemas.Event {
+	var evs []*schemas.Event
+	for i := range n {
+		at := span * time.Duration(i) / time.Duration(max(1, n-1))
+		evs = append(evs, loginBy(fmt.Sprintf("col-%02d", i), fmt.Sprintf("k1:colleague%013d", i), at, p, fmt.Sprintf("k1:dev-colleague%07d", i)))
+	}
+	return evs
+}
+
+func TestImpossibleTravelDevices(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		events []*schemas.Event
+		want   []engFinding
+		basis  string
+	}{
+		{
+			name: "devices/a laptop and a phone used in parallel are not travel",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, engFrankfurt, engDevB),
+				loginBy("b", travelOwner, time.Hour, engBerlin, engDevA),
+				loginBy("c", travelOwner, time.Hour+5*time.Minute, engFrankfurt, engDevB),
+				loginBy("d", travelOwner, time.Hour+10*time.Minute, engBerlin, engDevA),
+			},
+		},
+		{
+			name: "devices/a new device far away is judged against the newest location",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, engBerlin, engDevA),
+				loginBy("b", travelOwner, 30*time.Minute, engSydney, engDevB),
+			},
+			want:  []engFinding{{Key: travelOwner, Evidence: []string{"a", "b"}}},
+			basis: "new_device",
+		},
+		{
+			name: "devices/one device moving too fast",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, engFrankfurt, engDevB),
+				loginBy("b", travelOwner, time.Hour, engBerlin, engDevA),
+				loginBy("c", travelOwner, time.Hour+10*time.Minute, engSydney, engDevB),
+			},
+			want:  []engFinding{{Key: travelOwner, Evidence: []string{"a", "c"}}},
+			basis: "same_device",
+		},
+		{
+			name: "devices/a failed login says nothing of the account's owner",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, engBerlin, engDevA),
+				engEv("b", time.Minute, engType(schemas.LoginFailed), engSession(""), engFrom(engSydney.on(engDevB))),
+				loginBy("c", travelOwner, 2*time.Minute, engBerlin, engDevA),
+			},
+		},
+		{
+			name: "devices/the account's familiar network is not travel",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, engNewYork, engDevA),
+				loginBy("b", travelOwner, 2*time.Hour, engNewYork, engDevA),
+				loginBy("c", travelOwner, 20*time.Hour, engBerlin, engDevA),
+				loginBy("d", travelOwner, 20*time.Hour+10*time.Minute, engNewYork, engDevA),
+			},
+		},
+		{
+			name: "devices/a network seen in one hour only is not familiar yet",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, engNewYork, engDevA),
+				loginBy("b", travelOwner, 10*time.Minute, engNewYork, engDevA),
+				loginBy("c", travelOwner, 20*time.Hour, engBerlin, engDevA),
+				loginBy("d", travelOwner, 20*time.Hour+10*time.Minute, engNewYork, engDevA),
+			},
+			want:  []engFinding{{Key: travelOwner, Evidence: []string{"c", "d"}}},
+			basis: "same_device",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			alerts := engObserve(newTestTravel(t, nil), tc.events...)
+			require.Equal(t, tc.want, engFindings(alerts))
+			for _, a := range alerts {
+				require.Equal(t, tc.basis, a.Details["basis"])
+			}
+		})
+	}
+}
+
+func TestImpossibleTravelSharedEgress(t *testing.T) {
+	t.Parallel()
+	vpn := engNewYork
+	trip := func(start time.Duration) []*schemas.Event {
+		return []*schemas.Event{
+			loginBy("home-1", travelOwner, start, engBerlin, engDevA),
+			loginBy("vpn-on", travelOwner, start+10*time.Minute, vpn, engDevA),
+			loginBy("vpn-off", travelOwner, start+20*time.Minute, engBerlin, engDevA),
+		}
+	}
+	t.Run("egress/a network many accounts use steadily is not travel", func(t *testing.T) {
+		t.Parallel()
+		d := newTestTravel(t, nil)
+		evs := append(colleagues(8, vpn, 40*time.Minute), trip(time.Hour)...)
+		require.Empty(t, engObserve(d, evs...))
+		got := d.SharedEgresses(10)
+		require.Len(t, got, 1)
+		require.Equal(t, "shop", got[0].App)
+		require.Equal(t, vpn.prefix, got[0].Prefix)
+		require.Equal(t, uint32(9), got[0].Succeeded, "the colleagues' and the owner's")
+		require.Contains(t, got[0].Why, "at least 8 accounts signed in successfully from it within 40m")
+	})
+	for _, tc := range []struct {
+		name   string
+		events []*schemas.Event
+	}{
+		{name: "egress/too few accounts", events: colleagues(7, vpn, 40*time.Minute)},
+		{name: "egress/one burst is not steady use", events: colleagues(20, vpn, 10*time.Minute)},
+		{name: "egress/mostly failing is an attacker's network", events: append(colleagues(8, vpn, 40*time.Minute), failuresFrom(vpn, 9, 45*time.Minute)...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newTestTravel(t, nil)
+			require.Empty(t, engObserve(d, tc.events...))
+			require.Empty(t, d.SharedEgresses(10))
+			alerts := engObserve(d, trip(time.Hour)...)
+			require.Equal(t, []engFinding{{Key: travelOwner, Evidence: []string{"home-1", "vpn-on"}}}, engFindings(alerts))
+		})
+	}
+}
+
+// failuresFrom is n failed logins of other subjects from p from at on.
+func failuresFrom(p engPlace, n int, at time.Duration) []*schemas.Event {
+	var evs []*schemas.Event
+	for i := range n {
+		evs = append(evs, engEv(fmt.Sprintf("fail-%02d", i), at+time.Duration(i)*time.Second, engType(schemas.LoginFailed), engSession(""),
+			engSubject(fmt.Sprintf("k1:victim%016d", i)), engFrom(p.on(engDevC))))
+	}
+	return evs
+}
+
+func TestImpossibleTravelSnapshotKeepsLearning(t *testing.T) {
+	t.Parallel()
+	d := newTestTravel(t, nil)
+	engObserve(d, colleagues(8, engNewYork, 40*time.Minute)...)
+	engObserve(d, loginBy("a", travelOwner, time.Hour, engSydney, engDevA), loginBy("b", travelOwner, 3*time.Hour, engSydney, engDevA))
+	w := &stateWriter{}
+	d.encodeState(w)
+	restored := newTestTravel(t, nil)
+	r := &stateReader{b: w.b}
+	restored.decodeState(r)
+	require.NoError(t, r.err)
+	require.Equal(t, d.SharedEgresses(10), restored.SharedEgresses(10))
+	require.Empty(t, engObserve(restored,
+		loginBy("c", travelOwner, 5*time.Hour, engNewYork, engDevA),
+		loginBy("d", travelOwner, 5*time.Hour+10*time.Minute, engSydney, engDevA)),
+		"the shared egress and the familiar network came back")
 }

@@ -83,7 +83,7 @@ func registry() registrar {
 	r := registrar{}
 	add := r.add
 	// Attacks.
-	add("impossible_travel", Rule{Technique: "T1078", Version: 1}, entry("impossible_travel", defaultImpossibleTravelConfig,
+	add("impossible_travel", Rule{Technique: "T1078", Version: 2}, entry("impossible_travel", defaultImpossibleTravelConfig,
 		func(c ImpossibleTravelConfig, e env) (*ImpossibleTravel, error) {
 			return NewImpossibleTravel(c, e.nets)
 		}))

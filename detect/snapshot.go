@@ -47,7 +47,7 @@ import (
 // Snapshot format constants.
 const (
 	snapshotMagic   = "SMDS"
-	snapshotVersion = 2
+	snapshotVersion = 3
 	// snapshotSumSize is the size of the trailing SHA-256.
 	snapshotSumSize = sha256.Size
 )

@@ -30,14 +30,68 @@ var (
 	_ stateCodec = (*RetiredSigningKey)(nil)
 )
 
-// impossible_travel: the reference location per subject.
+// impossible_travel: per subject the devices' locations and the familiar
+// networks and devices; the learned shared egresses.
 
-func (d *ImpossibleTravel) stateConfig() any           { return d.cfg }
-func (d *ImpossibleTravel) encodeState(w *stateWriter) { writeHashTable(w, d.refs, writeTravelRef) }
-func (d *ImpossibleTravel) decodeState(r *stateReader) { readHashTable(r, d.refs, readTravelRef) }
+func (d *ImpossibleTravel) stateConfig() any { return d.cfg }
+
+func (d *ImpossibleTravel) encodeState(w *stateWriter) {
+	writeHashTable(w, d.refs, writeTravelState)
+	writeHashTable(w, d.egress.tab, writeEgress)
+}
+
+func (d *ImpossibleTravel) decodeState(r *stateReader) {
+	readHashTable(r, d.refs, func(r *stateReader) travelState { return readTravelState(r, d.cfg.MaxDevices) })
+	readHashTable(r, d.egress.tab, readEgress)
+}
+
+func writeTravelState(w *stateWriter, v travelState) {
+	n := len(v.older)
+	if v.ref.at != 0 {
+		n++
+	}
+	w.uvarint(uint64(n))
+	v.each(func(r *travelRef) bool {
+		writeTravelRef(w, *r)
+		return true
+	})
+	for _, k := range v.known {
+		w.uvarint(uint64(k.id))
+		w.uvarint(uint64(k.meta))
+	}
+}
+
+// readTravelState reads a subject's state, refusing more than maxDevices
+// locations.
+func readTravelState(r *stateReader, maxDevices int) travelState {
+	var v travelState
+	n := r.count(26)
+	if n > maxDevices {
+		r.fail(fmt.Sprintf("%d device locations for a subject, at most %d", n, maxDevices))
+		return v
+	}
+	for i := range n {
+		ref := readTravelRef(r)
+		if ref.at == 0 {
+			r.fail("a location without a time")
+			return v
+		}
+		if i == 0 {
+			v.ref = ref
+		} else {
+			v.older = append(v.older, ref)
+		}
+	}
+	for i := range v.known {
+		v.known[i] = known{id: uint32(r.uvarint()), meta: uint32(r.uvarint())}
+	}
+	return v
+}
 
 func writeTravelRef(w *stateWriter, v travelRef) {
 	w.varint(v.at)
+	w.u64(v.net)
+	w.uvarint(uint64(v.device))
 	w.str(v.eventID)
 	w.str(v.city)
 	w.f32(v.lat)
@@ -47,7 +101,37 @@ func writeTravelRef(w *stateWriter, v travelRef) {
 }
 
 func readTravelRef(r *stateReader) travelRef {
-	return travelRef{at: r.varint(), eventID: r.str(), city: r.str(), lat: r.f32(), lon: r.f32(), acc: r.f32(), country: readCountry(r)}
+	return travelRef{at: r.varint(), net: r.u64(), device: uint32(r.uvarint()), eventID: r.str(), city: r.str(), lat: r.f32(), lon: r.f32(), acc: r.f32(), country: readCountry(r)}
+}
+
+func writeEgress(w *stateWriter, v egress) {
+	w.str(v.app)
+	w.str(v.prefix)
+	w.uvarint(uint64(len(v.seen)))
+	for _, s := range v.seen {
+		w.uvarint(uint64(s))
+	}
+	w.varint(v.first)
+	w.varint(v.last)
+	w.varint(v.since)
+	w.uvarint(uint64(v.ok))
+	w.uvarint(uint64(v.failed))
+	w.uvarint(uint64(v.asn))
+}
+
+func readEgress(r *stateReader) egress {
+	v := egress{app: r.str(), prefix: r.str()}
+	if n := r.count(1); n > maxEgressSeen {
+		r.fail(fmt.Sprintf("%d subjects of a network, at most %d", n, maxEgressSeen))
+	} else if n > 0 {
+		v.seen = make([]uint32, n)
+		for i := range v.seen {
+			v.seen[i] = uint32(r.uvarint())
+		}
+	}
+	v.first, v.last, v.since = r.varint(), r.varint(), r.varint()
+	v.ok, v.failed, v.asn = uint32(r.uvarint()), uint32(r.uvarint()), uint32(r.uvarint())
+	return v
 }
 
 func writeCountry(w *stateWriter, c country) { w.b = append(w.b, c[0], c[1]) }

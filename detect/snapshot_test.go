@@ -34,6 +34,12 @@ func fillValue(t *testing.T, rnd *rand.Rand, v reflect.Value) {
 		setUnexported(v, s)
 		return
 	case reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Struct {
+			for i := range v.Len() {
+				fillValue(t, rnd, v.Index(i))
+			}
+			return
+		}
 		for i := range v.Len() {
 			setUnexported(v.Index(i), reflect.ValueOf(byte('A'+rnd.IntN(26))).Convert(v.Type().Elem()))
 		}
@@ -49,6 +55,8 @@ func fillValue(t *testing.T, rnd *rand.Rand, v reflect.Value) {
 		x = reflect.ValueOf(rnd.Uint64() | 1)
 	case reflect.Uint32:
 		x = reflect.ValueOf(rnd.Uint32() | 1)
+	case reflect.Uint16:
+		x = reflect.ValueOf(uint16(1 + rnd.IntN(1<<15)))
 	case reflect.Uint8:
 		x = reflect.ValueOf(uint8(1 + rnd.IntN(4)))
 	case reflect.Float32:
@@ -96,6 +104,8 @@ func TestSnapshotValueCodecsKeepEveryField(t *testing.T) {
 	cases := []codecCase{
 		valueCase("dedupEntry", writeDedupEntry, readDedupEntry),
 		valueCase("travelRef", writeTravelRef, readTravelRef),
+		valueCase("travelState", writeTravelState, func(r *stateReader) travelState { return readTravelState(r, 4) }),
+		valueCase("egress", writeEgress, readEgress),
 		valueCase("rotation", writeRotation, readRotation),
 		valueCase("tokenUse", writeTokenUse, readTokenUse),
 		valueCase("sessionLife", writeSessionLife, readSessionLife),
@@ -125,7 +135,7 @@ func TestSnapshotValueCodecsKeepEveryField(t *testing.T) {
 func TestSnapshotDetectorFieldsAreKnown(t *testing.T) {
 	t.Parallel()
 	known := map[string][]string{
-		"ImpossibleTravel": {"sharedKeys", "cfg", "nets", "horizon", "state:refs"},
+		"ImpossibleTravel": {"sharedKeys", "cfg", "nets", "horizon", "state:refs", "state:egress"},
 		"TokenReuse": {"sharedKeys", "cfg", "refresh", "concurrent", "after", "raceGrace", "refreshGrace", "appGrace", "horizon",
 			"state:rotated", "state:access", "state:sessions", "state:logouts"},
 		"BruteForce":         {"cfg", "windows", "horizon", "keep", "state:subjects"},
@@ -152,7 +162,7 @@ func TestSnapshotDetectorFieldsAreKnown(t *testing.T) {
 			f := typ.Field(i)
 			name := f.Name
 			if f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct &&
-				(len(f.Type.Elem().Name()) > 6 && f.Type.Elem().Name()[:6] == "table[" || f.Type.Elem().Name() == "markTable") {
+				(len(f.Type.Elem().Name()) > 6 && f.Type.Elem().Name()[:6] == "table[" || f.Type.Elem().Name() == "markTable" || f.Type.Elem().Name() == "egresses") {
 				name = "state:" + name
 			}
 			got = append(got, name)
