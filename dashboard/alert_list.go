@@ -122,7 +122,8 @@ func parseLimit(q url.Values, def, maxN int) (int, error) {
 
 // parseAlertFilter reads and validates the alert list's query parameters:
 // from, to, severity, detector, app, status (each repeatable or
-// comma-separated), subject, session, limit and cursor.
+// comma-separated), subject, session, suppressed (true or false), limit
+// and cursor.
 func parseAlertFilter(q url.Values, now time.Time) (chstore.AlertFilter, error) {
 	var f chstore.AlertFilter
 	var err error
@@ -149,6 +150,16 @@ func parseAlertFilter(q url.Values, now time.Time) (chstore.AlertFilter, error) 
 	}
 	if f.Cursor != "" && !cursorPattern.MatchString(f.Cursor) {
 		return f, badParam("cursor", "is not a cursor this server returned")
+	}
+	switch q.Get("suppressed") {
+	case "":
+	case "true":
+		f.Suppressed = new(bool)
+		*f.Suppressed = true
+	case "false":
+		f.Suppressed = new(bool)
+	default:
+		return f, badParam("suppressed", "must be true or false")
 	}
 	if f.Limit, err = parseLimit(q, defaultPageSize, maxPageSize); err != nil {
 		return f, err
@@ -178,6 +189,12 @@ type alertListData struct {
 	NextURL string
 	// Severities and Statuses are the choices of the filter form.
 	Severities, Statuses []string
+}
+
+// SuppressedIs reports whether the filter keeps only suppressed alerts
+// (v true) or only the others (v false), for the filter form.
+func (d alertListData) SuppressedIs(v bool) bool {
+	return d.Filter.Suppressed != nil && *d.Filter.Suppressed == v
 }
 
 // Has reports whether list holds v (for the filter form's checkboxes).
@@ -241,6 +258,8 @@ type alertJSON struct {
 	Status         string          `json:"status"`
 	StatusActor    string          `json:"status_actor,omitempty"`
 	StatusTime     *time.Time      `json:"status_time,omitempty"`
+	// Suppression is set when a suppression rule marked the alert.
+	Suppression *schemas.AlertSuppression `json:"suppression,omitempty"`
 }
 
 func newAlertJSON(a chstore.AlertView) alertJSON {
@@ -262,6 +281,10 @@ func newAlertJSON(a chstore.AlertView) alertJSON {
 	if !a.StatusTime.IsZero() {
 		t := a.StatusTime.UTC()
 		j.StatusTime = &t
+	}
+	if a.SuppressedBy != "" {
+		j.Suppression = &schemas.AlertSuppression{Rule: a.SuppressedBy, Action: schemas.SuppressionAction(a.SuppressionAction),
+			OriginalSeverity: schemas.Severity(a.OriginalSeverity)}
 	}
 	return j
 }
@@ -289,7 +312,9 @@ type alertListJSON struct {
 // Query parameters (each list parameter repeatable or comma-separated):
 // from, to (RFC 3339; default the last 7 days), severity (low, medium,
 // high, critical), detector, app, status (open, acknowledged, resolved,
-// false_positive), subject, session, limit (1-1000, default 50), cursor
+// false_positive), subject, session, suppressed (true: only alerts a
+// suppression rule marked; false: only the others), limit (1-1000,
+// default 50), cursor
 // (next_cursor of the previous page). Response 200: alertListJSON
 // {from, to, alerts: [alert], next_cursor}, newest first; 400
 // {error, field} naming an invalid parameter.

@@ -49,7 +49,8 @@ func liveMatches(f chstore.AlertFilter, a *schemas.Alert) bool {
 	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
 	return in(f.Severities, string(a.Severity)) && in(f.Detectors, a.Detector) && in(f.Apps, a.App) &&
 		in(f.Statuses, string(schemas.StatusOpen)) &&
-		(f.Subject == "" || f.Subject == a.Subject) && (f.Session == "" || f.Session == a.Session)
+		(f.Subject == "" || f.Subject == a.Subject) && (f.Session == "" || f.Session == a.Session) &&
+		(f.Suppressed == nil || *f.Suppressed == (a.Suppression != nil))
 }
 
 // streamAlerts is GET /alerts/live: Server-Sent Events of the alerts

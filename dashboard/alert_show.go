@@ -21,6 +21,11 @@ type alertData struct {
 	Map *travelMap
 	// Statuses are the triage choices.
 	Statuses []string
+	// LowerSeverities are the severities below the alert's, the choices
+	// of the "Suppress similar" form's lower action; SuppressUntil is the
+	// expiry it proposes (an HTML datetime-local value, UTC).
+	LowerSeverities []string
+	SuppressUntil   string
 }
 
 // alertID reads and checks the :id path parameter.
@@ -47,6 +52,12 @@ func (h *handler) loadAlert(c echo.Context) (alertData, error) {
 		out.Alert.Status = string(schemas.StatusOpen)
 	}
 	out.Map = travelMapOf(d.Alert.Details)
+	for _, sev := range severities {
+		if schemas.Severity(sev).Rank() < schemas.Severity(d.Alert.Severity).Rank() {
+			out.LowerSeverities = append(out.LowerSeverities, sev)
+		}
+	}
+	out.SuppressUntil = h.now().UTC().Add(defaultSuppressionDays * 24 * time.Hour).Format("2006-01-02T15:04")
 	return out, nil
 }
 

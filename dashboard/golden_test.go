@@ -57,6 +57,7 @@ func checkGolden(t *testing.T, name string, got []byte) {
 func TestGoldenPages(t *testing.T) {
 	env := newPagesEnvAt(t, func() time.Time { return goldenNow })
 	env.seed(t, 3)
+	seedGoldenSuppressions(t, env)
 	for _, tc := range []struct{ name, path string }{
 		{"overview", "/"},
 		{"alert_list", "/alerts"},
@@ -64,6 +65,7 @@ func TestGoldenPages(t *testing.T) {
 		{"subject_show", "/subjects/k1:SubjectAAAA"},
 		{"session_show", "/sessions/k1:SessionAAAA"},
 		{"error", "/alerts?severity=urgent"},
+		{"suppressions", "/suppressions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := env.get(t, tc.path)

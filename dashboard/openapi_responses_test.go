@@ -278,7 +278,8 @@ func (env *openAPIEnv) seed(t *testing.T) {
 		Details: `{"distance_km":16095,"speed_kmh":64218}`, Evidence: []string{"ev-login"}}
 	brute := chstore.AlertRow{ID: oaAlertID(2), Detector: "brute_force", Severity: "medium", SeverityRank: 2,
 		Time: at(20 * time.Minute), DetectedAt: at(20 * time.Minute), App: "shop", Subject: oaSubject,
-		Title: "Brute force", Summary: "12 failed logins", Details: "{}"}
+		Title: "Brute force", Summary: "12 failed logins", Details: "{}",
+		SuppressedBy: "0123456789abcdef", SuppressionAction: "lower", OriginalSeverity: "high"}
 	reuse := chstore.AlertRow{ID: oaAlertID(3), Detector: "token_reuse", Severity: "critical", SeverityRank: 4,
 		Time: at(10 * time.Minute), DetectedAt: at(10 * time.Minute), App: "shop", Session: oaSession,
 		Title: "Token reuse", Summary: "A rotated refresh token was used again", Details: "{}"}
@@ -419,6 +420,15 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 		call(t, admin, "DELETE", "/legal-holds/{subject}", "/legal-holds/"+oaHeld, nil, http.StatusNoContent)
 		call(t, admin, "POST", "/erasure-requests", "/erasure-requests", map[string]string{"subject": oaHeld}, http.StatusAccepted)
 
+		rule := call(t, admin, "POST", "/suppressions", "/suppressions", map[string]any{"detector": "brute_force", "app": "shop",
+			"asn": 64500, "action": "lower", "severity": "low", "reason": "office network",
+			"expires_at": env.now.Add(24 * time.Hour).Format(time.RFC3339)}, http.StatusCreated)
+		nonEmpty(t, call(t, admin, "GET", "/suppressions", "/suppressions", nil, http.StatusOK), "suppressions")
+		call(t, admin, "DELETE", "/suppressions/{id}", "/suppressions/"+rule["id"].(string), nil, http.StatusNoContent)
+		call(t, admin, "DELETE", "/suppressions/{id}", "/suppressions/"+rule["id"].(string), nil, http.StatusNotFound)
+		suppressed := call(t, admin, "GET", "/alerts", "/alerts?suppressed=true", nil, http.StatusOK)
+		nonEmpty(t, suppressed, "alerts")
+
 		// The actions above are on record; two a page makes a next page.
 		a := call(t, admin, "GET", "/audit", "/audit?limit=2", nil, http.StatusOK)
 		nonEmpty(t, a, "entries")
@@ -433,6 +443,9 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 		e = call(t, admin, "POST", "/alerts/{id}/status", "/alerts/"+oaAlertID(2)+"/status", map[string]string{"status": "closed"}, http.StatusBadRequest)
 		require.Equal(t, "status", e["field"])
 		call(t, admin, "GET", "/alerts/{id}", "/alerts/"+oaAlertID(9), nil, http.StatusNotFound)
+		e = call(t, admin, "POST", "/suppressions", "/suppressions", map[string]any{"detector": "brute_force", "app": "shop",
+			"action": "silence", "expires_at": env.now.Add(24 * time.Hour).Format(time.RFC3339)}, http.StatusBadRequest)
+		require.Equal(t, "reason", e["field"])
 		call(t, "", "GET", "/alerts", "/alerts", nil, http.StatusUnauthorized)
 		call(t, env.viewer, "GET", "/audit", "/audit", nil, http.StatusForbidden)
 

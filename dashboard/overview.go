@@ -186,7 +186,10 @@ type overviewJSON struct {
 	OpenBySeverity  []nameCountJSON `json:"open_by_severity"`
 	OpenByDetector  []nameCountJSON `json:"open_by_detector"`
 	TopApps         []nameCountJSON `json:"top_apps"`
-	Health          healthView      `json:"health"`
+	// SuppressedAlerts counts the alerts of the range a suppression rule
+	// marked.
+	SuppressedAlerts uint64     `json:"suppressed_alerts"`
+	Health           healthView `json:"health"`
 }
 
 // apiOverview answers GET /api/v1/overview.
@@ -194,7 +197,7 @@ type overviewJSON struct {
 // No parameters. Response 200: overviewJSON {from, to (the last 24
 // hours), events_per_minute and alerts_per_hour: [{time, count}], zeros
 // included; open_by_severity, open_by_detector, top_apps: [{name, count}];
-// health: {consumer_lag, dead_letters, webhook_failures, undeliverable,
+// suppressed_alerts (marked by a suppression rule); health: {consumer_lag, dead_letters, webhook_failures, undeliverable,
 // last_retention_run, unavailable: [figures that could not be read]}}.
 func (h *handler) apiOverview(c echo.Context) error {
 	d, err := h.loadOverview(c)
@@ -204,6 +207,6 @@ func (h *handler) apiOverview(c echo.Context) error {
 	return c.JSON(http.StatusOK, overviewJSON{
 		From: d.From.UTC(), To: d.To.UTC(), EventsPerMinute: newCountsJSON(d.EventsPerMinute), AlertsPerHour: newCountsJSON(d.AlertsPerHour),
 		OpenBySeverity: newNameCountsJSON(d.OpenBySeverity), OpenByDetector: newNameCountsJSON(d.OpenByDetector),
-		TopApps: newNameCountsJSON(d.TopApps), Health: d.Health,
+		TopApps: newNameCountsJSON(d.TopApps), SuppressedAlerts: d.Suppressed, Health: d.Health,
 	})
 }

@@ -190,6 +190,7 @@ type navItem struct {
 var navItems = []navItem{
 	{"/", "Overview", RoleViewer},
 	{"/alerts", "Alerts", RoleViewer},
+	{"/suppressions", "Suppressions", RoleViewer},
 	{"/subjects", "Subjects", RoleViewer},
 	{"/dead-letters", "Dead letters", RoleViewer},
 	{"/webhooks", "Webhooks", RoleViewer},
@@ -350,6 +351,9 @@ var flashMessages = map[string]string{
 	"hold_set":       "Legal hold set.",
 	"hold_lifted":    "Legal hold lifted.",
 	"token_revoked":  "API token revoked.",
+
+	"suppression_created": "Suppression rule created: detect applies it within seconds.",
+	"suppression_deleted": "Suppression rule deleted.",
 }
 
 func (h *handler) flashCookieName() string {

@@ -23,6 +23,7 @@ const (
 	viewRetentionShow
 	viewAuditList
 	viewAPITokenList
+	viewSuppressionList
 
 	numViews // not a view: the number of views
 )
@@ -45,6 +46,7 @@ var viewNames = [numViews]string{
 	viewRetentionShow:     "retention_show",
 	viewAuditList:         "audit",
 	viewAPITokenList:      "tokens",
+	viewSuppressionList:   "suppressions",
 }
 
 // String returns the view's template name.

@@ -375,6 +375,9 @@ func (s *Service) publish(ctx context.Context, u *unit, alerts []schemas.Alert, 
 func (s *Service) sendAlerts(alerts []schemas.Alert) ([]jetstream.PubAckFuture, error) {
 	futures := make([]jetstream.PubAckFuture, len(alerts))
 	for i := range alerts {
+		// Only here, once per alert about to be published, are the
+		// suppression rules consulted (suppress.go).
+		s.suppressAlert(&alerts[i])
 		m, err := alertbus.Message(&alerts[i])
 		if err != nil {
 			return nil, err
@@ -441,6 +444,9 @@ func (s *Service) confirm(ctx context.Context, u *unit, alerts []schemas.Alert, 
 func (s *Service) published(a *schemas.Alert, released []*inflight) {
 	now := time.Now()
 	s.metrics.alerts.WithLabelValues(a.Detector, string(a.Severity)).Inc()
+	if a.Suppression != nil {
+		s.metrics.suppression.suppressed.WithLabelValues(a.Detector, string(a.Suppression.Action)).Inc()
+	}
 	if len(released) > 0 && len(a.Evidence) > 0 {
 		evidence := make(map[string]struct{}, len(a.Evidence))
 		for _, id := range a.Evidence {

@@ -26,6 +26,9 @@ type Metrics struct {
 	snapshotBytes    prometheus.Gauge
 	snapshotSeconds  *prometheus.HistogramVec
 	snapshotFailures *prometheus.CounterVec
+
+	// suppression are the suppression rules' metrics (suppress.go).
+	suppression suppressionMetrics
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -103,6 +106,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionmon_detect_snapshot_failures_total",
 			Help: "Detector state snapshots that could not be encoded, written, or used at start (read: missing ones are not counted; the engine replays instead).",
 		}, []string{"step"}),
+		suppression: newSuppressionMetrics(),
 	}
 	for _, r := range pii.Reasons {
 		m.invalid.WithLabelValues(r)
@@ -111,6 +115,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.events, m.invalid, m.late, m.skipped, m.replayed, m.alerts, m.replaySkipped,
 			m.publishErrors, m.stateKeys, m.pending, m.consumerLag, m.latency,
 			m.watermarkDelay, m.snapshotAge, m.snapshotBytes, m.snapshotSeconds, m.snapshotFailures)
+		reg.MustRegister(m.suppression.collectors()...)
 	}
 	return m
 }

@@ -196,7 +196,8 @@ func (c ServiceConfig) Validate() error {
 // (the only goroutine that touches the engine), the confirmer (waits for
 // alerts' publish acks, then acknowledges the events that raised them),
 // the consumer watcher and, with snapshots on, the snapshot writer (the
-// engine loop encodes a snapshot, the writer stores it). None outlives Run.
+// engine loop encodes a snapshot, the writer stores it); and one watcher of
+// the suppression rules (suppress.go). None outlives Run.
 //
 // Create it with NewService and call Run once.
 type Service struct {
@@ -218,6 +219,9 @@ type Service struct {
 	// units' goroutines start.
 	state         *stateStore
 	streamCreated int64
+	// suppress watches the suppression rules (suppress.go); set by Run
+	// before the engines start.
+	suppress atomic.Pointer[suppressions]
 }
 
 type forgetRequest struct {
@@ -313,7 +317,8 @@ func (s *Service) Forget(ctx context.Context, subject string) error {
 	return nil
 }
 
-// Run creates or updates SESSIONMON_ALERTS and the consumers, rebuilds the
+// Run creates or updates SESSIONMON_ALERTS, the suppression rules bucket
+// (whose rules it then follows) and the consumers, rebuilds the
 // engine's state by replay, then detects live until ctx ends. It then
 // publishes what is in flight (within shutdownTimeout) and
 // returns nil; an error means it could not go on (a missing events stream,
@@ -325,6 +330,13 @@ func (s *Service) Run(ctx context.Context) error {
 	if _, err := natsconn.EnsureAlertStream(ctx, s.js, s.cfg.Alerts); err != nil {
 		return err
 	}
+	sp, err := s.startSuppressions(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	// Publishing alerts goes on for shutdownTimeout after
 	// ctx ends, so that what was processed is published and acknowledged.
 	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
@@ -333,8 +345,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopWrites()
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sp.run(gctx) })
 	g.Go(func() error { return s.start(gctx, wctx, g) })
-	err := g.Wait()
+	err = g.Wait()
 	for _, u := range s.units {
 		u.state.Set("stopped")
 	}

@@ -116,6 +116,9 @@ func alertRowOf(data []byte) (chstore.AlertRow, error) {
 	if a.Source != nil {
 		r.SourceIPPrefix, r.SourceASN = a.Source.IPPrefix, a.Source.ASN
 	}
+	if sp := a.Suppression; sp != nil {
+		r.SuppressedBy, r.SuppressionAction, r.OriginalSeverity = sp.Rule, string(sp.Action), string(sp.OriginalSeverity)
+	}
 	return r, nil
 }
 

@@ -36,6 +36,14 @@ func (n *Notifier) handle(ctx context.Context, t *target, kv jetstream.KeyValue,
 		_ = msg.TermWithReason("invalid alert")
 		return
 	}
+	// A silenced alert (a suppression rule matched it) is stored and
+	// shown, but sent to no webhook; a lowered one goes out at its lower
+	// severity, through the filters below.
+	if src == fromAlerts && m.alert.Silenced() {
+		n.metrics.silenced.WithLabelValues(w.Name).Inc()
+		_ = msg.Ack()
+		return
+	}
 	// An explicit redelivery skips the webhook's filters.
 	if src == fromAlerts && !t.wants(m) {
 		_ = msg.Ack()

@@ -8,6 +8,7 @@ type Metrics struct {
 	retried       *prometheus.CounterVec
 	failed        *prometheus.CounterVec
 	undeliverable *prometheus.CounterVec
+	silenced      *prometheus.CounterVec
 	attempt       *prometheus.HistogramVec
 	delay         *prometheus.HistogramVec
 	logDropped    prometheus.Counter
@@ -34,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionmon_notify_undeliverable_total",
 			Help: "Alerts given up on after give_up_after; they can be redelivered by hand.",
 		}, wh),
+		silenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionmon_notify_silenced_total",
+			Help: "Alerts not sent to a webhook because a suppression rule silenced them.",
+		}, wh),
 		attempt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sessionmon_notify_attempt_seconds",
 			Help:    "Duration of one delivery attempt.",
@@ -50,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.delivered, m.retried, m.failed, m.undeliverable, m.attempt, m.delay, m.logDropped)
+		reg.MustRegister(m.delivered, m.retried, m.failed, m.undeliverable, m.silenced, m.attempt, m.delay, m.logDropped)
 	}
 	return m
 }
@@ -61,4 +66,5 @@ func (m *Metrics) initWebhook(name string) {
 	m.retried.WithLabelValues(name)
 	m.failed.WithLabelValues(name)
 	m.undeliverable.WithLabelValues(name)
+	m.silenced.WithLabelValues(name)
 }

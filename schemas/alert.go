@@ -67,6 +67,10 @@ type Alert struct {
 	Summary     string         `json:"summary"`
 	Details     map[string]any `json:"details,omitempty"`
 	Evidence    []string       `json:"evidence"`
+	// Suppression is set when a suppression rule matched the alert as it
+	// was raised (SuppressionRule): silenced, or lowered from the
+	// severity it records.
+	Suppression *AlertSuppression `json:"suppression,omitempty"`
 
 	// Key identifies the finding for deduplication within the detector
 	// (e.g. the subject, the token family, the source prefix). The engine

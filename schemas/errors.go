@@ -61,4 +61,7 @@ var (
 	// ErrInvalidStatusChange rejects a status change with a missing or
 	// malformed field.
 	ErrInvalidStatusChange = errors.New("invalid status change")
+	// ErrInvalidSuppression matches every error of
+	// SuppressionRule.Validate (a *SuppressionError).
+	ErrInvalidSuppression = errors.New("invalid suppression rule")
 )

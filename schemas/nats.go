@@ -107,22 +107,26 @@ func EventSubjectTokens(natsSubject string) (app, subject string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	tokens := strings.Split(rest, ".")
-	switch len(tokens) {
-	case 2:
-	case 3:
-		p, err := strconv.Atoi(tokens[0])
-		if err != nil || p < 0 || p >= MaxEventPartitions || strconv.Itoa(p) != tokens[0] {
+	// Cut rather than Split: every event passes here, and Cut allocates
+	// nothing.
+	first, rest, _ := strings.Cut(rest, ".")
+	second, third, three := strings.Cut(rest, ".")
+	switch {
+	case strings.IndexByte(third, '.') >= 0:
+		return "", "", false
+	case three:
+		p, err := strconv.Atoi(first)
+		if err != nil || p < 0 || p >= MaxEventPartitions || strconv.Itoa(p) != first {
 			return "", "", false
 		}
-		tokens = tokens[1:]
+		app, subject = second, third
 	default:
+		app, subject = first, second
+	}
+	if app == "" || subject == "" {
 		return "", "", false
 	}
-	if tokens[0] == "" || tokens[1] == "" {
-		return "", "", false
-	}
-	return tokens[0], tokens[1], true
+	return app, subject, true
 }
 
 // NATS names of the alert contract. An alert travels on
@@ -201,4 +205,8 @@ const (
 	// DashboardTokenBucket is the key-value bucket of the dashboard's API
 	// tokens.
 	DashboardTokenBucket = "SESSIONMON_DASHBOARD_TOKENS"
+	// SuppressionBucket is the key-value bucket of the suppression rules
+	// (SuppressionRule JSON, keyed by rule id): the dashboard writes them,
+	// every detect process watches them.
+	SuppressionBucket = "SESSIONMON_SUPPRESSIONS"
 )

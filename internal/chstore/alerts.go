@@ -40,6 +40,12 @@ type AlertRow struct {
 	Evidence []string
 	// StoredAt is when InsertAlerts wrote the row; InsertAlerts sets it.
 	StoredAt time.Time
+	// SuppressedBy is the id of the suppression rule that matched the
+	// alert as it was raised ("" for none), SuppressionAction its action
+	// (silence or lower), OriginalSeverity the severity before a lower.
+	SuppressedBy      string
+	SuppressionAction string
+	OriginalSeverity  string
 }
 
 // AlertStatusRow is one status change of an alert, a row of alert_status.
@@ -57,7 +63,8 @@ type AlertStatusRow struct {
 }
 
 const alertColumnList = "id, detector, severity, severity_rank, time, time_ms, detected_at, detected_at_ms, " +
-	"app, subject, session, source_ip_prefix, source_asn, title, summary, details, evidence, stored_at, technique, rule_version"
+	"app, subject, session, source_ip_prefix, source_asn, title, summary, details, evidence, stored_at, technique, rule_version, " +
+	"suppressed_by, suppression_action, original_severity"
 
 const alertStatusColumnList = "id, alert_id, status, actor, comment, time, time_ms"
 
@@ -87,7 +94,8 @@ func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 			r.Time.UTC().Truncate(time.Second), r.Time.UnixMilli(),
 			r.DetectedAt.UTC().Truncate(time.Second), r.DetectedAt.UnixMilli(),
 			r.App, r.Subject, r.Session, r.SourceIPPrefix, r.SourceASN,
-			r.Title, r.Summary, details, evidence, now, r.Technique, r.RuleVersion); err != nil {
+			r.Title, r.Summary, details, evidence, now, r.Technique, r.RuleVersion,
+			r.SuppressedBy, r.SuppressionAction, r.OriginalSeverity); err != nil {
 			return errors.Join(fmt.Errorf("insert alerts (%d rows): append: %w", len(rows), err), batch.Abort())
 		}
 	}
@@ -166,7 +174,8 @@ func scanAlerts(rows driver.Rows, op string) ([]AlertRow, error) {
 		)
 		if err := rows.Scan(&r.ID, &r.Detector, &r.Severity, &r.SeverityRank, &timeS, &timeMS, &detectedS, &detectedMS,
 			&r.App, &r.Subject, &r.Session, &r.SourceIPPrefix, &r.SourceASN, &r.Title, &r.Summary, &r.Details,
-			&r.Evidence, &r.StoredAt, &r.Technique, &r.RuleVersion); err != nil {
+			&r.Evidence, &r.StoredAt, &r.Technique, &r.RuleVersion,
+			&r.SuppressedBy, &r.SuppressionAction, &r.OriginalSeverity); err != nil {
 			return nil, fmt.Errorf("%s: scan: %w", op, err)
 		}
 		r.Time = time.UnixMilli(timeMS).UTC()

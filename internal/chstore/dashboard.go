@@ -47,6 +47,9 @@ type Overview struct {
 	OpenByDetector []NameCount
 	// TopApps are the apps with the most events between From and To.
 	TopApps []NameCount
+	// Suppressed counts the alerts raised between From and To that a
+	// suppression rule marked (silenced or lowered).
+	Suppressed uint64
 }
 
 // AlertFilter selects alerts. Empty lists match everything.
@@ -60,6 +63,9 @@ type AlertFilter struct {
 	Statuses []string
 	Subject  string
 	Session  string
+	// Suppressed, when set, keeps only the alerts a suppression rule
+	// marked (true) or only the others (false).
+	Suppressed *bool
 	// Limit is the page size (1..1000).
 	Limit int
 	// Cursor continues after the last alert of the previous page (the

@@ -58,6 +58,13 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) (AlertPage, error) {
 		}
 		where, args = where+" AND session = ?", append(args, f.Session)
 	}
+	if f.Suppressed != nil {
+		if *f.Suppressed {
+			where += " AND suppressed_by != ''"
+		} else {
+			where += " AND suppressed_by = ''"
+		}
+	}
 	if f.Cursor != "" {
 		timeMS, id, err := decodeCursor(f.Cursor)
 		if err != nil {

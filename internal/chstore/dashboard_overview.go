@@ -86,8 +86,8 @@ func (s *Store) overviewAlerts(ctx context.Context, o *Overview) error {
 	// query: alerts (each once: see alertViews) joined with their current
 	// status.
 	rows, err := s.conn.Query(ctx, "SELECT intDiv(time_ms, 3600000) AS h, severity, detector, count(),"+
-		" countIf(cur_status IN ('', 'open'))"+
-		" FROM (SELECT id AS alert_id, time_ms, severity, detector FROM "+s.db+".alerts WHERE "+where+" LIMIT 1 BY time_ms, id)"+
+		" countIf(cur_status IN ('', 'open')), countIf(suppressed_by != '')"+
+		" FROM (SELECT id AS alert_id, time_ms, severity, detector, suppressed_by FROM "+s.db+".alerts WHERE "+where+" LIMIT 1 BY time_ms, id)"+
 		" ANY LEFT JOIN ("+currentStatusQuery(s.db, "SELECT id FROM "+s.db+".alerts WHERE "+where)+") USING alert_id"+
 		" GROUP BY h, severity, detector", append(slices.Clone(args), args...)...)
 	if err != nil {
@@ -99,12 +99,13 @@ func (s *Store) overviewAlerts(ctx context.Context, o *Overview) error {
 		var (
 			h                  int64
 			severity, detector string
-			n, open            uint64
+			n, open, muted     uint64
 		)
-		if err := r.Scan(&h, &severity, &detector, &n, &open); err != nil {
+		if err := r.Scan(&h, &severity, &detector, &n, &open, &muted); err != nil {
 			return err
 		}
 		perHour[h] += n
+		o.Suppressed += muted
 		if open > 0 {
 			bySeverity[severity] += open
 			byDetector[detector] += open

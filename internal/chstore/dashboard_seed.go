@@ -159,7 +159,7 @@ func (s *Store) SeedDashboard(ctx context.Context, seed DashboardSeed, progress 
 		" ['low', 'medium', 'high', 'critical'][rank], rank, toDateTime(intDiv(time_ms, 1000) + 1), time_ms + 1000," +
 		" toDateTime(intDiv(time_ms, 1000) + 2), time_ms + 2000, app, subject, session, client_ip_prefix, client_asn," +
 		" concat('Bench finding ', detector), concat('Synthetic ', detector, ' alert for the dashboard benchmark.')," +
-		" '{}', [id], now(), '', 1" +
+		" '{}', [id], now(), '', 1, '', '', ''" +
 		" FROM (SELECT *," +
 		" ['impossible_travel', 'token_reuse', 'brute_force', 'credential_stuffing', 'session_hijack'," +
 		" 'idle_timeout_exceeded', 'absolute_timeout_exceeded', 'missing_reauth', 'session_fixation'," +

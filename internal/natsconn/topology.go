@@ -37,8 +37,8 @@ type TopologyConfig struct {
 // EnsureTopology creates or updates, with cfg.Replicas copies in a cluster
 // (never fewer than they have), the alerts stream, the detectors' state
 // snapshots, the dead letters, the notifier's redelivery stream and
-// undeliverable alerts, the job locks, and the dashboard's sessions and API
-// tokens. The owner of a deployment (serve) calls it at start.
+// undeliverable alerts, the job locks, the suppression rules, and the
+// dashboard's sessions and API tokens. The owner of a deployment (serve) calls it at start.
 func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyConfig) error {
 	r := cfg.Replicas
 	ac := cfg.Alerts
@@ -56,6 +56,9 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyCon
 		return err
 	}
 	if _, err := EnsureLockBucket(ctx, js, cfg.LockTTL, r); err != nil {
+		return err
+	}
+	if _, err := EnsureSuppressionBucket(ctx, js, r); err != nil {
 		return err
 	}
 	return EnsureDashboardBuckets(ctx, js, cfg.SessionTTL, r)
@@ -346,4 +349,34 @@ func EnsureDashboardBuckets(ctx context.Context, js jetstream.JetStream, default
 	}
 	_, err = EnsureTokenBucket(ctx, js, replicas)
 	return err
+}
+
+// EnsureSuppressionBucket creates or updates the bucket of suppression
+// rules (schemas.SuppressionBucket) with replicas copies in a cluster; it
+// never lowers the replicas the bucket has (ReplicasFor). It is safe to
+// call at every start and from several processes at once.
+//
+// Only sessionmon's own NATS users may write it: the service user (the
+// dashboard writes, detect reads) and admin; the users apps publish events
+// with have no $KV permission (natsauth.App), so a rule on the bus was put
+// there by sessionmon or by someone holding its credentials. Detect still
+// validates every value it reads and ignores invalid ones.
+func EnsureSuppressionBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	replicas, err := ReplicasFor(ctx, js, BucketStream(schemas.SuppressionBucket), replicas)
+	if err != nil {
+		return nil, fmt.Errorf("suppression bucket: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      schemas.SuppressionBucket,
+		Description: "sessionmon suppression rules (key: rule id, value: schemas.SuppressionRule JSON)",
+		History:     1,
+		// A rule is at most a few kilobytes.
+		MaxValueSize: 16 << 10,
+		Storage:      jetstream.FileStorage,
+		Replicas:     replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("suppression bucket %s: %w", schemas.SuppressionBucket, err)
+	}
+	return kv, nil
 }

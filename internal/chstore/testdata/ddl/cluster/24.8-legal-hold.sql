@@ -236,3 +236,11 @@ ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN tec
 ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN technique String;
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN rule_version UInt32 AFTER technique;
 ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN rule_version UInt32;
+
+-- 012_alert_suppression checksum d71543b3063f3ef8ddc415274431ad1f3f4c9cdb93bb6f0e453e70c60fcf60a7
+ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN suppressed_by String DEFAULT '' AFTER rule_version;
+ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN suppressed_by String DEFAULT '';
+ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN suppression_action String DEFAULT '' AFTER suppressed_by;
+ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN suppression_action String DEFAULT '';
+ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN original_severity String DEFAULT '' AFTER suppression_action;
+ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN original_severity String DEFAULT '';

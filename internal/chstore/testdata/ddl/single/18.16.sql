@@ -222,3 +222,8 @@ ALTER TABLE sessionmon.erasure_requests ADD COLUMN streams_purged Array(UInt64) 
 -- 011_alert_rule checksum 06892c985cbd36c2ddb2542a9dbd8bcbbf1609bf416f47582e0c4957909313d1
 ALTER TABLE sessionmon.alerts ADD COLUMN technique String AFTER detector;
 ALTER TABLE sessionmon.alerts ADD COLUMN rule_version UInt32 AFTER technique;
+
+-- 012_alert_suppression checksum 3767509678c422b947fd1fe1b20e06f066223cf8f816df8f4f10f98bcbae4f4a
+ALTER TABLE sessionmon.alerts ADD COLUMN suppressed_by String DEFAULT '' AFTER rule_version;
+ALTER TABLE sessionmon.alerts ADD COLUMN suppression_action String DEFAULT '' AFTER suppressed_by;
+ALTER TABLE sessionmon.alerts ADD COLUMN original_severity String DEFAULT '' AFTER suppression_action;

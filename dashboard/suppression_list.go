@@ -1,0 +1,101 @@
+package dashboard
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// showSuppressions renders the suppression rules: active, expired, and
+// values detect ignores, each with a delete button for analysts.
+func (h *handler) showSuppressions(c echo.Context) error {
+	l, err := h.loadSuppressions(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return h.page(c, http.StatusOK, viewSuppressionList, l)
+}
+
+// createSuppression is the "Suppress similar" form of the alert page
+// (POST /suppressions): it stores the rule and redirects to the list.
+func (h *handler) createSuppression(c echo.Context) error {
+	if _, err := h.createRule(c); err != nil {
+		return err
+	}
+	return h.redirectFlash(c, "/suppressions", "suppression_created")
+}
+
+// deleteSuppression is the list's delete button (POST
+// /suppressions/:id/delete).
+func (h *handler) deleteSuppression(c echo.Context) error {
+	if _, err := h.deleteRule(c); err != nil {
+		return err
+	}
+	return h.redirectFlash(c, "/suppressions", "suppression_deleted")
+}
+
+// suppressionJSON is a suppression rule in the JSON API.
+type suppressionJSON struct {
+	ID        string    `json:"id"`
+	Detector  string    `json:"detector"`
+	App       string    `json:"app,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	IPPrefix  string    `json:"ip_prefix,omitempty"`
+	ASN       uint32    `json:"asn,omitempty"`
+	Action    string    `json:"action"`
+	Severity  string    `json:"severity,omitempty"`
+	Owner     string    `json:"owner"`
+	Reason    string    `json:"reason"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Active    bool      `json:"active"`
+}
+
+func newSuppressionJSON(v suppressionView) suppressionJSON {
+	r := v.SuppressionRule
+	return suppressionJSON{ID: r.ID, Detector: r.Detector, App: r.App, Subject: r.Subject, IPPrefix: r.IPPrefix, ASN: r.ASN,
+		Action: string(r.Action), Severity: string(r.Severity), Owner: r.Owner, Reason: r.Reason,
+		CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Active: v.Active}
+}
+
+// apiSuppressions answers GET /api/v1/suppressions.
+//
+// No parameters. Response 200: {suppressions: [suppressionJSON]}, the
+// active rules then the expired ones, each newest first; values detect
+// ignores as invalid are left out.
+func (h *handler) apiSuppressions(c echo.Context) error {
+	l, err := h.loadSuppressions(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]suppressionJSON, 0, len(l.Active)+len(l.Expired))
+	for _, v := range append(l.Active, l.Expired...) {
+		out = append(out, newSuppressionJSON(v))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"suppressions": out})
+}
+
+// apiCreateSuppression answers POST /api/v1/suppressions.
+//
+// Body (JSON or form): detector (a name or *), app, subject, ip_prefix,
+// asn (at least one), action (silence or lower), severity (for lower),
+// reason, expires_at (RFC 3339, at most 90 days ahead). The owner is the
+// token's or user's name. Response 201: suppressionJSON; 400 naming the
+// invalid field.
+func (h *handler) apiCreateSuppression(c echo.Context) error {
+	r, err := h.createRule(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, newSuppressionJSON(suppressionView{SuppressionRule: r, Active: true}))
+}
+
+// apiDeleteSuppression answers DELETE /api/v1/suppressions/{id}: 204, or
+// 404 when there is no such rule.
+func (h *handler) apiDeleteSuppression(c echo.Context) error {
+	if _, err := h.deleteRule(c); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
