@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,13 +15,14 @@ import (
 
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/simulate"
 )
 
 func detectCommand() *command {
 	return &command{
 		name:  "detect",
 		short: "run the detectors live, or offline over a file (--input)",
-		usage: "sessionmon detect [--input EVENTS.ndjson [--output ALERTS.ndjson]] [options]",
+		usage: "sessionmon detect [--input EVENTS.ndjson [--output ALERTS.ndjson] [--labels LABELS.json]] [options]",
 		summary: `Without --input: run the detectors alone, live, on the SESSIONMON_EVENTS
 stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS
 (which 'sessionmon ingest' writes to ClickHouse), with /metrics, /healthz
@@ -38,7 +40,16 @@ With --input: run the detectors over a file of schema v1 events, offline: no
 NATS, no ClickHouse. Alerts are written one JSON object a line (to standard output
 unless --output is given); invalid lines are reported with their line number
 and skipped; a summary with the throughput goes to standard error. Use it to
-test rules on history and in CI.
+test rules on history and in CI. With --labels (the labels.json of
+'sessionmon simulate'), a detection-quality table follows the summary on
+standard error: per detector the labelled attacks, those detected (an alert
+of the detector on a victim, or for credential_stuffing on an attacking
+network or ASN, from the attack's first event to a day after its last for
+impossible_travel, brute_force and credential_stuffing, an hour for the
+others), the recall, the subjects alerted
+that no attack of the detector names (FP subjects, and their share of the
+simulated users), the alerts that match no attack (FP alerts) and all
+alerts.
 
 Both modes enrich events from the GeoIP databases given with --geo-city-db,
 --geo-asn-db and --geo-anonymous-db exactly as ingest does (location,
@@ -48,7 +59,7 @@ and session_hijack cannot judge what the SDK sends. Detector settings come from 
 section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "input", "output",
+		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "input", "output", "labels",
 			"event-partitions", "detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, secretOptions),
 		run: runDetect,
 	}
@@ -127,6 +138,12 @@ func runDetectOffline(ctx context.Context, e *env) error {
 		defer f.Close()
 		in = f
 	}
+	var labels simulate.Labels
+	if e.cfg.Detect.Labels != "" {
+		if labels, err = readLabels(e.cfg.Detect.Labels); err != nil {
+			return err
+		}
+	}
 	out := e.stdout
 	var file *os.File
 	if e.cfg.Output != "" && e.cfg.Output != "-" {
@@ -134,6 +151,11 @@ func runDetectOffline(ctx context.Context, e *env) error {
 			return fmt.Errorf("create output: %w", err)
 		}
 		out = file
+	}
+	// With labels, the alerts are also kept to score them at the end.
+	var alerts bytes.Buffer
+	if e.cfg.Detect.Labels != "" {
+		out = io.MultiWriter(out, &alerts)
 	}
 	w := bufio.NewWriterSize(out, 1<<16)
 	st, runErr := detect.RunOffline(ctx, in, w, dc, time.Now, detect.WithGeo(resolver))
@@ -153,6 +175,9 @@ func runDetectOffline(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "detect: %d events, %d invalid lines, %d alerts (%d duplicates suppressed, %d late events) in %s: %.0f events/s\n",
 		st.Events, st.Invalid, st.Engine.Alerts, st.Engine.Duplicates, st.Engine.Late, st.Duration.Round(time.Millisecond), st.EventsPerSecond)
+	if runErr == nil && e.cfg.Detect.Labels != "" {
+		runErr = printQuality(e.stderr, alerts.Bytes(), labels)
+	}
 	return runErr
 }
 

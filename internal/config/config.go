@@ -79,6 +79,8 @@ type Config struct {
 	Publish Publish
 	Demo    Demo
 	Bench   Bench
+	// Simulate configures `sessionmon simulate`.
+	Simulate Simulate
 }
 
 // Bench configures `sessionmon bench`.
@@ -216,6 +218,10 @@ type Notify struct {
 // Detect configures `sessionmon detect` (offline mode).
 type Detect struct {
 	Input string
+	// Labels is the labels file of the attacks in Input (sessionmon
+	// simulate's labels.json): with it, the offline run reports detection
+	// quality. Empty: none.
+	Labels string
 	// Partitions are the events stream partitions a live detect process
 	// owns; nil: all of them.
 	Partitions []int
@@ -243,6 +249,15 @@ type Demo struct {
 	Duration time.Duration
 	Rate     int
 	Seed     int64
+}
+
+// Simulate configures `sessionmon simulate`.
+type Simulate struct {
+	// Out is the directory the simulation is written to.
+	Out   string
+	Seed  int64
+	Users int
+	Days  int
 }
 
 // RetentionRun configures `sessionmon retention run`.
@@ -324,6 +339,7 @@ func Default() Config {
 			Rate:     200,
 			Seed:     1,
 		},
+		Simulate: Simulate{Seed: 1, Users: 3000, Days: 2},
 	}
 }
 
@@ -446,6 +462,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Demo.Duration < 0 {
 		bad("demo-duration", "must not be negative")
+	}
+	if c.Simulate.Users < 1 {
+		bad("users", "must be at least 1")
+	}
+	if c.Simulate.Days < 1 {
+		bad("days", "must be at least 1")
 	}
 	return errors.Join(errs...)
 }

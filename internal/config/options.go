@@ -195,6 +195,7 @@ var Options = []Option{
 	integer("events", "bench.events", "number of events the benchmark publishes", func(c *Config) *int { return &c.Bench.Events }),
 
 	str("input", "detect_offline.input", "NDJSON file of schema v1 events to run the detectors over (- for standard input)", func(c *Config) *string { return &c.Detect.Input }),
+	str("labels", "detect_offline.labels", "labels file of the attacks in --input (as sessionmon simulate writes it): print recall and false positives per detector after the run", func(c *Config) *string { return &c.Detect.Labels }),
 	str("output", "output", "file to write results to (default: standard output): one JSON object a line; for creds, the credentials file", func(c *Config) *string { return &c.Output }),
 
 	str("alert", "notify_redeliver.alert", "id of the alert to deliver again", func(c *Config) *string { return &c.Notify.AlertID }),
@@ -222,6 +223,11 @@ var Options = []Option{
 	integer("demo-rate", "demo.rate", "demo events per second", func(c *Config) *int { return &c.Demo.Rate }),
 	dur("demo-duration", "demo.duration", "how long to send demo traffic (0: one pass over every scenario, then stop)", func(c *Config) *time.Duration { return &c.Demo.Duration }),
 	integer("demo-seed", "demo.seed", "random seed of demo traffic (the same seed gives the same traffic)", func(c *Config) *int64 { return &c.Demo.Seed }),
+
+	str("out", "simulate.out", "directory sessionmon simulate writes events.ndjson, labels.json and geo/*.mmdb into (created if missing)", func(c *Config) *string { return &c.Simulate.Out }),
+	integer("seed", "simulate.seed", "random seed of the simulation (the same seed gives the same data)", func(c *Config) *int64 { return &c.Simulate.Seed }),
+	integer("users", "simulate.users", "number of simulated users", func(c *Config) *int { return &c.Simulate.Users }),
+	integer("days", "simulate.days", "number of simulated days", func(c *Config) *int { return &c.Simulate.Days }),
 }
 
 // Lookup returns the option with the given flag name.

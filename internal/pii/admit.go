@@ -73,8 +73,12 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 		}
 		return nil, r
 	}
+	// The NATS subject is parsed once, for both of its checks.
+	var subjectApp, subjectToken string
 	if natsSubject != "" {
-		if err := checkApp(natsSubject, e.App); err != nil {
+		var ok bool
+		subjectApp, subjectToken, ok = schemas.EventSubjectTokens(natsSubject)
+		if err := checkApp(subjectApp, ok, e.App); err != nil {
 			return nil, err
 		}
 	}
@@ -88,7 +92,7 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 	// After the PII check, so that personal data in the subject is
 	// reported (and redacted) as such.
 	if natsSubject != "" {
-		if err := checkSubjectToken(natsSubject, e.Subject); err != nil {
+		if err := checkSubjectToken(subjectToken, e.Subject); err != nil {
 			return nil, err
 		}
 	}
@@ -97,10 +101,10 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 }
 
 // checkSubjectToken returns a *RefusedError with ReasonSubjectMismatch
-// unless subject is the subject token of natsSubject
+// unless subject is token, the subject token of the NATS subject
 // (schemas.EventSubjectTokens).
-func checkSubjectToken(natsSubject, subject string) error {
-	if _, token, _ := schemas.EventSubjectTokens(natsSubject); token != subject {
+func checkSubjectToken(token, subject string) error {
+	if token != subject {
 		return &RefusedError{Reason: ReasonSubjectMismatch, Fields: []string{"subject"},
 			msg: "subject: the event's subject is not the last token of the NATS subject it arrived on (want " +
 				schemas.EventSubjectPrefix + "<app>.<subject>)"}
@@ -109,9 +113,9 @@ func checkSubjectToken(natsSubject, subject string) error {
 }
 
 // checkApp returns a *RefusedError with ReasonAppMismatch unless app is
-// the app token of natsSubject.
-func checkApp(natsSubject, app string) error {
-	subjectApp, _, ok := schemas.EventSubjectTokens(natsSubject)
+// subjectApp, the app token of the NATS subject (ok is false when that
+// subject names no app; schemas.EventSubjectTokens).
+func checkApp(subjectApp string, ok bool, app string) error {
 	if !ok {
 		return &RefusedError{Reason: ReasonAppMismatch, Fields: []string{"app"},
 			msg: "app: the event names app " + quoteRedacted(app) + ", but it arrived on a subject that names no app (want " +
@@ -153,8 +157,10 @@ func CoarsenLocation(c *schemas.Client) {
 	}
 	scale := math.Pow10(locationDecimals)
 	// + 0 turns a rounded -0 into 0.
-	lat := math.Round(*c.Lat*scale)/scale + 0
-	lon := math.Round(*c.Lon*scale)/scale + 0
-	c.Lat, c.Lon = &lat, &lon
+	// One allocation for both.
+	ll := new([2]float64)
+	ll[0] = math.Round(*c.Lat*scale)/scale + 0
+	ll[1] = math.Round(*c.Lon*scale)/scale + 0
+	c.Lat, c.Lon = &ll[0], &ll[1]
 	c.AccuracyKM = max(c.AccuracyKM, coarseAccuracyKM)
 }

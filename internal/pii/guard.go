@@ -83,9 +83,11 @@ var piiKinds = [...]Kind{KindEmail, KindPhone, KindIPAddress, KindJWT, KindBeare
 //
 // This is "minimization at the door": an event that carries such data is
 // neither stored nor judged by the detectors. Check runs on every event, so
-// it scans each string once with a byte-class table and runs a detector
-// only when the characters it needs are present; it uses no regular
-// expressions and does not allocate for a clean ASCII event.
+// it reads each string once with a byte-class table and runs a detector
+// only when that pass saw what the detector needs (a run of digits long
+// enough for a phone number, a dotted quad's dots, a scheme name before a
+// space); it uses no regular expressions and does not allocate for a clean
+// ASCII event.
 //
 // Fields checked: every string of the event except the enumerations
 // (type, token.kind, cookie.same_site, client.country): id, app, subject,

@@ -72,30 +72,6 @@ func inClass(c byte, class uint16) bool { return byteClass[c]&class != 0 }
 
 func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
 
-// byteInfo packs, for each byte, counters in the low 48 bits (digits,
-// dots and colons, 16 bits each) and its byteClass in the top 16, so that
-// scanPII's loop does one load per byte: adding entries sums the counters
-// (class bits only carry out of the top), and OR-ing them collects classes.
-var byteInfo = func() (t [256]uint64) {
-	for c := range t {
-		t[c] = uint64(byteClass[c]) << infoClassShift
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] |= infoDigit
-	}
-	t['.'] |= infoDot
-	t[':'] |= infoColon
-	return t
-}()
-
-const (
-	infoDigit      uint64 = 1
-	infoDot        uint64 = 1 << 16
-	infoColon      uint64 = 1 << 32
-	infoCountMask         = 1<<16 - 1
-	infoClassShift        = 48
-)
-
 // scanMode selects the rules of a field.
 type scanMode uint8
 
@@ -128,43 +104,31 @@ func scanText(s string, mode scanMode) piiSet {
 
 // scanASCII runs the detectors on s as it is, and returns the byte classes
 // s has.
+//
+// It reads s once (scanPass), and runs a detector only when that pass saw
+// what the detector cannot match without: the gates below are necessary
+// conditions of each detector, so they change no verdict, only how often
+// a detector reads s again. TestScanAgreesWithReference holds them to the
+// ungated detectors.
 func scanASCII(s string, mode scanMode) (piiSet, uint16) {
-	var (
-		acc, counts uint64
-		found       piiSet
-	)
-	boundary := true
-	for i := 0; i < len(s); i++ {
-		e := byteInfo[s[i]]
-		acc |= e
-		counts += e
-		if boundary && e&(uint64(clStart)<<infoClassShift) != 0 {
-			found |= scanToken(s, i)
-		}
-		boundary = e&(uint64(clDigit|clLetter)<<infoClassShift) == 0
-	}
-	cls := uint16(acc >> infoClassShift)
-	digits, dots, colons := int(counts&infoCountMask), int(counts>>16&infoCountMask), int(counts>>32&infoCountMask)
-	if len(s) > infoCountMask {
-		// The counters may have wrapped: run every detector.
-		digits, dots, colons = len(s), len(s), len(s)
-	}
+	p := scanPass(s, mode)
+	found, cls := p.found, p.cls
 	if cls&(clAt|clPercent) != 0 && hasEmail(s) {
 		found |= piiEmail
 	}
-	if (cls&clPlus != 0 && digits >= e164MinDigits || digits >= nationalMinDigits) && hasPhone(s) {
+	if p.runs&runPhone != 0 && hasPhone(s) {
 		found |= piiPhone
 	}
-	if dots >= 3 && digits >= 4 && hasIPv4(s, mode) || colons >= 2 && hasIPv6(s) {
+	if p.runs&runIPv4 != 0 && hasIPv4(s, mode) || p.runs&runIPv6 != 0 && hasIPv6(s) {
 		found |= piiIP
 	}
-	if digits >= 5 && cls&(clPhoneSep|clB64) != 0 && hasSeparatedIPv4(s) {
+	if p.runs&runSeparated != 0 && hasSeparatedIPv4(s) {
 		found |= piiIP
 	}
-	if digits >= labelledMinDigits && cls&clLetter != 0 {
+	if p.runs&runPhone != 0 && cls&clLetter != 0 {
 		found |= labelledNumber(s)
 	}
-	if len(s) >= credentialMinLen && cls&clLetter != 0 && cls&clPhoneSep != 0 {
+	if p.authWord && len(s) >= credentialMinLen && cls&clLetter != 0 && cls&clPhoneSep != 0 {
 		found |= hasCredential(s)
 	}
 	return found, cls

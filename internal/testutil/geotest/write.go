@@ -4,139 +4,33 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"maps"
-	"net"
-	"os"
-	"path/filepath"
 	"reflect"
-	"slices"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/sessionmon/sessionmon/internal/geo/geowrite"
 )
 
 // Facts is what a test database says about one network.
-type Facts struct {
-	Country    string   `json:"country,omitempty"`
-	City       string   `json:"city,omitempty"`
-	Lat        *float64 `json:"lat,omitempty"`
-	Lon        *float64 `json:"lon,omitempty"`
-	AccuracyKM float64  `json:"accuracy_km,omitempty"`
-	ASN        uint32   `json:"asn,omitempty"`
-	ASOrg      string   `json:"-"`
-	// Anonymous are GeoIP2-Anonymous-IP flags without their "is_" prefix:
-	// anonymous_vpn, hosting_provider, tor_exit_node, public_proxy,
-	// residential_proxy.
-	Anonymous []string `json:"-"`
-}
+type Facts = geowrite.Facts
 
 // geoFields are the client fields Facts carries, as an event spells them.
 var geoFields = []string{"country", "city", "lat", "lon", "accuracy_km", "asn"}
 
 // Paths are the databases WriteDatabases wrote; a kind without records is
 // not written and its path is "".
-type Paths struct {
-	City, ASN, Anonymous string
-}
+type Paths = geowrite.Paths
 
 // WriteDatabases writes, into a new temporary directory, a GeoIP2-City, a
 // GeoLite2-ASN and a GeoIP2-Anonymous-IP database holding nets (CIDR →
-// facts), as MaxMind lays them out, so that tests resolve through the same
-// code as production.
+// facts), as MaxMind lays them out (see geowrite.Write), so that tests
+// resolve through the same code as production.
 func WriteDatabases(t testing.TB, nets map[string]Facts) Paths {
 	t.Helper()
-	dir := t.TempDir()
-	city := newTree(t, "GeoIP2-City")
-	asn := newTree(t, "GeoLite2-ASN")
-	anon := newTree(t, "GeoIP2-Anonymous-IP")
-	var hasCity, hasASN, hasAnon bool
-	for _, cidr := range slices.Sorted(maps.Keys(nets)) {
-		f := nets[cidr]
-		_, ipnet, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatalf("geotest: %v", err)
-		}
-		if rec := cityRecord(f); len(rec) > 0 {
-			insert(t, city, ipnet, rec)
-			hasCity = true
-		}
-		if f.ASN != 0 {
-			insert(t, asn, ipnet, mmdbtype.Map{
-				"autonomous_system_number":       mmdbtype.Uint32(f.ASN),
-				"autonomous_system_organization": mmdbtype.String(f.ASOrg),
-			})
-			hasASN = true
-		}
-		if len(f.Anonymous) > 0 {
-			rec := mmdbtype.Map{"is_anonymous": mmdbtype.Bool(true)}
-			for _, flag := range f.Anonymous {
-				rec[mmdbtype.String("is_"+flag)] = mmdbtype.Bool(true)
-			}
-			insert(t, anon, ipnet, rec)
-			hasAnon = true
-		}
-	}
-	var out Paths
-	if hasCity {
-		out.City = write(t, city, filepath.Join(dir, "city.mmdb"))
-	}
-	if hasASN {
-		out.ASN = write(t, asn, filepath.Join(dir, "asn.mmdb"))
-	}
-	if hasAnon {
-		out.Anonymous = write(t, anon, filepath.Join(dir, "anonymous.mmdb"))
-	}
-	return out
-}
-
-func cityRecord(f Facts) mmdbtype.Map {
-	rec := mmdbtype.Map{}
-	if f.Country != "" {
-		rec["country"] = mmdbtype.Map{"iso_code": mmdbtype.String(f.Country)}
-	}
-	if f.City != "" {
-		rec["city"] = mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(f.City)}}
-	}
-	if f.Lat != nil && f.Lon != nil {
-		rec["location"] = mmdbtype.Map{
-			"latitude":        mmdbtype.Float64(*f.Lat),
-			"longitude":       mmdbtype.Float64(*f.Lon),
-			"accuracy_radius": mmdbtype.Uint16(uint16(f.AccuracyKM)),
-		}
-	}
-	return rec
-}
-
-func newTree(t testing.TB, dbType string) *mmdbwriter.Tree {
-	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 28})
+	p, err := geowrite.Write(t.TempDir(), nets)
 	if err != nil {
 		t.Fatalf("geotest: %v", err)
 	}
-	return tree
-}
-
-func insert(t testing.TB, tree *mmdbwriter.Tree, n *net.IPNet, rec mmdbtype.Map) {
-	t.Helper()
-	if err := tree.Insert(n, rec); err != nil {
-		t.Fatalf("geotest: insert %s: %v", n, err)
-	}
-}
-
-func write(t testing.TB, tree *mmdbwriter.Tree, path string) string {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatalf("geotest: %v", err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatalf("geotest: write %s: %v", path, err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("geotest: %v", err)
-	}
-	return path
+	return p
 }
 
 // StripLocation removes the client location and network fields (country,
