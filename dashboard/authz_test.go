@@ -48,6 +48,7 @@ var routeAccess = map[string]access{
 	"GET /suppressions":             {need: RoleViewer},
 	"POST /suppressions":            {need: RoleAnalyst},
 	"POST /suppressions/:id/delete": {need: RoleAnalyst},
+	"GET /networks":                 {need: RoleViewer},
 	"GET /subjects":                 {need: RoleViewer},
 	"GET /subjects/:subject":        {need: RoleViewer},
 	"GET /subjects/:subject/export": {need: RoleAnalyst},
@@ -71,6 +72,8 @@ var routeAccess = map[string]access{
 	"GET /api/v1/suppressions":                  {need: RoleViewer},
 	"POST /api/v1/suppressions":                 {need: RoleAnalyst},
 	"DELETE /api/v1/suppressions/:id":           {need: RoleAnalyst},
+	"GET /api/v1/networks/shared":               {need: RoleViewer},
+	"GET /api/v1/subjects/:subject/familiar":    {need: RoleViewer},
 	"GET /api/v1/subjects/:subject":             {need: RoleViewer},
 	"GET /api/v1/subjects/:subject/export":      {need: RoleAnalyst},
 	"GET /api/v1/sessions/:session":             {need: RoleViewer},
@@ -137,6 +140,8 @@ func newAuthzEnv(t *testing.T) *authzEnv {
 	// The live alert list reads the alerts stream, which serve declares.
 	_, err := natsconn.EnsureAlertStream(t.Context(), js, natsconn.DefaultAlertStreamConfig)
 	require.NoError(t, err)
+	// A subject's familiar networks are asked of detect.
+	answerFamiliarFrom(t, js.Conn(), nil)
 	cfg := DefaultConfig()
 	for role, name := range testUsers {
 		// A cheap hash: these tests never sign in with a password.

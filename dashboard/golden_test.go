@@ -58,6 +58,7 @@ func TestGoldenPages(t *testing.T) {
 	env := newPagesEnvAt(t, func() time.Time { return goldenNow })
 	env.seed(t, 3)
 	seedGoldenSuppressions(t, env)
+	seedGoldenNetworks(t, env)
 	for _, tc := range []struct{ name, path string }{
 		{"overview", "/"},
 		{"alert_list", "/alerts"},
@@ -66,6 +67,10 @@ func TestGoldenPages(t *testing.T) {
 		{"session_show", "/sessions/k1:SessionAAAA"},
 		{"error", "/alerts?severity=urgent"},
 		{"suppressions", "/suppressions"},
+		{"networks", "/networks"},
+		// No detect process runs: the lookup says so, the list stays.
+		{"networks_lookup", "/networks?subject=k1:SubjectAAAA"},
+		{"suppression_new", "/suppressions?detector=impossible_travel&app=shop&ip_prefix=198.51.100.0%2F24"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := env.get(t, tc.path)

@@ -406,6 +406,17 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 		nonEmpty(t, r, "data_sets")
 		require.Contains(t, r, "last_run")
 		nonEmpty(t, call(t, admin, "GET", "/erasure-requests", "/erasure-requests", nil, http.StatusOK), "erasure_requests")
+
+		// What detect learned: a published list, and an engine answering
+		// for the owner of the familiarity fixture.
+		seedGoldenNetworks(t, &pagesEnv{js: env.js, now: env.now})
+		nonEmpty(t, call(t, admin, "GET", "/networks/shared", "/networks/shared", nil, http.StatusOK), "networks")
+		call(t, env.viewer, "GET", "/networks/shared", "/networks/shared?app=shop", nil, http.StatusOK)
+		call(t, admin, "GET", "/subjects/{subject}/familiar", "/subjects/"+netOwner+"/familiar", nil, http.StatusServiceUnavailable)
+		answerFamiliarFrom(t, env.js.Conn(), netEvents(env.now.Add(-5*time.Hour)))
+		f := call(t, env.viewer, "GET", "/subjects/{subject}/familiar", "/subjects/"+netOwner+"/familiar?app=shop", nil, http.StatusOK)
+		nonEmpty(t, f["familiar"].(map[string]any), "networks")
+		nonEmpty(t, f["familiar"].(map[string]any), "devices")
 		call(t, "", "GET", "/openapi.yaml", "/openapi.yaml", nil, http.StatusOK)
 	})
 

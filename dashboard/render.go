@@ -191,6 +191,7 @@ var navItems = []navItem{
 	{"/", "Overview", RoleViewer},
 	{"/alerts", "Alerts", RoleViewer},
 	{"/suppressions", "Suppressions", RoleViewer},
+	{"/networks", "Familiar networks", RoleViewer},
 	{"/subjects", "Subjects", RoleViewer},
 	{"/dead-letters", "Dead letters", RoleViewer},
 	{"/webhooks", "Webhooks", RoleViewer},

@@ -58,6 +58,8 @@ type suppressionList struct {
 	// Invalid are the keys whose value is no valid rule (detect ignores
 	// them); they can only be deleted.
 	Invalid []string
+	// New is the prefilled form of a new rule (nil: none asked).
+	New *suppressionPrefill
 }
 
 // suppressionSection is one table of the list page.

@@ -5,16 +5,48 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // showSuppressions renders the suppression rules: active, expired, and
-// values detect ignores, each with a delete button for analysts.
+// values detect ignores, each with a delete button for analysts. With
+// any of ?detector, app, subject, ip_prefix or asn (the "Suppress for
+// this network" link of the familiar networks page) it also shows a new
+// rule's form prefilled with them.
 func (h *handler) showSuppressions(c echo.Context) error {
 	l, err := h.loadSuppressions(c.Request().Context())
 	if err != nil {
 		return err
 	}
+	l.New = h.suppressionPrefill(c)
 	return h.page(c, http.StatusOK, viewSuppressionList, l)
+}
+
+// suppressionPrefill is a new rule's form, prefilled from the query. The
+// values are only proposed: creating the rule validates them.
+type suppressionPrefill struct {
+	Detector, App, Subject, IPPrefix, ASN string
+	// Until is the proposed expiry (datetime-local, UTC).
+	Until string
+	// Severities are those the lower action offers.
+	Severities []string
+}
+
+// suppressionPrefill returns the form the query asks for, or nil.
+func (h *handler) suppressionPrefill(c echo.Context) *suppressionPrefill {
+	q := c.QueryParams()
+	p := suppressionPrefill{Detector: q.Get("detector"), App: q.Get("app"), Subject: q.Get("subject"),
+		IPPrefix: q.Get("ip_prefix"), ASN: q.Get("asn")}
+	if p.App == "" && p.Subject == "" && p.IPPrefix == "" && p.ASN == "" {
+		return nil
+	}
+	if !knownDetector(p.Detector) {
+		p.Detector = "*"
+	}
+	p.Until = h.now().UTC().Add(defaultSuppressionDays * 24 * time.Hour).Format("2006-01-02T15:04")
+	p.Severities = []string{string(schemas.SeverityLow), string(schemas.SeverityMedium), string(schemas.SeverityHigh)}
+	return &p
 }
 
 // createSuppression is the "Suppress similar" form of the alert page

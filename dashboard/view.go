@@ -24,6 +24,7 @@ const (
 	viewAuditList
 	viewAPITokenList
 	viewSuppressionList
+	viewNetworkList
 
 	numViews // not a view: the number of views
 )
@@ -47,6 +48,7 @@ var viewNames = [numViews]string{
 	viewAuditList:         "audit",
 	viewAPITokenList:      "tokens",
 	viewSuppressionList:   "suppressions",
+	viewNetworkList:       "networks",
 }
 
 // String returns the view's template name.

@@ -14,10 +14,17 @@ import (
 // impossible_travel learns, from the traffic it sees, which locations say
 // nothing about a person's movement:
 //
-//   - Shared egresses, per app: an ip_prefix from which at least
-//     shared_egress.min_subjects different subjects signed in successfully,
-//     over at least shared_egress.min_span, while at most
-//     shared_egress.max_failure_share of the sign-ins from it failed.
+//   - Shared egresses: an ip_prefix from which at least
+//     shared_egress.min_subjects different signed-in subjects were active
+//     (any event but login.failed), over at least shared_egress.min_span,
+//     while at most shared_egress.max_failure_share of the sign-ins from
+//     it failed (once it saw ten failures). A network the anonymous-IP
+//     database names (hosting, VPN service, proxy, Tor) is never learned:
+//     anyone can rent an address there; configure a company's own VPN on
+//     such a network in networks: instead. They are learned over every
+//     app of the deployment (an office's NAT is one whatever app its
+//     staff sign in to, and a small app learns from the big ones) and
+//     listed with the apps they were seen in.
 //     That is a corporate VPN's or an office's NAT, or a mobile carrier's
 //     gateway: its geolocation is where the exit is, and the hundreds of
 //     people behind it do not travel when they switch it on or off. The
@@ -35,16 +42,21 @@ import (
 
 // EgressConfig configures how impossible_travel learns shared egresses.
 type EgressConfig struct {
-	// MinSubjects is how many different subjects must sign in
-	// successfully from a prefix (default 8).
+	// MinSubjects is how many different signed-in subjects must be
+	// active on a prefix (default 8).
 	MinSubjects int `yaml:"min_subjects"`
-	// MinSpan is the least time between the first and the latest of those
-	// sign-ins (default 30m): steady use, not one burst.
+	// MinSpan is the least time between the first and the latest of
+	// their events (default 30m): steady use, not one burst.
 	MinSpan Duration `yaml:"min_span"`
+	// MinJumpers is how many different subjects' devices must move
+	// impossibly fast to or from a prefix before it counts as an egress
+	// (default 2): a VPN or relay switched on and off, learned before
+	// enough subjects used it steadily.
+	MinJumpers int `yaml:"min_jumpers"`
 	// MaxFailureShare is the largest share of failed sign-ins among all
 	// sign-ins from the prefix (default 0.5).
 	MaxFailureShare float64 `yaml:"max_failure_share"`
-	// TTL is how long a prefix without a successful sign-in stays learned,
+	// TTL is how long a prefix without a signed-in subject stays learned,
 	// and how long a subject's familiar networks and devices are kept
 	// (default 336h, two weeks).
 	TTL Duration `yaml:"ttl"`
@@ -55,8 +67,9 @@ type EgressConfig struct {
 
 func defaultEgressConfig() EgressConfig {
 	return EgressConfig{
-		MinSubjects:     8,
-		MinSpan:         Duration(30 * time.Minute),
+		MinSubjects:     5,
+		MinSpan:         Duration(15 * time.Minute),
+		MinJumpers:      2,
 		MaxFailureShare: 0.5,
 		TTL:             Duration(14 * 24 * time.Hour),
 		MaxNetworks:     200_000,
@@ -68,6 +81,9 @@ func (c EgressConfig) validate(path string) []error {
 	var errs []error
 	if c.MinSubjects < 2 || c.MinSubjects > maxEgressSeen {
 		errs = append(errs, fmt.Errorf("%s.min_subjects: must be between 2 and %d (got %d)", path, maxEgressSeen, c.MinSubjects))
+	}
+	if c.MinJumpers < 1 || c.MinJumpers > maxEgressSeen {
+		errs = append(errs, fmt.Errorf("%s.min_jumpers: must be between 1 and %d (got %d)", path, maxEgressSeen, c.MinJumpers))
 	}
 	if c.MinSpan < 0 {
 		errs = append(errs, fmt.Errorf("%s.min_span: must not be negative (got %s)", path, c.MinSpan.D()))
@@ -88,56 +104,72 @@ func (c EgressConfig) validate(path string) []error {
 // learned; min_subjects may not exceed it.
 const maxEgressSeen = 64
 
-// egress is what is known of one app's prefix: 72 bytes plus the subjects
-// seen until it is shared, and the app and prefix strings.
+// egress is what is known of one prefix: 72 bytes plus the subjects seen
+// until it is shared, and the prefix string.
 type egress struct {
-	app, prefix string
-	// seen are the low 32 bits of the subjects' hashes that signed in
-	// successfully, until there are min_subjects of them; nil after.
-	seen        []uint32
-	first, last int64 // Unix ms of the first and newest successful sign-in
+	prefix string
+	apps   uint64 // bit i: egresses.apps[i] used it
+	// seen are the low 32 bits of the hashes of the signed-in subjects
+	// that used it, until there are min_subjects of them; nil after.
+	seen []uint32
+	// jumpers are the low 32 bits of the subjects whose device jumped
+	// impossibly to or from it, until there are min_jumpers of them.
+	jumpers     []uint32
+	first, last int64 // Unix ms of the first and newest signed-in use
 	since       int64 // Unix ms when it became shared; 0: not (yet)
 	ok, failed  uint32
 	asn         uint32
+	anonymous   bool // seen on a network the anonymous-IP database names
+	// relay: min_jumpers subjects' devices jumped impossibly fast to
+	// or from it (a VPN switched on or off): its location may be
+	// anywhere.
+	relay bool
 }
 
-// egresses learns the shared egresses of every app.
+// egresses learns the shared egresses.
 type egresses struct {
 	cfg EgressConfig
 	tab *hashTable[egress] // by egressKey
+	// apps are the app names, by their bit in egress.apps: the first 63
+	// apps seen; every later one shares bit 63.
+	apps  []string
+	appOf map[string]int
 }
 
 func newEgresses(cfg EgressConfig) *egresses {
-	return &egresses{cfg: cfg, tab: newHashTable(cfg.MaxNetworks, func(e egress) int64 { return max(e.last, e.first) })}
+	return &egresses{cfg: cfg, tab: newHashTable(cfg.MaxNetworks, func(e egress) int64 { return max(e.last, e.first) }), appOf: map[string]int{}}
 }
 
-// egressKey identifies app's prefix (0: no prefix).
-func egressKey(app, prefix string) uint64 {
+// egressKey identifies a prefix (0: none).
+func egressKey(prefix string) uint64 {
 	if prefix == "" {
 		return 0
 	}
-	h := pseudonymHash(prefix)
-	for i := 0; i < len(app); i++ {
-		h ^= uint64(app[i])
-		h *= 1099511628211
-	}
-	return h
+	return pseudonymHash(prefix)
 }
 
-// succeeded counts a successful sign-in by subject (a hash) from key.
-func (g *egresses) succeeded(key uint64, e *schemas.Event, subject uint64, at int64) {
+// active counts an event of a signed-in subject (a hash) from key: any
+// type but login.failed and key.retired. Successful sign-ins are counted
+// apart.
+func (g *egresses) active(key uint64, e *schemas.Event, subject uint64, at int64) {
 	if key == 0 {
 		return
 	}
 	x, ok := g.tab.get(key)
 	if !ok {
-		x = egress{app: e.App, prefix: e.Client.IPPrefix, first: at}
+		x = egress{prefix: e.Client.IPPrefix, first: at}
 	}
-	x.ok++
+	x.apps |= 1 << g.appBit(e.App)
+	if e.Type == schemas.LoginSucceeded {
+		x.ok++
+	}
 	x.last = max(x.last, at)
 	x.first = min(x.first, at)
 	x.asn = e.Client.ASN
-	if x.since == 0 {
+	// Anyone can rent an address on an anonymous network (a hosting
+	// provider, a VPN service, a proxy): it is never learned as shared.
+	x.anonymous = x.anonymous || e.Client.Anonymity != 0
+	if x.since == 0 && !x.anonymous {
 		s := uint32(subject)
 		if !slices.Contains(x.seen, s) && len(x.seen) < maxEgressSeen {
 			x.seen = append(x.seen, s)
@@ -149,8 +181,71 @@ func (g *egresses) succeeded(key uint64, e *schemas.Event, subject uint64, at in
 	g.tab.put(key, x)
 }
 
-// failed counts a failed sign-in from key. Prefixes without a successful
-// sign-in are not tracked: they can never be shared.
+// appBit returns app's bit in egress.apps.
+func (g *egresses) appBit(app string) int {
+	if i, ok := g.appOf[app]; ok {
+		return i
+	}
+	if len(g.apps) == 63 {
+		return 63
+	}
+	g.apps = append(g.apps, app)
+	g.appOf[app] = len(g.apps) - 1
+	return len(g.apps) - 1
+}
+
+// appNames returns the names of the apps in bits.
+func (g *egresses) appNames(bits uint64) []string {
+	var out []string
+	for i, a := range g.apps {
+		if bits&(1<<i) != 0 {
+			out = append(out, a)
+		}
+	}
+	if bits&(1<<63) != 0 {
+		out = append(out, "(other apps)")
+	}
+	return out
+}
+
+// jumped records that subject's device moved impossibly fast to or from
+// key at, and reports whether the network is now a relay: min_jumpers
+// different subjects' devices did so, this one included. A relay (a VPN
+// switched on and off, whose location may be anywhere) is also a shared
+// egress. prefix is key's, to track it if it is not yet ("": do not);
+// anonymous networks are not tracked.
+func (g *egresses) jumped(key uint64, prefix string, subject uint64, at int64) bool {
+	if key == 0 {
+		return false
+	}
+	x, ok := g.tab.get(key)
+	switch {
+	case !ok && prefix != "":
+		x = egress{prefix: prefix, first: at, last: at}
+	case !ok || x.anonymous:
+		return false
+	}
+	if s := uint32(subject); !x.relay && !slices.Contains(x.jumpers, s) {
+		x.jumpers = append(x.jumpers, s)
+	}
+	if len(x.jumpers) >= g.cfg.MinJumpers {
+		x.relay, x.jumpers = true, nil
+		if x.since == 0 {
+			x.since, x.seen = at, nil
+		}
+	}
+	g.tab.put(key, x)
+	return x.relay
+}
+
+// relay reports whether key is a relay.
+func (g *egresses) relay(key uint64) bool {
+	x, ok := g.tab.get(key)
+	return ok && x.relay
+}
+
+// failed counts a failed sign-in from key. Prefixes no signed-in subject
+// used are not tracked: they can never be shared.
 func (g *egresses) failed(key uint64) {
 	if key == 0 {
 		return
@@ -170,9 +265,16 @@ func (g *egresses) shared(key uint64) bool {
 	return ok && x.shared(g.cfg.MaxFailureShare)
 }
 
+// shared reports whether x is a shared egress: enough subjects used it
+// steadily, and unless it saw few failed sign-ins (a few typos), most
+// sign-ins from it succeeded.
 func (x *egress) shared(maxFailureShare float64) bool {
-	return x.since != 0 && float64(x.failed) <= maxFailureShare*float64(x.ok+x.failed)
+	return x.since != 0 && (x.failed < minFailuresJudged || float64(x.failed) <= maxFailureShare*float64(x.ok+x.failed))
 }
+
+// minFailuresJudged is how many failed sign-ins a network needs before
+// their share can undo its being shared.
+const minFailuresJudged = 10
 
 // expire forgets prefixes unused for the ttl.
 func (g *egresses) expire(watermark int64) {
@@ -182,11 +284,12 @@ func (g *egresses) expire(watermark int64) {
 
 // SharedEgress is a learned shared egress, as the API shows it.
 type SharedEgress struct {
-	App    string `json:"app"`
-	Prefix string `json:"ip_prefix"`
-	ASN    uint32 `json:"asn,omitempty"`
+	// Apps are the apps whose users were seen on it.
+	Apps   []string `json:"apps"`
+	Prefix string   `json:"ip_prefix"`
+	ASN    uint32   `json:"asn,omitempty"`
 	// Since is when it became shared; First and Last are its first and
-	// newest successful sign-in.
+	// newest event of a signed-in subject.
 	Since time.Time `json:"since"`
 	First time.Time `json:"first_seen"`
 	Last  time.Time `json:"last_seen"`
@@ -205,16 +308,16 @@ func (g *egresses) list(limit int) []SharedEgress {
 			continue
 		}
 		out = append(out, SharedEgress{
-			App: x.app, Prefix: x.prefix, ASN: x.asn,
+			Apps: g.appNames(x.apps), Prefix: x.prefix, ASN: x.asn,
 			Since: time.UnixMilli(x.since).UTC(), First: time.UnixMilli(x.first).UTC(), Last: time.UnixMilli(x.last).UTC(),
 			Succeeded: x.ok, Failed: x.failed,
-			Why: fmt.Sprintf("at least %d accounts signed in successfully from it within %s (%d sign-ins, %.0f%% failed)",
+			Why: fmt.Sprintf("at least %d signed-in accounts used it within %s (%d sign-ins, %.0f%% failed)",
 				g.cfg.MinSubjects, durationText(time.Duration(x.since-x.first)*time.Millisecond), x.ok+x.failed,
 				100*float64(x.failed)/float64(max(1, x.ok+x.failed))),
 		})
 	}
 	slices.SortFunc(out, func(a, b SharedEgress) int {
-		return cmp.Or(cmp.Compare(b.Succeeded, a.Succeeded), cmp.Compare(a.App, b.App), cmp.Compare(a.Prefix, b.Prefix))
+		return cmp.Or(cmp.Compare(b.Succeeded, a.Succeeded), cmp.Compare(a.Prefix, b.Prefix))
 	})
 	if len(out) > limit {
 		out = out[:limit]

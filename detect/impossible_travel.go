@@ -127,7 +127,11 @@ type travelRef struct {
 	lat, lon float32
 	acc      float32
 	device   uint32 // low 32 bits of the device's hash; 0: none
+	asn      uint32 // not on an anonymous network; 0: unknown
 	country  country
+	// flagged: on a configured or anonymous network, so never the
+	// reference of its own device's next trip.
+	flagged bool
 }
 
 // NewImpossibleTravel returns the impossible_travel detector, or an error
@@ -176,7 +180,7 @@ func (d *ImpossibleTravel) Observe(e *schemas.Event, emit Emit) {
 	if c == nil || e.Type == schemas.KeyRetired {
 		return
 	}
-	netKey := egressKey(e.App, c.IPPrefix)
+	netKey := egressKey(c.IPPrefix)
 	if e.Type == schemas.LoginFailed {
 		d.egress.failed(netKey)
 		return
@@ -184,9 +188,7 @@ func (d *ImpossibleTravel) Observe(e *schemas.Event, emit Emit) {
 	at := e.Time.UnixMilli()
 	key := d.subjectKey(e)
 	// What this event teaches counts from the next one on.
-	if e.Type == schemas.LoginSucceeded {
-		defer d.egress.succeeded(netKey, e, key, at)
-	}
+	defer d.egress.active(netKey, e, key, at)
 	st, _ := d.refs.get(key)
 	device := uint32(pseudonymHash(c.Device))
 	hour := uint32(at / int64(time.Hour/time.Millisecond))
@@ -195,14 +197,14 @@ func (d *ImpossibleTravel) Observe(e *schemas.Event, emit Emit) {
 			lat: float32(*c.Lat), lon: float32(*c.Lon), acc: float32(max(c.AccuracyKM, d.cfg.MinAccuracyKM)),
 			at: at, net: netKey, device: device, eventID: e.ID, country: countryOf(c.Country), city: c.City,
 		}
+		if c.Anonymity == 0 {
+			cur.asn = c.ASN
+		}
 		net, onNetwork := d.nets.classify(c, e.Time.Time)
-		shared := d.egress.shared(netKey)
-		if !shared && !d.familiar(&st, c, netKey) {
-			d.judge(e, &st, cur, net, onNetwork, emit)
-		}
-		if !onNetwork && !shared {
-			st.put(cur, d.cfg.MaxDevices)
-		}
+		cur.flagged = onNetwork
+		quiet := d.egress.shared(netKey) || d.familiar(&st, c, netKey)
+		d.judge(e, key, &st, cur, quiet, net, emit)
+		st.put(cur, d.cfg.MaxDevices)
 	}
 	learnKnown(&st.known, knownNetwork, uint32(netKey), hour)
 	if c.Anonymity == 0 {
@@ -260,53 +262,89 @@ func (s *travelState) each(f func(*travelRef) bool) {
 	}
 }
 
-// judge alerts when cur is too far from its device's reference, or, for a
-// device new to the subject, from the subject's newest reference.
-func (d *ImpossibleTravel) judge(e *schemas.Event, st *travelState, cur travelRef, net networkMatch, onNetwork bool, emit Emit) {
-	basis := "same_device"
-	var ref *travelRef
+// judge alerts when cur is too far from its device's last location, or
+// when one of two devices is new to the account and they are too far
+// apart. quiet says cur is on a shared egress or a familiar network.
+func (d *ImpossibleTravel) judge(e *schemas.Event, key uint64, st *travelState, cur travelRef, quiet bool, net networkMatch, emit Emit) {
+	var own *travelRef
 	st.each(func(r *travelRef) bool {
 		if r.device == cur.device {
-			ref = r
+			own = r
 		}
-		return ref == nil
+		return own == nil
 	})
+	basis, ref := "same_device", (*travelRef)(nil)
+	var t trip
+	// The same device: a hop to or from a shared egress, a familiar
+	// network or a known or anonymous network (whose location is its
+	// exit's), or within the network of one ISP or carrier, is not
+	// travel: the network's geolocation moved, not the device.
+	if own != nil && !own.flagged && (own.asn == 0 || own.asn != cur.asn) {
+		if t = d.measure(own, &cur); t.impossible {
+			// A device that "jumps" to or from a network other
+			// accounts' devices jumped to as well is switching a VPN or
+			// relay on or off: after min_jumpers of them, the network
+			// is an egress, a relay whose location may be anywhere. A
+			// coarse location (a carrier's gateway) is not a relay: it
+			// is only where the jump starts or ends.
+			relay := !cur.flagged && !coarse(&cur) && d.egress.jumped(cur.net, e.Client.IPPrefix, key, cur.at)
+			relay = (!coarse(own) && d.egress.jumped(own.net, "", key, cur.at)) || relay
+			if !quiet && !relay && !d.egress.shared(own.net) {
+				ref = own
+			}
+		}
+		if ref == nil && !t.impossible {
+			t = trip{}
+		}
+	}
 	if ref == nil {
-		if cur.device != 0 && knownIndex(&st.known, knownDevice, cur.device) >= 0 {
+		// Two devices: a new device is judged against every other
+		// device's last location, and a known device against the
+		// locations of devices new to the account (seen in one hour
+		// only), which a thief may have used before the owner shows up.
+		isNew := own == nil
+		if cur.device != 0 {
+			isNew = knownIndex(&st.known, knownDevice, cur.device) < 0
+		}
+		if isNew && quiet {
 			return
 		}
 		basis = "new_device"
 		st.each(func(r *travelRef) bool {
-			if !d.egress.shared(r.net) {
+			if r.device == cur.device || (!isNew && (r.at > cur.at || knownHours(&st.known, knownDevice, r.device) > 1)) {
+				return true
+			}
+			// A relay's location (a network devices jumped impossibly
+			// fast to or from: a VPN) may be anywhere. A shared
+			// egress's location, or one known only to
+			// coarseAccuracyKM, tells only the country: another device
+			// in that country is no news, unless one of them is on a
+			// known or anonymous network (a cloud server in the owner's
+			// country).
+			if d.egress.relay(r.net) || d.egress.relay(cur.net) {
+				return true
+			}
+			if (d.egress.shared(r.net) || d.egress.shared(cur.net) || coarse(r) || coarse(&cur)) &&
+				!r.flagged && !cur.flagged && (r.country == cur.country || r.country == (country{})) {
+				return true
+			}
+			if t = d.measure(r, &cur); t.impossible {
 				ref = r
 			}
 			return ref == nil
 		})
-	}
-	if ref == nil || (ref.lat == cur.lat && ref.lon == cur.lon) || d.egress.shared(ref.net) {
-		return
-	}
-	dist := geo.DistanceKM(float64(ref.lat), float64(ref.lon), float64(cur.lat), float64(cur.lon))
-	moved := dist - float64(ref.acc) - float64(cur.acc)
-	if moved <= 0 {
-		return
-	}
-	elapsed := max(cur.at-ref.at, ref.at-cur.at)
-	// Two distant places at the same millisecond: measure over one
-	// second rather than divide by zero.
-	hours := float64(max(elapsed, 1000)) / float64(time.Hour/time.Millisecond)
-	speed := moved / hours
-	if speed <= d.cfg.MaxSpeedKMH {
-		return
+		if ref == nil {
+			return
+		}
 	}
 	sev := d.cfg.Severity
 	details := map[string]any{
 		"from":          placeDetails(*ref),
 		"to":            placeDetails(cur),
-		"distance_km":   math.Round(dist),
-		"moved_km":      math.Round(moved),
-		"elapsed_s":     elapsed / 1000,
-		"speed_kmh":     math.Round(speed),
+		"distance_km":   math.Round(t.dist),
+		"moved_km":      math.Round(t.moved),
+		"elapsed_s":     t.elapsed / 1000,
+		"speed_kmh":     math.Round(t.speed),
 		"max_speed_kmh": d.cfg.MaxSpeedKMH,
 		"basis":         basis,
 		"familiar": map[string]any{
@@ -316,10 +354,15 @@ func (d *ImpossibleTravel) judge(e *schemas.Event, st *travelState, cur travelRe
 		},
 	}
 	via := ""
-	if onNetwork {
+	switch {
+	case cur.flagged:
 		sev = d.cfg.NetworkSeverity
 		details["network"] = net.details()
 		via = " through " + net.text()
+	case ref.flagged:
+		sev = d.cfg.NetworkSeverity
+		details["network"] = map[string]any{"kind": "known or anonymous", "at": "from"}
+		via = ", the first on a known or anonymous network"
 	}
 	from, to := *ref, cur
 	if cur.at < ref.at {
@@ -338,11 +381,46 @@ func (d *ImpossibleTravel) judge(e *schemas.Event, st *travelState, cur travelRe
 		Session:  e.Session,
 		Title:    "Impossible travel",
 		Summary: fmt.Sprintf("%s seen in %s %s after %s, %.0f km away%s: at least %.0f km/h, over the %.0f km/h limit.",
-			who, placeName(to), durationText(time.Duration(elapsed)*time.Millisecond), placeName(from), dist, via, speed, d.cfg.MaxSpeedKMH),
+			who, placeName(to), durationText(time.Duration(t.elapsed)*time.Millisecond), placeName(from), t.dist, via, t.speed, d.cfg.MaxSpeedKMH),
 		Details:  details,
 		Evidence: []string{from.eventID, to.eventID},
 		Key:      e.Subject,
 	})
+}
+
+// coarseAccuracyKM is the accuracy radius beyond which a location says
+// little more than its country: a carrier's gateway, a country-level
+// record.
+const coarseAccuracyKM = 100
+
+func coarse(r *travelRef) bool { return r.acc >= coarseAccuracyKM }
+
+// trip is the movement between two locations.
+type trip struct {
+	dist, moved, speed float64 // km, km less both accuracy radii, km/h
+	elapsed            int64   // ms
+	impossible         bool
+}
+
+// measure returns the trip between ref and cur (in either order: a late
+// event may predate the reference): impossible when it needs more than
+// the speed limit.
+func (d *ImpossibleTravel) measure(ref, cur *travelRef) trip {
+	if ref.lat == cur.lat && ref.lon == cur.lon {
+		return trip{}
+	}
+	t := trip{dist: geo.DistanceKM(float64(ref.lat), float64(ref.lon), float64(cur.lat), float64(cur.lon))}
+	t.moved = t.dist - float64(ref.acc) - float64(cur.acc)
+	if t.moved <= 0 {
+		return t
+	}
+	t.elapsed = max(cur.at-ref.at, ref.at-cur.at)
+	// Two distant places at the same millisecond: measure over one
+	// second rather than divide by zero.
+	hours := float64(max(t.elapsed, 1000)) / float64(time.Hour/time.Millisecond)
+	t.speed = t.moved / hours
+	t.impossible = t.speed > d.cfg.MaxSpeedKMH
+	return t
 }
 
 // count returns how many of the subject's known entries of kind were

@@ -145,6 +145,7 @@ func TestImpossibleTravelSpeedLimit(t *testing.T) {
 			t.Parallel()
 			from, to := engBerlin, engFrankfurt
 			from.acc, to.acc = 0, 0
+			to.asn = 3209 // not a hop within one ISP
 			alerts := engObserve(newTestTravel(t, nil), travelAt("a", 0, from), travelAt("b", tc.elapsed, to))
 			require.Equal(t, tc.fires, len(alerts) == 1)
 		})
@@ -233,6 +234,9 @@ func colleagues(n int, p engPlace, span time.Duration) []*schemas.Event {
 
 func TestImpossibleTravelDevices(t *testing.T) {
 	t.Parallel()
+	// A carrier's gateway that geolocates to Frankfurt, give or take 150 km.
+	phoneData := engFrankfurt
+	phoneData.asn, phoneData.acc = 3209, 150
 	for _, tc := range []struct {
 		name   string
 		events []*schemas.Event
@@ -240,13 +244,33 @@ func TestImpossibleTravelDevices(t *testing.T) {
 		basis  string
 	}{
 		{
-			name: "devices/a laptop and a phone used in parallel are not travel",
+			name: "devices/a laptop at home and a phone on mobile data used in parallel are not travel",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, phoneData, engDevB),
+				loginBy("b", travelOwner, time.Hour, engBerlin, engDevA),
+				loginBy("c", travelOwner, time.Hour+5*time.Minute, phoneData, engDevB),
+				loginBy("d", travelOwner, time.Hour+10*time.Minute, engBerlin, engDevA),
+			},
+		},
+		{
+			name: "devices/a known device far from where a new device just was",
+			events: []*schemas.Event{
+				loginBy("a", travelOwner, 0, engBerlin, engDevA),
+				loginBy("b", travelOwner, 2*time.Hour, engSydney, engDevB),
+				loginBy("c", travelOwner, 2*time.Hour+10*time.Minute, engBerlin, engDevA),
+			},
+			want:  []engFinding{{Key: travelOwner, Evidence: []string{"a", "b"}}, {Key: travelOwner, Evidence: []string{"b", "c"}}},
+			basis: "new_device",
+		},
+		{
+			name: "devices/two precise places at once are judged even on two devices",
 			events: []*schemas.Event{
 				loginBy("a", travelOwner, 0, engFrankfurt, engDevB),
 				loginBy("b", travelOwner, time.Hour, engBerlin, engDevA),
 				loginBy("c", travelOwner, time.Hour+5*time.Minute, engFrankfurt, engDevB),
-				loginBy("d", travelOwner, time.Hour+10*time.Minute, engBerlin, engDevA),
 			},
+			want:  []engFinding{{Key: travelOwner, Evidence: []string{"b", "c"}}},
+			basis: "new_device",
 		},
 		{
 			name: "devices/a new device far away is judged against the newest location",
@@ -320,30 +344,35 @@ func TestImpossibleTravelSharedEgress(t *testing.T) {
 	t.Run("egress/a network many accounts use steadily is not travel", func(t *testing.T) {
 		t.Parallel()
 		d := newTestTravel(t, nil)
-		evs := append(colleagues(8, vpn, 40*time.Minute), trip(time.Hour)...)
+		evs := append(colleagues(5, vpn, 20*time.Minute), trip(time.Hour)...)
 		require.Empty(t, engObserve(d, evs...))
 		got := d.SharedEgresses(10)
 		require.Len(t, got, 1)
-		require.Equal(t, "shop", got[0].App)
+		require.Equal(t, []string{"shop"}, got[0].Apps)
 		require.Equal(t, vpn.prefix, got[0].Prefix)
-		require.Equal(t, uint32(9), got[0].Succeeded, "the colleagues' and the owner's")
-		require.Contains(t, got[0].Why, "at least 8 accounts signed in successfully from it within 40m")
+		require.Equal(t, uint32(6), got[0].Succeeded, "the colleagues' and the owner's")
+		require.Contains(t, got[0].Why, "at least 5 signed-in accounts used it within 20m")
 	})
+	there := engFinding{Key: travelOwner, Evidence: []string{"home-1", "vpn-on"}}
+	back := engFinding{Key: travelOwner, Evidence: []string{"vpn-on", "vpn-off"}}
 	for _, tc := range []struct {
 		name   string
 		events []*schemas.Event
+		want   []engFinding
 	}{
-		{name: "egress/too few accounts", events: colleagues(7, vpn, 40*time.Minute)},
-		{name: "egress/one burst is not steady use", events: colleagues(20, vpn, 10*time.Minute)},
-		{name: "egress/mostly failing is an attacker's network", events: append(colleagues(8, vpn, 40*time.Minute), failuresFrom(vpn, 9, 45*time.Minute)...)},
+		// The owner's own use makes the first two shared before the
+		// way back.
+		{name: "egress/too few accounts", events: colleagues(4, vpn, 40*time.Minute), want: []engFinding{there}},
+		{name: "egress/one burst is not steady use", events: colleagues(20, vpn, 10*time.Minute), want: []engFinding{there}},
+		{name: "egress/mostly failing is an attacker's network", events: append(colleagues(5, vpn, 40*time.Minute), failuresFrom(vpn, 12, 45*time.Minute)...),
+			want: []engFinding{there, back}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := newTestTravel(t, nil)
 			require.Empty(t, engObserve(d, tc.events...))
 			require.Empty(t, d.SharedEgresses(10))
-			alerts := engObserve(d, trip(time.Hour)...)
-			require.Equal(t, []engFinding{{Key: travelOwner, Evidence: []string{"home-1", "vpn-on"}}}, engFindings(alerts))
+			require.Equal(t, tc.want, engFindings(engObserve(d, trip(time.Hour)...)))
 		})
 	}
 }
@@ -374,4 +403,52 @@ func TestImpossibleTravelSnapshotKeepsLearning(t *testing.T) {
 		loginBy("c", travelOwner, 5*time.Hour, engNewYork, engDevA),
 		loginBy("d", travelOwner, 5*time.Hour+10*time.Minute, engSydney, engDevA)),
 		"the shared egress and the familiar network came back")
+}
+
+func TestImpossibleTravelOneNetwork(t *testing.T) {
+	t.Parallel()
+	carrierA, carrierB := engBerlin, engFrankfurt
+	carrierA.asn, carrierB.asn = 3209, 3209
+	require.Empty(t, engObserve(newTestTravel(t, nil),
+		loginBy("a", travelOwner, 0, carrierA, engDevA),
+		loginBy("b", travelOwner, 5*time.Minute, carrierB, engDevA)),
+		"one device moving between two gateways of its carrier")
+	got := engObserve(newTestTravel(t, nil),
+		loginBy("a", travelOwner, 0, carrierA, engDevA),
+		loginBy("b", travelOwner, 5*time.Minute, carrierB, engDevB))
+	require.Equal(t, []engFinding{{Key: travelOwner, Evidence: []string{"a", "b"}}}, engFindings(got), "a new device is judged")
+}
+
+func TestImpossibleTravelNewDeviceAfterSharedEgress(t *testing.T) {
+	t.Parallel()
+	gateway := engMobile
+	d := newTestTravel(t, nil)
+	require.Empty(t, engObserve(d, colleagues(8, gateway, 40*time.Minute)...))
+	got := engObserve(d,
+		loginBy("phone", travelOwner, time.Hour, gateway, engDevA),
+		loginBy("thief", travelOwner, time.Hour+10*time.Minute, engSydney, engDevB),
+		loginBy("back", travelOwner, time.Hour+20*time.Minute, gateway, engDevA))
+	require.Equal(t, []engFinding{
+		{Key: travelOwner, Evidence: []string{"phone", "thief"}},
+		{Key: travelOwner, Evidence: []string{"thief", "back"}},
+	}, engFindings(got), "an owner seen only on a shared egress is a reference for a new device, and the other way round")
+}
+
+func TestImpossibleTravelRelayLearnedFromJumps(t *testing.T) {
+	t.Parallel()
+	vpn := engNewYork
+	d := newTestTravel(t, nil)
+	toggle := func(subject, device string, home engPlace, start time.Duration) []schemas.Alert {
+		return engObserve(d,
+			loginBy(subject+"-home", subject, start, home, device),
+			loginBy(subject+"-vpn", subject, start+10*time.Minute, vpn, device))
+	}
+	require.Len(t, toggle(travelOwner, engDevA, engBerlin, 0), 1, "the first account's jump is reported")
+	require.Empty(t, d.SharedEgresses(10))
+	require.Empty(t, toggle(travelOther, engDevB, engPotsdam, time.Hour), "a second account's device jumping to the same network: a VPN")
+	got := d.SharedEgresses(10)
+	require.Len(t, got, 1)
+	require.Equal(t, vpn.prefix, got[0].Prefix)
+	require.Empty(t, engObserve(d, loginBy("third-home", "k1:Third00000000000000000", 2*time.Hour, engFrankfurt, engDevC),
+		loginBy("third-vpn", "k1:Third00000000000000000", 2*time.Hour+time.Minute, vpn, engDevC)))
 }

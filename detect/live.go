@@ -146,6 +146,9 @@ type live struct {
 	snaps    *snapshotWriter
 	mark     string
 	snapSize int
+	// networks goes to the unit's shared egress publisher (nil: the
+	// unit learns none); familiar_view.go.
+	networks chan NetworkList
 }
 
 func newLive(s *Service, u *unit, eng *Engine, floor uint64, steps chan<- pubStep, snaps *snapshotWriter, mark string) *live {
@@ -154,7 +157,8 @@ func newLive(s *Service, u *unit, eng *Engine, floor uint64, steps chan<- pubSte
 }
 
 // run is the engine loop: it processes deliveries, releases held events
-// after MaxHold, serves erasure requests and takes snapshots until ctx
+// after MaxHold, serves erasure and familiarity requests, offers the
+// shared egresses for publishing and takes snapshots until ctx
 // ends, and then a last snapshot. It closes l.steps when it returns.
 func (l *live) run(ctx context.Context, in <-chan delivery) error {
 	defer close(l.steps)
@@ -174,6 +178,9 @@ func (l *live) run(ctx context.Context, in <-chan delivery) error {
 		// even if this process dies before the first tick.
 		l.snapshot(true, nil)
 	}
+	netTick := time.NewTicker(s.networksEvery)
+	defer netTick.Stop()
+	l.offerNetworks()
 	for {
 		var err error
 		select {
@@ -194,6 +201,10 @@ func (l *live) run(ctx context.Context, in <-chan delivery) error {
 		case r := <-l.u.forget:
 			l.eng.Forget(r.subject)
 			l.forgotten(ctx, r)
+		case r := <-l.u.familiar:
+			r.done <- l.eng.familiarIn(r.app, r.subject)
+		case <-netTick.C:
+			l.offerNetworks()
 		}
 		if err != nil {
 			return err

@@ -120,6 +120,9 @@ type unit struct {
 	state health.State
 	// forget carries erasure requests to the unit's engine loop.
 	forget chan forgetRequest
+	// familiar carries familiarity requests to the unit's engine loop
+	// (familiar_view.go).
+	familiar chan familiarRequest
 
 	// newDetectors builds a fresh set of the unit's detectors (to restore
 	// a snapshot into); config is their configHash.
@@ -165,7 +168,7 @@ func newUnits(cfg ServiceConfig, dcfg Config, logger *slog.Logger) ([]*unit, err
 			return nil, err
 		}
 		u := &unit{name: name, durable: durable, partition: partition, filter: filter, dets: dets,
-			logger: logger, forget: make(chan forgetRequest), newDetectors: newDetectors, config: hash}
+			logger: logger, forget: make(chan forgetRequest), familiar: make(chan familiarRequest), newDetectors: newDetectors, config: hash}
 		if name != "" {
 			u.logger = logger.With(slog.String("partition", name))
 		}

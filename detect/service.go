@@ -195,9 +195,12 @@ func (c ServiceConfig) Validate() error {
 // Goroutines: Run starts, through an errgroup, for each engine the receiver (pull and decode), the engine loop
 // (the only goroutine that touches the engine), the confirmer (waits for
 // alerts' publish acks, then acknowledges the events that raised them),
-// the consumer watcher and, with snapshots on, the snapshot writer (the
-// engine loop encodes a snapshot, the writer stores it); and one watcher of
-// the suppression rules (suppress.go). None outlives Run.
+// the consumer watcher, with snapshots on, the snapshot writer (the
+// engine loop encodes a snapshot, the writer stores it), and for engines
+// that learn shared egresses their publisher (familiar_view.go); and one
+// watcher of the suppression rules (suppress.go). Run also answers
+// familiarity requests on schemas.DetectFamiliarSubject for the
+// partitions it owns. None outlives Run.
 //
 // Create it with NewService and call Run once.
 type Service struct {
@@ -222,6 +225,9 @@ type Service struct {
 	// suppress watches the suppression rules (suppress.go); set by Run
 	// before the engines start.
 	suppress atomic.Pointer[suppressions]
+	// networksEvery is how often each engine publishes its shared
+	// egresses (familiar_view.go; tests shorten it).
+	networksEvery time.Duration
 }
 
 type forgetRequest struct {
@@ -254,7 +260,7 @@ func NewService(js jetstream.JetStream, cfg ServiceConfig, dcfg Config, opts ...
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{js: js, cfg: cfg, dcfg: dcfg}
+	s := &Service{js: js, cfg: cfg, dcfg: dcfg, networksEvery: networksEvery}
 	for _, o := range opts {
 		o(s)
 	}
@@ -343,6 +349,12 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancelWrites()
 	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancelWrites) })
 	defer stopWrites()
+
+	fsub, err := s.serveFamiliar(s.js.Conn())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = fsub.Unsubscribe() }()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sp.run(gctx) })
@@ -491,6 +503,10 @@ func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, 
 		g.Go(func() error { return snaps.run(wctx, loopDone) })
 	}
 	l := newLive(s, u, eng, floor, steps, snaps, mark)
+	if eng.learnsNetworks() {
+		l.networks = make(chan NetworkList, 1)
+		g.Go(func() error { return s.publishNetworks(ctx, u, l.networks) })
+	}
 	u.state.SetReady()
 	u.logger.Info("detect started", slog.String("consumer", u.durable), slog.Int("detectors", len(u.dets)),
 		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", floor))

@@ -37,11 +37,27 @@ func (d *ImpossibleTravel) stateConfig() any { return d.cfg }
 
 func (d *ImpossibleTravel) encodeState(w *stateWriter) {
 	writeHashTable(w, d.refs, writeTravelState)
+	w.uvarint(uint64(len(d.egress.apps)))
+	for _, a := range d.egress.apps {
+		w.str(a)
+	}
 	writeHashTable(w, d.egress.tab, writeEgress)
 }
 
 func (d *ImpossibleTravel) decodeState(r *stateReader) {
 	readHashTable(r, d.refs, func(r *stateReader) travelState { return readTravelState(r, d.cfg.MaxDevices) })
+	n := r.count(1)
+	if n > 63 {
+		r.fail(fmt.Sprintf("%d apps of networks, at most 63", n))
+		return
+	}
+	for range n {
+		d.egress.appBit(r.str())
+	}
+	if len(d.egress.apps) != n {
+		r.fail("an app of networks written twice")
+		return
+	}
 	readHashTable(r, d.egress.tab, readEgress)
 }
 
@@ -92,25 +108,33 @@ func writeTravelRef(w *stateWriter, v travelRef) {
 	w.varint(v.at)
 	w.u64(v.net)
 	w.uvarint(uint64(v.device))
+	w.uvarint(uint64(v.asn))
 	w.str(v.eventID)
 	w.str(v.city)
 	w.f32(v.lat)
 	w.f32(v.lon)
 	w.f32(v.acc)
 	writeCountry(w, v.country)
+	w.boolean(v.flagged)
 }
 
 func readTravelRef(r *stateReader) travelRef {
-	return travelRef{at: r.varint(), net: r.u64(), device: uint32(r.uvarint()), eventID: r.str(), city: r.str(), lat: r.f32(), lon: r.f32(), acc: r.f32(), country: readCountry(r)}
+	return travelRef{at: r.varint(), net: r.u64(), device: uint32(r.uvarint()), asn: uint32(r.uvarint()), eventID: r.str(), city: r.str(), lat: r.f32(), lon: r.f32(), acc: r.f32(), country: readCountry(r), flagged: r.boolean()}
 }
 
 func writeEgress(w *stateWriter, v egress) {
-	w.str(v.app)
 	w.str(v.prefix)
+	w.u64(v.apps)
 	w.uvarint(uint64(len(v.seen)))
 	for _, s := range v.seen {
 		w.uvarint(uint64(s))
 	}
+	w.uvarint(uint64(len(v.jumpers)))
+	for _, s := range v.jumpers {
+		w.uvarint(uint64(s))
+	}
+	w.boolean(v.anonymous)
+	w.boolean(v.relay)
 	w.varint(v.first)
 	w.varint(v.last)
 	w.varint(v.since)
@@ -120,7 +144,7 @@ func writeEgress(w *stateWriter, v egress) {
 }
 
 func readEgress(r *stateReader) egress {
-	v := egress{app: r.str(), prefix: r.str()}
+	v := egress{prefix: r.str(), apps: r.u64()}
 	if n := r.count(1); n > maxEgressSeen {
 		r.fail(fmt.Sprintf("%d subjects of a network, at most %d", n, maxEgressSeen))
 	} else if n > 0 {
@@ -129,6 +153,15 @@ func readEgress(r *stateReader) egress {
 			v.seen[i] = uint32(r.uvarint())
 		}
 	}
+	if n := r.count(1); n > maxEgressSeen {
+		r.fail(fmt.Sprintf("%d jumpers of a network, at most %d", n, maxEgressSeen))
+	} else if n > 0 {
+		v.jumpers = make([]uint32, n)
+		for i := range v.jumpers {
+			v.jumpers[i] = uint32(r.uvarint())
+		}
+	}
+	v.anonymous, v.relay = r.boolean(), r.boolean()
 	v.first, v.last, v.since = r.varint(), r.varint(), r.varint()
 	v.ok, v.failed, v.asn = uint32(r.uvarint()), uint32(r.uvarint()), uint32(r.uvarint())
 	return v

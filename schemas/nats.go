@@ -209,4 +209,16 @@ const (
 	// (SuppressionRule JSON, keyed by rule id): the dashboard writes them,
 	// every detect process watches them.
 	SuppressionBucket = "SESSIONMON_SUPPRESSIONS"
+	// NetworkBucket is the key-value bucket of the shared egresses
+	// detect learned (detect.NetworkList JSON, one key per detect engine,
+	// "unit-<name>"); entries older than an hour disappear, so a stopped
+	// engine's list goes away.
+	NetworkBucket = "SESSIONMON_NETWORKS"
 )
+
+// DetectFamiliarSubject is the NATS subject on which the dashboard asks
+// the detect process owning a subject's partition for the subject's
+// familiar networks, ASNs and devices (request: detect.FamiliarRequest
+// JSON; reply: detect.FamiliarReply JSON). Only sessionmon's own users
+// may publish on it.
+const DetectFamiliarSubject = "sessionmon.detect.familiar"

@@ -25,7 +25,7 @@ const notClustered = "replicas > 1 not supported in non-clustered mode"
 var replicatedStreams = []string{schemas.AlertStream, schemas.DLQStream, schemas.RedeliverStream,
 	natsconn.BucketStream(schemas.UndeliverableBucket), natsconn.BucketStream(schemas.LockBucket),
 	natsconn.BucketStream(schemas.DashboardSessionBucket), natsconn.BucketStream(schemas.DashboardTokenBucket),
-	natsconn.BucketStream(schemas.SuppressionBucket), "OBJ_" + schemas.StateBucket}
+	natsconn.BucketStream(schemas.SuppressionBucket), natsconn.BucketStream(schemas.NetworkBucket), "OBJ_" + schemas.StateBucket}
 
 func TestServeDeclaresEveryStreamWithReplicas(t *testing.T) {
 	t.Parallel()
@@ -89,6 +89,10 @@ func TestEachDeclarationCarriesReplicas(t *testing.T) {
 			_, err := natsconn.EnsureSuppressionBucket(ctx, js, cfg.Stream.Replicas)
 			return err
 		}},
+		{name: "replicas/shared egresses", want: schemas.NetworkBucket, declare: func(ctx context.Context) error {
+			_, err := natsconn.EnsureNetworkBucket(ctx, js, cfg.Stream.Replicas)
+			return err
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.declare(t.Context())
@@ -133,5 +137,7 @@ func TestWorkersKeepReplicas(t *testing.T) {
 	_, err = natsconn.EnsureStateBucket(ctx, cluster, detect.DefaultSnapshotConfig().Replicas) // as detect.Service.Run does
 	require.ErrorContains(t, err, notClustered)
 	_, err = natsconn.EnsureSuppressionBucket(ctx, cluster, 1) // as detect.Service.Run does
+	require.ErrorContains(t, err, notClustered)
+	_, err = natsconn.EnsureNetworkBucket(ctx, cluster, 1) // as detect's shared egress publisher does
 	require.ErrorContains(t, err, notClustered)
 }

@@ -24,7 +24,8 @@ func Admin() Profile { return Profile{Name: AdminUser} }
 // deleting a stream or purging the account), acks and flow control of
 // their consumers, the key-value and object stores, every sessionmon.>
 // subject (events, alerts, dead letters, control requests such as
-// sessionmon.control.forget), and their own request replies on _INBOX.>.
+// sessionmon.control.forget, the dashboard's sessionmon.detect.familiar
+// lookups), and their own request replies on _INBOX.>.
 func Service() Profile {
 	p := Profile{Name: ServiceUser}
 	p.Permissions.Pub.Allow.Add("$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "$O.>", "sessionmon.>", "_INBOX.>")

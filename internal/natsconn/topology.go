@@ -37,8 +37,8 @@ type TopologyConfig struct {
 // EnsureTopology creates or updates, with cfg.Replicas copies in a cluster
 // (never fewer than they have), the alerts stream, the detectors' state
 // snapshots, the dead letters, the notifier's redelivery stream and
-// undeliverable alerts, the job locks, the suppression rules, and the
-// dashboard's sessions and API tokens. The owner of a deployment (serve) calls it at start.
+// undeliverable alerts, the job locks, the suppression rules, detect's
+// shared egresses, and the dashboard's sessions and API tokens. The owner of a deployment (serve) calls it at start.
 func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyConfig) error {
 	r := cfg.Replicas
 	ac := cfg.Alerts
@@ -59,6 +59,9 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyCon
 		return err
 	}
 	if _, err := EnsureSuppressionBucket(ctx, js, r); err != nil {
+		return err
+	}
+	if _, err := EnsureNetworkBucket(ctx, js, r); err != nil {
 		return err
 	}
 	return EnsureDashboardBuckets(ctx, js, cfg.SessionTTL, r)
@@ -377,6 +380,38 @@ func EnsureSuppressionBucket(ctx context.Context, js jetstream.JetStream, replic
 	})
 	if err != nil {
 		return nil, fmt.Errorf("suppression bucket %s: %w", schemas.SuppressionBucket, err)
+	}
+	return kv, nil
+}
+
+// NetworkMaxAge is how long a detect engine's list of shared egresses
+// stays in schemas.NetworkBucket without an update: an engine publishes
+// every 30 s, so only a stopped one's list expires.
+const NetworkMaxAge = time.Hour
+
+// EnsureNetworkBucket creates or updates the bucket of the shared egresses
+// detect learned (schemas.NetworkBucket) with replicas copies in a
+// cluster; it never lowers the replicas the bucket has (ReplicasFor). Each
+// detect engine writes its own key; the dashboard reads them. Entries
+// expire after NetworkMaxAge. It is safe to call at every start and from
+// several processes at once.
+func EnsureNetworkBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	replicas, err := ReplicasFor(ctx, js, BucketStream(schemas.NetworkBucket), replicas)
+	if err != nil {
+		return nil, fmt.Errorf("network bucket: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      schemas.NetworkBucket,
+		Description: "sessionmon shared egresses per detect engine (key: unit-<name>, value: detect.NetworkList JSON)",
+		History:     1,
+		TTL:         NetworkMaxAge,
+		// 500 networks of about 400 bytes each.
+		MaxValueSize: 1 << 20,
+		Storage:      jetstream.FileStorage,
+		Replicas:     replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("network bucket %s: %w", schemas.NetworkBucket, err)
 	}
 	return kv, nil
 }

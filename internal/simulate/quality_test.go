@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,10 +30,17 @@ const (
 	qualityUsers     = simulate.DefaultUsers
 	qualityUsersRace = simulate.DefaultUsers / 10
 	qualityDays      = simulate.DefaultDays
-	qualitySeed      = 1
 )
 
-// Acceptance thresholds, enforced with SESSIONMON_QUALITY_STRICT=1.
+// qualitySeeds are the user bases TestDetectionQuality measures on (the
+// first only under the race detector).
+var qualitySeeds = []int64{1, 2, 3}
+
+// The detection quality every detector with labelled attacks must reach
+// on every seed, offline and live. They are checked on the full-size data
+// sets: 300 users (under the race detector) are too few for the shared
+// networks to be learned as early as among 3000, and too few for a
+// false-positive rate; there every detector must only find attacks.
 const (
 	minRecall = 0.95
 	maxFPRate = 0.005
@@ -43,19 +51,31 @@ const (
 // over it as `sessionmon detect --input` does (offline: in event-time
 // order; live: in arrival order, with up to 5 s of disorder, inside the
 // engine's lateness window) and reports recall and false positives per
-// detector. With SESSIONMON_QUALITY_STRICT=1 every detector with labelled
-// attacks must reach minRecall with at most maxFPRate of the users falsely
-// alerted.
+// detector: every detector with labelled attacks must reach minRecall
+// with at most maxFPRate of the users falsely alerted.
 func TestDetectionQuality(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("generates and scans two days of traffic")
 	}
+	seeds := qualitySeeds
+	if raceEnabled {
+		seeds = seeds[:1]
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			t.Parallel()
+			testDetectionQuality(t, seed)
+		})
+	}
+}
+
+func testDetectionQuality(t *testing.T, seed int64) {
 	users := qualityUsers
 	if raceEnabled {
 		users = qualityUsersRace
 	}
-	ds, err := simulate.Generate(simulate.Config{Seed: qualitySeed, Users: users, Days: qualityDays})
+	ds, err := simulate.Generate(simulate.Config{Seed: seed, Users: users, Days: qualityDays})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	paths, err := ds.WriteDir(dir)
@@ -76,7 +96,7 @@ func TestDetectionQuality(t *testing.T) {
 	require.Equal(t, ds.Labels, labels, "the labels file reads back")
 
 	var arrival bytes.Buffer
-	require.NoError(t, simulate.WriteEvents(&arrival, simulate.ArrivalOrder(ds.Events, qualitySeed, detect.DefaultLateness)))
+	require.NoError(t, simulate.WriteEvents(&arrival, simulate.ArrivalOrder(ds.Events, seed, detect.DefaultLateness)))
 
 	results := map[string][]simulate.Row{}
 	for _, run := range []struct {
@@ -102,15 +122,12 @@ func TestDetectionQuality(t *testing.T) {
 			var table strings.Builder
 			require.NoError(t, simulate.PrintTable(&table, rows))
 			t.Logf("%s run, %d alerts in %s:\n%s", run.name, len(alerts), st.Duration.Round(time.Millisecond), table.String())
-			strict := os.Getenv("SESSIONMON_QUALITY_STRICT") == "1"
 			for _, r := range rows {
 				if r.Attacks == 0 {
 					continue
 				}
-				// The attacks carry their signal whatever the detectors
-				// do today: these hold now.
 				require.Positive(t, r.Detected, "%s detects none of its %d attacks", r.Detector, r.Attacks)
-				if strict {
+				if !raceEnabled {
 					require.GreaterOrEqual(t, r.Recall, minRecall, "%s recall", r.Detector)
 					require.LessOrEqual(t, r.FPRate, maxFPRate, "%s false-positive subjects", r.Detector)
 				}
