@@ -63,33 +63,34 @@ func defaultImpossibleTravelConfig() ImpossibleTravelConfig {
 	}
 }
 
-// ImpossibleTravel flags a device, or a new device of a subject, whose
-// location implies a speed above max_speed_kmh.
+// ImpossibleTravel flags a device whose locations imply a speed above
+// max_speed_kmh, or two devices of a subject that far apart when one of
+// them is new to the subject.
 //
 // It judges the movement of one device, not of a subject across the
-// laptop and the phone they use at the same time: each located event of
-// a signed-in subject (any type but login.failed and key.retired) is
+// laptop and the phone they use at the same time. Each located event of a
+// signed-in subject (any type but login.failed and key.retired) is
 // compared with the last location of the same device (details.basis
-// "same_device"), or, when the device was never seen for the subject, with
-// the subject's newest location on any device ("new_device"): a thief's
-// first sign-in from far away. Events without a device count as one
-// device. A device the subject used before whose last location has
-// expired is not judged.
+// "same_device"). A device the subject never used is compared with every
+// other device's last location, and a known device with the locations of
+// devices new to the subject (seen in one hour only), so that a thief's
+// sign-in is caught before or after the owner's next use ("new_device").
+// Events without a device count as one device.
 //
-// Not travel: a location on a shared egress (a network many accounts use
-// steadily, learned per app: corporate VPNs, offices, carrier gateways;
-// see familiar.go), a hop from a reference that is on one, and a location
-// on the subject's familiar network (a prefix, or an ASN that is not
-// anonymous, the subject was active on in familiar_min_hours different
-// hours). Distances are great-circle; the two points' accuracy radii
-// (at least min_accuracy_km each) are subtracted first, so a move within
-// their combined accuracy is not travel and jitter never adds speed.
-// Events without a location are ignored, but still teach familiarity.
+// Not travel for one device: a hop to or from a shared egress (see
+// familiar.go: VPNs, offices, carrier gateways, relays), to the subject's
+// familiar network, or between two networks of one ASN. For two devices,
+// a location on a shared egress or with an accuracy radius of
+// coarseAccuracyKM or more tells only the country, and a relay's nothing.
+// Distances are great-circle; the two points' accuracy radii (at least
+// min_accuracy_km each) are subtracted first, so a move within their
+// combined accuracy is not travel and jitter never adds speed. Events
+// without a location are ignored, but still teach familiarity.
 //
 // A location on a configured network (see Config.Networks) or an
-// anonymous one is judged at network_severity and never becomes a
-// reference: its geolocation says where the network's exit is, not where
-// the user is. The dedup key is the subject.
+// anonymous one is judged at network_severity and is never the reference
+// of its device's next trip: its geolocation says where the network's
+// exit is, not where the user is. The dedup key is the subject.
 type ImpossibleTravel struct {
 	sharedKeys
 	cfg  ImpossibleTravelConfig

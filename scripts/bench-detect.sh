@@ -15,6 +15,11 @@
 # does.
 #
 #   scripts/bench-detect.sh            USERS=40000 (about 1M events) RUNS=5
+#   BASELINE=<git revision> scripts/bench-detect.sh
+#                                      also builds that revision and runs it
+#                                      on the same files, alternating, and
+#                                      prints its medians and this build's
+#                                      ratio to them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +38,12 @@ trap 'rm -rf "$work"' EXIT
 echo "==> building"
 go build -o "$work/sessionmon" ./cmd/sessionmon
 bin="$work/sessionmon"
+if [ -n "${BASELINE:-}" ]; then
+  echo "==> building the baseline $BASELINE"
+  mkdir "$work/base"
+  git archive "$BASELINE" | tar -x -C "$work/base"
+  (cd "$work/base" && go build -o "$work/sessionmon-base" ./cmd/sessionmon)
+fi
 echo "==> demo events ($USERS users)"
 "$bin" demo --output "$work/app.ndjson" --demo-users "$USERS" --log-level error
 "$bin" demo --output "$work/sdk.ndjson" --demo-users "$USERS" --geo-city-db "$city" --log-level error
@@ -40,7 +51,7 @@ echo "==> demo events ($USERS users)"
 # run NAME FILE [options]: one offline run on one core; prints events/s.
 run() {
   local file="$1"; shift
-  GOMAXPROCS=1 taskset -c "$CPU" "$bin" detect --input "$file" --output /dev/null --log-level error "$@" 2>&1 |
+  GOMAXPROCS=1 taskset -c "$CPU" "${RUN_BIN:-$bin}" detect --input "$file" --output /dev/null --log-level error "$@" 2>&1 |
     sed -n 's/^detect: .* \([0-9]*\) events\/s$/\1/p'
 }
 declare -A results
@@ -48,6 +59,13 @@ for i in $(seq "$RUNS"); do
   results[app]+="$(run "$work/app.ndjson") "
   results[geo]+="$(run "$work/sdk.ndjson" --geo-city-db "$city") "
   results[sdk]+="$(run "$work/sdk.ndjson") "
+  if [ -n "${BASELINE:-}" ]; then
+    RUN_BIN="$work/sessionmon-base"
+    results[base_app]+="$(run "$work/app.ndjson") "
+    results[base_geo]+="$(run "$work/sdk.ndjson" --geo-city-db "$city") "
+    results[base_sdk]+="$(run "$work/sdk.ndjson") "
+    unset RUN_BIN
+  fi
   echo "    run $i/$RUNS done"
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -59,3 +77,13 @@ for k in app geo sdk; do
   name=$k; [ "$k" = app ] && name=app-location; [ "$k" = geo ] && name=sdk+geoip; [ "$k" = sdk ] && name="sdk, no db"
   printf '%-14s %12s %8s   %s\n' "$name" "$m" "$(awk -v m="$m" -v a="$app" 'BEGIN {printf "%.2f", m/a}')" "${results[$k]}"
 done
+if [ -n "${BASELINE:-}" ]; then
+  echo
+  printf '%-14s %12s %12s %8s   %s\n' "input" "baseline" "this build" "ratio" "baseline runs"
+  for k in app geo sdk; do
+    m="$(echo "${results[$k]}" | median)"
+    b="$(echo "${results[base_$k]}" | median)"
+    name=$k; [ "$k" = app ] && name=app-location; [ "$k" = geo ] && name=sdk+geoip; [ "$k" = sdk ] && name="sdk, no db"
+    printf '%-14s %12s %12s %8s   %s\n' "$name" "$b" "$m" "$(awk -v m="$m" -v b="$b" 'BEGIN {printf "%.2f", m/b}')" "${results[base_$k]}"
+  done
+fi

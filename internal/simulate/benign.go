@@ -140,10 +140,10 @@ type session struct {
 
 // tokenRec is a token the app issued.
 type tokenRec struct {
-	id               string
-	issued, expires  time.Time
-	rotatedAt        time.Time
-	rotatedBy, child string
+	id              string
+	issued, expires time.Time
+	rotatedAt       time.Time
+	child           string
 }
 
 // population makes the user base.
