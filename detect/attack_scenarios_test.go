@@ -29,12 +29,18 @@ import (
 //
 //	go test ./detect -run TestGenerateAttackScenarios -generate
 //	go test ./detect -run 'TestScenarios$' -update
-var generate = flag.Bool("generate", false, "rewrite the generated attack scenarios (detect/testdata/{brute_force_slow,credential_stuffing_distributed,office_nat_typos_benign})")
+var generate = flag.Bool("generate", false, "rewrite the generated scenarios (see TestGenerateAttackScenarios)")
 
 // scenarioNet is what a scenario's geoip.json says about one network.
 type scenarioNet struct {
 	ASN       uint32   `json:"asn"`
 	Anonymous []string `json:"anonymous,omitempty"`
+	// Where the City database places the network (none: not located).
+	Country    string   `json:"country,omitempty"`
+	City       string   `json:"city,omitempty"`
+	Lat        *float64 `json:"lat,omitempty"`
+	Lon        *float64 `json:"lon,omitempty"`
+	AccuracyKM float64  `json:"accuracy_km,omitempty"`
 }
 
 // scenarioGeo returns the GeoIP databases of a scenario's geoip.json, if
@@ -58,6 +64,9 @@ func scenarioGeo(t *testing.T, dir string, nets map[string]geotest.Facts) (*geo.
 	for cidr, n := range file {
 		f := all[cidr]
 		f.ASN, f.ASOrg, f.Anonymous = n.ASN, fmt.Sprintf("AS%d test network", n.ASN), n.Anonymous
+		if n.Lat != nil {
+			f.Country, f.City, f.Lat, f.Lon, f.AccuracyKM = n.Country, n.City, n.Lat, n.Lon, n.AccuracyKM
+		}
 		all[cidr] = f
 	}
 	return scenarioResolver(t, all), true
@@ -169,9 +178,12 @@ var genStart = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 // -generate); without the flag it checks they are what the generator makes.
 func TestGenerateAttackScenarios(t *testing.T) {
 	for name, gen := range map[string]func() *scenarioGen{
-		"brute_force_slow":                genBruteForceSlow,
-		"credential_stuffing_distributed": genStuffingDistributed,
-		"office_nat_typos_benign":         genOfficeTypos,
+		"brute_force_slow":                      genBruteForceSlow,
+		"credential_stuffing_distributed":       genStuffingDistributed,
+		"office_nat_typos_benign":               genOfficeTypos,
+		"impossible_travel_vpn_learned_benign":  genVPNLearned,
+		"impossible_travel_laptop_phone_benign": genLaptopPhone,
+		"impossible_travel_thief_before_owner":  genThiefBeforeOwner,
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := gen()
@@ -258,5 +270,73 @@ func genOfficeTypos() *scenarioGen {
 		g.add(schemas.LoginFailed, at, user, c, reason)
 		g.add(schemas.LoginSucceeded, at.Add(time.Duration(8+g.rnd.IntN(80))*time.Second), user, c, "")
 	}
+	return g
+}
+
+// located registers where GeoIP places prefix.
+func (g *scenarioGen) located(prefix string, asn uint32, country, city string, lat, lon, accKM float64, anonymous ...string) string {
+	g.nets[prefix] = scenarioNet{ASN: asn, Anonymous: anonymous, Country: country, City: city, Lat: &lat, Lon: &lon, AccuracyKM: accKM}
+	return prefix
+}
+
+// genVPNLearned: twelve colleagues sign in from home in the evening, on
+// the company VPN (whose exit geolocates to New York) from 8:00 the next
+// morning, at home over lunch without it, and on it again: the VPN exit
+// is learned as a shared egress before anyone switches it off, so no one
+// "travels".
+func genVPNLearned() *scenarioGen {
+	g := newScenarioGen(4, "vpn")
+	vpn := g.located("100.91.1.0/24", 64550, "US", "New York", 40.7128, -74.006, 20)
+	homes := []struct {
+		city     string
+		lat, lon float64
+	}{{"Berlin", 52.52, 13.405}, {"Hamburg", 53.5511, 9.9937}, {"Munich", 48.1351, 11.582}}
+	for i := range 12 {
+		h := homes[i%len(homes)]
+		home := g.located(fmt.Sprintf("100.92.%d.0/24", i+1), 64540, "DE", h.city, h.lat, h.lon, 20)
+		user, laptop := g.pseudonym(), g.pseudonym()
+		jitter := func(max int) time.Duration { return time.Duration(g.rnd.IntN(max)) * time.Minute }
+		g.add(schemas.LoginSucceeded, genStart.Add(-14*time.Hour+jitter(120)), user, g.client(home, laptop, genFirefox), "")
+		g.add(schemas.LoginSucceeded, genStart.Add(jitter(30)), user, g.client(vpn, laptop, genFirefox), "")
+		g.add(schemas.LoginSucceeded, genStart.Add(4*time.Hour+jitter(20)), user, g.client(home, laptop, genFirefox), "")
+		g.add(schemas.LoginSucceeded, genStart.Add(5*time.Hour+jitter(20)), user, g.client(vpn, laptop, genFirefox), "")
+	}
+	return g
+}
+
+// genLaptopPhone: five people use a laptop on home broadband and a phone
+// on mobile data at the same time; the carrier's gateways geolocate to
+// three cities, give or take 200 to 300 km.
+func genLaptopPhone() *scenarioGen {
+	g := newScenarioGen(5, "lap")
+	gateways := []string{
+		g.located("100.93.1.0/24", 64560, "DE", "Hamburg", 53.5511, 9.9937, 300),
+		g.located("100.93.2.0/24", 64560, "DE", "Munich", 48.1351, 11.582, 250),
+		g.located("100.93.3.0/24", 64560, "DE", "Frankfurt", 50.1109, 8.6821, 200),
+	}
+	for i := range 5 {
+		home := g.located(fmt.Sprintf("100.94.%d.0/24", i+1), 64540, "DE", "Berlin", 52.52, 13.405, 20)
+		user, laptop, phone := g.pseudonym(), g.pseudonym(), g.pseudonym()
+		for k := range 12 {
+			at := genStart.Add(time.Duration(k*10+i) * time.Minute)
+			g.add(schemas.LoginSucceeded, at, user, g.client(home, laptop, genFirefox), "")
+			g.add(schemas.LoginSucceeded, at.Add(2*time.Minute), user, g.client(gateways[(k+i)%len(gateways)], phone, genChrome), "")
+		}
+	}
+	return g
+}
+
+// genThiefBeforeOwner: an account's owner signed in from Berlin yesterday;
+// this morning a new device signs in from a hosting provider in Singapore,
+// and a quarter of an hour later the owner's laptop in Berlin again. Only
+// the owner's return shows the thief cannot be the owner.
+func genThiefBeforeOwner() *scenarioGen {
+	g := newScenarioGen(6, "tbo")
+	home := g.located("100.95.1.0/24", 64540, "DE", "Berlin", 52.52, 13.405, 20)
+	cloud := g.located("100.96.1.0/24", 64570, "SG", "Singapore", 1.3521, 103.8198, 20, "hosting_provider")
+	user, laptop := g.pseudonym(), g.pseudonym()
+	g.add(schemas.LoginSucceeded, genStart.Add(-24*time.Hour), user, g.client(home, laptop, genFirefox), "")
+	g.add(schemas.LoginSucceeded, genStart, user, g.client(cloud, g.pseudonym(), genTool), "")
+	g.add(schemas.LoginSucceeded, genStart.Add(15*time.Minute), user, g.client(home, laptop, genFirefox), "")
 	return g
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,9 @@ func TestScenarios(t *testing.T) {
 		require.Zero(t, stats.Invalid, "invalid lines: %+v", stats.InvalidLines)
 		require.Zero(t, stats.Engine.Late, "scenario events must be within the lateness window")
 		got := goldenForm(t, out.Bytes())
+		if strings.HasSuffix(filepath.Base(dir), "_benign") {
+			require.JSONEq(t, "[]", string(got), "a benign scenario raises no alert")
+		}
 
 		golden := filepath.Join(dir, "alerts.golden.json")
 		if *update {
