@@ -18,24 +18,26 @@ import (
 //     shared_egress.min_subjects different signed-in subjects were active
 //     (any event but login.failed), over at least shared_egress.min_span,
 //     while at most shared_egress.max_failure_share of the sign-ins from
-//     it failed (once it saw ten failures). A network the anonymous-IP
-//     database names (hosting, VPN service, proxy, Tor) is never learned:
-//     anyone can rent an address there; configure a company's own VPN on
-//     such a network in networks: instead. They are learned over every
-//     app of the deployment (an office's NAT is one whatever app its
-//     staff sign in to, and a small app learns from the big ones) and
-//     listed with the apps they were seen in.
-//     That is a corporate VPN's or an office's NAT, or a mobile carrier's
-//     gateway: its geolocation is where the exit is, and the hundreds of
-//     people behind it do not travel when they switch it on or off. The
-//     failure share keeps an attacker's network from qualifying by
-//     signing in to a handful of stolen accounts among many failed ones.
+//     it failed (once it saw ten failures): a corporate VPN's or an
+//     office's NAT, or a mobile carrier's gateway, whose geolocation is
+//     where the exit is. The failure share keeps an attacker's network
+//     from qualifying by signing in to a handful of stolen accounts among
+//     many failed ones. A prefix also becomes one, a relay, when the
+//     devices of shared_egress.min_jumpers subjects jumped impossibly fast
+//     to or from it: a VPN switched on and off, whose location may be
+//     anywhere. A network the anonymous-IP database names (hosting, VPN
+//     service, proxy, Tor) is never learned: anyone can rent an address
+//     there; configure a company's own VPN on such a network in networks:
+//     instead. Shared egresses are learned over every app of the
+//     deployment (an office's NAT is one whatever app its staff sign in
+//     to, and a small app learns from the big ones) and listed with the
+//     apps they were seen in.
 //   - Familiar networks and devices, per subject: an ip_prefix, or an ASN
 //     on no anonymous network, the subject was active on in at least
 //     familiar_min_hours different hours, and every device it was active
 //     on.
 //
-// Learning is bounded (shared_egress.max_networks prefixes; familiar_max
+// Learning is bounded (shared_egress.max_networks prefixes; maxKnown
 // entries per subject, the least recently used replaced), forgets what
 // was unused for shared_egress.ttl, and is part of the detector's
 // snapshot.
@@ -43,10 +45,10 @@ import (
 // EgressConfig configures how impossible_travel learns shared egresses.
 type EgressConfig struct {
 	// MinSubjects is how many different signed-in subjects must be
-	// active on a prefix (default 8).
+	// active on a prefix (default 5).
 	MinSubjects int `yaml:"min_subjects"`
 	// MinSpan is the least time between the first and the latest of
-	// their events (default 30m): steady use, not one burst.
+	// their events (default 15m): steady use, not one burst.
 	MinSpan Duration `yaml:"min_span"`
 	// MinJumpers is how many different subjects' devices must move
 	// impossibly fast to or from a prefix before it counts as an egress
@@ -104,7 +106,7 @@ func (c EgressConfig) validate(path string) []error {
 // learned; min_subjects may not exceed it.
 const maxEgressSeen = 64
 
-// egress is what is known of one prefix: 72 bytes plus the subjects seen
+// egress is what is known of one prefix: 112 bytes plus the subjects seen
 // until it is shared, and the prefix string.
 type egress struct {
 	prefix string
@@ -236,6 +238,19 @@ func (g *egresses) jumped(key uint64, prefix string, subject uint64, at int64) b
 	}
 	g.tab.put(key, x)
 	return x.relay
+}
+
+// forget removes subject (the low 32 bits of its hash) from the subjects
+// and jumpers of the networks still being learned: an erasure.
+func (g *egresses) forget(subject uint32) {
+	for k, x := range g.tab.m {
+		if !slices.Contains(x.seen, subject) && !slices.Contains(x.jumpers, subject) {
+			continue
+		}
+		x.seen = slices.DeleteFunc(x.seen, func(s uint32) bool { return s == subject })
+		x.jumpers = slices.DeleteFunc(x.jumpers, func(s uint32) bool { return s == subject })
+		g.tab.m[k] = x
+	}
 }
 
 // relay reports whether key is a relay.

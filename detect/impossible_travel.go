@@ -104,7 +104,7 @@ type ImpossibleTravel struct {
 
 var _ Detector = (*ImpossibleTravel)(nil)
 
-// travelState is what impossible_travel keeps of a subject: 128 bytes,
+// travelState is what impossible_travel keeps of a subject: 144 bytes,
 // plus the locations of its second and third device.
 type travelState struct {
 	ref   travelRef       // the newest location; at == 0: none
@@ -117,7 +117,7 @@ func (s *travelState) last() int64 {
 	return max(s.ref.at, int64(newestKnown(&s.known))*int64(time.Hour/time.Millisecond))
 }
 
-// travelRef is a device's last trusted location: 56 bytes plus the event
+// travelRef is a device's last trusted location: 72 bytes plus the event
 // id and city, which are shared with the event they came from. Degrees in
 // float32 are precise to about a metre, far below IP geolocation's error.
 type travelRef struct {
@@ -484,9 +484,14 @@ func (d *ImpossibleTravel) Expire(watermark time.Time) {
 	d.egress.expire(wm)
 }
 
-// Forget drops everything about subject. Shared egresses keep only the
-// count of the subject's sign-ins, which no longer names it.
-func (d *ImpossibleTravel) Forget(subject string) { d.refs.delete(pseudonymHash(subject)) }
+// Forget drops everything about subject, and its trace in the networks
+// still being learned. Shared egresses keep only counts of sign-ins,
+// which name no one.
+func (d *ImpossibleTravel) Forget(subject string) {
+	h := pseudonymHash(subject)
+	d.refs.delete(h)
+	d.egress.forget(uint32(h))
+}
 
 // SharedEgresses returns up to limit learned shared egresses, the most
 // used first.

@@ -452,3 +452,15 @@ func TestImpossibleTravelRelayLearnedFromJumps(t *testing.T) {
 	require.Empty(t, engObserve(d, loginBy("third-home", "k1:Third00000000000000000", 2*time.Hour, engFrankfurt, engDevC),
 		loginBy("third-vpn", "k1:Third00000000000000000", 2*time.Hour+time.Minute, vpn, engDevC)))
 }
+
+func TestImpossibleTravelForgetLeavesNoTraceInNetworks(t *testing.T) {
+	t.Parallel()
+	d := newTestTravel(t, nil)
+	engObserve(d, loginBy("a", travelOwner, 0, engNewYork, engDevA), loginBy("b", travelOther, time.Minute, engNewYork, engDevB))
+	x, ok := d.egress.tab.get(egressKey(engNewYork.prefix))
+	require.True(t, ok)
+	require.Len(t, x.seen, 2)
+	d.Forget(travelOwner)
+	x, _ = d.egress.tab.get(egressKey(engNewYork.prefix))
+	require.Equal(t, []uint32{uint32(pseudonymHash(travelOther))}, x.seen)
+}
