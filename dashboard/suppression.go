@@ -44,11 +44,11 @@ type suppressionInput struct {
 	ExpiresAt string `json:"expires_at" form:"expires_at"`
 }
 
-// suppressionView is a stored rule as the list shows it.
+// suppressionView is a stored rule as the list and the JSON API show it.
 type suppressionView struct {
 	schemas.SuppressionRule
 	// Active is false once the rule has expired.
-	Active bool
+	Active bool `json:"active"`
 }
 
 // suppressionList is every rule in the bucket.

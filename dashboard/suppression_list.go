@@ -67,33 +67,9 @@ func (h *handler) deleteSuppression(c echo.Context) error {
 	return h.redirectFlash(c, "/suppressions", "suppression_deleted")
 }
 
-// suppressionJSON is a suppression rule in the JSON API.
-type suppressionJSON struct {
-	ID        string    `json:"id"`
-	Detector  string    `json:"detector"`
-	App       string    `json:"app,omitempty"`
-	Subject   string    `json:"subject,omitempty"`
-	IPPrefix  string    `json:"ip_prefix,omitempty"`
-	ASN       uint32    `json:"asn,omitempty"`
-	Action    string    `json:"action"`
-	Severity  string    `json:"severity,omitempty"`
-	Owner     string    `json:"owner"`
-	Reason    string    `json:"reason"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Active    bool      `json:"active"`
-}
-
-func newSuppressionJSON(v suppressionView) suppressionJSON {
-	r := v.SuppressionRule
-	return suppressionJSON{ID: r.ID, Detector: r.Detector, App: r.App, Subject: r.Subject, IPPrefix: r.IPPrefix, ASN: r.ASN,
-		Action: string(r.Action), Severity: string(r.Severity), Owner: r.Owner, Reason: r.Reason,
-		CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Active: v.Active}
-}
-
 // apiSuppressions answers GET /api/v1/suppressions.
 //
-// No parameters. Response 200: {suppressions: [suppressionJSON]}, the
+// No parameters. Response 200: {suppressions: [suppressionView]}, the
 // active rules then the expired ones, each newest first; values detect
 // ignores as invalid are left out.
 func (h *handler) apiSuppressions(c echo.Context) error {
@@ -101,10 +77,7 @@ func (h *handler) apiSuppressions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]suppressionJSON, 0, len(l.Active)+len(l.Expired))
-	for _, v := range append(l.Active, l.Expired...) {
-		out = append(out, newSuppressionJSON(v))
-	}
+	out := append(append(make([]suppressionView, 0, len(l.Active)+len(l.Expired)), l.Active...), l.Expired...)
 	return c.JSON(http.StatusOK, map[string]any{"suppressions": out})
 }
 
@@ -113,14 +86,14 @@ func (h *handler) apiSuppressions(c echo.Context) error {
 // Body (JSON or form): detector (a name or *), app, subject, ip_prefix,
 // asn (at least one), action (silence or lower), severity (for lower),
 // reason, expires_at (RFC 3339, at most 90 days ahead). The owner is the
-// token's or user's name. Response 201: suppressionJSON; 400 naming the
+// token's or user's name. Response 201: suppressionView; 400 naming the
 // invalid field.
 func (h *handler) apiCreateSuppression(c echo.Context) error {
 	r, err := h.createRule(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, newSuppressionJSON(suppressionView{SuppressionRule: r, Active: true}))
+	return c.JSON(http.StatusCreated, suppressionView{SuppressionRule: r, Active: true})
 }
 
 // apiDeleteSuppression answers DELETE /api/v1/suppressions/{id}: 204, or

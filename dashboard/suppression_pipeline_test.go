@@ -208,7 +208,7 @@ func TestSuppressionAppliesToTheRunningPipeline(t *testing.T) {
 	rec := api(http.MethodPost, "/api/v1/suppressions", map[string]any{"detector": "session_fixation", "subject": muted,
 		"action": "silence", "reason": "test account", "expires_at": time.Now().Add(time.Hour).Format(time.RFC3339)})
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var rule suppressionJSON
+	var rule suppressionView
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &rule))
 	// Detect picks the rule up without a restart.
 	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {

@@ -140,7 +140,7 @@ func TestSuppressionValidationNamesTheField(t *testing.T) {
 	require.Empty(t, env.storedRules(t), "nothing invalid was stored")
 	rec := env.sendJSON(t, http.MethodPost, "/api/v1/suppressions", ok())
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var out suppressionJSON
+	var out suppressionView
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
 	require.True(t, strings.HasPrefix(out.Owner, "token:"), out.Owner)
 	require.True(t, out.Active)
@@ -169,7 +169,7 @@ func TestSuppressionListActiveExpiredInvalid(t *testing.T) {
 
 	rec := env.get(t, "/api/v1/suppressions")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	var out struct{ Suppressions []suppressionJSON }
+	var out struct{ Suppressions []suppressionView }
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
 	require.Len(t, out.Suppressions, 2)
 	require.Equal(t, "active01", out.Suppressions[0].ID)

@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -331,9 +330,7 @@ func (g *egresses) list(limit int) []SharedEgress {
 				100*float64(x.failed)/float64(max(1, x.ok+x.failed))),
 		})
 	}
-	slices.SortFunc(out, func(a, b SharedEgress) int {
-		return cmp.Or(cmp.Compare(b.Succeeded, a.Succeeded), cmp.Compare(a.Prefix, b.Prefix))
-	})
+	sortSharedEgresses(out)
 	if len(out) > limit {
 		out = out[:limit]
 	}
