@@ -3,7 +3,8 @@
 #   make drill   the full fault drill with its results table (scripts/drill.sh)
 #   make soak    a soak run, SOAK_DURATION (default 30m) at SOAK_RATE (scripts/soak.sh)
 #   make bench   ingest throughput next to NATS's and ClickHouse's limits
-.PHONY: test drill soak bench
+#   make bench-intake   the HTTP intake next to the SDK's direct publish and NATS's limit
+.PHONY: test drill soak bench bench-intake
 
 test:
 	bash scripts/test.sh
@@ -16,3 +17,6 @@ soak:
 
 bench:
 	bash scripts/bench-ingest.sh
+
+bench-intake:
+	bash scripts/bench-intake.sh

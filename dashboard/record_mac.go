@@ -1,13 +1,9 @@
 package dashboard
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
-	"strconv"
-	"time"
+
+	"github.com/sessionmon/sessionmon/internal/recordmac"
 )
 
 // Session and API token records live in JetStream key-value buckets, which
@@ -43,42 +39,20 @@ const (
 	tokenMACDomain   = "sessionmon dashboard api token v1"
 )
 
-// recordMAC computes and checks record MACs. It is safe for concurrent
-// use (it holds only the key).
-type recordMAC struct{ key []byte }
+// recordMAC computes and checks the dashboard's record MACs.
+type recordMAC struct{ m *recordmac.MAC }
 
 // newRecordMAC returns a recordMAC with key; a nil key is a random one
 // (records then live as long as the process).
-func newRecordMAC(key []byte) *recordMAC {
-	if key == nil {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-	}
-	return &recordMAC{key: key}
-}
+func newRecordMAC(key []byte) *recordMAC { return &recordMAC{m: recordmac.New(key)} }
 
-// sum is the MAC of domain and fields, encoded canonically: each field as
-// its length (uvarint) then its bytes, so no two lists of fields encode
-// the same.
-func (m *recordMAC) sum(domain string, fields ...string) []byte {
-	h := hmac.New(sha256.New, m.key)
-	var n [binary.MaxVarintLen64]byte
-	for _, f := range append([]string{domain}, fields...) {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f)))])
-		h.Write([]byte(f))
-	}
-	return h.Sum(nil)
-}
+func (m *recordMAC) sum(domain string, fields ...string) []byte { return m.m.Sum(domain, fields...) }
 
-// verify reports whether mac is the MAC of domain and fields, in constant
-// time.
 func (m *recordMAC) verify(mac []byte, domain string, fields ...string) bool {
-	return len(mac) == sha256.Size && hmac.Equal(mac, m.sum(domain, fields...))
+	return m.m.Verify(mac, domain, fields...)
 }
 
-// macTime is the canonical form of t: nanoseconds since the epoch (the
-// JSON form of a time.Time keeps them exactly).
-func macTime(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
+var macTime = recordmac.Time
 
 // sessionMACFields are the fields a session's MAC covers, key first.
 func sessionMACFields(key string, s session) []string {

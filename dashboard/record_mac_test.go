@@ -68,7 +68,7 @@ func TestForgedSessionRecordsAreRefused(t *testing.T) {
 
 	now := env.clock.now()
 	admin := session{User: "alice", CSRF: newRandomString(csrfTokenBytes), Created: now, LastSeen: now, AuthAt: now}
-	otherKey := &recordMAC{key: []byte("not the record key, but 32+ bytes long")}
+	otherKey := newRecordMAC([]byte("not the record key, but 32+ bytes long"))
 	cases := []struct {
 		name string
 		// record returns the value to store under key.
@@ -173,7 +173,7 @@ func TestForgedTokenRecordsAreRefused(t *testing.T) {
 		}},
 		{"admin token with a MAC made with another key", func(key string) []byte {
 			tok := tenYears
-			tok.MAC = (&recordMAC{key: []byte("not the record key, but 32+ bytes long")}).sum(tokenMACDomain, tokenMACFields(key, tok)...)
+			tok.MAC = newRecordMAC([]byte("not the record key, but 32+ bytes long")).sum(tokenMACDomain, tokenMACFields(key, tok)...)
 			b, err := json.Marshal(tok)
 			require.NoError(t, err)
 			return b

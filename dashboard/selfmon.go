@@ -102,8 +102,8 @@ type monitor struct {
 	pz     *sdk.Pseudonymizer
 	ri     *sdk.RequestInspector
 	logger *slog.Logger
-	cookie schemas.Cookie
-	policy schemas.Policy
+	cookie sdk.Cookie
+	policy sdk.Policy
 	// warned makes a failure to publish logged once, not once per request.
 	warned sync.Once
 }
@@ -132,8 +132,8 @@ func newMonitor(cfg Config, client *sdk.Client, key []byte, cookieName string, s
 	httpOnly := true
 	return &monitor{
 		client: client, pz: pz, ri: ri, logger: logger,
-		cookie: schemas.Cookie{Name: cookieName, Secure: &secure, HTTPOnly: &httpOnly, SameSite: schemas.SameSiteStrict},
-		policy: schemas.Policy{
+		cookie: sdk.Cookie{Name: cookieName, Secure: &secure, HTTPOnly: &httpOnly, SameSite: sdk.SameSiteStrict},
+		policy: sdk.Policy{
 			IdleTimeoutS:     int64(cfg.IdleTimeout / time.Second),
 			AbsoluteTimeoutS: int64(cfg.AbsoluteTimeout / time.Second),
 			ReauthWindowS:    int64(cfg.ReauthWindow / time.Second),
@@ -161,10 +161,9 @@ func (m *monitor) publish(c echo.Context, ev *sdk.Event) {
 }
 
 // auth describes a password sign-in at t.
-func passwordAuth(t time.Time) *schemas.Auth {
+func passwordAuth(t time.Time) *sdk.Auth {
 	mfa := false
-	at := schemas.At(t.UTC())
-	return &schemas.Auth{Method: "password", MFA: &mfa, LastAuthAt: &at}
+	return &sdk.Auth{Method: "password", MFA: &mfa, LastAuthAt: t}
 }
 
 func (m *monitor) loginSucceeded(c echo.Context, user, sid string, now time.Time) {
@@ -203,7 +202,7 @@ func (m *monitor) reauthSucceeded(c echo.Context, user, sid string, now time.Tim
 // their session) or of an API token (sid empty).
 func (m *monitor) actionPerformed(c echo.Context, p Principal, sid string, authAt time.Time, action string, sensitive bool, now time.Time) {
 	ev := &sdk.Event{Type: schemas.ActionPerformed, Time: now, Subject: m.pz.Subject(p.Name),
-		Session: m.pz.Session(sid), Action: &schemas.Action{Name: action, Sensitive: sensitive}}
+		Session: m.pz.Session(sid), Action: &sdk.Action{Name: action, Sensitive: sensitive}}
 	if !authAt.IsZero() {
 		ev.Auth = passwordAuth(authAt)
 	}

@@ -23,8 +23,7 @@ func demoBodies(tb testing.TB, n int) [][]byte {
 	events := demo.Generate(p, demo.Options{Users: n/25 + 10, Seed: 9, End: time.Now()})
 	out := make([][]byte, n)
 	for i := range out {
-		se := events[i%len(events)].Schema(demo.App)
-		b, err := schemas.Encode(se)
+		b, err := events[i%len(events)].MarshalJSONFor(demo.App)
 		require.NoError(tb, err)
 		out[i] = b
 	}

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sessionmon/sessionmon/sdk"
 )
 
 // SchemaVersion is the only event schema version this release reads and writes.
@@ -35,41 +37,28 @@ const (
 	MaxAttrValueBytes = 256
 )
 
-// Type is the kind of a session event.
-type Type string
+// Type is the kind of a session event. The SDK, which apps fill events
+// with, holds the one list of types.
+type Type = sdk.Type
 
 // Event types of schema v1.
 const (
-	LoginSucceeded  Type = "login.succeeded"
-	LoginFailed     Type = "login.failed"
-	SessionStarted  Type = "session.started"
-	SessionActivity Type = "session.activity"
-	SessionEnded    Type = "session.ended"
-	TokenIssued     Type = "token.issued"
-	TokenRefreshed  Type = "token.refreshed"
-	TokenUsed       Type = "token.used"
-	TokenRevoked    Type = "token.revoked"
-	ReauthSucceeded Type = "reauth.succeeded"
-	ActionPerformed Type = "action.performed"
-	KeyRetired      Type = "key.retired"
+	LoginSucceeded  = sdk.LoginSucceeded
+	LoginFailed     = sdk.LoginFailed
+	SessionStarted  = sdk.SessionStarted
+	SessionActivity = sdk.SessionActivity
+	SessionEnded    = sdk.SessionEnded
+	TokenIssued     = sdk.TokenIssued
+	TokenRefreshed  = sdk.TokenRefreshed
+	TokenUsed       = sdk.TokenUsed
+	TokenRevoked    = sdk.TokenRevoked
+	ReauthSucceeded = sdk.ReauthSucceeded
+	ActionPerformed = sdk.ActionPerformed
+	KeyRetired      = sdk.KeyRetired
 )
 
 // Types lists every event type of schema v1, in a stable order.
-var Types = []Type{
-	LoginSucceeded, LoginFailed, SessionStarted, SessionActivity, SessionEnded,
-	TokenIssued, TokenRefreshed, TokenUsed, TokenRevoked, ReauthSucceeded,
-	ActionPerformed, KeyRetired,
-}
-
-// Valid reports whether t is a schema v1 event type.
-func (t Type) Valid() bool {
-	for _, k := range Types {
-		if t == k {
-			return true
-		}
-	}
-	return false
-}
+var Types = sdk.Types
 
 // Event is one session event, schema v1. Pseudonymous fields (Subject,
 // Session, PreviousSession, Client.Device, Token.ID/Family/Parent) carry keyed

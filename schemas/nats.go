@@ -4,6 +4,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+
+	"github.com/sessionmon/sessionmon/sdk"
 )
 
 // NATS names of the event contract. Apps publish an event on
@@ -16,7 +18,7 @@ const (
 	// EventStream is the JetStream stream that holds session events.
 	EventStream = "SESSIONMON_EVENTS"
 	// EventSubjectPrefix starts every event subject.
-	EventSubjectPrefix = "sessionmon.events."
+	EventSubjectPrefix = sdk.EventSubjectPrefix
 	// EventSubjects is the stream's subject filter: it takes both the
 	// published and the partitioned form.
 	EventSubjects = EventSubjectPrefix + ">"
@@ -27,8 +29,9 @@ const (
 
 // EventSubject returns the NATS subject an event of app about subject is
 // published on. Both are validated tokens (no dots, spaces or wildcards).
+// The SDK, which publishes the events, holds the one implementation.
 func EventSubject(app, subject string) string {
-	return EventSubjectPrefix + app + "." + subject
+	return sdk.EventSubject(app, subject)
 }
 
 // EventPartitionTransform returns the source and destination of the events
@@ -214,6 +217,9 @@ const (
 	// "unit-<name>"); entries older than an hour disappear, so a stopped
 	// engine's list goes away.
 	NetworkBucket = "SESSIONMON_NETWORKS"
+	// IntakeTokenBucket is the key-value bucket of the HTTP intake's
+	// per-app tokens (key: SHA-256 of the token, hex; never the token).
+	IntakeTokenBucket = "SESSIONMON_INTAKE_TOKENS"
 )
 
 // DetectFamiliarSubject is the NATS subject on which the dashboard asks

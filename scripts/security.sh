@@ -16,6 +16,8 @@ VULNDB_VERSION="${VULNDB_VERSION:-v0.0.0-20261105234957-e22db6528018}"
 
 echo "==> staticcheck $STATICCHECK_VERSION"
 go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
+# The Go SDK is its own module (sdk/go.mod).
+(cd sdk && go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...)
 
 echo "==> govulncheck $GOVULNCHECK_VERSION"
 db=()
@@ -35,4 +37,6 @@ fi
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 go run "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" "${db[@]}" -json ./... >"$out"
+go run ./internal/vulnallow -allow docs/security/govulncheck-allow.txt <"$out"
+(cd sdk && go run "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" "${db[@]}" -json ./...) >"$out"
 go run ./internal/vulnallow -allow docs/security/govulncheck-allow.txt <"$out"

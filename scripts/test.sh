@@ -25,6 +25,18 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
     || { $sudo_ apt-get update -q >/dev/null && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 fi
+# The JavaScript and Python SDKs' tests need Node.js (20+, with npm) and
+# Python 3 (3.9+, standard library only).
+pkgs=()
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
+if [ "${#pkgs[@]}" -gt 0 ]; then
+  echo "==> installing ${pkgs[*]} (SDK tests)"
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >/dev/null \
+    || { $sudo_ apt-get update -q >/dev/null && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >/dev/null; }
+fi
 started=0
 if bash scripts/clickhouse.sh start "$chdir"; then
   started=1
@@ -36,8 +48,9 @@ cleanup() {
 trap cleanup EXIT
 export CLICKHOUSE_TEST_DSN="clickhouse://127.0.0.1:${CH_TCP_PORT}"
 
-echo "==> go vet ./..."
+echo "==> go vet ./... (and the Go SDK, its own module)"
 go vet ./...
+(cd sdk && go vet ./...)
 echo "==> gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
 if [ -n "$unformatted" ]; then
@@ -48,6 +61,15 @@ if [ "$#" -gt 0 ]; then
   exit $?
 fi
 bash scripts/security.sh
+# The SDKs first: each is tested against the shared vectors
+# (schemas/testdata/vectors.json); their end-to-end tests against a real
+# intake run from TestSDKsThroughTheIntake below.
+echo "==> Go SDK module: go test -race ./..."
+(cd sdk && go test -race -count=1 ./...)
+echo "==> JavaScript SDK: node --test"
+(cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && node --test test/)
+echo "==> Python SDK: python3 -m unittest"
+python3 -m unittest discover -s sdk/python/tests -t sdk/python
 # The long integration tests (100k events, ClickHouse outages, the latency
 # measurement) run first, without -short and without the race detector,
 # which would make them several times slower without finding more.
@@ -70,11 +92,19 @@ go test -race -count=1 -short -p 1 -timeout 20m ./...
 # (golang/go#75804, fixed in Go 1.27). fuzz_one fails on a written crasher
 # or any other failure; that one message with no new crasher is run again,
 # once.
+# fuzz_run runs one target, in the Go SDK's own module when it is there.
+fuzz_run() {
+  local pkg="$1" target="$2"
+  case "$pkg" in
+    ./sdk | ./sdk/*) (cd sdk && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" ".${pkg#./sdk}") ;;
+    *) go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" ;;
+  esac
+}
 fuzz_one() {
   local pkg="$1" target="$2" corpus="$1/testdata/fuzz/$2" before after out attempt
   for attempt in 1 2; do
     before="$(ls "$corpus" 2>/dev/null | sort || true)"
-    if out="$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1)"; then
+    if out="$(fuzz_run "$pkg" "$target" 2>&1)"; then
       echo "$out"; return 0
     fi
     echo "$out"
@@ -89,7 +119,7 @@ fuzz_one() {
 }
 FUZZTIME="${FUZZTIME:-10s}"
 if [ "$FUZZTIME" != 0 ]; then
-  grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
+  grep -rl --include='*_test.go' --exclude-dir=node_modules '^func Fuzz' . | sort | while read -r file; do
     pkg="./$(dirname "${file#./}")"
     for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
       echo "==> fuzz $pkg $target ($FUZZTIME)"

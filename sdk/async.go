@@ -13,7 +13,7 @@ import (
 // PublishAsync validates ev and puts it in the async buffer; it returns as
 // soon as the event is accepted, and the SDK publishes it in the
 // background, retrying transient failures per WithRetry. An invalid event
-// fails here, with an error wrapping a *schemas.ValidationError. When the
+// fails here, with an error wrapping a *ValidationError. When the
 // buffer is full it returns ErrBufferFull at once, or with WithBlockOnFull
 // waits for room until the timeout (ErrBufferFull), ctx's end (ctx's error)
 // or Close (ErrClosed). An event that was not accepted is not published.
@@ -97,7 +97,7 @@ func (c *Client) runSender() {
 			continue
 		}
 		select {
-		case c.inflight <- flight{m: m, paf: paf}:
+		case c.inflight <- flight{m: m, paf: paf, deadline: time.Now().Add(c.opts.publishTimeout)}:
 		case <-c.stop:
 			c.fail(m, ErrNotConfirmed)
 			return
@@ -168,16 +168,23 @@ func (c *Client) runAcker() {
 		case <-c.stop:
 			return
 		}
+		timer := time.NewTimer(time.Until(f.deadline))
 		select {
 		case ack := <-f.paf.Ok():
 			c.recordAck(ack)
 			c.resolve(f.m)
 		case err := <-f.paf.Err():
 			c.retryOrFail(f.m, err)
+		case <-timer.C:
+			// The stream may hold the event: sending it again with the
+			// same ID stores it at most once.
+			c.retryOrFail(f.m, errAckTimeout)
 		case <-c.stop:
+			timer.Stop()
 			c.fail(f.m, ErrNotConfirmed)
 			return
 		}
+		timer.Stop()
 	}
 }
 

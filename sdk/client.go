@@ -19,7 +19,7 @@ import (
 // use.
 //
 // Every event is validated against schema v1 before anything is sent, is
-// published on schemas.EventSubject(app, subject) with its ID as the
+// published on EventSubject(app, subject) with its ID as the
 // Nats-Msg-Id header (so the stream stores it once, however often it is
 // retried), and counts as published only once the stream acknowledged it.
 type Client struct {
@@ -83,10 +83,12 @@ type outMsg struct {
 	notBefore time.Time
 }
 
-// flight is a sent async event and its acknowledgement future.
+// flight is a sent async event, its acknowledgement future and the time
+// after which the acker stops waiting for it (WithPublishTimeout).
 type flight struct {
-	m   *outMsg
-	paf jetstream.PubAckFuture
+	m        *outMsg
+	paf      jetstream.PubAckFuture
+	deadline time.Time
 }
 
 // Stats counts the events of a Client since it was created. The counters
@@ -162,7 +164,6 @@ func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
 func newClient(nc *nats.Conn, o options, own bool) (*Client, error) {
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(o.asyncWindow),
-		jetstream.WithPublishAsyncTimeout(o.publishTimeout),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("new client: jetstream: %w", err)

@@ -1,5 +1,8 @@
 // Package sdk is the Go SDK apps use to report session events to
-// sessionmon. It is the only sessionmon package an app imports.
+// sessionmon. It is the only sessionmon package an app imports, a module of
+// its own (github.com/sessionmon/sessionmon/sdk) that needs nothing beyond
+// the standard library and nats.go, so an app gets none of the server's
+// dependencies.
 //
 // # Adding it in minutes
 //
@@ -24,6 +27,29 @@
 // unless WithBlockOnFull asks it to. See the Example for a login handler.
 // Close, at shutdown, publishes whatever is still buffered.
 //
+// # net/http apps
+//
+// A Reporter does the pseudonymizing and publishing for a net/http app.
+// Its Middleware reports session.activity for the requests of signed-in
+// sessions, at most once per session and ActivityInterval, with bounded
+// memory; its Login, LoginFailed, Logout and Token methods report those
+// events from the app's handlers, given raw ids:
+//
+//	rep, err := sdk.NewReporter(client, p, sdk.ReporterOptions{
+//		Inspector: ri, Subject: userIDOf, Session: sessionIDOf,
+//	})
+//	handler := rep.Middleware(mux) // or chi: r.Use(rep.Middleware)
+//
+// examples/httpapp is a complete app.
+//
+// # Checks before sending
+//
+// Publish and PublishAsync check what an Event can get wrong against
+// schema v1 before anything is sent (a known type, a subject, a session on
+// session.* events, a token on token.* events, lengths, counts and the
+// 16 KiB size), and fail with a *ValidationError naming every broken field.
+// sessionmon checks every event again when it receives it.
+//
 // # What never leaves the app
 //
 // User ids, e-mail addresses, session ids, device ids, tokens and client
@@ -34,15 +60,18 @@
 // as a subject and as a session gives unrelated pseudonyms. Tokens are sent
 // as fingerprints (Pseudonymizer.TokenID), with claim names but never claim
 // values. A client address is sent only as its network (an IPv4 /24 or an
-// IPv6 /48) and a keyed hash, and Event.Schema cuts any prefix you set
+// IPv6 /48) and a keyed hash, and the SDK cuts any prefix you set
 // yourself to those widths. sessionmon can correlate events of one subject
 // or session but cannot learn who or what they are; the key never leaves
 // the app, so keep it secret and rotate it with a new key id.
 //
 // What does leave the app is what an Event says beyond that: the event
 // type and time, the app name, reasons, the user agent, coarse location
-// fields you fill, cookie and policy settings, action names and attrs. Put
-// no personal data in Reason, Action names or Attrs.
+// fields you fill, token key ids and algorithms, cookie and policy
+// settings, action names and attrs. Put no personal data in Reason, Action
+// names or Attrs. The User-Agent and a token's key id are the end user's to
+// choose: sessionmon clears either when it looks like personal data (an
+// e-mail address, say) as it admits the event, and keeps the event.
 //
 // # Delivery
 //

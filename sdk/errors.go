@@ -19,6 +19,9 @@ var (
 	// full (immediately by default, or after the WithBlockOnFull timeout).
 	// The event was not accepted; the caller may drop it or retry.
 	ErrBufferFull = errors.New("sessionmon sdk: async buffer full")
+	// ErrInvalidEvent matches (with errors.Is) every *ValidationError: an
+	// event that breaks schema v1 and was not sent.
+	ErrInvalidEvent = errors.New("sessionmon sdk: invalid event")
 	// ErrNilEvent is returned when a nil *Event is published.
 	ErrNilEvent = errors.New("sessionmon sdk: nil event")
 	// ErrNotConfirmed is the cause given for an async event whose
@@ -30,6 +33,10 @@ var (
 	// MinKeyBytes or a malformed key id.
 	ErrKey = errors.New("sessionmon sdk: invalid pseudonymization key")
 )
+
+// errAckTimeout is the cause of an async publish whose acknowledgement did
+// not arrive within the publish timeout; it is retried.
+var errAckTimeout = errors.New("sessionmon sdk: no acknowledgement within the publish timeout")
 
 // PublishError reports async events that the SDK accepted but could not
 // get stored: their publish failed for good (after retries for transient

@@ -4,17 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
-	"maps"
 	"net/netip"
-	"slices"
 	"time"
-
-	"github.com/sessionmon/sessionmon/internal/pii"
-	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Widest address prefixes an event may carry: an IPv4 /24 and an IPv6 /48.
-// Event.Schema cuts longer prefixes to these.
+// The SDK cuts longer prefixes to these before sending.
 const (
 	MaxIPv4PrefixBits = 24
 	MaxIPv6PrefixBits = 48
@@ -24,17 +19,17 @@ const (
 // identify a person, a session, a device or a token are Pseudonyms, so only
 // a Pseudonymizer's output can be sent. Publishing does not modify an Event.
 //
-// See schemas.Event for the meaning of each field and the rules per type
+// Publish checks the rules of schema v1 that the typed fields can break
 // (for example Session is required on session.* events and Token on
-// token.* events).
+// token.* events) before anything is sent; sessionmon checks them again.
 type Event struct {
 	// ID identifies the event; the stream drops a repeated ID within its
 	// duplicate window. Empty: a new ID (NewEventID) is made when the event
 	// is converted. Set it yourself to correlate OnError reports or to make
 	// your own retries idempotent.
 	ID string
-	// Type is the kind of event, such as schemas.LoginSucceeded.
-	Type schemas.Type
+	// Type is the kind of event, such as LoginSucceeded.
+	Type Type
 	// Time is when it happened. Zero: the time of conversion.
 	Time time.Time
 	// Subject is the pseudonymous principal (required).
@@ -52,17 +47,18 @@ type Event struct {
 	// Token describes the token of token.* events.
 	Token *Token
 	// Auth describes how the subject authenticated.
-	Auth *schemas.Auth
+	Auth *Auth
 	// Cookie describes the session cookie the app set.
-	Cookie *schemas.Cookie
+	Cookie *Cookie
 	// Policy declares the app's session policy, usually on session.started.
-	Policy *schemas.Policy
+	Policy *Policy
 	// Action names what the subject did, on action.performed.
-	Action *schemas.Action
+	Action *Action
 	// Key names a retired signing key, on key.retired.
-	Key *schemas.Key
-	// Attrs holds up to schemas.MaxAttrs extra low-cardinality labels, such
-	// as "plan": "pro". Never put identifiers or personal data here.
+	Key *Key
+	// Attrs holds up to MaxAttrs extra low-cardinality labels, such as
+	// "plan": "pro" (keys of A-Z a-z 0-9 _ . -, values of at most
+	// MaxAttrValueBytes bytes). Never put identifiers or personal data here.
 	Attrs map[string]string
 }
 
@@ -72,8 +68,8 @@ type Event struct {
 type ClientInfo struct {
 	// Device is the pseudonymous device, from Pseudonymizer.Device.
 	Device Pseudonym
-	// IPPrefix is the client's network. Event.Schema cuts it to at most
-	// /24 (IPv4) or /48 (IPv6) and zeroes the host bits.
+	// IPPrefix is the client's network. The SDK cuts it to at most /24
+	// (IPv4) or /48 (IPv6) and zeroes the host bits before sending.
 	IPPrefix netip.Prefix
 	// IPHash is the keyed hash of the full address, from Pseudonymizer.IPHash.
 	IPHash Pseudonym
@@ -85,10 +81,9 @@ type ClientInfo struct {
 	Lat, Lon   *float64
 	AccuracyKM float64
 	// UserAgent is the User-Agent header (at most 512 characters). The end
-	// user controls it: one that looks like personal data (an e-mail
-	// address, say) is left out of the event, which ingest would refuse
-	// whole, so that nobody hides their sign-ins from the detectors that
-	// way.
+	// user controls it, so sessionmon clears one that looks like personal
+	// data (an e-mail address, say) when it admits the event, and keeps
+	// the rest of the event.
 	UserAgent string
 }
 
@@ -98,92 +93,18 @@ type Token struct {
 	// this token, of the first token of its refresh family, and of the token
 	// it was refreshed from.
 	ID, Family, Parent Pseudonym
-	// Kind is schemas.TokenAccess, TokenRefresh, TokenID or TokenAPIKey.
+	// Kind is TokenAccess, TokenRefresh, TokenID, TokenAPIKey or empty.
 	Kind string
 	// IssuedAt and ExpiresAt are the token's iat and exp (zero: absent).
 	IssuedAt, ExpiresAt time.Time
-	// KID and Alg name the signing key and algorithm. Whoever presents a
-	// token controls its header: a key id that looks like personal data is
-	// left out of the event, as a User-Agent is.
+	// KID and Alg name the signing key and algorithm (at most 128 and 32
+	// characters). Whoever presents a token controls its header, so
+	// sessionmon clears a key id that looks like personal data when it
+	// admits the event, as it does a User-Agent.
 	KID, Alg string
-	// Claims lists the NAMES of the token's claims, never their values.
+	// Claims lists the NAMES of the token's claims (at most 64 names of
+	// A-Z a-z 0-9 _ : . / -), never their values.
 	Claims []string
-}
-
-// Schema returns the schema v1 event that e describes, for app. It fills a
-// new ID when e.ID is empty and the current time when e.Time is zero, writes
-// times in UTC, and cuts IP prefixes to /24 (IPv4) or /48 (IPv6) with host
-// bits zeroed, so no host address can leave the app. It copies what it
-// reads and does not validate: call Validate on the result (Client.Publish
-// does).
-func (e *Event) Schema(app string) *schemas.Event {
-	id := e.ID
-	if id == "" {
-		id = NewEventID()
-	}
-	at := e.Time
-	if at.IsZero() {
-		at = time.Now()
-	}
-	out := &schemas.Event{
-		ID:              id,
-		SchemaVersion:   schemas.SchemaVersion,
-		Type:            e.Type,
-		Time:            schemas.At(at.UTC()),
-		App:             app,
-		Subject:         e.Subject.String(),
-		Session:         e.Session.String(),
-		PreviousSession: e.PreviousSession.String(),
-		Reason:          e.Reason,
-		Client:          e.Client.schema(),
-		Token:           e.Token.schema(),
-	}
-	if e.Auth != nil {
-		a := *e.Auth
-		a.MFA = copyPtr(a.MFA)
-		if a.LastAuthAt != nil {
-			t := schemas.At(a.LastAuthAt.UTC())
-			a.LastAuthAt = &t
-		}
-		out.Auth = &a
-	}
-	if e.Cookie != nil {
-		c := *e.Cookie
-		c.Secure = copyPtr(c.Secure)
-		c.HTTPOnly = copyPtr(c.HTTPOnly)
-		out.Cookie = &c
-	}
-	out.Policy = copyPtr(e.Policy)
-	out.Action = copyPtr(e.Action)
-	out.Key = copyPtr(e.Key)
-	if len(e.Attrs) > 0 {
-		out.Attrs = maps.Clone(e.Attrs)
-	}
-	return out
-}
-
-func (c *ClientInfo) schema() *schemas.Client {
-	if c == nil {
-		return nil
-	}
-	out := &schemas.Client{
-		Device:     c.Device.String(),
-		IPHash:     c.IPHash.String(),
-		ASN:        c.ASN,
-		Country:    c.Country,
-		City:       c.City,
-		Lat:        copyPtr(c.Lat),
-		Lon:        copyPtr(c.Lon),
-		AccuracyKM: c.AccuracyKM,
-		UserAgent:  c.UserAgent,
-	}
-	if pii.UserAgentIsPersonal(out.UserAgent) {
-		out.UserAgent = ""
-	}
-	if p, ok := networkPrefix(c.IPPrefix); ok {
-		out.IPPrefix = p.String()
-	}
-	return out
 }
 
 // networkPrefix cuts p to the widest prefix an event may carry and zeroes
@@ -213,41 +134,6 @@ func networkPrefix(p netip.Prefix) (netip.Prefix, bool) {
 func addrPrefix(addr netip.Addr) netip.Prefix {
 	p, _ := networkPrefix(netip.PrefixFrom(addr, addr.BitLen()))
 	return p
-}
-
-func (t *Token) schema() *schemas.Token {
-	if t == nil {
-		return nil
-	}
-	out := &schemas.Token{
-		ID:     t.ID.String(),
-		Kind:   t.Kind,
-		Family: t.Family.String(),
-		Parent: t.Parent.String(),
-		KID:    t.KID,
-		Alg:    t.Alg,
-		Claims: slices.Clone(t.Claims),
-	}
-	if pii.TextIsPersonal(out.KID) {
-		out.KID = ""
-	}
-	if !t.IssuedAt.IsZero() {
-		v := schemas.At(t.IssuedAt.UTC())
-		out.IssuedAt = &v
-	}
-	if !t.ExpiresAt.IsZero() {
-		v := schemas.At(t.ExpiresAt.UTC())
-		out.ExpiresAt = &v
-	}
-	return out
-}
-
-func copyPtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }
 
 // eventIDEncoding is Crockford's base32 alphabet, in ASCII order, so IDs

@@ -1,21 +1,45 @@
 package sdk_test
 
 import (
+	"encoding/json"
+	"errors"
 	"net/netip"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
+	"github.com/sessionmon/sessionmon/sdk/internal/check"
 )
+
+const testApp = "shop"
+
+// testKey is a fixed 32-byte key, so pseudonyms in tests are stable.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
 
 var eventIDPattern = regexp.MustCompile(`^[A-Za-z0-9_:.~-]{1,64}$`)
 
-func TestEventSchemaIPPrefix(t *testing.T) {
+func newPseudonymizer(t testing.TB) *sdk.Pseudonymizer {
+	t.Helper()
+	p, err := sdk.NewPseudonymizer("k1", testKey)
+	check.NoError(t, err)
+	return p
+}
+
+// wireOf returns the JSON of ev for testApp, decoded into a generic map.
+func wireOf(t *testing.T, ev *sdk.Event) map[string]any {
+	t.Helper()
+	data, err := ev.MarshalJSONFor(testApp)
+	check.NoError(t, err)
+	var m map[string]any
+	check.NoError(t, json.Unmarshal(data, &m))
+	return m
+}
+
+func TestEventIPPrefix(t *testing.T) {
 	t.Parallel()
+	p := newPseudonymizer(t)
 	tests := []struct {
 		name   string
 		prefix netip.Prefix
@@ -34,47 +58,39 @@ func TestEventSchemaIPPrefix(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ev := sdk.Event{Client: &sdk.ClientInfo{IPPrefix: tt.prefix}}
-			got := ev.Schema(testApp)
-			require.Equal(t, tt.want, got.Client.IPPrefix)
+			ev := &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Client: &sdk.ClientInfo{IPPrefix: tt.prefix, ASN: 1}}
+			got, _ := wireOf(t, ev)["client"].(map[string]any)["ip_prefix"].(string)
+			check.Equal(t, tt.want, got)
 		})
 	}
 }
 
-// The end user controls the User-Agent and the key id of a token they
-// present: one that looks like personal data would make ingest refuse the
-// whole event and hide it from the detectors, so the SDK leaves the value
-// out and the event, pseudonymous as ever, is still admitted.
-func TestEventSchemaDropsAttackerControlledPersonalData(t *testing.T) {
+// The User-Agent and a token's key id go out as the app gave them:
+// sessionmon clears one that looks like personal data when it admits the
+// event.
+func TestEventKeepsUserAgentAndKID(t *testing.T) {
 	t.Parallel()
-	ev := sdk.Event{
-		Client: &sdk.ClientInfo{UserAgent: "Mozilla/5.0 bob@example.com", IPPrefix: netip.MustParsePrefix("203.0.113.0/24")},
-		Token:  &sdk.Token{Kind: schemas.TokenAccess, KID: "ceo@example.com", Alg: "RS256"},
+	p := newPseudonymizer(t)
+	ev := &sdk.Event{
+		Type: sdk.TokenUsed, Subject: p.Subject("u"),
+		Client: &sdk.ClientInfo{UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"},
+		Token:  &sdk.Token{ID: p.TokenID("t"), Kind: sdk.TokenAccess, KID: "2024-01-rsa", Alg: "RS256"},
 	}
-	got := ev.Schema(testApp)
-	require.Empty(t, got.Client.UserAgent)
-	require.Empty(t, got.Token.KID)
-	require.Equal(t, "RS256", got.Token.Alg)
-
-	// Ordinary values pass unchanged.
-	ev.Client.UserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
-	ev.Token.KID = "2024-01-rsa"
-	got = ev.Schema(testApp)
-	require.Equal(t, ev.Client.UserAgent, got.Client.UserAgent)
-	require.Equal(t, "2024-01-rsa", got.Token.KID)
+	m := wireOf(t, ev)
+	check.Equal(t, "Mozilla/5.0 (X11; Linux x86_64)", m["client"].(map[string]any)["user_agent"])
+	check.Equal(t, "2024-01-rsa", m["token"].(map[string]any)["kid"])
 }
 
-func TestEventSchemaFields(t *testing.T) {
+func TestEventJSONFields(t *testing.T) {
 	t.Parallel()
 	p := newPseudonymizer(t)
 	paris := time.FixedZone("CET", 3600)
 	at := time.Date(2026, 11, 25, 11, 0, 0, 123_000_000, paris)
 	mfa, secure := true, true
 	lat, lon := 48.85, 2.35
-	last := schemas.At(at.Add(-time.Hour))
 	ev := &sdk.Event{
 		ID:              "ev-1",
-		Type:            schemas.SessionStarted,
+		Type:            sdk.SessionStarted,
 		Time:            at,
 		Subject:         p.Subject("user-1"),
 		Session:         p.Session("s-new"),
@@ -83,76 +99,116 @@ func TestEventSchemaFields(t *testing.T) {
 		Client: &sdk.ClientInfo{
 			Device: p.Device("d-1"), IPPrefix: netip.MustParsePrefix("203.0.113.0/24"),
 			IPHash: p.IPHash(netip.MustParseAddr("203.0.113.7")), ASN: 64500, Country: "FR", City: "Paris",
-			Lat: &lat, Lon: &lon, AccuracyKM: 20, UserAgent: "Mozilla/5.0",
+			Lat: &lat, Lon: &lon, AccuracyKM: 20, UserAgent: "Mozilla/5.0 <&>",
 		},
 		Token: &sdk.Token{
 			ID: p.TokenID("jti-2"), Family: p.TokenID("jti-1"), Parent: p.TokenID("jti-1"),
-			Kind: schemas.TokenRefresh, IssuedAt: at, ExpiresAt: at.Add(time.Hour),
+			Kind: sdk.TokenRefresh, IssuedAt: at, ExpiresAt: at.Add(time.Hour + 1),
 			KID: "sig-2026", Alg: "EdDSA", Claims: []string{"sub", "exp"},
 		},
-		Auth:   &schemas.Auth{Method: "password", MFA: &mfa, LastAuthAt: &last},
-		Cookie: &schemas.Cookie{Name: "sid", Secure: &secure, SameSite: schemas.SameSiteLax},
-		Policy: &schemas.Policy{IdleTimeoutS: 1800},
+		Auth:   &sdk.Auth{Method: "password", MFA: &mfa, LastAuthAt: at.Add(-time.Hour)},
+		Cookie: &sdk.Cookie{Name: "sid", Secure: &secure, SameSite: sdk.SameSiteLax},
+		Policy: &sdk.Policy{IdleTimeoutS: 1800},
+		Action: &sdk.Action{Name: "change_email", Sensitive: true},
+		Key:    &sdk.Key{KID: "old-key"},
 		Attrs:  map[string]string{"plan": "pro"},
 	}
-	got := ev.Schema(testApp)
-	require.NoError(t, got.Validate(time.Now()))
-
-	utc := at.UTC()
-	want := &schemas.Event{
-		ID: "ev-1", SchemaVersion: schemas.SchemaVersion, Type: schemas.SessionStarted,
-		Time: schemas.At(utc), App: testApp,
-		Subject: p.Subject("user-1").String(), Session: p.Session("s-new").String(),
-		PreviousSession: p.Session("s-old").String(), Reason: "login",
-		Client: &schemas.Client{
-			Device: p.Device("d-1").String(), IPPrefix: "203.0.113.0/24",
-			IPHash: p.IPHash(netip.MustParseAddr("203.0.113.7")).String(), ASN: 64500, Country: "FR", City: "Paris",
-			Lat: &lat, Lon: &lon, AccuracyKM: 20, UserAgent: "Mozilla/5.0",
-		},
-		Token: &schemas.Token{
-			ID: p.TokenID("jti-2").String(), Family: p.TokenID("jti-1").String(), Parent: p.TokenID("jti-1").String(),
-			Kind: schemas.TokenRefresh, IssuedAt: ptr(schemas.At(utc)), ExpiresAt: ptr(schemas.At(utc.Add(time.Hour))),
-			KID: "sig-2026", Alg: "EdDSA", Claims: []string{"sub", "exp"},
-		},
-		Auth:   &schemas.Auth{Method: "password", MFA: &mfa, LastAuthAt: ptr(schemas.At(utc.Add(-time.Hour)))},
-		Cookie: &schemas.Cookie{Name: "sid", Secure: &secure, SameSite: schemas.SameSiteLax},
-		Policy: &schemas.Policy{IdleTimeoutS: 1800},
-		Attrs:  map[string]string{"plan": "pro"},
-	}
-	require.Equal(t, want, got)
-	require.Equal(t, time.UTC, got.Time.Location())
-	require.Equal(t, time.UTC, got.Token.IssuedAt.Location())
-	require.Equal(t, time.UTC, got.Auth.LastAuthAt.Location())
-
-	// The result is a copy: changing the Event afterwards does not change it.
-	ev.Attrs["plan"] = "free"
-	ev.Token.Claims[0] = "changed"
-	*ev.Client.Lat = 0
-	*ev.Auth.MFA = false
-	require.Equal(t, "pro", got.Attrs["plan"])
-	require.Equal(t, "sub", got.Token.Claims[0])
-	require.InDelta(t, 48.85, *got.Client.Lat, 0)
-	require.True(t, *got.Auth.MFA)
+	data, err := ev.MarshalJSONFor(testApp)
+	check.NoError(t, err)
+	want := `{"id":"ev-1","schema_version":1,"type":"session.started","time":"2026-11-25T10:00:00.123Z","app":"shop",` +
+		`"subject":"` + p.Subject("user-1").String() + `","session":"` + p.Session("s-new").String() + `",` +
+		`"previous_session":"` + p.Session("s-old").String() + `","reason":"login",` +
+		`"client":{"device":"` + p.Device("d-1").String() + `","ip_prefix":"203.0.113.0/24","ip_hash":"` + p.IPHash(netip.MustParseAddr("203.0.113.7")).String() + `",` +
+		`"asn":64500,"country":"FR","city":"Paris","lat":48.85,"lon":2.35,"accuracy_km":20,"user_agent":"Mozilla/5.0 <&>"},` +
+		`"token":{"id":"` + p.TokenID("jti-2").String() + `","kind":"refresh","family":"` + p.TokenID("jti-1").String() + `","parent":"` + p.TokenID("jti-1").String() + `",` +
+		`"issued_at":"2026-11-25T10:00:00.123Z","expires_at":"2026-11-25T11:00:00.123000001Z","kid":"sig-2026","alg":"EdDSA","claims":["sub","exp"]},` +
+		`"auth":{"method":"password","mfa":true,"last_auth_at":"2026-11-25T09:00:00.123Z"},` +
+		`"cookie":{"name":"sid","secure":true,"same_site":"lax"},"policy":{"idle_timeout_s":1800},` +
+		`"action":{"name":"change_email","sensitive":true},"key":{"kid":"old-key"},"attrs":{"plan":"pro"}}`
+	check.Equal(t, want, string(data))
 }
 
-func TestEventSchemaDefaults(t *testing.T) {
+func TestEventDefaults(t *testing.T) {
 	t.Parallel()
 	p := newPseudonymizer(t)
-	ev := loginEvent(p, 1)
+	ev := &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("user-1")}
 	before := time.Now()
-	a, b := ev.Schema(testApp), ev.Schema(testApp)
+	a, b := wireOf(t, ev), wireOf(t, ev)
 	after := time.Now()
 
-	require.Empty(t, ev.ID, "Schema does not modify the event")
-	require.True(t, ev.Time.IsZero())
-	require.Regexp(t, eventIDPattern, a.ID)
-	require.NotEqual(t, a.ID, b.ID, "each conversion of an ID-less event makes a new ID")
-	require.False(t, a.Time.Before(before.Truncate(time.Millisecond)))
-	require.False(t, a.Time.After(after))
-	require.Equal(t, time.UTC, a.Time.Location())
-	require.Nil(t, a.Client)
-	require.Nil(t, a.Token)
-	require.NoError(t, a.Validate(time.Now()))
+	check.Empty(t, ev.ID, "MarshalJSONFor does not modify the event")
+	check.True(t, ev.Time.IsZero())
+	check.Regexp(t, eventIDPattern, a["id"].(string))
+	check.NotEqual(t, a["id"], b["id"], "each conversion of an ID-less event makes a new ID")
+	at, err := time.Parse(time.RFC3339Nano, a["time"].(string))
+	check.NoError(t, err)
+	check.True(t, strings.HasSuffix(a["time"].(string), "Z"), "time in UTC")
+	check.False(t, at.Before(before.Truncate(time.Millisecond)))
+	check.False(t, at.After(after))
+	check.Nil(t, a["client"])
+	check.Nil(t, a["token"])
+}
+
+func TestEventValidation(t *testing.T) {
+	t.Parallel()
+	p := newPseudonymizer(t)
+	many := map[string]string{}
+	for i := range sdk.MaxAttrs + 1 {
+		many[string(rune('a'+i))] = "x"
+	}
+	tests := []struct {
+		name   string
+		ev     *sdk.Event
+		fields []string
+	}{
+		{name: "empty", ev: &sdk.Event{}, fields: []string{"type", "subject"}},
+		{name: "subject missing", ev: &sdk.Event{Type: sdk.LoginFailed}, fields: []string{"subject"}},
+		{name: "session required on session events", ev: &sdk.Event{Type: sdk.SessionEnded, Subject: p.Subject("u")}, fields: []string{"session"}},
+		{name: "previous session only on session.started", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), PreviousSession: p.Session("s")}, fields: []string{"previous_session"}},
+		{name: "token required on token events", ev: &sdk.Event{Type: sdk.TokenIssued, Subject: p.Subject("u")}, fields: []string{"token"}},
+		{name: "token id required on token events", ev: &sdk.Event{Type: sdk.TokenRevoked, Subject: p.Subject("u"), Token: &sdk.Token{Kind: sdk.TokenAccess}}, fields: []string{"token.id"}},
+		{name: "claim values are not claim names", ev: &sdk.Event{Type: sdk.TokenUsed, Subject: p.Subject("u"), Token: &sdk.Token{ID: p.TokenID("t"), Claims: []string{"email=a@b.c d"}}}, fields: []string{"token.claims[0]"}},
+		{name: "token kind", ev: &sdk.Event{Type: sdk.TokenUsed, Subject: p.Subject("u"), Token: &sdk.Token{ID: p.TokenID("t"), Kind: "bearer"}}, fields: []string{"token.kind"}},
+		{name: "bad id and type", ev: &sdk.Event{ID: "has space", Type: "login", Subject: p.Subject("u")}, fields: []string{"id", "type"}},
+		{name: "far future", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Time: time.Now().Add(48 * time.Hour)}, fields: []string{"time"}},
+		{name: "client country", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Client: &sdk.ClientInfo{Country: "france"}}, fields: []string{"client.country"}},
+		{name: "lat without lon", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Client: &sdk.ClientInfo{Lat: new(float64)}}, fields: []string{"client.lon"}},
+		{name: "action name required", ev: &sdk.Event{Type: sdk.ActionPerformed, Subject: p.Subject("u")}, fields: []string{"action.name"}},
+		{name: "key kid required", ev: &sdk.Event{Type: sdk.KeyRetired, Subject: p.Subject("u")}, fields: []string{"key.kid"}},
+		{name: "reason length", ev: &sdk.Event{Type: sdk.LoginFailed, Subject: p.Subject("u"), Reason: strings.Repeat("x", 257)}, fields: []string{"reason"}},
+		{name: "cookie same_site", ev: &sdk.Event{Type: sdk.SessionStarted, Subject: p.Subject("u"), Session: p.Session("s"), Cookie: &sdk.Cookie{SameSite: "Lax"}}, fields: []string{"cookie.same_site"}},
+		{name: "policy negative", ev: &sdk.Event{Type: sdk.SessionStarted, Subject: p.Subject("u"), Session: p.Session("s"), Policy: &sdk.Policy{IdleTimeoutS: -1}}, fields: []string{"policy.idle_timeout_s"}},
+		{name: "attrs key", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Attrs: map[string]string{"bad key": "x"}}, fields: []string{"attrs.bad key"}},
+		{name: "attrs value", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Attrs: map[string]string{"k": strings.Repeat("x", sdk.MaxAttrValueBytes+1)}}, fields: []string{"attrs.k"}},
+		{name: "attrs count", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Attrs: many}, fields: []string{"attrs"}},
+		{name: "too large", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Attrs: bigAttrs()}, fields: []string{"(event)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tt.ev.MarshalJSONFor(testApp)
+			check.ErrorIs(t, err, sdk.ErrInvalidEvent)
+			var ve *sdk.ValidationError
+			check.ErrorAs(t, err, &ve)
+			check.Equal(t, tt.fields, ve.Fields())
+		})
+	}
+	_, err := (&sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u")}).MarshalJSONFor("bad app")
+	var ve *sdk.ValidationError
+	check.True(t, errors.As(err, &ve))
+	check.Equal(t, []string{"app"}, ve.Fields())
+	_, err = (*sdk.Event)(nil).MarshalJSONFor(testApp)
+	check.ErrorIs(t, err, sdk.ErrNilEvent)
+}
+
+// bigAttrs returns the most attrs an event may have, each value of
+// control characters that JSON writes as six bytes each: about 24 KiB.
+func bigAttrs() map[string]string {
+	m := make(map[string]string, sdk.MaxAttrs)
+	for i := range sdk.MaxAttrs {
+		m[string(rune('a'+i))] = strings.Repeat("\x01", sdk.MaxAttrValueBytes)
+	}
+	return m
 }
 
 func TestNewEventID(t *testing.T) {
@@ -161,14 +217,12 @@ func TestNewEventID(t *testing.T) {
 	prev := sdk.NewEventID()
 	for range 10000 {
 		id := sdk.NewEventID()
-		require.Len(t, id, 26)
-		require.Regexp(t, eventIDPattern, id)
-		require.False(t, seen[id], "duplicate id %s", id)
+		check.Len(t, id, 26)
+		check.Regexp(t, eventIDPattern, id)
+		check.False(t, seen[id], "duplicate id %s", id)
 		seen[id] = true
 		// The first 9 characters (45 bits) come from the millisecond alone: they never go back.
-		require.GreaterOrEqual(t, id[:9], prev[:9])
+		check.True(t, id[:9] >= prev[:9], "id %s sorts before %s", id, prev)
 		prev = id
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

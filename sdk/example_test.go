@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log"
 	"log/slog"
@@ -12,12 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
@@ -29,7 +30,7 @@ var exampleKey = []byte("example key: use 32 random bytes")
 // rotates the session at login and tells sessionmon which session the new
 // one replaces, with pseudonyms only: the user id, the session ids, the
 // device cookie and the client address never leave the app.
-func loginHandler(client *sdk.Client, p *sdk.Pseudonymizer, ri *sdk.RequestInspector, authenticate func(user, password string) (userID string, ok bool)) http.HandlerFunc {
+func loginHandler(client sdk.Publisher, p *sdk.Pseudonymizer, ri *sdk.RequestInspector, authenticate func(user, password string) (userID string, ok bool)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ci := ri.ClientInfo(r)
 		if c, err := r.Cookie("device"); err == nil {
@@ -38,7 +39,7 @@ func loginHandler(client *sdk.Client, p *sdk.Pseudonymizer, ri *sdk.RequestInspe
 		userID, ok := authenticate(r.PostFormValue("user"), r.PostFormValue("password"))
 		if !ok {
 			report(r.Context(), client, &sdk.Event{
-				Type:    schemas.LoginFailed,
+				Type:    sdk.LoginFailed,
 				Subject: p.Subject(r.PostFormValue("user")),
 				Reason:  "bad_credentials",
 				Client:  &ci,
@@ -51,34 +52,41 @@ func loginHandler(client *sdk.Client, p *sdk.Pseudonymizer, ri *sdk.RequestInspe
 		if c, err := r.Cookie("sid"); err == nil {
 			previous = p.Session(c.Value)
 		}
-		sid := rand.Text()
+		sid := newSessionID()
 		http.SetCookie(w, &http.Cookie{Name: "sid", Value: sid, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
 
 		subject, session := p.Subject(userID), p.Session(sid)
 		yes := true
 		report(r.Context(), client, &sdk.Event{
-			Type:    schemas.LoginSucceeded,
+			Type:    sdk.LoginSucceeded,
 			Subject: subject,
 			Session: session,
 			Client:  &ci,
-			Auth:    &schemas.Auth{Method: "password", MFA: new(bool)},
+			Auth:    &sdk.Auth{Method: "password", MFA: new(bool)},
 		})
 		report(r.Context(), client, &sdk.Event{
-			Type:            schemas.SessionStarted,
+			Type:            sdk.SessionStarted,
 			Subject:         subject,
 			Session:         session,
 			PreviousSession: previous,
 			Client:          &ci,
-			Cookie:          &schemas.Cookie{Name: "sid", Secure: &yes, HTTPOnly: &yes, SameSite: schemas.SameSiteLax},
-			Policy:          &schemas.Policy{IdleTimeoutS: 1800, AbsoluteTimeoutS: 12 * 3600},
+			Cookie:          &sdk.Cookie{Name: "sid", Secure: &yes, HTTPOnly: &yes, SameSite: sdk.SameSiteLax},
+			Policy:          &sdk.Policy{IdleTimeoutS: 1800, AbsoluteTimeoutS: 12 * 3600},
 		})
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
+// newSessionID returns a new random session id.
+func newSessionID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 // report publishes ev without slowing the request. Monitoring must never
 // break a login: a full buffer is logged and the login goes on.
-func report(ctx context.Context, client *sdk.Client, ev *sdk.Event) {
+func report(ctx context.Context, client sdk.Publisher, ev *sdk.Event) {
 	if err := client.PublishAsync(ctx, ev); err != nil {
 		slog.WarnContext(ctx, "sessionmon event not sent", slog.String("type", string(ev.Type)), slog.Any("error", err))
 	}
@@ -182,22 +190,22 @@ func ExampleRequestInspector_ClientInfo() {
 	// Mozilla/5.0
 }
 
-// Event.Schema is what the Client sends: times in UTC, host addresses cut
-// to their network.
-func ExampleEvent_Schema() {
+// MarshalJSONFor shows what the Client sends: times in UTC, host
+// addresses cut to their network.
+func ExampleEvent_MarshalJSONFor() {
 	p, err := sdk.NewPseudonymizer("k1", exampleKey)
 	if err != nil {
 		log.Fatal(err)
 	}
 	ev := sdk.Event{
 		ID:      "01JDEMO",
-		Type:    schemas.LoginSucceeded,
+		Type:    sdk.LoginSucceeded,
 		Time:    time.Date(2026, 11, 25, 11, 0, 0, 0, time.FixedZone("CET", 3600)),
 		Subject: p.Subject("user-42"),
 		Session: p.Session("8f14e45fceea167a"),
 		Client:  &sdk.ClientInfo{IPPrefix: netip.MustParsePrefix("203.0.113.7/32")},
 	}
-	data, err := schemas.Encode(ev.Schema("shop"))
+	data, err := ev.MarshalJSONFor("shop")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -227,9 +235,54 @@ func ExampleClient_PublishJSON() {
 	}
 	line := []byte(`{"id":"01JDEMO","schema_version":1,"type":"login.failed","time":"2026-11-25T10:00:00.000Z","app":"shop","subject":"k1:TC0MKYu4yNSSboC78x8g7A","reason":"bad_credentials"}`)
 	if err := client.PublishJSON(context.Background(), line); err != nil {
-		log.Print(err) // a *schemas.ValidationError names the broken fields
+		log.Print(err) // a *sdk.ValidationError names the broken fields
 	}
 	if err := client.Close(context.Background()); err != nil {
 		log.Print(err)
 	}
+}
+
+// A Reporter reports throttled session.activity from its middleware, and
+// logins and logouts from the app's handlers, from raw ids it pseudonymizes.
+func ExampleReporter() {
+	p, err := sdk.NewPseudonymizer("k1", exampleKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := sdk.Connect(os.Getenv("SESSIONMON_NATS_URL"), sdk.WithApp("shop"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close(context.Background())
+
+	var sessions sync.Map // session id -> user id: the app's session store
+	userOf := func(sid string) string {
+		v, _ := sessions.Load(sid)
+		s, _ := v.(string)
+		return s
+	}
+	sessionID := func(r *http.Request) string {
+		if c, err := r.Cookie("sid"); err == nil {
+			return c.Value
+		}
+		return ""
+	}
+	rep, err := sdk.NewReporter(client, p, sdk.ReporterOptions{
+		Subject: func(r *http.Request) string { return userOf(sessionID(r)) },
+		Session: sessionID,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		sid := sessionID(r)
+		if err := rep.Logout(r, userOf(sid), sid); err != nil {
+			log.Print(err)
+		}
+		sessions.Delete(sid)
+	})
+	// chi: r.Use(rep.Middleware); echo: e.Use(echo.WrapMiddleware(rep.Middleware)).
+	log.Fatal(http.ListenAndServe(":8080", rep.Middleware(mux)))
 }

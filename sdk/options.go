@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -238,7 +239,7 @@ func build(opts []Option, forConn bool) (options, error) {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidOption, err))
 	}
 	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
+		o.logger = slog.New(discardHandler{})
 	}
 	o.logger = o.logger.With("component", "sessionmon_sdk", "app", o.app)
 	return o, errors.Join(errs...)
@@ -256,3 +257,11 @@ func validApp(s string) bool {
 	}
 	return true
 }
+
+// discardHandler is a slog.Handler that drops every record.
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/sessionmon/sessionmon/sdk/internal/check"
 
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -37,13 +37,13 @@ func TestNewPseudonymizer(t *testing.T) {
 			t.Parallel()
 			p, err := sdk.NewPseudonymizer(tt.keyID, tt.key)
 			if tt.wantErr != "" {
-				require.ErrorIs(t, err, sdk.ErrKey)
-				require.ErrorContains(t, err, tt.wantErr)
-				require.Nil(t, p)
+				check.ErrorIs(t, err, sdk.ErrKey)
+				check.ErrorContains(t, err, tt.wantErr)
+				check.Nil(t, p)
 				return
 			}
-			require.NoError(t, err)
-			require.Equal(t, tt.keyID, p.KeyID())
+			check.NoError(t, err)
+			check.Equal(t, tt.keyID, p.KeyID())
 		})
 	}
 }
@@ -68,7 +68,7 @@ func TestPseudonymizerKnownValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, tt.got.String())
+			check.Equal(t, tt.want, tt.got.String())
 		})
 	}
 }
@@ -77,7 +77,7 @@ func TestPseudonymizerFormat(t *testing.T) {
 	t.Parallel()
 	p := newPseudonymizer(t)
 	long, err := sdk.NewPseudonymizer("Key2026rotation0", testKey)
-	require.NoError(t, err)
+	check.NoError(t, err)
 	tests := []struct {
 		name   string
 		got    sdk.Pseudonym
@@ -91,13 +91,13 @@ func TestPseudonymizerFormat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := tt.got.String()
-			require.False(t, tt.got.IsZero())
-			require.Regexp(t, pseudonymPattern, s)
-			require.True(t, strings.HasPrefix(s, tt.prefix), s)
-			require.Len(t, strings.TrimPrefix(s, tt.prefix), 22, "16 bytes in base64url without padding")
+			check.False(t, tt.got.IsZero())
+			check.Regexp(t, pseudonymPattern, s)
+			check.True(t, strings.HasPrefix(s, tt.prefix), s)
+			check.Len(t, strings.TrimPrefix(s, tt.prefix), 22, "16 bytes in base64url without padding")
 			text, err := tt.got.MarshalText()
-			require.NoError(t, err)
-			require.Equal(t, s, string(text))
+			check.NoError(t, err)
+			check.Equal(t, s, string(text))
 		})
 	}
 }
@@ -106,17 +106,17 @@ func TestPseudonymizerDeterminismAndKeys(t *testing.T) {
 	t.Parallel()
 	p := newPseudonymizer(t)
 	again := newPseudonymizer(t)
-	require.Equal(t, p.Subject("user-1"), again.Subject("user-1"), "same key and input give the same pseudonym")
-	require.NotEqual(t, p.Subject("user-1"), p.Subject("user-2"))
+	check.Equal(t, p.Subject("user-1"), again.Subject("user-1"), "same key and input give the same pseudonym")
+	check.NotEqual(t, p.Subject("user-1"), p.Subject("user-2"))
 
 	otherKey, err := sdk.NewPseudonymizer("k1", bytes.Repeat([]byte{7}, 32))
-	require.NoError(t, err)
+	check.NoError(t, err)
 	digest := func(ps sdk.Pseudonym) string { _, d, _ := strings.Cut(ps.String(), ":"); return d }
-	require.NotEqual(t, digest(p.Subject("user-1")), digest(otherKey.Subject("user-1")), "another key gives another digest")
+	check.NotEqual(t, digest(p.Subject("user-1")), digest(otherKey.Subject("user-1")), "another key gives another digest")
 
 	rotated, err := sdk.NewPseudonymizer("k2", testKey)
-	require.NoError(t, err)
-	require.Equal(t, "k2:"+digest(p.Subject("user-1")), rotated.Subject("user-1").String(), "the key id only names the key")
+	check.NoError(t, err)
+	check.Equal(t, "k2:"+digest(p.Subject("user-1")), rotated.Subject("user-1").String(), "the key id only names the key")
 }
 
 func TestPseudonymizerDomainSeparation(t *testing.T) {
@@ -132,9 +132,9 @@ func TestPseudonymizerDomainSeparation(t *testing.T) {
 	}
 	seen := make(map[sdk.Pseudonym]string)
 	for kind, ps := range kinds {
-		require.False(t, ps.IsZero(), kind)
+		check.False(t, ps.IsZero(), kind)
 		other, dup := seen[ps]
-		require.Falsef(t, dup, "%s and %s give the same pseudonym for one input", kind, other)
+		check.False(t, dup, "%s and %s give the same pseudonym for one input", kind, other)
 		seen[ps] = kind
 	}
 }
@@ -156,8 +156,8 @@ func TestPseudonymizerZero(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			require.True(t, tt.got.IsZero())
-			require.Empty(t, tt.got.String())
+			check.True(t, tt.got.IsZero())
+			check.Empty(t, tt.got.String())
 		})
 	}
 }
@@ -180,10 +180,10 @@ func TestPseudonymizerIPHash(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got := p.IPHash(netip.MustParseAddr(tt.addr))
-			require.Equal(t, tt.same, got == v4)
+			check.Equal(t, tt.same, got == v4)
 		})
 	}
-	require.Equal(t, p.IPHash(netip.MustParseAddr("fe80::1")), p.IPHash(netip.MustParseAddr("fe80::1%eth0")), "zones are ignored")
+	check.Equal(t, p.IPHash(netip.MustParseAddr("fe80::1")), p.IPHash(netip.MustParseAddr("fe80::1%eth0")), "zones are ignored")
 }
 
 func FuzzPseudonymizer(f *testing.F) {
@@ -199,13 +199,13 @@ func FuzzPseudonymizer(f *testing.F) {
 		seen := make(map[sdk.Pseudonym]bool)
 		for _, ps := range kinds {
 			if raw == "" {
-				require.True(t, ps.IsZero())
+				check.True(t, ps.IsZero())
 				continue
 			}
-			require.Regexp(t, pseudonymPattern, ps.String())
-			require.False(t, seen[ps], "kinds must not collide")
+			check.Regexp(t, pseudonymPattern, ps.String())
+			check.False(t, seen[ps], "kinds must not collide")
 			seen[ps] = true
 		}
-		require.Equal(t, kinds[0], p.Subject(raw), "deterministic")
+		check.Equal(t, kinds[0], p.Subject(raw), "deterministic")
 	})
 }

@@ -9,14 +9,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // Publish validates ev, sends it and waits for the stream's
 // acknowledgement, retrying transient failures per WithRetry within ctx.
 // An invalid event fails before anything is sent, with an error wrapping a
-// *schemas.ValidationError (errors.As) that names every broken field.
+// *ValidationError (errors.As) that names every broken field.
 // Publish does not modify ev.
 func (c *Client) Publish(ctx context.Context, ev *Event) error {
 	gen, err := c.begin()
@@ -33,27 +31,28 @@ func (c *Client) Publish(ctx context.Context, ev *Event) error {
 
 // PublishJSON publishes one already-pseudonymized schema v1 event encoded
 // as JSON, synchronously as Publish does. It is for tools that import
-// events, such as the CLI's publish --file: the data is decoded strictly
-// (schemas.Decode) and must name the Client's app, but nothing proves its
-// identifiers went through a Pseudonymizer, so app code should build an
-// Event and call Publish instead.
+// events, such as the CLI's publish --file: the data must be one JSON
+// object without unknown fields, pass the checks Publish makes and name the
+// Client's app, but nothing proves its identifiers went through a
+// Pseudonymizer, so app code should build an Event and call Publish instead.
+// sessionmon decodes the event again, more strictly, when it receives it.
 func (c *Client) PublishJSON(ctx context.Context, data []byte) error {
 	gen, err := c.begin()
 	if err != nil {
 		return err
 	}
 	defer c.end(gen)
-	se, err := schemas.Decode(data, time.Now())
+	w, err := decodeWire(data)
 	if err != nil {
 		return fmt.Errorf("publish json: %w", err)
 	}
-	if se.App != c.opts.app {
-		return fmt.Errorf("publish json: %w", &schemas.ValidationError{Errors: []*schemas.FieldError{{
+	if w.App != c.opts.app {
+		return fmt.Errorf("publish json: %w", &ValidationError{Errors: []*FieldError{{
 			Field: "app",
-			Rule:  fmt.Sprintf("must be %q, the app of this client (got %q)", c.opts.app, se.App),
+			Rule:  fmt.Sprintf("must be %q, the app of this client (got %q)", c.opts.app, truncateID(w.App)),
 		}}})
 	}
-	m, err := c.message(se)
+	m, err := c.message(w)
 	if err != nil {
 		return err
 	}
@@ -65,29 +64,20 @@ func (c *Client) prepare(ev *Event) (*outMsg, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("publish: %w", ErrNilEvent)
 	}
-	return c.message(ev.Schema(c.opts.app))
+	return c.message(ev.wire(c.opts.app))
 }
 
-// message validates se and encodes it into its NATS message.
-func (c *Client) message(se *schemas.Event) (*outMsg, error) {
-	if err := se.Validate(time.Now()); err != nil {
+// message validates w and encodes it into its NATS message.
+func (c *Client) message(w *wireEvent) (*outMsg, error) {
+	data, err := w.encode(time.Now())
+	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	data, err := schemas.Encode(se)
-	if err != nil {
-		return nil, fmt.Errorf("publish: encode event %s: %w", se.ID, err)
-	}
-	if len(data) > schemas.MaxEventBytes {
-		return nil, fmt.Errorf("publish: %w", &schemas.ValidationError{Errors: []*schemas.FieldError{{
-			Field: "(event)",
-			Rule:  fmt.Sprintf("must be at most %d bytes encoded (got %d)", schemas.MaxEventBytes, len(data)),
-		}}})
-	}
 	return &outMsg{
-		id: se.ID,
+		id: w.ID,
 		msg: &nats.Msg{
-			Subject: schemas.EventSubject(se.App, se.Subject),
-			Header:  nats.Header{jetstream.MsgIDHeader: []string{se.ID}},
+			Subject: EventSubject(w.App, w.Subject),
+			Header:  nats.Header{jetstream.MsgIDHeader: []string{w.ID}},
 			Data:    data,
 		},
 	}, nil
@@ -148,7 +138,7 @@ func transient(err error) bool {
 	for _, t := range []error{
 		jetstream.ErrNoStreamResponse,
 		nats.ErrNoResponders,
-		jetstream.ErrAsyncPublishTimeout,
+		errAckTimeout,
 		jetstream.ErrTooManyStalledMsgs,
 		nats.ErrTimeout,
 		context.DeadlineExceeded,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/stretchr/testify/require"
+	"github.com/sessionmon/sessionmon/sdk/internal/check"
 
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -32,12 +32,12 @@ func TestNewRequestInspector(t *testing.T) {
 			t.Parallel()
 			ri, err := sdk.NewRequestInspector(tt.p, tt.proxies)
 			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				require.Nil(t, ri)
+				check.ErrorContains(t, err, tt.wantErr)
+				check.Nil(t, ri)
 				return
 			}
-			require.NoError(t, err)
-			require.NotNil(t, ri)
+			check.NoError(t, err)
+			check.NotNil(t, ri)
 		})
 	}
 }
@@ -51,7 +51,7 @@ func TestRequestInspectorClientAddr(t *testing.T) {
 		// An IPv4-mapped prefix means the IPv4 network.
 		netip.MustParsePrefix("::ffff:192.168.0.0/112"),
 	})
-	require.NoError(t, err)
+	check.NoError(t, err)
 	tests := []struct {
 		name   string
 		remote string
@@ -93,16 +93,16 @@ func TestRequestInspectorClientAddr(t *testing.T) {
 			addr, ok := ri.ClientAddr(r)
 			ci := ri.ClientInfo(r)
 			if tt.want == "" {
-				require.False(t, ok)
-				require.False(t, ci.IPPrefix.IsValid())
-				require.True(t, ci.IPHash.IsZero())
+				check.False(t, ok)
+				check.False(t, ci.IPPrefix.IsValid())
+				check.True(t, ci.IPHash.IsZero())
 				return
 			}
-			require.True(t, ok)
+			check.True(t, ok)
 			want := netip.MustParseAddr(tt.want)
-			require.Equal(t, want, addr)
-			require.Equal(t, p.IPHash(want), ci.IPHash)
-			require.True(t, ci.IPPrefix.Contains(want))
+			check.Equal(t, want, addr)
+			check.Equal(t, p.IPHash(want), ci.IPHash)
+			check.True(t, ci.IPPrefix.Contains(want))
 		})
 	}
 }
@@ -111,7 +111,7 @@ func TestRequestInspectorClientInfo(t *testing.T) {
 	t.Parallel()
 	p := newPseudonymizer(t)
 	ri, err := sdk.NewRequestInspector(p, nil)
-	require.NoError(t, err)
+	check.NoError(t, err)
 	long := strings.Repeat("é", 600)
 	tests := []struct {
 		name       string
@@ -132,13 +132,13 @@ func TestRequestInspectorClientInfo(t *testing.T) {
 			r.RemoteAddr = tt.remote
 			r.Header.Set("User-Agent", tt.ua)
 			ci := ri.ClientInfo(r)
-			require.Equal(t, tt.wantPrefix, ci.IPPrefix.String())
-			require.Equal(t, tt.wantUA, ci.UserAgent)
-			require.True(t, ci.Device.IsZero(), "the device is the app's to set")
-			require.Regexp(t, pseudonymPattern, ci.IPHash.String())
+			check.Equal(t, tt.wantPrefix, ci.IPPrefix.String())
+			check.Equal(t, tt.wantUA, ci.UserAgent)
+			check.True(t, ci.Device.IsZero(), "the device is the app's to set")
+			check.Regexp(t, pseudonymPattern, ci.IPHash.String())
 		})
 	}
-	require.Equal(t, sdk.ClientInfo{}, ri.ClientInfo(nil))
+	check.Equal(t, sdk.ClientInfo{}, ri.ClientInfo(nil))
 }
 
 func FuzzRequestInspector(f *testing.F) {
@@ -158,17 +158,17 @@ func FuzzRequestInspector(f *testing.F) {
 		r.RemoteAddr = remote
 		r.Header.Set("X-Forwarded-For", xff)
 		ci := ri.ClientInfo(r)
-		require.True(t, utf8.ValidString(ci.UserAgent))
+		check.True(t, utf8.ValidString(ci.UserAgent))
 		if !ci.IPPrefix.IsValid() {
-			require.True(t, ci.IPHash.IsZero())
+			check.True(t, ci.IPHash.IsZero())
 			return
 		}
-		require.Equal(t, ci.IPPrefix.Masked(), ci.IPPrefix, "host bits are zero")
+		check.Equal(t, ci.IPPrefix.Masked(), ci.IPPrefix, "host bits are zero")
 		if ci.IPPrefix.Addr().Is4() {
-			require.Equal(t, 24, ci.IPPrefix.Bits())
+			check.Equal(t, 24, ci.IPPrefix.Bits())
 		} else {
-			require.Equal(t, 48, ci.IPPrefix.Bits())
+			check.Equal(t, 48, ci.IPPrefix.Bits())
 		}
-		require.Regexp(t, pseudonymPattern, ci.IPHash.String())
+		check.Regexp(t, pseudonymPattern, ci.IPHash.String())
 	})
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/stretchr/testify/require"
+	"github.com/sessionmon/sessionmon/sdk/internal/check"
 )
 
 func closed(ch chan struct{}) bool {
@@ -29,43 +29,43 @@ func TestTrackerBarrier(t *testing.T) {
 	first := tr.barrier()
 	c := tr.add() // accepted after the first barrier
 	second := tr.barrier()
-	require.False(t, closed(first))
-	require.False(t, closed(second))
+	check.False(t, closed(first))
+	check.False(t, closed(second))
 
 	tr.done(a)
-	require.False(t, closed(first), "b is still pending")
+	check.False(t, closed(first), "b is still pending")
 	tr.done(b)
-	require.True(t, closed(first), "everything before the first barrier is done")
-	require.False(t, closed(second), "c is still pending")
+	check.True(t, closed(first), "everything before the first barrier is done")
+	check.False(t, closed(second), "c is still pending")
 	tr.done(c)
-	require.True(t, closed(second))
-	require.Empty(t, tr.pending)
-	require.Empty(t, tr.waiters)
+	check.True(t, closed(second))
+	check.Empty(t, tr.pending)
+	check.Empty(t, tr.waiters)
 
-	require.True(t, closed(tr.barrier()), "a barrier with nothing pending is open at once")
+	check.True(t, closed(tr.barrier()), "a barrier with nothing pending is open at once")
 
 	d := tr.add()
 	abandoned := tr.barrier()
 	tr.forget(abandoned)
-	require.Empty(t, tr.waiters)
+	check.Empty(t, tr.waiters)
 	tr.done(d)
-	require.False(t, closed(abandoned), "a forgotten barrier is not signalled")
+	check.False(t, closed(abandoned), "a forgotten barrier is not signalled")
 }
 
 func TestTrackerReport(t *testing.T) {
 	t.Parallel()
 	tr := newTracker()
-	require.NoError(t, tr.report())
+	check.NoError(t, tr.report())
 	cause := errors.New("second")
 	tr.failure(errors.New("first"))
 	tr.failure(cause)
 	err := tr.report()
 	var pe *PublishError
-	require.ErrorAs(t, err, &pe)
-	require.Equal(t, 2, pe.Failed)
-	require.ErrorIs(t, err, cause)
-	require.Equal(t, "sessionmon sdk: 2 async events failed to publish (last: second)", err.Error())
-	require.NoError(t, tr.report(), "reported once")
+	check.ErrorAs(t, err, &pe)
+	check.Equal(t, 2, pe.Failed)
+	check.ErrorIs(t, err, cause)
+	check.Equal(t, "sessionmon sdk: 2 async events failed to publish (last: second)", err.Error())
+	check.NoError(t, tr.report(), "reported once")
 }
 
 func TestTransient(t *testing.T) {
@@ -76,7 +76,7 @@ func TestTransient(t *testing.T) {
 		want bool
 	}{
 		{name: "no stream response", err: jetstream.ErrNoStreamResponse, want: true},
-		{name: "ack timeout", err: jetstream.ErrAsyncPublishTimeout, want: true},
+		{name: "ack timeout", err: errAckTimeout, want: true},
 		{name: "attempt deadline", err: fmt.Errorf("publish: %w", context.DeadlineExceeded), want: true},
 		{name: "disconnected", err: nats.ErrDisconnected, want: true},
 		{name: "reconnect buffer full", err: nats.ErrReconnectBufExceeded, want: true},
@@ -87,7 +87,7 @@ func TestTransient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, transient(tt.err))
+			check.Equal(t, tt.want, transient(tt.err))
 		})
 	}
 }
@@ -109,7 +109,7 @@ func TestBackoff(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := &Client{opts: options{retryWait: tt.wait}}
-			require.Equal(t, tt.want, c.backoff(tt.attempt))
+			check.Equal(t, tt.want, c.backoff(tt.attempt))
 		})
 	}
 }

@@ -5,15 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"text/tabwriter"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/dashboard"
+	"github.com/sessionmon/sessionmon/intake"
 	"github.com/sessionmon/sessionmon/internal/natsauth"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 func credsCommand() *command {
 	return &command{
 		name:  "creds",
 		short: "make NATS credentials: per-app files, or keys and config for an external nats-server",
-		usage: "sessionmon creds app NAME [--output FILE] [--dir DIR]\n       sessionmon creds init --dir DIR",
+		usage: "sessionmon creds app NAME [--output FILE] [--dir DIR]\n       sessionmon creds app NAME --http [--token-name LABEL] [--expires 365d]\n       sessionmon creds http-tokens\n       sessionmon creds revoke-http ID\n       sessionmon creds init --dir DIR",
 		summary: `Make NATS credentials files (.creds: a user JWT and its NKey seed, the format
 of 'nats --creds FILE', sessionmon's --nats-creds and the SDK's
 WithCredentialsFile).
@@ -28,6 +36,22 @@ creds app NAME
   The keys are the embedded server's, in <data-dir>/nats (start
   'sessionmon serve' once first), or those of --dir.
 
+creds app NAME --http
+  An HTTP intake token for the application (the JavaScript and Python SDKs,
+  or any HTTP client posting to /v1/events): it may publish only NAME's
+  events. The token (smi_...) is printed once on standard output; sessionmon
+  keeps only its SHA-256 hash, with a MAC made with the dashboard record key,
+  in the NATS bucket SESSIONMON_INTAKE_TOKENS. It expires after --expires
+  (default 365d). Needs the NATS server: a running 'sessionmon serve' on this
+  data-dir, or --nats-url.
+
+creds http-tokens
+  List the intake tokens: id, app, name, created, expires (never the token).
+
+creds revoke-http ID
+  Revoke the intake token with that id (from http-tokens). A running intake
+  stops taking it within 10 seconds.
+
 creds init --dir DIR
   For an external nats-server (docker-compose.yml does this): makes the
   operator, account and system account keys in DIR/keys (kept when they
@@ -40,15 +64,32 @@ creds init --dir DIR
 
 Keep the keys directory and the .creds files secret: anyone holding a
 file can do what it allows.`,
-		options: []string{"data-dir", "dir", "output", "log-format", "log-level"},
+		options: join([]string{"data-dir", "dir", "output", "log-format", "log-level", "http", "token-name", "expires", "nats-listen", "dashboard-record-key"}, natsOptions, secretOptions),
 		run:     runCreds,
 	}
 }
 
-func runCreds(_ context.Context, e *env) error {
-	usage := errors.New("usage: sessionmon creds app NAME [--output FILE] | sessionmon creds init --dir DIR")
+func runCreds(ctx context.Context, e *env) error {
+	usage := errors.New("usage: sessionmon creds app NAME [--output FILE] [--http] | sessionmon creds http-tokens | sessionmon creds revoke-http ID | sessionmon creds init --dir DIR")
 	if len(e.args) == 0 {
 		return usage
+	}
+	switch {
+	case e.args[0] == "app" && e.cfg.Creds.HTTP:
+		if len(e.args) != 2 {
+			return usage
+		}
+		return createIntakeToken(ctx, e, e.args[1])
+	case e.args[0] == "http-tokens":
+		if len(e.args) != 1 {
+			return usage
+		}
+		return listIntakeTokens(ctx, e)
+	case e.args[0] == "revoke-http":
+		if len(e.args) != 2 {
+			return usage
+		}
+		return revokeIntakeToken(ctx, e, e.args[1])
 	}
 	dir := e.cfg.Creds.Dir
 	switch e.args[0] {
@@ -101,4 +142,89 @@ func runCreds(_ context.Context, e *env) error {
 		return nil
 	}
 	return usage
+}
+
+// intakeTokens connects to NATS and opens the intake token store with the
+// dashboard record key of this data-dir (or dashboard-record-key).
+func intakeTokens(ctx context.Context, e *env) (*intake.Tokens, func(), error) {
+	recordKey, err := dashboard.LoadRecordKey(e.cfg.Dashboard.RecordKey, e.cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := natsconn.Connect(e.cfg.NATS.ClientURL(), e.cfg.NATS, "sessionmon-creds", e.logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	tokens, err := intake.OpenTokens(ctx, js, recordKey)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return tokens, nc.Close, nil
+}
+
+func createIntakeToken(ctx context.Context, e *env, app string) error {
+	if _, err := natsauth.NamedApp(app); err != nil {
+		return fmt.Errorf("creds app: %w", err)
+	}
+	tokens, closeNATS, err := intakeTokens(ctx, e)
+	if err != nil {
+		return fmt.Errorf("creds app --http: %w", err)
+	}
+	defer closeNATS()
+	raw, tok, err := tokens.Create(ctx, app, e.cfg.Creds.TokenName, e.cfg.Creds.Expires, requester(""), time.Now())
+	if err != nil {
+		return fmt.Errorf("creds app --http: %w", err)
+	}
+	fmt.Fprintln(e.stdout, raw)
+	fmt.Fprintf(e.stderr, "intake token %s for app %s, valid until %s: send it as 'Authorization: Bearer <token>' to POST /v1/events. It is shown only now.\n",
+		tok.ID, tok.App, tok.Expires.Format(time.RFC3339))
+	return nil
+}
+
+func listIntakeTokens(ctx context.Context, e *env) error {
+	tokens, closeNATS, err := intakeTokens(ctx, e)
+	if err != nil {
+		return fmt.Errorf("creds http-tokens: %w", err)
+	}
+	defer closeNATS()
+	list, refused, err := tokens.List(ctx)
+	if err != nil {
+		return fmt.Errorf("creds http-tokens: %w", err)
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tAPP\tNAME\tCREATED\tEXPIRES\tCREATED BY")
+	now := time.Now()
+	for _, t := range list {
+		expires := t.Expires.Format(time.RFC3339)
+		if t.Expired(now) {
+			expires += " (expired)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.App, t.Name, t.Created.Format(time.RFC3339), expires, t.CreatedBy)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if refused > 0 {
+		fmt.Fprintf(e.stderr, "%d record(s) in %s do not verify with this record key and authenticate nothing\n", refused, schemas.IntakeTokenBucket)
+	}
+	return nil
+}
+
+func revokeIntakeToken(ctx context.Context, e *env, id string) error {
+	tokens, closeNATS, err := intakeTokens(ctx, e)
+	if err != nil {
+		return fmt.Errorf("creds revoke-http: %w", err)
+	}
+	defer closeNATS()
+	if err := tokens.Revoke(ctx, id); err != nil {
+		return fmt.Errorf("creds revoke-http: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "intake token %s revoked\n", id)
+	return nil
 }

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sessionmon/sessionmon/dashboard"
+	"github.com/sessionmon/sessionmon/intake"
 	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
@@ -276,7 +276,8 @@ func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, 
 	return srv, closeMonitor, nil
 }
 
-// serveHTTPAndDashboard is serve's HTTP: /metrics, /healthz and /readyz on
+// serveHTTPAndDashboard is serve's HTTP: /metrics, /healthz, /readyz and
+// the HTTP intake (POST /v1/events; nil intakeHandler: none) on
 // --http-addr, and the dashboard. The dashboard shares that server unless
 // --dashboard-addr names another address than its default. It starts once
 // ClickHouse is up and migrated (ready returns nil); until then it answers
@@ -284,7 +285,7 @@ func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, 
 // tls_cert_file and tls_key_file, the server the dashboard is on serves
 // HTTPS only (on the shared address, /metrics and the health checks too).
 func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.Config, st *natsStack, ready health.Check,
-	notifier *notify.Notifier, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
+	notifier *notify.Notifier, intakeHandler http.Handler, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
 	shared := dashboardAddr(cfg) == dashboard.DefaultAddr || dashboardAddr(cfg) == cfg.HTTPAddr
 	addr := dashboardAddr(cfg)
 	if shared {
@@ -309,16 +310,17 @@ func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.C
 	var stopped <-chan struct{}
 	started := health.NotReady("dashboard waiting for clickhouse")
 	checks.Add("dashboard", started.Check)
+	mux := probeMux(checks, reg)
+	if intakeHandler != nil {
+		mux.Handle("POST "+intake.Path, intakeHandler)
+	}
 	if shared {
-		mux := http.NewServeMux()
-		checks.Register(mux)
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.Handle("/", lazy)
 		if stopped, err = serveHandler(ctx, g, cfg.HTTPAddr, mux, tlsConfig, sharedTimeouts, logger); err != nil {
 			return err
 		}
 	} else {
-		if err := serveHTTP(ctx, g, cfg.HTTPAddr, checks, reg, logger); err != nil {
+		if _, err := serveHandler(ctx, g, cfg.HTTPAddr, mux, nil, sharedTimeouts, logger); err != nil {
 			return err
 		}
 		if stopped, err = serveHandler(ctx, g, addr, lazy, tlsConfig, sharedTimeouts, logger); err != nil {

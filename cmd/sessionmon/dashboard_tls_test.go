@@ -80,7 +80,7 @@ func TestServeDashboardTLS(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(t.Context())
 		g, gctx := errgroup.WithContext(ctx)
-		require.NoError(t, serveHTTPAndDashboard(gctx, g, cfg, nil, notReady, nil, health.NewRegistry(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler)))
+		require.NoError(t, serveHTTPAndDashboard(gctx, g, cfg, nil, notReady, nil, nil, health.NewRegistry(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler)))
 		t.Cleanup(func() {
 			cancel()
 			require.NoError(t, g.Wait())
@@ -131,7 +131,7 @@ func TestServeDashboardTLS(t *testing.T) {
 		cfg.HTTPAddr = freeAddr(t)
 		cfg.DashboardYAML = fmt.Appendf(nil, "tls_cert_file: %s\ntls_key_file: %s\n", filepath.Join(dir, "none.pem"), keyFile)
 		g, gctx := errgroup.WithContext(t.Context())
-		err := serveHTTPAndDashboard(gctx, g, &cfg, nil, notReady, nil, health.NewRegistry(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		err := serveHTTPAndDashboard(gctx, g, &cfg, nil, notReady, nil, nil, health.NewRegistry(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 		require.ErrorContains(t, err, "dashboard.tls_cert_file")
 		require.NoError(t, g.Wait())
 	})

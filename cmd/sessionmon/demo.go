@@ -17,7 +17,6 @@ import (
 	"github.com/sessionmon/sessionmon/internal/demo"
 	"github.com/sessionmon/sessionmon/internal/geo"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
-	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
@@ -153,8 +152,7 @@ func writeDemoFile(ctx context.Context, e *env, resolver *geo.Resolver) error {
 	w := bufio.NewWriterSize(out, 1<<16)
 	events := demo.Generate(p, demo.Options{Users: e.cfg.Demo.Users, Seed: e.cfg.Demo.Seed, Networks: networks})
 	for i := range events {
-		se := events[i].Schema(demo.App)
-		b, err := schemas.Encode(se)
+		b, err := events[i].MarshalJSONFor(demo.App)
 		if err != nil {
 			return fmt.Errorf("encode demo event: %w", err)
 		}

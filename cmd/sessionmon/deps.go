@@ -346,13 +346,18 @@ type httpTimeouts struct{ readHeader, read, write, idle time.Duration }
 // alone.
 var probeTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 10 * time.Second, write: 30 * time.Second, idle: 60 * time.Second}
 
-// serveHTTP serves /healthz, /readyz and /metrics on addr inside g until
-// ctx ends.
-func serveHTTP(ctx context.Context, g *errgroup.Group, addr string, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
+// probeMux serves /healthz, /readyz and /metrics.
+func probeMux(checks *health.Registry, reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	checks.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	_, err := serveHandler(ctx, g, addr, mux, nil, probeTimeouts, logger)
+	return mux
+}
+
+// serveHTTP serves /healthz, /readyz and /metrics on addr inside g until
+// ctx ends.
+func serveHTTP(ctx context.Context, g *errgroup.Group, addr string, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
+	_, err := serveHandler(ctx, g, addr, probeMux(checks, reg), nil, probeTimeouts, logger)
 	return err
 }
 

@@ -64,7 +64,7 @@ var serviceCommands = map[string]bool{"serve": true, "ingest": true, "detect": t
 var natsOptions = []string{"data-dir", "nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 
 func commands() []*command {
-	return []*command{serveCommand(), ingestCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), simulateCommand(), dlqCommand(), benchCommand(), healthCommand(), credsCommand(), versionCommand()}
+	return []*command{serveCommand(), ingestCommand(), intakeCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), simulateCommand(), dlqCommand(), benchCommand(), healthCommand(), credsCommand(), versionCommand()}
 }
 
 func main() {

@@ -31,7 +31,9 @@ for ClickHouse if it is not up yet, while NATS keeps the backlog), the
 detectors (alerts to SESSIONMON_ALERTS and ClickHouse), the webhook notifier
 (when the config file's notify: section has webhooks), the scheduled
 retention job (the retention: section; one process at a time runs it), and
-the HTTP server with /metrics, /healthz and /readyz.
+the HTTP server with /metrics, /healthz, /readyz and the HTTP intake
+(POST /v1/events, for apps with an intake token: 'sessionmon creds app NAME
+--http').
 With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.
 With --pprof-addr (a loopback address) it serves Go's profiles
 (/debug/pprof/, e.g. go tool pprof http://127.0.0.1:6060/debug/pprof/heap)
@@ -50,7 +52,7 @@ credentials with 'sessionmon creds app NAME'. --nats-listen is loopback
 unless --nats-listen-tls-cert and --nats-listen-tls-key are set.`,
 		options: join(sharedOptions, natsOptions, []string{
 			"nats-listen", "nats-listen-tls-cert", "nats-listen-tls-key", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
-			"detect-snapshot-interval", "http-addr", "pprof-addr", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
+			"detect-snapshot-interval", "http-addr", "pprof-addr", "intake-max-in-flight", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
 		}, ingestOptions, geoOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}
@@ -109,9 +111,14 @@ func runServe(ctx context.Context, e *env) error {
 		return err
 	}
 
+	intakeHandler, err := newIntake(ctx, cfg, st, logger, reg)
+	if err != nil {
+		return err
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	// The dashboard starts once ingest has ClickHouse up and migrated.
-	if err := serveHTTPAndDashboard(gctx, g, cfg, st, svc.Ready, notifier.Notifier, checks, reg, logger); err != nil {
+	if err := serveHTTPAndDashboard(gctx, g, cfg, st, svc.Ready, notifier.Notifier, intakeHandler, checks, reg, logger); err != nil {
 		return err
 	}
 	if cfg.Serve.PprofAddr != "" {

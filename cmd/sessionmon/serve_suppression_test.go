@@ -11,8 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/sessionmon/sessionmon/dashboard"
 	"github.com/sessionmon/sessionmon/internal/natsauth"
-	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
@@ -41,24 +38,7 @@ import (
 func TestServeSuppressionStopsTheNextMatchingAlert(t *testing.T) {
 	t.Parallel()
 	hook := newAlertHook(t)
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	const admin, password = "ops", "correct horse battery staple"
-
-	// The admin user, made as the README says: `sessionmon user add`
-	// prints the config entry.
-	pwFile := filepath.Join(dir, "password")
-	require.NoError(t, os.WriteFile(pwFile, []byte(password+"\n"), 0o600))
-	code, out, errOut := runCmd(t, t.Context(), "user", "add", admin, "--role", "admin", "--password-file", pwFile)
-	require.Equal(t, exitOK, code, errOut)
-	var entry strings.Builder
-	for line := range strings.Lines(out) {
-		if !strings.HasPrefix(line, "#") {
-			entry.WriteString("    " + line)
-		}
-	}
-	cfgFile := filepath.Join(dir, "sessionmon.yaml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`notify:
+	p := startServeWithAdmin(t, fmt.Sprintf(`notify:
   webhooks:
     - name: siem
       url: %s
@@ -66,49 +46,8 @@ func TestServeSuppressionStopsTheNextMatchingAlert(t *testing.T) {
       min_severity: low
       allow_http: true
       allow_private: true
-dashboard:
-  users:
-%s`, hook.url, entry.String())), 0o600))
-
-	natsAddr, httpAddr := freeAddr(t), freeAddr(t)
-	base := "http://" + httpAddr
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan int, 1)
-	var stdout, serveLog syncBuffer
-	dumpLogOnFailure(t, &serveLog)
-	go func() {
-		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", dataDir, "--nats-listen", natsAddr, "--http-addr", httpAddr,
-			"--clickhouse-dsn", chtest.DSN(t), "--ingest-batch-age", "100ms", "--insecure-dev-cookies"}, &stdout, &serveLog)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			require.Equal(t, exitOK, code, "serve's exit code")
-		case <-time.After(30 * time.Second):
-			t.Fatal("serve did not stop within 30 s of cancellation")
-		}
-	}()
-	poll.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var body struct {
-			Checks map[string]string `json:"checks"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			return err
-		}
-		for _, c := range []string{"ingest", "detect", "notify", "dashboard"} {
-			if body.Checks[c] != "ok" {
-				return fmt.Errorf("readyz %d: %v", resp.StatusCode, body.Checks)
-			}
-		}
-		return nil
-	})
-	api := dashboardAPI(t, base, admin, password)
+`, hook.url), "ingest", "detect", "notify", "dashboard")
+	base, natsAddr, dataDir, api := p.base, p.natsAddr, p.dataDir, p.api
 
 	// Apps publish with the credentials serve wrote for them.
 	creds := natsauth.CredsFile(natsauth.Dir(dataDir), natsauth.AppUser)

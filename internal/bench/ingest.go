@@ -67,7 +67,7 @@ func Ingest(ctx context.Context, out io.Writer, store *chstore.Store, js jetstre
 	events := demoEvents(n)
 	var size int
 	for i := range events[:min(n, 10000)] {
-		b, err := schemas.Encode(events[i].Schema(demo.App))
+		b, err := events[i].MarshalJSONFor(demo.App)
 		if err != nil {
 			return err
 		}

@@ -223,10 +223,9 @@ func redate(e *sdk.Event, now time.Time) {
 		}
 		e.Token = &tok
 	}
-	if e.Auth != nil && e.Auth.LastAuthAt != nil {
+	if e.Auth != nil && !e.Auth.LastAuthAt.IsZero() {
 		a := *e.Auth
-		last := schemas.At(a.LastAuthAt.Add(d))
-		a.LastAuthAt = &last
+		a.LastAuthAt = a.LastAuthAt.Add(d)
 		e.Auth = &a
 	}
 }

@@ -30,6 +30,8 @@ type Config struct {
 	Stream Stream
 	// Creds configures the creds command.
 	Creds Creds
+	// Intake configures the HTTP intake.
+	Intake Intake
 
 	ClickHouseDSN      string
 	ClickHousePassword string
@@ -174,6 +176,21 @@ type Creds struct {
 	// Dir holds the NATS keys and credentials files; empty: the embedded
 	// server's, <data-dir>/nats.
 	Dir string
+	// HTTP makes an HTTP intake token instead of NATS credentials.
+	HTTP bool
+	// TokenName labels an intake token.
+	TokenName string
+	// Expires is how long an intake token is valid.
+	Expires time.Duration
+}
+
+// Intake configures the HTTP intake (POST /v1/events).
+type Intake struct {
+	// Addr is the listen address of the standalone intake (sessionmon
+	// intake); serve takes events on its HTTPAddr.
+	Addr string
+	// MaxInFlight is how many intake requests are handled at once.
+	MaxInFlight int
 }
 
 // Stream holds the limits of the events stream.
@@ -333,6 +350,8 @@ func Default() Config {
 		Detect: Detect{SnapshotInterval: 5 * time.Minute},
 		Bench:  Bench{Events: 1_000_000},
 		DLQ:    DLQ{MaxAge: 7 * 24 * time.Hour, Limit: 20},
+		Creds:  Creds{Expires: 365 * 24 * time.Hour},
+		Intake: Intake{Addr: "127.0.0.1:8090", MaxInFlight: 64},
 		Demo: Demo{
 			Users:    500,
 			Duration: 0,
@@ -450,6 +469,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DLQ.Limit < 1 {
 		bad("limit", "must be at least 1")
+	}
+	if c.Creds.Expires <= 0 || c.Creds.Expires > 730*24*time.Hour {
+		bad("expires", "must be between 1s and 730d")
+	}
+	if c.Intake.MaxInFlight < 1 {
+		bad("intake-max-in-flight", "must be at least 1")
 	}
 	if c.Bench.Events < 1 {
 		bad("events", "must be at least 1")

@@ -208,6 +208,12 @@ var Options = []Option{
 	str("reason", "subject_request.reason", "hold set: why the subject's data must be kept (a case or matter reference)", func(c *Config) *string { return &c.SubjectRequest.Reason }),
 
 	str("dir", "creds.dir", "directory of the NATS keys and credentials files (default: <data-dir>/nats, the embedded server's)", func(c *Config) *string { return &c.Creds.Dir }),
+	boolean("http", "creds.http", "creds app: make an HTTP intake token for the app (stored hashed in NATS; needs serve, or --nats-url) instead of NATS credentials", func(c *Config) *bool { return &c.Creds.HTTP }),
+	str("token-name", "creds.token_name", "creds app --http: a label for the token, shown by creds http-tokens (e.g. web-eu)", func(c *Config) *string { return &c.Creds.TokenName }),
+	dur("expires", "creds.expires", "creds app --http: how long the token is valid (at most 730d)", func(c *Config) *time.Duration { return &c.Creds.Expires }),
+
+	str("intake-addr", "intake.addr", "address (host:port) of the standalone HTTP intake, sessionmon intake; serve takes events on its http-addr", func(c *Config) *string { return &c.Intake.Addr }),
+	integer("intake-max-in-flight", "intake.max_in_flight", "HTTP intake requests handled at once; more are answered 429 with Retry-After", func(c *Config) *int { return &c.Intake.MaxInFlight }),
 
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 

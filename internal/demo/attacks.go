@@ -122,7 +122,7 @@ func (g *gen) missingReauth(subject sdk.Pseudonym, at time.Time) {
 	s := g.login(subject, cities[2], g.raw("device"), at)
 	t := g.work(s, at, 90*time.Minute)
 	g.add(sdk.Event{Type: schemas.ActionPerformed, Time: t.Add(time.Minute), Subject: subject, Session: s.id, Client: s.client,
-		Auth: &schemas.Auth{LastAuthAt: tp(at)}, Action: &schemas.Action{Name: "export_data", Sensitive: true}})
+		Auth: &sdk.Auth{LastAuthAt: at}, Action: &sdk.Action{Name: "export_data", Sensitive: true}})
 }
 
 // sessionFixation: the app kept the pre-login session id.
@@ -140,7 +140,7 @@ func (g *gen) insecureCookie(subject sdk.Pseudonym, at time.Time) {
 	f := false
 	g.add(sdk.Event{Type: schemas.SessionStarted, Time: at, Subject: subject, Session: g.p.Session(g.raw("session")),
 		PreviousSession: g.p.Session(g.raw("anon")), Client: c, Policy: policy,
-		Cookie: &schemas.Cookie{Name: "sid", Secure: &f, HTTPOnly: &f, SameSite: schemas.SameSiteNone}})
+		Cookie: &sdk.Cookie{Name: "sid", Secure: &f, HTTPOnly: &f, SameSite: sdk.SameSiteNone}})
 }
 
 // longLivedToken: an access token valid for thirty days.
@@ -158,7 +158,7 @@ func (g *gen) piiClaims(subject sdk.Pseudonym, at time.Time) {
 // retiredKey: a token signed with a key after that key was retired.
 func (g *gen) retiredKey(subject sdk.Pseudonym, at time.Time) {
 	s := g.login(subject, cities[7], g.raw("device"), at)
-	g.add(sdk.Event{Type: schemas.KeyRetired, Time: at.Add(time.Minute), Subject: g.p.Subject("demo-key-admin"), Key: &schemas.Key{KID: "key-2026-10"}})
+	g.add(sdk.Event{Type: schemas.KeyRetired, Time: at.Add(time.Minute), Subject: g.p.Subject("demo-key-admin"), Key: &sdk.Key{KID: "key-2026-10"}})
 	g.add(sdk.Event{Type: schemas.TokenUsed, Time: at.Add(5 * time.Minute), Subject: subject, Session: s.id, Client: s.client,
 		Token: &sdk.Token{ID: g.p.TokenID(g.raw("access")), Kind: schemas.TokenAccess, KID: "key-2026-10", Alg: "RS256"}})
 }

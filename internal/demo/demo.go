@@ -136,7 +136,7 @@ func Networks(ctx context.Context, r *geo.Resolver) ([][]netip.Prefix, error) {
 }
 
 // policy is the session policy the demo app declares.
-var policy = &schemas.Policy{IdleTimeoutS: 1800, AbsoluteTimeoutS: 8 * 3600, ReauthWindowS: 300}
+var policy = &sdk.Policy{IdleTimeoutS: 1800, AbsoluteTimeoutS: 8 * 3600, ReauthWindowS: 300}
 
 // gen builds the timeline.
 type gen struct {
@@ -251,9 +251,9 @@ func (g *gen) addrIn(network netip.Prefix) netip.Addr {
 }
 
 // secure returns the cookie a well-behaved app sets.
-func secure() *schemas.Cookie {
+func secure() *sdk.Cookie {
 	t := true
-	return &schemas.Cookie{Name: "__Host-sid", Secure: &t, HTTPOnly: &t, SameSite: schemas.SameSiteLax}
+	return &sdk.Cookie{Name: "__Host-sid", Secure: &t, HTTPOnly: &t, SameSite: sdk.SameSiteLax}
 }
 
 // session is one user's session in the timeline.
@@ -276,7 +276,7 @@ func (g *gen) login(subject sdk.Pseudonym, c city, deviceRaw string, at time.Tim
 		at:      at,
 	}
 	mfa := g.rnd.IntN(3) > 0
-	auth := &schemas.Auth{Method: "password", MFA: &mfa, LastAuthAt: tp(at)}
+	auth := &sdk.Auth{Method: "password", MFA: &mfa, LastAuthAt: at}
 	g.add(sdk.Event{Type: schemas.LoginSucceeded, Time: at, Subject: subject, Client: s.client, Auth: auth})
 	g.add(sdk.Event{Type: schemas.SessionStarted, Time: at.Add(20 * time.Millisecond), Subject: subject, Session: s.id,
 		PreviousSession: g.p.Session(g.raw("anon")), Client: s.client, Auth: auth, Cookie: secure(), Policy: policy})
@@ -340,15 +340,10 @@ func (g *gen) ordinaryUser(u int) {
 	t = g.work(s, t.Add(time.Minute), time.Duration(5+g.rnd.IntN(20))*time.Minute)
 	if g.rnd.IntN(4) == 0 {
 		g.add(sdk.Event{Type: schemas.ReauthSucceeded, Time: t.Add(time.Second), Subject: subject, Session: s.id, Client: s.client,
-			Auth: &schemas.Auth{Method: "password", LastAuthAt: tp(t.Add(time.Second))}})
+			Auth: &sdk.Auth{Method: "password", LastAuthAt: t.Add(time.Second)}})
 		g.add(sdk.Event{Type: schemas.ActionPerformed, Time: t.Add(30 * time.Second), Subject: subject, Session: s.id, Client: s.client,
-			Auth: &schemas.Auth{LastAuthAt: tp(t.Add(time.Second))}, Action: &schemas.Action{Name: "change_email", Sensitive: true}})
+			Auth: &sdk.Auth{LastAuthAt: t.Add(time.Second)}, Action: &sdk.Action{Name: "change_email", Sensitive: true}})
 		t = t.Add(time.Minute)
 	}
 	g.logout(s, t.Add(time.Minute))
-}
-
-func tp(t time.Time) *schemas.Time {
-	v := schemas.At(t)
-	return &v
 }

@@ -25,9 +25,10 @@ func TestGenerateIsValidOrderedAndRepeatable(t *testing.T) {
 
 	types := map[schemas.Type]int{}
 	for i := range events {
-		se := events[i].Schema(App)
-		se.ID = "demo-" + string(rune('a'+i%26))
-		require.NoError(t, se.Validate(end), "event %d (%s)", i, events[i].Type)
+		ev := events[i]
+		ev.ID = "demo-" + string(rune('a'+i%26))
+		_, err := schemas.FromSDK(&ev, App, end)
+		require.NoError(t, err, "event %d (%s)", i, events[i].Type)
 		if i > 0 {
 			require.False(t, events[i].Time.Before(events[i-1].Time), "events must be in time order")
 		}

@@ -91,8 +91,8 @@ func TestGenerateSendsWhatTheSDKSends(t *testing.T) {
 	}
 	clients, seen := 0, map[string]bool{}
 	for i := range events {
-		se := events[i].Schema(demo.App)
-		require.NoError(t, se.Validate(end), "event %d (%s)", i, se.Type)
+		se, err := schemas.FromSDK(&events[i], demo.App, end)
+		require.NoError(t, err, "event %d (%s)", i, events[i].Type)
 		c := se.Client
 		if c == nil {
 			continue
@@ -166,7 +166,9 @@ func TestGenerateWithoutCityDatabase(t *testing.T) {
 	var r *geo.Resolver
 	clients := 0
 	for i := range events {
-		c := events[i].Schema(demo.App).Client
+		se, err := schemas.FromSDK(&events[i], demo.App, time.Now())
+		require.NoError(t, err, "event %d", i)
+		c := se.Client
 		if c == nil {
 			continue
 		}
@@ -189,7 +191,7 @@ func detectOffline(t *testing.T, events []sdk.Event, end time.Time, opts ...dete
 	t.Helper()
 	var in, out bytes.Buffer
 	for i := range events {
-		b, err := schemas.Encode(events[i].Schema(demo.App))
+		b, err := events[i].MarshalJSONFor(demo.App)
 		require.NoError(t, err)
 		in.Write(b)
 		in.WriteByte('\n')

@@ -64,6 +64,9 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyCon
 	if _, err := EnsureNetworkBucket(ctx, js, r); err != nil {
 		return err
 	}
+	if _, err := EnsureIntakeTokenBucket(ctx, js, r); err != nil {
+		return err
+	}
 	return EnsureDashboardBuckets(ctx, js, cfg.SessionTTL, r)
 }
 
@@ -380,6 +383,28 @@ func EnsureSuppressionBucket(ctx context.Context, js jetstream.JetStream, replic
 	})
 	if err != nil {
 		return nil, fmt.Errorf("suppression bucket %s: %w", schemas.SuppressionBucket, err)
+	}
+	return kv, nil
+}
+
+// EnsureIntakeTokenBucket creates or updates the bucket of the HTTP
+// intake's tokens (schemas.IntakeTokenBucket) with replicas copies in a
+// cluster; it never lowers the replicas the bucket has (ReplicasFor).
+func EnsureIntakeTokenBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	replicas, err := ReplicasFor(ctx, js, BucketStream(schemas.IntakeTokenBucket), replicas)
+	if err != nil {
+		return nil, fmt.Errorf("intake token bucket: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:       schemas.IntakeTokenBucket,
+		Description:  "sessionmon HTTP intake tokens (key: SHA-256 of the token; value: app, name, times and a MAC, never the token)",
+		History:      1,
+		MaxValueSize: 4 << 10,
+		Storage:      jetstream.FileStorage,
+		Replicas:     replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("intake token bucket %s: %w", schemas.IntakeTokenBucket, err)
 	}
 	return kv, nil
 }

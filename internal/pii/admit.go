@@ -57,7 +57,8 @@ func (e *RefusedError) Unwrap() error { return e.err }
 // validates data as schemas.Decode does (with now as the receiver's
 // clock), checks that the event's app is the app token of natsSubject (the
 // subject the event arrived on; "" skips the check, for events read from a
-// file), and runs Check. An event that passes has its app-supplied
+// file), clears a personal-looking User-Agent or token kid
+// (ClearControlled), and runs Check. An event that passes has its app-supplied
 // location coarsened (CoarsenLocation). Otherwise the error is a
 // *RefusedError.
 //
@@ -73,6 +74,7 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 		}
 		return nil, r
 	}
+	ClearControlled(e)
 	// The NATS subject is parsed once, for both of its checks.
 	var subjectApp, subjectToken string
 	if natsSubject != "" {
@@ -98,6 +100,24 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 	}
 	CoarsenLocation(e.Client)
 	return e, nil
+}
+
+// ClearControlled empties the fields of e whose value the end user, not
+// the app, chooses, when they look like personal data: client.user_agent
+// (the User-Agent header) and token.kid (from the header of a token the
+// client presented). Refusing the whole event instead would let anyone
+// hide a sign-in from the detectors by sending such a header; clearing the
+// value keeps the event and stores nothing personal. It reports whether it
+// cleared anything. Admit calls it before Check.
+func ClearControlled(e *schemas.Event) bool {
+	cleared := false
+	if c := e.Client; c != nil && c.UserAgent != "" && UserAgentIsPersonal(c.UserAgent) {
+		c.UserAgent, cleared = "", true
+	}
+	if t := e.Token; t != nil && TextIsPersonal(t.KID) {
+		t.KID, cleared = "", true
+	}
+	return cleared
 }
 
 // checkSubjectToken returns a *RefusedError with ReasonSubjectMismatch

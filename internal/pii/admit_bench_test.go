@@ -22,8 +22,7 @@ func demoMessages(tb testing.TB, n int) (subjects []string, bodies [][]byte) {
 	events := demo.Generate(p, demo.Options{Users: n/25 + 10, Seed: 9, End: time.Now()})
 	subjects, bodies = make([]string, n), make([][]byte, n)
 	for i := range n {
-		se := events[i%len(events)].Schema(demo.App)
-		b, err := schemas.Encode(se)
+		b, err := events[i%len(events)].MarshalJSONFor(demo.App)
 		require.NoError(tb, err)
 		var e struct{ Subject string }
 		require.NoError(tb, json.Unmarshal(b, &e))

@@ -99,3 +99,26 @@ func TestCoarsenLocationLeavesEnrichedAlone(t *testing.T) {
 	CoarsenLocation(nil)
 	CoarsenLocation(&schemas.Client{})
 }
+
+// A User-Agent or token kid the end user chose is cleared, not the event
+// refused: otherwise a crafted header would hide a sign-in from the
+// detectors.
+func TestAdmitClearsPersonalUserControlledFields(t *testing.T) {
+	t.Parallel()
+	body := admitBody("shop", `,"client":{"user_agent":"Mozilla/5.0 (bob@example.com) Chrome/131.0.0.0"},"token":{"id":"k1:BBBBBBBBBBBBBBBBBBBBBB","kid":"bob@example.com"}`)
+	e, err := Admit(schemas.EventSubject("shop", admitSubject), body, time.Now())
+	require.NoError(t, err)
+	require.Empty(t, e.Client.UserAgent)
+	require.Empty(t, e.Token.KID)
+
+	ua := "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36"
+	e, err = Admit("", admitBody("shop", `,"client":{"user_agent":"`+ua+`"}`), time.Now())
+	require.NoError(t, err)
+	require.Equal(t, ua, e.Client.UserAgent, "an ordinary User-Agent is kept")
+
+	// Fields the app fills are still refused.
+	_, err = Admit("", admitBody("shop", `,"reason":"bob@example.com"`), time.Now())
+	var r *RefusedError
+	require.ErrorAs(t, err, &r)
+	require.Equal(t, ReasonPII, r.Reason)
+}

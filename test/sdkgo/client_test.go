@@ -1,4 +1,4 @@
-package sdk_test
+package sdkgo_test
 
 import (
 	"context"
@@ -105,7 +105,7 @@ func TestPublishLandsInStream(t *testing.T) {
 			return c.Flush(ctx)
 		}},
 		{name: "json", publish: func(c *sdk.Client, ctx context.Context, ev *sdk.Event) error {
-			data, err := schemas.Encode(ev.Schema(c.App()))
+			data, err := ev.MarshalJSONFor(c.App())
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func TestPublishLandsInStream(t *testing.T) {
 			at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 			ev := &sdk.Event{
 				ID:      "ev-" + tt.name,
-				Type:    schemas.SessionStarted,
+				Type:    sdk.SessionStarted,
 				Time:    at,
 				Subject: p.Subject("user-1"),
 				Session: p.Session("s-1"),
@@ -135,7 +135,11 @@ func TestPublishLandsInStream(t *testing.T) {
 			require.Equal(t, "ev-"+tt.name, msg.Header.Get(jetstream.MsgIDHeader))
 			got, err := schemas.Decode(msg.Data, time.Now())
 			require.NoError(t, err)
-			require.Equal(t, ev.Schema(testApp), got)
+			want, err := ev.MarshalJSONFor(testApp)
+			require.NoError(t, err)
+			require.JSONEq(t, string(want), string(msg.Data))
+			require.Equal(t, sdk.SessionStarted, got.Type)
+			require.Equal(t, at, got.Time.Time)
 			require.Equal(t, uint64(1), e.count(t))
 			require.Equal(t, sdk.Stats{Accepted: 1, Published: 1}, c.Stats())
 		})
@@ -182,16 +186,16 @@ func TestPublishRejectsInvalidEvents(t *testing.T) {
 		fields []string
 	}{
 		{name: "empty", ev: &sdk.Event{}, fields: []string{"type", "subject"}},
-		{name: "subject missing", ev: &sdk.Event{Type: schemas.LoginFailed}, fields: []string{"subject"}},
-		{name: "session required on session events", ev: &sdk.Event{Type: schemas.SessionEnded, Subject: p.Subject("u")}, fields: []string{"session"}},
-		{name: "previous session only on session.started", ev: &sdk.Event{Type: schemas.LoginSucceeded, Subject: p.Subject("u"), PreviousSession: p.Session("s")}, fields: []string{"previous_session"}},
-		{name: "token required on token events", ev: &sdk.Event{Type: schemas.TokenIssued, Subject: p.Subject("u")}, fields: []string{"token"}},
-		{name: "claim values are not claim names", ev: &sdk.Event{Type: schemas.TokenUsed, Subject: p.Subject("u"), Token: &sdk.Token{ID: p.TokenID("t"), Claims: []string{"email=a@b.c d"}}}, fields: []string{"token.claims[0]"}},
+		{name: "subject missing", ev: &sdk.Event{Type: sdk.LoginFailed}, fields: []string{"subject"}},
+		{name: "session required on session events", ev: &sdk.Event{Type: sdk.SessionEnded, Subject: p.Subject("u")}, fields: []string{"session"}},
+		{name: "previous session only on session.started", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), PreviousSession: p.Session("s")}, fields: []string{"previous_session"}},
+		{name: "token required on token events", ev: &sdk.Event{Type: sdk.TokenIssued, Subject: p.Subject("u")}, fields: []string{"token"}},
+		{name: "claim values are not claim names", ev: &sdk.Event{Type: sdk.TokenUsed, Subject: p.Subject("u"), Token: &sdk.Token{ID: p.TokenID("t"), Claims: []string{"email=a@b.c d"}}}, fields: []string{"token.claims[0]"}},
 		{name: "bad id and type", ev: &sdk.Event{ID: "has space", Type: "login", Subject: p.Subject("u")}, fields: []string{"id", "type"}},
-		{name: "far future", ev: &sdk.Event{Type: schemas.LoginSucceeded, Subject: p.Subject("u"), Time: time.Now().Add(48 * time.Hour)}, fields: []string{"time"}},
-		{name: "client country", ev: &sdk.Event{Type: schemas.LoginSucceeded, Subject: p.Subject("u"), Client: &sdk.ClientInfo{Country: "france"}}, fields: []string{"client.country"}},
-		{name: "action name required", ev: &sdk.Event{Type: schemas.ActionPerformed, Subject: p.Subject("u")}, fields: []string{"action.name"}},
-		{name: "attrs key", ev: &sdk.Event{Type: schemas.LoginSucceeded, Subject: p.Subject("u"), Attrs: map[string]string{"bad key": "x"}}, fields: []string{"attrs.bad key"}},
+		{name: "far future", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Time: time.Now().Add(48 * time.Hour)}, fields: []string{"time"}},
+		{name: "client country", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Client: &sdk.ClientInfo{Country: "france"}}, fields: []string{"client.country"}},
+		{name: "action name required", ev: &sdk.Event{Type: sdk.ActionPerformed, Subject: p.Subject("u")}, fields: []string{"action.name"}},
+		{name: "attrs key", ev: &sdk.Event{Type: sdk.LoginSucceeded, Subject: p.Subject("u"), Attrs: map[string]string{"bad key": "x"}}, fields: []string{"attrs.bad key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +204,7 @@ func TestPublishRejectsInvalidEvents(t *testing.T) {
 			c := e.client(t)
 			for _, publish := range []func(context.Context, *sdk.Event) error{c.Publish, c.PublishAsync} {
 				err := publish(t.Context(), tt.ev)
-				require.ErrorIs(t, err, schemas.ErrInvalidEvent)
+				require.ErrorIs(t, err, sdk.ErrInvalidEvent)
 				require.Equal(t, tt.fields, fieldsOf(t, err))
 			}
 			require.NoError(t, c.Flush(t.Context()))
@@ -226,7 +230,7 @@ func TestPublishValidatesBeforeNetwork(t *testing.T) {
 	err = c.Publish(t.Context(), loginEvent(p, 1))
 	require.ErrorIs(t, err, nats.ErrConnectionClosed)
 
-	invalid := &sdk.Event{Type: schemas.LoginSucceeded}
+	invalid := &sdk.Event{Type: sdk.LoginSucceeded}
 	err = c.Publish(t.Context(), invalid)
 	require.Equal(t, []string{"subject"}, fieldsOf(t, err))
 	err = c.PublishAsync(t.Context(), invalid)
@@ -242,9 +246,9 @@ func TestPublishJSON(t *testing.T) {
 	e := withStream(t)
 	c := e.client(t)
 	p := newPseudonymizer(t)
-	valid, err := schemas.Encode(loginEvent(p, 1).Schema(testApp))
+	valid, err := loginEvent(p, 1).MarshalJSONFor(testApp)
 	require.NoError(t, err)
-	otherApp, err := schemas.Encode(loginEvent(p, 1).Schema("bank"))
+	otherApp, err := loginEvent(p, 1).MarshalJSONFor("bank")
 	require.NoError(t, err)
 	tests := []struct {
 		name   string

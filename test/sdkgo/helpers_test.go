@@ -1,4 +1,4 @@
-package sdk_test
+package sdkgo_test
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
-	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
@@ -111,7 +110,7 @@ func newPseudonymizer(t testing.TB) *sdk.Pseudonymizer {
 // loginEvent returns a valid login.succeeded event of user n.
 func loginEvent(p *sdk.Pseudonymizer, n int) *sdk.Event {
 	return &sdk.Event{
-		Type:    schemas.LoginSucceeded,
+		Type:    sdk.LoginSucceeded,
 		Subject: p.Subject(fmt.Sprintf("user-%d", n)),
 		Session: p.Session(fmt.Sprintf("session-%d", n)),
 	}
@@ -178,10 +177,10 @@ func (f *failures) snapshot() ([]string, []error) {
 	return append([]string(nil), f.ids...), append([]error(nil), f.err...)
 }
 
-// fieldsOf returns the fields a *schemas.ValidationError in err names.
+// fieldsOf returns the fields a *sdk.ValidationError in err names.
 func fieldsOf(t *testing.T, err error) []string {
 	t.Helper()
-	ve, ok := errors.AsType[*schemas.ValidationError](err)
-	require.Truef(t, ok, "want a *schemas.ValidationError, got %v", err)
+	ve, ok := errors.AsType[*sdk.ValidationError](err)
+	require.Truef(t, ok, "want a *sdk.ValidationError, got %v", err)
 	return ve.Fields()
 }

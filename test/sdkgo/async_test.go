@@ -1,4 +1,4 @@
-package sdk_test
+package sdkgo_test
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func TestClose100kAsync(t *testing.T) {
 	start := time.Now()
 	err := runWorkers(workers, func(w int) error {
 		for i := range perWorker {
-			ev := &sdk.Event{Type: schemas.SessionActivity, Subject: subjects[i%len(subjects)], Session: session}
+			ev := &sdk.Event{Type: sdk.SessionActivity, Subject: subjects[i%len(subjects)], Session: session}
 			if err := c.PublishAsync(t.Context(), ev); err != nil {
 				return fmt.Errorf("worker %d event %d: %w", w, i, err)
 			}
