@@ -4,7 +4,8 @@
 #   make soak    a soak run, SOAK_DURATION (default 30m) at SOAK_RATE (scripts/soak.sh)
 #   make bench   ingest throughput next to NATS's and ClickHouse's limits
 #   make bench-intake   the HTTP intake next to the SDK's direct publish and NATS's limit
-.PHONY: test drill soak bench bench-intake
+#   make release static binaries for linux/amd64, linux/arm64 and darwin/arm64 with SHA256SUMS, in dist/
+.PHONY: test drill soak bench bench-intake release
 
 test:
 	bash scripts/test.sh
@@ -20,3 +21,6 @@ bench:
 
 bench-intake:
 	bash scripts/bench-intake.sh
+
+release:
+	bash scripts/release.sh

@@ -33,7 +33,7 @@ import (
 )
 
 // EnvScreenshots, set to 1, makes TestBrowserTriage save its screenshots
-// under docs/screenshots (the README shows them).
+// under docs/screenshots (docs/dashboard.md shows them).
 const EnvScreenshots = "SESSIONMON_SCREENSHOTS"
 
 // stack is the whole pipeline in process: embedded NATS, ingest and detect

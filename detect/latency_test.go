@@ -16,7 +16,7 @@ import (
 // and logs the publish-to-alert latency (from just before the SDK publishes
 // the event) and the rate the load reached. The latency is a measurement,
 // not a pass/fail bound: it depends on the machine and what else runs on
-// it. Run with -v to see the figures (README, "Performance").
+// it. Run with -v to see the figures (docs/performance.md).
 func TestPublishToAlertLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s at 10k events/s: not in -short")

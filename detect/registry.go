@@ -77,7 +77,7 @@ func (r registrar) add(name string, rule Rule, f factory) {
 // registry returns every detector by name. It is built here, in one place,
 // on each call: adding a detector means adding a line below, with its
 // ATT&CK technique and rule version (bump the version when the detector's
-// logic changes). README.md's Detection section lists the techniques and
+// logic changes). docs/detectors.md lists the techniques and
 // why each was chosen.
 func registry() registrar {
 	r := registrar{}

@@ -194,7 +194,7 @@ func CompleteForget(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // dropOrphanSnapshots deletes the snapshots of durable consumers that no
-// longer exist (a layout left, its consumers deleted as the README says):
+// longer exist (a layout left, its consumers deleted as docs/detectors.md says):
 // nothing would restore them, and they hold pseudonyms. A detect process
 // does it at start, once its own consumers exist.
 func (s *Service) dropOrphanSnapshots(ctx context.Context) error {

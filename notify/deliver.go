@@ -102,7 +102,9 @@ func (t *target) deliver(ctx context.Context, m *message) attemptResult {
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", userAgent)
-	t.signer.Sign(req.Header, m.alert.ID, t.now(), body)
+	if t.signer != nil { // nil: a Slack webhook without a secret
+		t.signer.Sign(req.Header, m.alert.ID, t.now(), body)
+	}
 
 	start := time.Now()
 	resp, err := t.client.Do(req)

@@ -114,6 +114,30 @@ func New(js jetstream.JetStream, cfg Config, opts ...Option) (*Notifier, error) 
 
 // prepare reads w's files and builds its target; p names w in errors.
 func prepare(w Webhook, dashboardURL, p string) (*target, error) {
+	var signer *Signer
+	if w.Secret != "" || w.SecretFile != "" {
+		var err error
+		if signer, err = prepareSigner(w, p); err != nil {
+			return nil, err
+		}
+	}
+	tmpl := w.Template
+	if w.TemplateFile != "" {
+		b, err := os.ReadFile(w.TemplateFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s.template_file: %w", ErrInvalidConfig, p, err)
+		}
+		tmpl = string(b)
+	}
+	f, err := newFormatter(&w, tmpl, dashboardURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return newTarget(w, signer, f), nil
+}
+
+// prepareSigner reads w's secrets and builds its signer.
+func prepareSigner(w Webhook, p string) (*Signer, error) {
 	secrets := []string{w.Secret}
 	if w.SecretFile != "" {
 		s, err := readFile(w.SecretFile)
@@ -134,19 +158,7 @@ func prepare(w Webhook, dashboardURL, p string) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, p, err)
 	}
-	tmpl := w.Template
-	if w.TemplateFile != "" {
-		b, err := os.ReadFile(w.TemplateFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s.template_file: %w", ErrInvalidConfig, p, err)
-		}
-		tmpl = string(b)
-	}
-	f, err := newFormatter(&w, tmpl, dashboardURL)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return newTarget(w, signer, f), nil
+	return signer, nil
 }
 
 func readFile(path string) (string, error) {

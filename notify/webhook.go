@@ -64,7 +64,9 @@ type Webhook struct {
 	// URL receives a POST per alert. https only, unless AllowHTTP.
 	URL string `yaml:"url"`
 	// Secret signs requests (whsec_ + base64), or SecretFile holds it.
-	// Exactly one of them must be set.
+	// Exactly one of them must be set, except for FormatSlack: Slack
+	// checks no signature (the incoming-webhook URL is its credential), so
+	// a Slack webhook may have neither and is then sent unsigned.
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
 	// PreviousSecrets (or files) are also signed with during a secret
@@ -217,7 +219,11 @@ func (c *Config) Validate() error {
 		case w.Secret != "" && w.SecretFile != "":
 			bad(p+".secret", "set secret or secret_file, not both")
 		case w.Secret == "" && w.SecretFile == "":
-			bad(p+".secret", "a secret (or secret_file) is required")
+			// Slack checks no signature: its incoming-webhook URL is the
+			// credential. Every other receiver verifies one.
+			if w.Format != FormatSlack {
+				bad(p+".secret", "a secret (or secret_file) is required")
+			}
 		case w.Secret != "":
 			if _, err := ParseSecret(w.Secret); err != nil {
 				bad(p+".secret", "%v", err)

@@ -240,3 +240,33 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// TestSlackNeedsNoSecret: Slack checks no signature, so a Slack webhook
+// may have no secret and is delivered unsigned; every other format still
+// needs one.
+func TestSlackNeedsNoSecret(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig([]byte("webhooks:\n  - name: chat\n    url: https://hooks.slack.com/services/T/B/X\n    format: slack\n"))
+	require.NoError(t, err)
+	require.Len(t, cfg.Webhooks, 1)
+	_, err = ParseConfig([]byte("webhooks:\n  - name: siem\n    url: https://siem.example.com/x\n    format: ocsf\n"))
+	require.ErrorContains(t, err, "webhooks[0].secret: a secret (or secret_file) is required")
+
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	w := cfg.Webhooks[0]
+	w.URL, w.AllowHTTP, w.AllowPrivate = srv.URL, true, true
+	tg, err := prepare(w, "", "webhooks[0]")
+	require.NoError(t, err)
+	m, err := decodeAlert(testAlertJSON(t, testAlert(1)))
+	require.NoError(t, err)
+	res := tg.deliver(context.Background(), m)
+	require.NoError(t, res.err)
+	h := <-got
+	require.Empty(t, h.Get("webhook-signature"), "sent unsigned")
+	require.Equal(t, "application/json", h.Get("Content-Type"))
+}

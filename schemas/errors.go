@@ -2,52 +2,22 @@ package schemas
 
 import (
 	"errors"
-	"strings"
+
+	"github.com/sessionmon/sessionmon/sdk"
 )
 
 // ErrInvalidEvent matches (with errors.Is) every error that rejects an event
-// for breaking schema v1.
-var ErrInvalidEvent = errors.New("invalid event")
+// for breaking schema v1. It is the SDK's: an error of the SDK's checks and
+// one of Validate match the same sentinel.
+var ErrInvalidEvent = sdk.ErrInvalidEvent
 
 // FieldError is one broken rule: the JSON path of the field ("client.ip_prefix",
-// "attrs.plan") and the rule it breaks, in words.
-type FieldError struct {
-	Field string
-	Rule  string
-}
+// "attrs.plan") and the rule it breaks, in words. The SDK holds the type.
+type FieldError = sdk.FieldError
 
-// Error returns "field: rule".
-func (e *FieldError) Error() string { return e.Field + ": " + e.Rule }
-
-// ValidationError lists every rule an event breaks, in field order.
-type ValidationError struct {
-	Errors []*FieldError
-}
-
-// Error returns "invalid event: field: rule; field: rule".
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid event: ")
-	for i, fe := range e.Errors {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(fe.Error())
-	}
-	return b.String()
-}
-
-// Is makes errors.Is(err, ErrInvalidEvent) true.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalidEvent }
-
-// Fields returns the paths of the broken fields.
-func (e *ValidationError) Fields() []string {
-	out := make([]string, len(e.Errors))
-	for i, fe := range e.Errors {
-		out[i] = fe.Field
-	}
-	return out
-}
+// ValidationError lists every rule an event breaks, in field order. The SDK
+// holds the type.
+type ValidationError = sdk.ValidationError
 
 func invalid(field, rule string) *ValidationError {
 	return &ValidationError{Errors: []*FieldError{{Field: field, Rule: rule}}}

@@ -17,24 +17,25 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
-// SchemaVersion is the only event schema version this release reads and writes.
-const SchemaVersion = 1
+// SchemaVersion is the only event schema version this release reads and
+// writes.
+const SchemaVersion = sdk.SchemaVersion
 
-// Limits of schema v1.
+// Limits of schema v1, one definition with the SDK, which checks them
+// before sending.
 const (
 	// MaxEventBytes is the largest encoded event accepted.
-	MaxEventBytes = 16 << 10
+	MaxEventBytes = sdk.MaxEventBytes
 	// MaxFutureSkew is how far ahead of the receiver's clock an event time may be.
-	MaxFutureSkew = 24 * time.Hour
+	MaxFutureSkew = sdk.MaxFutureSkew
 	// MaxAttrs is the largest number of keys in attrs.
-	MaxAttrs = 16
+	MaxAttrs = sdk.MaxAttrs
 	// MaxAttrValueBytes is the longest attrs value.
-	MaxAttrValueBytes = 256
+	MaxAttrValueBytes = sdk.MaxAttrValueBytes
 )
 
 // Type is the kind of a session event. The SDK, which apps fill events

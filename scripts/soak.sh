@@ -19,7 +19,7 @@
 #   go tool pprof -top -sample_index=inuse_space -diff_base DIR/heap-60.pb.gz DIR/heap-240.pb.gz
 #
 # The default rate is half of the end-to-end capacity measured on the
-# 2-core reference machine (README, Performance: ~40k events/s). Needs a
+# 2-core reference machine (docs/performance.md: ~40k events/s). Needs a
 # ClickHouse server at SOAK_CLICKHOUSE (default 127.0.0.1:19000); the run
 # uses its own database, dropped at the end.
 set -euo pipefail

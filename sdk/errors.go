@@ -20,8 +20,9 @@ var (
 	// The event was not accepted; the caller may drop it or retry.
 	ErrBufferFull = errors.New("sessionmon sdk: async buffer full")
 	// ErrInvalidEvent matches (with errors.Is) every *ValidationError: an
-	// event that breaks schema v1 and was not sent.
-	ErrInvalidEvent = errors.New("sessionmon sdk: invalid event")
+	// event that breaks schema v1. sessionmon's own checks use the same
+	// sentinel.
+	ErrInvalidEvent = errors.New("invalid event")
 	// ErrNilEvent is returned when a nil *Event is published.
 	ErrNilEvent = errors.New("sessionmon sdk: nil event")
 	// ErrNotConfirmed is the cause given for an async event whose

@@ -58,7 +58,7 @@ func (a *Publisher) Publish(ctx context.Context, in io.Reader, errOut io.Writer)
 				n.Duplicates++
 			case perr == nil:
 				n.Published++
-			case errors.Is(perr, schemas.ErrInvalidEvent), errors.Is(perr, sdk.ErrInvalidEvent):
+			case errors.Is(perr, schemas.ErrInvalidEvent):
 				n.Rejected++
 				fmt.Fprintf(errOut, "line %d: %v\n", lineNo, perr)
 			default:

@@ -1,4 +1,6 @@
-// Package geotest locates MaxMind's test databases for tests.
+// Package geotest gives tests GeoIP databases: MaxMind's test databases,
+// carried in testdata/geoip (see its README.md), and databases a test
+// writes itself (WriteDatabases).
 package geotest
 
 import (
@@ -9,21 +11,28 @@ import (
 	"github.com/sessionmon/sessionmon/internal/testutil/repo"
 )
 
-// Dir returns shared/testdata/geoip beside the repository (the module root,
-// then ../shared). Outside CI a missing directory skips the test; with
-// CI=true it fails.
+// databases are the files of testdata/geoip that tests read.
+var databases = []string{
+	"GeoIP2-City-Test.mmdb",
+	"GeoLite2-City-Test.mmdb",
+	"GeoLite2-ASN-Test.mmdb",
+	"GeoIP2-Anonymous-IP-Test.mmdb",
+}
+
+// Dir returns the directory of MaxMind's test databases inside the
+// repository. A missing database fails the test: they are part of every
+// clone, so a test never skips for want of one.
 func Dir(t testing.TB) string {
 	t.Helper()
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatalf("geotest: %v", err)
 	}
-	dir := filepath.Join(root, "..", "shared", "testdata", "geoip")
-	if _, err := os.Stat(filepath.Join(dir, "GeoIP2-City-Test.mmdb")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("geotest: MaxMind test databases missing at %s: %v", dir, err)
+	dir := filepath.Join(root, "internal", "testutil", "geotest", "testdata", "geoip")
+	for _, name := range databases {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatalf("geotest: MaxMind test database missing from the repository: %v", err)
 		}
-		t.Skipf("geotest: MaxMind test databases missing at %s (set up ../shared/testdata/geoip to run this test)", dir)
 	}
 	return dir
 }

@@ -5,12 +5,14 @@ from __future__ import annotations
 import atexit
 import collections
 import email.utils
+import ipaddress
 import json
 import logging
 import random
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -77,12 +79,26 @@ class _Retry(Exception):
         self.after = after
 
 
+def _is_loopback(url: str) -> bool:
+    """Reports whether url's host is this machine (localhost or a loopback address)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Client:
     """Sends events to sessionmon's intake from a background thread.
 
     Create one at startup and share it; it is thread-safe::
 
         client = Client("https://sessionmon.example", token, app="shop")
+
+    Plain ``http://`` is refused except to this machine: the token is a
+    bearer credential (``allow_insecure_http=True`` overrides).
 
     ``send`` validates an event and queues it without blocking. The thread
     posts batches of up to 1000 events (1 MiB) as NDJSON to
@@ -117,9 +133,15 @@ class Client:
         retry_wait: float = 0.25,
         max_retry_wait: float = 30.0,
         exit_timeout: float = 5.0,
+        allow_insecure_http: bool = False,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError("sessionmon: url must start with http:// or https://")
+        if url.startswith("http://") and not allow_insecure_http and not _is_loopback(url):
+            raise ValueError(
+                "sessionmon: url is plain http to a remote host, which would expose the token; "
+                "use https or pass allow_insecure_http=True"
+            )
         if not token:
             raise ValueError("sessionmon: an intake token is required")
         if not 1 <= batch_events <= MAX_BATCH_EVENTS:

@@ -36,6 +36,14 @@ class ClientTest(unittest.TestCase):
         self.addCleanup(c.close, 1)
         return c
 
+    def test_plain_http_only_to_this_machine(self):
+        for url in ("http://sessionmon.example", "http://10.0.0.5:8080"):
+            with self.assertRaisesRegex(ValueError, "expose the token"):
+                Client(url, "smi_x", app="shop")
+        for url in ("http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080", "https://sessionmon.example"):
+            Client(url, "smi_x", app="shop", exit_timeout=0).close(timeout=1)
+        Client("http://10.0.0.5:8080", "smi_x", app="shop", allow_insecure_http=True, exit_timeout=0).close(timeout=1)
+
     def test_delivers_ndjson_with_bearer_token(self):
         c = self.client()
         evs = make_events(5)
