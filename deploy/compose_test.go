@@ -212,6 +212,8 @@ func TestComposeSingleHost(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "test-secret-nats_sessionmon_creds\n", string(creds))
 	require.Equal(t, "test-secret-clickhouse_password", cfg.ClickHousePassword)
+	require.Equal(t, "test-secret-dashboard_admin_password", cfg.Dashboard.AdminPassword,
+		"the first admin's password, so that a fresh `docker compose up` has a dashboard one can sign in to")
 	require.Contains(t, cfg.ClickHouseURL(), "@clickhouse:9000/sessionmon")
 	require.Equal(t, 1, cfg.Stream.Replicas)
 	require.Equal(t, "0.0.0.0:8080", cfg.HTTPAddr, "the published port must reach the HTTP server")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -30,6 +29,7 @@ machine's limits. bench dashboard seeds the database sessionmon_bench_dashboard
 with N events (and N/100 alerts, or SESSIONMON_BENCH_ALERTS) and reports the
 p50/p95/max latency of the dashboard's pages (scripts/bench-dashboard.sh).`,
 		options: join([]string{"log-format", "log-level", "events", "sequential", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending"}, natsOptions, clickhouseOptions, secretOptions),
+		words:   true,
 		run:     runBench,
 	}
 }
@@ -39,7 +39,7 @@ func runBench(ctx context.Context, e *env) error {
 		return runBenchDashboard(ctx, e)
 	}
 	if len(e.args) != 1 || e.args[0] != "ingest" {
-		return errors.New("usage: sessionmon bench ingest|dashboard [--events N]")
+		return wantWord(e.args, "ingest", "dashboard")
 	}
 	cfg := *e.cfg
 	dsn, err := url.Parse(cfg.ClickHouseURL())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -64,41 +65,51 @@ creds init --dir DIR
 
 Keep the keys directory and the .creds files secret: anyone holding a
 file can do what it allows.`,
-		options: join([]string{"data-dir", "dir", "output", "log-format", "log-level", "http", "token-name", "expires", "nats-listen", "dashboard-record-key"}, natsOptions, secretOptions),
+		options: join([]string{"data-dir", "dir", "output", "log-format", "log-level", "http", "token-name", "expires", "nats-listen", "dashboard-record-key", "format"}, natsOptions, secretOptions),
+		words:   true,
 		run:     runCreds,
 	}
 }
 
 func runCreds(ctx context.Context, e *env) error {
-	usage := errors.New("usage: sessionmon creds app NAME [--output FILE] [--http] | sessionmon creds http-tokens | sessionmon creds revoke-http ID | sessionmon creds init --dir DIR")
 	if len(e.args) == 0 {
-		return usage
+		return wantWord(e.args, "app", "http-tokens", "revoke-http", "init")
+	}
+	// wantArgs checks the words after the subcommand: n of them, named.
+	wantArgs := func(n int, what string) error {
+		switch {
+		case len(e.args)-1 < n:
+			return usagef("%s: missing %s", e.args[0], what)
+		case len(e.args)-1 > n:
+			return usagef("%s: too many arguments", e.args[0])
+		}
+		return nil
 	}
 	switch {
 	case e.args[0] == "app" && e.cfg.Creds.HTTP:
-		if len(e.args) != 2 {
-			return usage
+		if err := wantArgs(1, "the app's NAME"); err != nil {
+			return err
 		}
 		return createIntakeToken(ctx, e, e.args[1])
 	case e.args[0] == "http-tokens":
-		if len(e.args) != 1 {
-			return usage
+		if err := wantArgs(0, ""); err != nil {
+			return err
 		}
 		return listIntakeTokens(ctx, e)
 	case e.args[0] == "revoke-http":
-		if len(e.args) != 2 {
-			return usage
+		if err := wantArgs(1, "the token's ID"); err != nil {
+			return err
 		}
 		return revokeIntakeToken(ctx, e, e.args[1])
 	}
 	dir := e.cfg.Creds.Dir
 	switch e.args[0] {
 	case "init":
-		if len(e.args) != 1 {
-			return usage
+		if err := wantArgs(0, ""); err != nil {
+			return err
 		}
 		if dir == "" {
-			return errors.New("creds init: --dir is required (the embedded server of serve makes its own in <data-dir>/nats)")
+			return usagef("init: --dir is required (the embedded server of serve makes its own in <data-dir>/nats)")
 		}
 		if _, err := natsauth.Init(dir); err != nil {
 			return fmt.Errorf("creds init: %w", err)
@@ -107,8 +118,8 @@ func runCreds(ctx context.Context, e *env) error {
 			dir, natsauth.ServerConfigFile, natsauth.CredsFile(dir, natsauth.ServiceUser), natsauth.CredsFile(dir, natsauth.AppUser), dir)
 		return nil
 	case "app":
-		if len(e.args) != 2 {
-			return usage
+		if err := wantArgs(1, "the app's NAME"); err != nil {
+			return err
 		}
 		p, err := natsauth.NamedApp(e.args[1])
 		if err != nil {
@@ -141,7 +152,7 @@ func runCreds(ctx context.Context, e *env) error {
 		fmt.Fprintf(e.stderr, "credentials of app %s written to %s (inbox prefix %s)\n", e.args[1], e.cfg.Output, natsauth.AppInbox(e.args[1]))
 		return nil
 	}
-	return usage
+	return wantWord(e.args, "app", "http-tokens", "revoke-http", "init")
 }
 
 // intakeTokens connects to NATS and opens the intake token store with the
@@ -197,9 +208,40 @@ func listIntakeTokens(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("creds http-tokens: %w", err)
 	}
-	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tAPP\tNAME\tCREATED\tEXPIRES\tCREATED BY")
 	now := time.Now()
+	if formatJSON(e) {
+		out := make([]intakeTokenJSON, 0, len(list))
+		for _, t := range list {
+			out = append(out, intakeTokenJSON{ID: t.ID, App: t.App, Name: t.Name, Created: t.Created.UTC(), Expires: t.Expires.UTC(),
+				Expired: t.Expired(now), CreatedBy: t.CreatedBy})
+		}
+		if err := printJSON(e.stdout, out); err != nil {
+			return err
+		}
+	} else if err := printIntakeTokens(e.stdout, list, now); err != nil {
+		return err
+	}
+	if refused > 0 {
+		fmt.Fprintf(e.stderr, "%d record(s) in %s do not verify with this record key and authenticate nothing\n", refused, schemas.IntakeTokenBucket)
+	}
+	return nil
+}
+
+// intakeTokenJSON is a row of creds http-tokens -o json: the columns of the
+// table (never the token).
+type intakeTokenJSON struct {
+	ID        string    `json:"id"`
+	App       string    `json:"app"`
+	Name      string    `json:"name"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	Expired   bool      `json:"expired"`
+	CreatedBy string    `json:"created_by"`
+}
+
+func printIntakeTokens(out io.Writer, list []intake.Token, now time.Time) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tAPP\tNAME\tCREATED\tEXPIRES\tCREATED BY")
 	for _, t := range list {
 		expires := t.Expires.Format(time.RFC3339)
 		if t.Expired(now) {
@@ -207,13 +249,7 @@ func listIntakeTokens(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.App, t.Name, t.Created.Format(time.RFC3339), expires, t.CreatedBy)
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if refused > 0 {
-		fmt.Fprintf(e.stderr, "%d record(s) in %s do not verify with this record key and authenticate nothing\n", refused, schemas.IntakeTokenBucket)
-	}
-	return nil
+	return w.Flush()
 }
 
 func revokeIntakeToken(ctx context.Context, e *env, id string) error {

@@ -226,7 +226,7 @@ func TestCredsInit(t *testing.T) {
 	require.Contains(t, out, "NKEY SEED")
 
 	code, _, errOut = runCmd(t, t.Context(), "creds", "init")
-	require.Equal(t, exitError, code)
+	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "--dir")
 	code, out, _ = runCmd(t, t.Context(), "creds", "--help")
 	require.Equal(t, exitOK, code)

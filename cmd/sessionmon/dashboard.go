@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -32,7 +33,7 @@ import (
 )
 
 // dashboardOptions are the flags of the subcommands that run the dashboard.
-var dashboardOptions = []string{"dashboard-addr", "insecure-dev-cookies", "dashboard-pseudonym-key", "dashboard-record-key"}
+var dashboardOptions = []string{"dashboard-addr", "insecure-dev-cookies", "dashboard-pseudonym-key", "dashboard-record-key", "dashboard-admin-password"}
 
 // demoAdminUser is the user `serve --demo` creates when no user is
 // configured, and demoAdminPasswordFile the file (in --data-dir) its
@@ -64,7 +65,7 @@ the embedded server of a running 'sessionmon serve' on --nats-listen);
 NATS, authenticated with the record key: run every dashboard and serve with
 the same --data-dir (<data-dir>/dashboard-record.key) or the same
 SESSIONMON_DASHBOARD_RECORD_KEY, or they sign each other's users out.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen"}, dashboardOptions, clickhouseOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, dashboardOptions, clickhouseOptions, secretOptions),
 		run:     runDashboard,
 	}
 }
@@ -126,6 +127,18 @@ func dashboardConfig(cfg *config.Config, addr string, logger *slog.Logger) (dash
 	if cfg.Dashboard.InsecureDevCookies {
 		dc.InsecureDevCookies = true
 	}
+	if cfg.Dashboard.AdminPassword != "" {
+		if len(dc.Users) > 0 {
+			logger.Info("dashboard-admin-password ignored: the config file lists dashboard users")
+		} else {
+			u, err := bootstrapAdmin(cfg.Dashboard.AdminPassword)
+			if err != nil {
+				return dashboard.Config{}, err
+			}
+			dc.Users = append(dc.Users, u)
+			logger.Info("dashboard: no users configured, sign in as admin with the dashboard-admin-password", slog.String("user", u.Name))
+		}
+	}
 	if !cfg.Serve.Demo {
 		return dc, nil
 	}
@@ -144,6 +157,22 @@ func dashboardConfig(cfg *config.Config, addr string, logger *slog.Logger) (dash
 			slog.String("dashboard_addr", addr))
 	}
 	return dc, nil
+}
+
+// bootstrapAdminUser is the name of the admin dashboard-admin-password
+// makes.
+const bootstrapAdminUser = "admin"
+
+// bootstrapAdmin returns the first admin user, with password.
+func bootstrapAdmin(password string) (dashboard.User, error) {
+	if utf8.RuneCountInString(password) < dashboard.MinPasswordLength {
+		return dashboard.User{}, fmt.Errorf("dashboard-admin-password (%s): must be at least %d characters", config.EnvName("dashboard-admin-password"), dashboard.MinPasswordLength)
+	}
+	hash, err := dashboard.HashPassword(password)
+	if err != nil {
+		return dashboard.User{}, fmt.Errorf("dashboard-admin-password: %w", err)
+	}
+	return dashboard.User{Name: bootstrapAdminUser, Role: dashboard.RoleAdmin, PasswordHash: hash}, nil
 }
 
 // demoAdmin returns the demo admin user. Its password is read from

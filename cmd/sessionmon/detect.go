@@ -37,7 +37,9 @@ each process a set with --detect-partitions (e.g. 0-7 and 8-15 of
 (--detect-source-detectors true, the others false).
 
 With --input: run the detectors over a file of schema v1 events, offline: no
-NATS, no ClickHouse. Alerts are written one JSON object a line (to standard output
+NATS, no ClickHouse. Only the --input flag switches detect offline:
+SESSIONMON_INPUT in the environment is ignored, and the config file has no
+such key. Alerts are written one JSON object a line (to standard output
 unless --output is given); invalid lines are reported with their line number
 and skipped; a summary with the throughput goes to standard error. Use it to
 test rules on history and in CI. With --labels (the labels.json of
@@ -59,8 +61,8 @@ and session_hijack cannot judge what the SDK sends. Detector settings come from 
 section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "input", "output", "labels",
-			"event-partitions", "detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "input", "output", "labels",
+			"detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, secretOptions),
 		run: runDetect,
 	}
 }

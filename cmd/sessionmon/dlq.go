@@ -24,14 +24,24 @@ carrying what looks like raw personal data), with the reason and the fields.
 Values that look like personal data were redacted before the dead letter was
 stored. Without --nats-url it connects to the embedded server of
 'sessionmon serve'.`,
-		options: join([]string{"log-format", "log-level", "nats-listen", "limit"}, natsOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "limit", "format"}, natsOptions, secretOptions),
+		words:   true,
 		run:     runDLQ,
 	}
 }
 
+// deadLetterJSON is a row of dlq list -o json: the columns of the table.
+type deadLetterJSON struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason"`
+	Fields []string  `json:"fields"`
+	Error  string    `json:"error"`
+}
+
 func runDLQ(ctx context.Context, e *env) error {
-	if len(e.args) != 1 || e.args[0] != "list" {
-		return errors.New("usage: sessionmon dlq list [--limit N]")
+	if err := wantWord(e.args, "list"); err != nil {
+		return err
 	}
 	url := e.cfg.NATS.ClientURL()
 	nc, err := natsconn.Connect(url, e.cfg.NATS, "sessionmon-dlq", e.logger)
@@ -44,12 +54,24 @@ func runDLQ(ctx context.Context, e *env) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	dead, err := ingest.ListDeadLetters(ctx, js, e.cfg.DLQ.Limit)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	missing := errors.Is(err, jetstream.ErrStreamNotFound)
+	if err != nil && !missing {
+		return err
+	}
+	if formatJSON(e) {
+		out := make([]deadLetterJSON, 0, len(dead))
+		for _, d := range dead {
+			fields := d.Fields
+			if fields == nil {
+				fields = []string{}
+			}
+			out = append(out, deadLetterJSON{Seq: d.Seq, Time: d.Time.UTC(), Reason: d.Reason, Fields: fields, Error: d.Error})
+		}
+		return printJSON(e.stdout, out)
+	}
+	if missing {
 		fmt.Fprintln(e.stdout, "no dead letters (the dead-letter stream does not exist yet)")
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	if len(dead) == 0 {
 		fmt.Fprintln(e.stdout, "no dead letters")

@@ -31,18 +31,20 @@ default) or alive (/healthz, with 'live'), print the answer and exit 0 when it
 is, 1 when it is not. A wildcard listen address (0.0.0.0, [::]) is probed on
 the loopback address. Container images need no shell or curl for it.`,
 		options: []string{"http-addr", "log-format", "log-level"},
+		words:   true,
 		run:     runHealth,
 	}
 }
 
 func runHealth(ctx context.Context, e *env) error {
 	path := "/readyz"
-	switch {
-	case len(e.args) == 0, len(e.args) == 1 && e.args[0] == "ready":
-	case len(e.args) == 1 && e.args[0] == "live":
-		path = "/healthz"
-	default:
-		return fmt.Errorf("health: argument %q: want ready or live", e.args)
+	if len(e.args) > 0 {
+		if err := wantWord(e.args, "ready", "live"); err != nil {
+			return err
+		}
+		if e.args[0] == "live" {
+			path = "/healthz"
+		}
 	}
 	url, err := probeURL(e.cfg.HTTPAddr, path)
 	if err != nil {

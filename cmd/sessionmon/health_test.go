@@ -37,7 +37,7 @@ func TestHealthCommand(t *testing.T) {
 			stdout: `{"path":"/readyz"}`, stderrs: []string{"status 503", "not healthy"}},
 		{name: "live/alive", args: []string{"health", "live", "--http-addr", addr}, code: exitOK, stdout: `{"path":"/healthz"}`},
 		{name: "live/wildcard address", args: []string{"health", "live", "--http-addr", wildcard}, code: exitOK, stdout: `{"path":"/healthz"}`},
-		{name: "unknown argument", args: []string{"health", "deep", "--http-addr", addr}, code: exitError, stderrs: []string{"want ready or live"}},
+		{name: "unknown argument", args: []string{"health", "deep", "--http-addr", addr}, code: exitUsage, stderrs: []string{"want ready or live", "Usage: sessionmon health"}},
 		{name: "nothing listening", args: []string{"health", "--http-addr", freeAddr(t)}, code: exitError, stderrs: []string{"(http-addr)", "connect"}},
 	}
 	for _, tc := range tests {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -11,8 +10,6 @@ import (
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/retention"
 )
-
-const holdUsage = "usage: sessionmon hold set --subject PSEUDONYM --reason TEXT | hold lift --subject PSEUDONYM | hold list"
 
 func holdCommand() *command {
 	return &command{
@@ -27,21 +24,22 @@ While any hold is active the ClickHouse TTL backstop is removed (ClickHouse
 20.10 and later) and put back once the last hold is lifted. 'lift' ends the
 hold; 'list' shows the active holds. Every change is appended to the
 legal_holds table with --reason and --requested-by (default: the OS user).`,
-		options: join([]string{"log-format", "log-level", "subject", "reason", "requested-by"}, clickhouseOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "subject", "reason", "requested-by", "format"}, clickhouseOptions, secretOptions),
+		words:   true,
 		run:     runHold,
 	}
 }
 
 func runHold(ctx context.Context, e *env) error {
-	if len(e.args) != 1 || (e.args[0] != "set" && e.args[0] != "lift" && e.args[0] != "list") {
-		return errors.New(holdUsage)
+	if err := wantWord(e.args, "set", "lift", "list"); err != nil {
+		return err
 	}
 	sr := e.cfg.SubjectRequest
 	switch {
 	case e.args[0] != "list" && sr.Subject == "":
-		return fmt.Errorf("hold %s: --subject is required", e.args[0])
+		return usagef("%s: --subject is required", e.args[0])
 	case e.args[0] == "set" && sr.Reason == "":
-		return errors.New("hold set: --reason is required (why the subject's data must be kept)")
+		return usagef("set: --reason is required (why the subject's data must be kept)")
 	}
 	// The TTL options let a lift put the TTL backstop back.
 	store, _, err := openRetentionStore(ctx, e.cfg, e.logger)
@@ -67,9 +65,24 @@ func runHold(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
+		if formatJSON(e) {
+			out := make([]legalHoldJSON, 0, len(holds))
+			for _, h := range holds {
+				out = append(out, legalHoldJSON{Subject: h.Subject, Since: h.Time.UTC(), By: h.Actor, Reason: h.Reason})
+			}
+			return printJSON(e.stdout, out)
+		}
 		return printHolds(e.stdout, holds)
 	}
 	return nil
+}
+
+// legalHoldJSON is a row of hold list -o json: the columns of the table.
+type legalHoldJSON struct {
+	Subject string    `json:"subject"`
+	Since   time.Time `json:"since"`
+	By      string    `json:"by"`
+	Reason  string    `json:"reason"`
 }
 
 func printHolds(out io.Writer, holds []chstore.LegalHold) error {

@@ -24,7 +24,7 @@ copy the alerts and their status changes from SESSIONMON_ALERTS into ClickHouse,
 and serve /metrics, /healthz and /readyz. Run any number of them against one
 NATS: they share the work. Needs --nats-url (or the embedded server of a
 running 'sessionmon serve' on --nats-listen).`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr"}, ingestOptions, geoOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "dlq-max-age"}, ingestOptions, geoOptions, secretOptions),
 		run:     runIngest,
 	}
 }

@@ -30,7 +30,7 @@ Intake tokens are checked with the dashboard record key: give every intake
 the same data-dir or dashboard-record-key as the serve that made them. Put a
 TLS-terminating proxy in front of an intake that is not on loopback: the
 token travels in the Authorization header.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "intake-addr", "intake-max-in-flight", "dashboard-record-key"}, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "intake-addr", "intake-max-in-flight", "dashboard-record-key"}, secretOptions),
 		run:     runIntake,
 	}
 }

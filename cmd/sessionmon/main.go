@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/sessionmon/sessionmon/internal/config"
@@ -42,10 +44,12 @@ type command struct {
 	short   string
 	usage   string
 	summary string
-	// options are the flags it takes; every option is also read from the
-	// environment and the config file.
+	// options are the flags it takes, and the only options it reads from
+	// the environment and the config file.
 	options []string
-	run     func(ctx context.Context, e *env) error
+	// words: it takes positional words (dlq list); the others refuse any.
+	words bool
+	run   func(ctx context.Context, e *env) error
 }
 
 // sharedOptions are flags every long-running subcommand takes.
@@ -61,7 +65,14 @@ var serviceCommands = map[string]bool{"serve": true, "ingest": true, "detect": t
 // natsOptions are the flags of subcommands that talk to NATS.
 // With the embedded server (no nats-url), data-dir locates the credentials
 // files serve wrote.
-var natsOptions = []string{"data-dir", "nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
+// nats-listen and its TLS files locate the embedded server (tls:// when it
+// has a certificate), or configure it in the commands that start it.
+var natsOptions = []string{"data-dir", "nats-url", "nats-creds", "nats-user", "nats-tls-ca", "nats-tls-cert", "nats-tls-key",
+	"nats-listen", "nats-listen-tls-cert", "nats-listen-tls-key"}
+
+// streamOptions are the limits of the events stream, which the commands
+// that start workers create when it is missing (serve updates it too).
+var streamOptions = []string{"stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions"}
 
 func commands() []*command {
 	return []*command{serveCommand(), ingestCommand(), intakeCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), simulateCommand(), dlqCommand(), benchCommand(), healthCommand(), credsCommand(), versionCommand()}
@@ -74,7 +85,35 @@ func main() {
 	os.Exit(code)
 }
 
-// run dispatches args to a subcommand and returns the exit code.
+// usageError is a command line a command can't run: an unknown, missing or
+// extra argument. run prints it with the command's usage and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a usageError.
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// wantWord checks that args is one of words, the subcommand of a command
+// such as dlq list.
+func wantWord(args []string, words ...string) error {
+	want := strings.Join(words, " or ")
+	switch {
+	case len(args) == 0:
+		return usagef("missing subcommand: want %s", want)
+	case !slices.Contains(words, args[0]):
+		return usagef("unknown subcommand %q: want %s", args[0], want)
+	case len(args) > 1:
+		return usagef("%s: too many arguments", args[0])
+	}
+	return nil
+}
+
+// run dispatches args to a subcommand and returns the exit code: 0 on
+// success, 2 for a command line or configuration that can't run (the
+// command's usage goes to stderr) and 1 when the command fails.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
@@ -84,6 +123,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	var cmd *command
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -91,31 +133,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "sessionmon: unknown command %q\n\n", args[0])
-		printHelp(stderr)
+		fmt.Fprintf(stderr, "sessionmon: unknown command %q\nUsage: sessionmon COMMAND [options]\nRun 'sessionmon help' for the list of commands.\n", args[0])
 		return exitUsage
 	}
 
 	fs := flag.NewFlagSet("sessionmon "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	loader := &config.Loader{Names: cmd.options}
+	fs.SetOutput(io.Discard)
+	// Nil options would mean every option: a command without any reads none.
+	loader := &config.Loader{Names: append([]string{}, cmd.options...)}
 	loader.Register(fs)
-	fs.Usage = func() {
+	help := func(w io.Writer) {
 		var secrets []string
 		for _, name := range cmd.options {
 			if o, _ := config.Lookup(name); o.Secret {
 				secrets = append(secrets, name)
 			}
 		}
-		config.Usage(fs.Output(), fs, cmd.usage, cmd.summary, secrets)
+		config.Usage(w, fs, cmd.usage, cmd.summary, secrets)
 	}
 	for _, a := range args[1:] {
 		if a == "--" {
 			break
 		}
 		if a == "-h" || a == "-help" || a == "--help" {
-			fs.SetOutput(stdout)
-			fs.Usage()
+			help(stdout)
 			return exitOK
 		}
 	}
@@ -124,6 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var positional []string
 	for rest := args[1:]; ; {
 		if err := fs.Parse(rest); err != nil {
+			printUsageError(stderr, cmd, err.Error())
 			return exitUsage
 		}
 		if fs.NArg() == 0 {
@@ -132,9 +174,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		positional = append(positional, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
+	if len(positional) > 0 && !cmd.words {
+		printUsageError(stderr, cmd, fmt.Sprintf("unexpected argument %q", positional[0]))
+		return exitUsage
+	}
 	cfg, err := loader.Load(fs)
 	if err != nil {
-		fmt.Fprintf(stderr, "sessionmon %s: configuration:\n%v\n", cmd.name, indent(err))
+		fmt.Fprintf(stderr, "sessionmon %s: configuration:\n%v\nRun 'sessionmon %s --help' for its options.\n", cmd.name, indent(err), cmd.name)
 		return exitUsage
 	}
 	if cfg.NATS.Embedded() {
@@ -148,11 +194,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger, _ := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	err = cmd.run(ctx, &env{cfg: cfg, logger: logger, stdout: stdout, stderr: stderr, args: positional})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		logger.Error("command failed", slog.String("command", cmd.name), slog.Any("error", err))
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return exitOK
+	case errors.As(err, &ue):
+		printUsageError(stderr, cmd, ue.msg)
+		return exitUsage
+	default:
+		// One line: joined errors are separated by "; ".
+		msg := strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", "; "), cmd.name+": ")
+		fmt.Fprintf(stderr, "sessionmon %s: %s\n", cmd.name, msg)
 		return exitError
 	}
-	return exitOK
+}
+
+// printUsageError writes what is wrong with a command line, the command's
+// usage and where to find its options.
+func printUsageError(w io.Writer, cmd *command, msg string) {
+	fmt.Fprintf(w, "sessionmon %s: %s\nUsage: %s\nRun 'sessionmon %s --help' for its options.\n", cmd.name, msg, cmd.usage, cmd.name)
 }
 
 func printHelp(w io.Writer) {
@@ -160,7 +220,7 @@ func printHelp(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.short)
 	}
-	fmt.Fprintf(w, "\nRun 'sessionmon COMMAND --help' for a command's options. Every option is also\nread from SESSIONMON_* environment variables and a YAML file (--config).\n")
+	fmt.Fprintf(w, "\nRun 'sessionmon COMMAND --help' for a command's options. A command also reads\nits options, and only those, from SESSIONMON_* environment variables and a YAML\nfile (--config). 'sessionmon --version' prints the version.\n")
 }
 
 func indent(err error) string {

@@ -56,7 +56,7 @@ func TestHelpAndVersion(t *testing.T) {
 		contains []string
 	}{
 		{name: "no args lists commands", args: nil, code: exitOK, contains: []string{"serve", "publish", "demo", "version"}},
-		{name: "version", args: []string{"version"}, code: exitOK, contains: []string{"sessionmon dev", "go1."}},
+		{name: "version", args: []string{"version"}, code: exitOK, contains: []string{"sessionmon ", "(commit ", "go1."}},
 		{name: "serve help names env vars and defaults", args: []string{"serve", "--help"}, code: exitOK,
 			contains: []string{"--nats-url", "SESSIONMON_NATS_URL", "--data-dir", `default "./data"`, "SESSIONMON_NATS_TOKEN_FILE"}},
 		{name: "help COMMAND", args: []string{"help", "publish"}, code: exitOK, contains: []string{"--file", "reported with its line"}},

@@ -22,18 +22,21 @@ webhook gave up on is recorded as undeliverable.
 'notify redeliver --alert ID' queues such an alert again, for --webhook or
 for every webhook that gave up on it; the running notifier delivers it with
 the same webhook-id.`,
-		options: join(sharedOptions, natsOptions, []string{"nats-listen", "http-addr", "alert", "webhook"}, clickhouseOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "alert", "webhook"}, clickhouseOptions, secretOptions),
+		words:   true,
 		run:     runNotify,
 	}
 }
 
 func runNotify(ctx context.Context, e *env) error {
-	redeliver := len(e.args) == 1 && e.args[0] == "redeliver"
-	if len(e.args) > 0 && !redeliver {
-		return errors.New("usage: sessionmon notify [redeliver --alert ID [--webhook NAME]]")
+	redeliver := len(e.args) > 0
+	if redeliver {
+		if err := wantWord(e.args, "redeliver"); err != nil {
+			return err
+		}
 	}
 	if redeliver && e.cfg.Notify.AlertID == "" {
-		return errors.New("notify redeliver: --alert is required")
+		return usagef("redeliver: --alert is required")
 	}
 	cfg := *e.cfg
 	cfg.NATS.URL = cfg.NATS.ClientURL()

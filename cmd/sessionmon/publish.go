@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,7 +28,7 @@ Without --nats-url it connects to the embedded server of 'sessionmon serve'.`,
 
 func runPublish(ctx context.Context, e *env) error {
 	if e.cfg.Publish.File == "" {
-		return errors.New("--file is required (use - for standard input)")
+		return usagef("--file is required (use - for standard input)")
 	}
 	var in io.Reader = os.Stdin
 	if e.cfg.Publish.File != "-" {

@@ -18,8 +18,6 @@ import (
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
-const retentionUsage = "usage: sessionmon retention run [--dry-run] | sessionmon retention report"
-
 func retentionCommand() *command {
 	return &command{
 		name:  "retention",
@@ -34,14 +32,15 @@ processing: each data set, its fields, its period, the oldest data present
 and the last successful run. A run takes the retention lock in NATS (the
 embedded server of a running 'sessionmon serve', or --nats-url), so it never
 overlaps with the scheduled job or another run.`,
-		options: join([]string{"log-format", "log-level", "dry-run", "dlq-max-age", "nats-listen"}, natsOptions, clickhouseOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "dry-run", "dlq-max-age", "format"}, natsOptions, clickhouseOptions, secretOptions),
+		words:   true,
 		run:     runRetention,
 	}
 }
 
 func runRetention(ctx context.Context, e *env) error {
-	if len(e.args) != 1 || (e.args[0] != "run" && e.args[0] != "report") {
-		return errors.New(retentionUsage)
+	if err := wantWord(e.args, "run", "report"); err != nil {
+		return err
 	}
 	cfg, err := retention.ParseConfig(e.cfg.RetentionYAML)
 	if err != nil {
@@ -57,7 +56,15 @@ func runRetention(ctx context.Context, e *env) error {
 	}
 	defer store.Close()
 	if e.args[0] == "report" {
-		return printRetentionReport(ctx, e.stdout, store, cfg, e.cfg.DLQ.MaxAge)
+		r, err := buildRetentionReport(ctx, store, cfg, e.cfg.DLQ.MaxAge)
+		if err != nil {
+			return err
+		}
+		if formatJSON(e) {
+			return printJSON(e.stdout, r)
+		}
+		printRetentionReport(e.stdout, r)
+		return nil
 	}
 	if !e.cfg.RetentionRun.DryRun {
 		release, err := retentionLock(ctx, e)
@@ -68,7 +75,11 @@ func runRetention(ctx context.Context, e *env) error {
 	}
 	start := time.Now()
 	rep, err := retention.Run(ctx, store, cfg, time.Now(), e.cfg.RetentionRun.DryRun)
-	if perr := printRetentionRun(e.stdout, rep); perr != nil {
+	printRun := printRetentionRun
+	if formatJSON(e) {
+		printRun = printRetentionRunJSON
+	}
+	if perr := printRun(e.stdout, rep); perr != nil {
 		return errors.Join(err, perr)
 	}
 	if err != nil {
@@ -111,74 +122,186 @@ func printRetentionRun(out io.Writer, rep retention.Report) error {
 	return nil
 }
 
-func printRetentionReport(ctx context.Context, out io.Writer, store *chstore.Store, cfg retention.Config, dlqMaxAge time.Duration) error {
-	fmt.Fprintf(out, "Record of processing: retention (ClickHouse database %s)\n", store.Database())
-	fmt.Fprintf(out, "schedule: %q in %s; no period may exceed %s\n\n", cfg.Schedule, cfg.TimeZone, cfg.MaxPeriod)
+// retentionRunJSON is retention run -o json: the job and the rows of the
+// table.
+type retentionRunJSON struct {
+	Job     string              `json:"job"`
+	DryRun  bool                `json:"dry_run"`
+	Skipped []retentionSkipJSON `json:"skipped"`
+	Steps   []retentionStepJSON `json:"steps"`
+	// RowsKept counts the rows kept under legal hold.
+	RowsKept uint64 `json:"rows_kept_legal_hold"`
+}
+
+type retentionSkipJSON struct {
+	DataSet string `json:"data_set"`
+	Reason  string `json:"reason"`
+}
+
+type retentionStepJSON struct {
+	DataSet    string `json:"data_set"`
+	Action     string `json:"action"`
+	Target     string `json:"target"`
+	RowsBefore uint64 `json:"rows_before"`
+	RowsAfter  uint64 `json:"rows_after"`
+	Kept       uint64 `json:"kept_legal_hold"`
+	Policy     string `json:"policy"`
+	Error      string `json:"error"`
+}
+
+func printRetentionRunJSON(out io.Writer, rep retention.Report) error {
+	r := retentionRunJSON{Job: rep.Job, DryRun: rep.DryRun, Skipped: []retentionSkipJSON{}, Steps: []retentionStepJSON{}, RowsKept: rep.RowsKept()}
+	for _, sk := range rep.Skipped {
+		r.Skipped = append(r.Skipped, retentionSkipJSON{DataSet: sk.DataSet, Reason: sk.Reason})
+	}
+	for _, st := range rep.Steps {
+		msg := ""
+		if st.Err != nil {
+			msg = st.Err.Error()
+		}
+		r.Steps = append(r.Steps, retentionStepJSON{DataSet: st.DataSet, Action: st.Action, Target: st.Target,
+			RowsBefore: st.RowsBefore, RowsAfter: st.RowsAfter, Kept: st.Kept, Policy: st.Policy, Error: msg})
+	}
+	return printJSON(out, r)
+}
+
+// retentionReport is what retention report prints: the record of
+// processing of each data set (-o json prints it as is).
+type retentionReport struct {
+	Database         string             `json:"database"`
+	Schedule         string             `json:"schedule"`
+	TimeZone         string             `json:"time_zone"`
+	MaxPeriod        string             `json:"max_period"`
+	DataSets         []retentionDataSet `json:"data_sets"`
+	LegalHoldsActive int                `json:"legal_holds_active"`
+	LastRun          *retentionLastRun  `json:"last_successful_run"`
+}
+
+// retentionDataSet is one data set of the report: in a ClickHouse table
+// (Table) or in the dead-letter stream (Stream).
+type retentionDataSet struct {
+	Name   string `json:"name"`
+	Period string `json:"period"`
+	// EventTypePeriods and AppPeriods override Period for the events.
+	EventTypePeriods map[string]string `json:"event_type_periods,omitempty"`
+	AppPeriods       map[string]string `json:"app_periods,omitempty"`
+	Table            string            `json:"table,omitempty"`
+	TableExists      bool              `json:"table_exists"`
+	// Oldest is the time of the oldest row (nil: none).
+	Oldest *time.Time `json:"oldest_data"`
+	Fields []string   `json:"fields"`
+	Stream string     `json:"stream,omitempty"`
+	// StreamMaxAge is how long the stream keeps a message.
+	StreamMaxAge string `json:"stream_max_age,omitempty"`
+}
+
+type retentionLastRun struct {
+	Job         string    `json:"job"`
+	Started     time.Time `json:"started"`
+	Target      string    `json:"target"`
+	RowsDeleted uint64    `json:"rows_deleted"`
+}
+
+func buildRetentionReport(ctx context.Context, store *chstore.Store, cfg retention.Config, dlqMaxAge time.Duration) (retentionReport, error) {
+	r := retentionReport{Database: store.Database(), Schedule: cfg.Schedule, TimeZone: cfg.TimeZone, MaxPeriod: cfg.MaxPeriod.String(),
+		DataSets: []retentionDataSet{}}
 	for _, ds := range retention.DataSets {
-		fmt.Fprintf(out, "%s\n  period: %s\n", ds, cfg.Periods[ds])
+		d := retentionDataSet{Name: ds, Period: cfg.Periods[ds].String(), Fields: []string{}}
 		if ds == retention.DataSetEvents {
-			types := make([]schemas.Type, 0, len(cfg.EventTypes))
-			for t := range cfg.EventTypes {
-				types = append(types, t)
+			for t, p := range cfg.EventTypes {
+				if d.EventTypePeriods == nil {
+					d.EventTypePeriods = map[string]string{}
+				}
+				d.EventTypePeriods[string(t)] = p.String()
 			}
-			slices.Sort(types)
-			for _, t := range types {
-				fmt.Fprintf(out, "  period of %s: %s\n", t, cfg.EventTypes[t])
-			}
-			for _, app := range slices.Sorted(maps.Keys(cfg.Apps)) {
-				fmt.Fprintf(out, "  period of app %s: %s\n", app, cfg.Apps[app])
+			for app, p := range cfg.Apps {
+				if d.AppPeriods == nil {
+					d.AppPeriods = map[string]string{}
+				}
+				d.AppPeriods[app] = p.String()
 			}
 		}
 		table, ok := retention.Tables[ds]
 		if !ok {
-			fmt.Fprintf(out, "  stored in: JetStream stream SESSIONMON_DLQ, kept %s (%s), values that look like personal data redacted\n\n",
-				retention.Period(dlqMaxAge), config.EnvName("dlq-max-age"))
+			d.Stream, d.StreamMaxAge = schemas.DLQStream, retention.Period(dlqMaxAge).String()
+			r.DataSets = append(r.DataSets, d)
 			continue
 		}
-		fmt.Fprintf(out, "  stored in: ClickHouse table %s.%s\n", store.Database(), table)
+		d.Table = table
 		exists, err := store.TableExists(ctx, table)
 		if err != nil {
-			return err
+			return r, err
 		}
-		if !exists {
-			fmt.Fprint(out, "  table not created yet: nothing stored\n\n")
-			continue
+		d.TableExists = exists
+		if exists {
+			oldest, ok, err := store.OldestRow(ctx, table)
+			if err != nil {
+				return r, err
+			}
+			if ok {
+				o := oldest.UTC()
+				d.Oldest = &o
+			}
+			cols, err := store.TableColumns(ctx, table)
+			if err != nil {
+				return r, err
+			}
+			for _, c := range cols {
+				d.Fields = append(d.Fields, c.Name)
+			}
 		}
-		oldest, ok, err := store.OldestRow(ctx, table)
-		if err != nil {
-			return err
-		}
-		if ok {
-			fmt.Fprintf(out, "  oldest data present: %s\n", oldest.Format(time.RFC3339))
-		} else {
-			fmt.Fprintln(out, "  oldest data present: none (empty)")
-		}
-		cols, err := store.TableColumns(ctx, table)
-		if err != nil {
-			return err
-		}
-		names := make([]string, len(cols))
-		for i, c := range cols {
-			names[i] = c.Name
-		}
-		fmt.Fprintf(out, "  fields: %s\n\n", strings.Join(names, ", "))
+		r.DataSets = append(r.DataSets, d)
 	}
 	holds, err := store.ActiveLegalHolds(ctx)
 	if err != nil {
-		return err
+		return r, err
 	}
-	fmt.Fprintf(out, "legal holds active: %d (their rows are kept past their periods; sessionmon hold list)\n", len(holds))
+	r.LegalHoldsActive = len(holds)
 	last, ok, err := store.LastRun(ctx, chstore.OutcomeOK)
 	if err != nil {
-		return err
+		return r, err
 	}
-	if !ok {
+	if ok {
+		r.LastRun = &retentionLastRun{Job: last.Job, Started: last.Started.UTC(), Target: last.Target, RowsDeleted: last.RowsBefore}
+	}
+	return r, nil
+}
+
+func printRetentionReport(out io.Writer, r retentionReport) {
+	fmt.Fprintf(out, "Record of processing: retention (ClickHouse database %s)\n", r.Database)
+	fmt.Fprintf(out, "schedule: %q in %s; no period may exceed %s\n\n", r.Schedule, r.TimeZone, r.MaxPeriod)
+	for _, d := range r.DataSets {
+		fmt.Fprintf(out, "%s\n  period: %s\n", d.Name, d.Period)
+		for _, t := range slices.Sorted(maps.Keys(d.EventTypePeriods)) {
+			fmt.Fprintf(out, "  period of %s: %s\n", t, d.EventTypePeriods[t])
+		}
+		for _, app := range slices.Sorted(maps.Keys(d.AppPeriods)) {
+			fmt.Fprintf(out, "  period of app %s: %s\n", app, d.AppPeriods[app])
+		}
+		if d.Table == "" {
+			fmt.Fprintf(out, "  stored in: JetStream stream %s, kept %s (%s), values that look like personal data redacted\n\n",
+				d.Stream, d.StreamMaxAge, config.EnvName("dlq-max-age"))
+			continue
+		}
+		fmt.Fprintf(out, "  stored in: ClickHouse table %s.%s\n", r.Database, d.Table)
+		if !d.TableExists {
+			fmt.Fprint(out, "  table not created yet: nothing stored\n\n")
+			continue
+		}
+		if d.Oldest != nil {
+			fmt.Fprintf(out, "  oldest data present: %s\n", d.Oldest.Format(time.RFC3339))
+		} else {
+			fmt.Fprintln(out, "  oldest data present: none (empty)")
+		}
+		fmt.Fprintf(out, "  fields: %s\n\n", strings.Join(d.Fields, ", "))
+	}
+	fmt.Fprintf(out, "legal holds active: %d (their rows are kept past their periods; sessionmon hold list)\n", r.LegalHoldsActive)
+	if r.LastRun == nil {
 		fmt.Fprintln(out, "last successful run: never")
-		return nil
+		return
 	}
 	fmt.Fprintf(out, "last successful run: %s at %s, %s, %d rows deleted\n",
-		last.Job, last.Started.Format(time.RFC3339), last.Target, last.RowsBefore)
-	return nil
+		r.LastRun.Job, r.LastRun.Started.Format(time.RFC3339), r.LastRun.Target, r.LastRun.RowsDeleted)
 }
 
 // retentionLock takes the lock the scheduled job takes, so that a run by

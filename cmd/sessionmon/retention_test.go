@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"testing"
 	"time"
@@ -48,6 +49,16 @@ func TestRetentionRunAndReport(t *testing.T) {
 	require.NoError(t, runRetention(ctx, retentionEnv(t, &out, true, "run")))
 	require.Contains(t, out.String(), "dry run: nothing was deleted")
 	require.Contains(t, out.String(), old.Format("20060102"))
+	out.Reset()
+	dryJSON := retentionEnv(t, &out, true, "run")
+	dryJSON.cfg.Format = "json"
+	require.NoError(t, runRetention(ctx, dryJSON))
+	var run retentionRunJSON
+	require.NoError(t, json.Unmarshal(out.Bytes(), &run), out.String())
+	require.True(t, run.DryRun)
+	require.NotEmpty(t, run.Steps)
+	require.Equal(t, "events", run.Steps[0].DataSet)
+	require.Equal(t, run.Steps[0].RowsBefore, run.Steps[0].RowsAfter, "a dry run deletes nothing")
 	n, err := store.CountEvents(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), n)
@@ -84,7 +95,25 @@ func TestRetentionRunAndReport(t *testing.T) {
 	release()
 	require.NoError(t, runRetention(ctx, busy))
 
-	require.ErrorContains(t, runRetention(ctx, retentionEnv(t, &out, false, "purge")), "usage: sessionmon retention")
+	// -o json: the report as one JSON object.
+	out.Reset()
+	reportJSON := retentionEnv(t, &out, false, "report")
+	reportJSON.cfg.Format = "json"
+	require.NoError(t, runRetention(ctx, reportJSON))
+	var rep retentionReport
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.NotEmpty(t, rep.DataSets)
+	require.Equal(t, "events", rep.DataSets[0].Name)
+	require.Equal(t, "30d", rep.DataSets[0].Period)
+	require.True(t, rep.DataSets[0].TableExists)
+	require.Contains(t, rep.DataSets[0].Fields, "time_ms")
+	require.NotNil(t, rep.LastRun)
+	require.Regexp(t, `^retention-`, rep.LastRun.Job)
+	require.Contains(t, out.String(), `"last_successful_run": {`)
+
+	var ue *usageError
+	require.ErrorAs(t, runRetention(ctx, retentionEnv(t, &out, false, "purge")), &ue)
+	require.Contains(t, ue.Error(), "want run or report")
 	e := retentionEnv(t, &out, false, "report")
 	e.cfg.DLQ.MaxAge = 30 * 24 * time.Hour
 	require.ErrorContains(t, runRetention(ctx, e), "SESSIONMON_DLQ_MAX_AGE")

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,15 @@ func TestSDKsThroughTheIntake(t *testing.T) {
 	require.Contains(t, list, "jsshop")
 	require.Contains(t, list, "pyshop")
 	require.NotEmpty(t, oldID, list)
+	// -o json: the same rows, one JSON array, never a token.
+	code, list, errOut = runCmd(t, t.Context(), "creds", "http-tokens", "-o", "json", "--data-dir", p.dataDir, "--nats-listen", p.natsAddr)
+	require.Equal(t, exitOK, code, errOut)
+	require.NotContains(t, list, "smi_")
+	var tokens []intakeTokenJSON
+	require.NoError(t, json.Unmarshal([]byte(list), &tokens), list)
+	require.True(t, slices.ContainsFunc(tokens, func(tok intakeTokenJSON) bool {
+		return tok.ID == oldID && tok.App == "old" && !tok.Expired && tok.Expires.After(tok.Created)
+	}), list)
 	code, _, errOut = runCmd(t, t.Context(), "creds", "revoke-http", oldID, "--data-dir", p.dataDir, "--nats-listen", p.natsAddr)
 	require.Equal(t, exitOK, code, errOut)
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.base+"/v1/events", strings.NewReader("{}"))

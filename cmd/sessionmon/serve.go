@@ -50,9 +50,8 @@ first start serve writes, in <data-dir>/nats/ (mode 0700; keys in keys/):
 Later starts reuse the keys, so these files stay valid. Mint per-app
 credentials with 'sessionmon creds app NAME'. --nats-listen is loopback
 unless --nats-listen-tls-cert and --nats-listen-tls-key are set.`,
-		options: join(sharedOptions, natsOptions, []string{
-			"nats-listen", "nats-listen-tls-cert", "nats-listen-tls-key", "stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions",
-			"detect-snapshot-interval", "http-addr", "pprof-addr", "intake-max-in-flight", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
+		options: join(sharedOptions, natsOptions, streamOptions, []string{
+			"dlq-max-age", "detect-snapshot-interval", "http-addr", "pprof-addr", "intake-max-in-flight", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
 		}, ingestOptions, geoOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}

@@ -27,7 +27,7 @@ type servedPipeline struct {
 }
 
 // startServeWithAdmin runs `sessionmon serve` with a config file holding an admin
-// user (made with `sessionmon user add`, as the README says) and yaml
+// user (made with `sessionmon user add`, as docs/dashboard.md says) and yaml
 // (more top-level sections), waits until the checks named in ready pass,
 // signs in to the dashboard and makes an API token. serve stops, and must
 // exit cleanly, when the test ends.
@@ -51,7 +51,16 @@ func startServeWithAdmin(t *testing.T, yaml string, ready ...string) *servedPipe
 	}
 	cfgFile := filepath.Join(dir, "sessionmon.yaml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(yaml+"dashboard:\n  users:\n"+entry.String()), 0o600))
+	p := serveWithConfig(t, dsn, dataDir, cfgFile, ready...)
+	p.api = dashboardAPI(t, p.base, admin, password)
+	return p
+}
 
+// serveWithConfig runs `sessionmon serve` on the ClickHouse database dsn with
+// dataDir and the config file cfgFile, and waits until the checks named in
+// ready pass. serve stops, and must exit cleanly, when the test ends.
+func serveWithConfig(t *testing.T, dsn, dataDir, cfgFile string, ready ...string) *servedPipeline {
+	t.Helper()
 	p := &servedPipeline{natsAddr: freeAddr(t), dataDir: dataDir}
 	httpAddr := freeAddr(t)
 	p.base = "http://" + httpAddr
@@ -91,6 +100,5 @@ func startServeWithAdmin(t *testing.T, yaml string, ready ...string) *servedPipe
 		}
 		return nil
 	})
-	p.api = dashboardAPI(t, p.base, admin, password)
 	return p
 }

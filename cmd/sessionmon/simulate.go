@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -52,7 +51,7 @@ Then measure the detectors on it:
 func runSimulate(_ context.Context, e *env) error {
 	c := e.cfg.Simulate
 	if c.Out == "" {
-		return errors.New("simulate: --out (SESSIONMON_OUT) is required: the directory to write into")
+		return usagef("--out (SESSIONMON_OUT) is required: the directory to write into")
 	}
 	ds, err := simulate.Generate(simulate.Config{Seed: c.Seed, Users: c.Users, Days: c.Days})
 	if err != nil {

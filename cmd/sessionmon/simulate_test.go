@@ -44,7 +44,7 @@ func TestSimulateThroughOfflineDetect(t *testing.T) {
 	}
 
 	code, _, errOut = runCmd(t, t.Context(), "simulate")
-	require.Equal(t, exitError, code)
+	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "--out")
 	code, _, errOut = runCmd(t, t.Context(), "detect", "--input", filepath.Join(dir, "events.ndjson"), "--output", out,
 		"--labels", filepath.Join(dir, "missing.json"))

@@ -17,8 +17,6 @@ import (
 	"github.com/sessionmon/sessionmon/retention"
 )
 
-const eraseUsage = "usage: sessionmon erase --subject PSEUDONYM [--requested-by NAME] | sessionmon erase list"
-
 func eraseCommand() *command {
 	return &command{
 		name:  "erase",
@@ -41,7 +39,8 @@ running and is finished by 'sessionmon serve', which resumes such requests
 at start and every minute. A subject under legal hold is refused (see
 'sessionmon hold'). Needs NATS. Safe to run again. 'erase list' shows the
 newest requests with the subject's hash and their status.`,
-		options: join([]string{"log-format", "log-level", "subject", "requested-by", "nats-listen"}, natsOptions, clickhouseOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "subject", "requested-by", "format"}, natsOptions, clickhouseOptions, secretOptions),
+		words:   true,
 		run:     runErase,
 	}
 }
@@ -61,7 +60,7 @@ changes and webhook deliveries, each row once.`,
 
 func openSubjectStore(ctx context.Context, e *env) (*chstore.Store, error) {
 	if e.cfg.SubjectRequest.Subject == "" {
-		return nil, errors.New("--subject is required")
+		return nil, usagef("--subject is required")
 	}
 	store, _, err := openRetentionStore(ctx, e.cfg, e.logger)
 	return store, err
@@ -71,12 +70,14 @@ func openSubjectStore(ctx context.Context, e *env) (*chstore.Store, error) {
 const erasureListLimit = 100
 
 func runErase(ctx context.Context, e *env) error {
-	list := len(e.args) == 1 && e.args[0] == "list"
-	if len(e.args) > 0 && !list {
-		return errors.New(eraseUsage)
+	list := len(e.args) > 0
+	if list {
+		if err := wantWord(e.args, "list"); err != nil {
+			return err
+		}
 	}
 	if !list && e.cfg.SubjectRequest.Subject == "" {
-		return errors.New("--subject is required (or: sessionmon erase list)")
+		return usagef("--subject is required (or: sessionmon erase list)")
 	}
 	store, rc, err := openRetentionStore(ctx, e.cfg, e.logger)
 	if err != nil {
@@ -94,6 +95,9 @@ func runErase(ctx context.Context, e *env) error {
 		reqs, err := eraser.Requests(ctx, erasureListLimit)
 		if err != nil {
 			return err
+		}
+		if formatJSON(e) {
+			return printJSON(e.stdout, erasureRequestsJSON(reqs))
 		}
 		return printErasureRequests(e.stdout, reqs)
 	}
@@ -130,6 +134,31 @@ func runErase(ctx context.Context, e *env) error {
 	// The request keeps this hash, not the pseudonym, as its proof.
 	fmt.Fprintln(e.stdout, "recorded as subject "+req.SubjectHash)
 	return nil
+}
+
+// erasureRequestJSON is a row of erase list -o json: the columns of the
+// table. The pseudonym is never shown: the hash is the proof.
+type erasureRequestJSON struct {
+	ID              string    `json:"id"`
+	SubjectHash     string    `json:"subject_hash"`
+	Status          string    `json:"status"`
+	Requested       time.Time `json:"requested"`
+	RequestedBy     string    `json:"requested_by"`
+	Updated         time.Time `json:"updated"`
+	RowsErased      uint64    `json:"rows_erased"`
+	MessagesDeleted uint64    `json:"messages_deleted"`
+	Error           string    `json:"error"`
+}
+
+func erasureRequestsJSON(reqs []chstore.ErasureRequest) []erasureRequestJSON {
+	out := make([]erasureRequestJSON, 0, len(reqs))
+	for _, r := range reqs {
+		out = append(out, erasureRequestJSON{
+			ID: r.ID, SubjectHash: r.SubjectHash, Status: string(r.Status), Requested: r.Requested.UTC(), RequestedBy: r.RequestedBy,
+			Updated: r.Updated.UTC(), RowsErased: r.Rows.Total(), MessagesDeleted: r.Streams.Total(), Error: r.Error,
+		})
+	}
+	return out
 }
 
 func printErasureRequests(out io.Writer, reqs []chstore.ErasureRequest) error {

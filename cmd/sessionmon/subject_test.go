@@ -84,6 +84,20 @@ func TestExportThenErase(t *testing.T) {
 	require.Contains(t, lines[1], " done ")
 	require.NotContains(t, out.String(), "sub_0001", "the list does not show pseudonyms")
 
+	// -o json: the same rows and columns, one JSON array.
+	out.Reset()
+	list.cfg.Format = "json"
+	require.NoError(t, runErase(ctx, list))
+	require.NotContains(t, out.String(), "sub_0001", "the list does not show pseudonyms")
+	var reqs []map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &reqs), out.String())
+	require.Len(t, reqs, 2)
+	require.Equal(t, "done", reqs[0]["status"])
+	for _, k := range []string{"id", "subject_hash", "requested", "requested_by", "updated", "rows_erased", "messages_deleted", "error"} {
+		require.Contains(t, reqs[0], k)
+	}
+	require.Len(t, reqs[0], 9, "the columns of the table, nothing more")
+
 	require.ErrorContains(t, runErase(ctx, subjectEnv(t, &out, "")), "--subject is required")
 	require.ErrorIs(t, runErase(ctx, subjectEnv(t, &out, "bad subject!")), chstore.ErrInvalidArgument)
 	require.ErrorIs(t, runExport(ctx, subjectEnv(t, &out, "bad subject!")), chstore.ErrInvalidArgument)
@@ -115,6 +129,15 @@ func TestHoldBlocksErase(t *testing.T) {
 	require.NoError(t, runHold(ctx, hold("list")))
 	require.Contains(t, out.String(), "sub_0001")
 	require.Contains(t, out.String(), "case 42")
+	out.Reset()
+	listJSON := hold("list")
+	listJSON.cfg.Format = "json"
+	require.NoError(t, runHold(ctx, listJSON))
+	var holds []legalHoldJSON
+	require.NoError(t, json.Unmarshal(out.Bytes(), &holds), out.String())
+	require.Len(t, holds, 1)
+	require.Equal(t, legalHoldJSON{Subject: "sub_0001", Since: holds[0].Since, By: "dpo", Reason: "case 42"}, holds[0])
+	require.WithinDuration(t, time.Now(), holds[0].Since, time.Minute)
 
 	out.Reset()
 	err := runErase(ctx, subjectEnv(t, &out, "sub_0001"))
@@ -128,7 +151,9 @@ func TestHoldBlocksErase(t *testing.T) {
 	out.Reset()
 	require.NoError(t, runErase(ctx, subjectEnv(t, &out, "sub_0001")))
 	require.Contains(t, out.String(), "events: 1 rows erased")
-	require.ErrorContains(t, runHold(ctx, hold("frobnicate")), "usage: sessionmon hold")
+	var ue *usageError
+	require.ErrorAs(t, runHold(ctx, hold("frobnicate")), &ue)
+	require.Contains(t, ue.Error(), "want set or lift or list")
 }
 
 func TestEraseAsksRunningDetectorsToForget(t *testing.T) {

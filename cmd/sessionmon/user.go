@@ -27,13 +27,19 @@ input; a pipe works too), hash it with argon2id, and print the YAML entry to
 paste under dashboard.users in the config file. Nothing is stored: the config
 file is the list of users. Passwords shorter than 12 characters are refused.`,
 		options: []string{"role", "password-file"},
+		words:   true,
 		run:     runUser,
 	}
 }
 
 func runUser(_ context.Context, e *env) error {
-	if len(e.args) != 2 || e.args[0] != "add" {
-		return errors.New("usage: sessionmon user add NAME --role viewer|analyst|admin [--password-file FILE]")
+	switch {
+	case len(e.args) == 0 || e.args[0] != "add":
+		return wantWord(e.args[:min(len(e.args), 1)], "add")
+	case len(e.args) == 1:
+		return usagef("add: missing the user's NAME")
+	case len(e.args) > 2:
+		return usagef("add: too many arguments")
 	}
 	name := e.args[1]
 	if !dashboard.ValidUserName(name) {

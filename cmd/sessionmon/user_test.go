@@ -59,7 +59,7 @@ func TestUserAdd(t *testing.T) {
 		{name: "bad role", args: []string{"add", "bob"}, role: "root", file: pwFile, want: "--role"},
 		{name: "no role", args: []string{"add", "bob"}, file: pwFile, want: "--role"},
 		{name: "bad name", args: []string{"add", "bob smith"}, role: "viewer", file: pwFile, want: "NAME"},
-		{name: "no name", args: []string{"add"}, role: "viewer", file: pwFile, want: "usage"},
+		{name: "no name", args: []string{"add"}, role: "viewer", file: pwFile, want: "missing the user's NAME"},
 		{name: "missing file", args: []string{"add", "bob"}, role: "viewer", file: filepath.Join(dir, "nope"), want: "--password-file"},
 	}
 	for _, tt := range tests {

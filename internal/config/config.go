@@ -76,6 +76,8 @@ type Config struct {
 	// Output is the file a command writes its results to (detect: alerts,
 	// demo: events); empty or "-" is standard output.
 	Output string
+	// Format is how list and report commands print: "table" or "json".
+	Format string
 
 	Serve   Serve
 	Publish Publish
@@ -298,6 +300,10 @@ type Dashboard struct {
 	// records in NATS (secret); empty: a key kept in
 	// <data-dir>/dashboard-record.key.
 	RecordKey string
+	// AdminPassword (secret) makes a first admin user, "admin", when the
+	// config file names no dashboard users: for containers, whose
+	// operators cannot run `sessionmon user add` before the first start.
+	AdminPassword string
 }
 
 // UserAdd configures `sessionmon user add`.
@@ -350,6 +356,7 @@ func Default() Config {
 		Detect: Detect{SnapshotInterval: 5 * time.Minute},
 		Bench:  Bench{Events: 1_000_000},
 		DLQ:    DLQ{MaxAge: 7 * 24 * time.Hour, Limit: 20},
+		Format: "table",
 		Creds:  Creds{Expires: 365 * 24 * time.Hour},
 		Intake: Intake{Addr: "127.0.0.1:8090", MaxInFlight: 64},
 		Demo: Demo{

@@ -36,7 +36,7 @@ func writeFile(t *testing.T, body string) string {
 func TestLoadPrecedence(t *testing.T) {
 	t.Parallel()
 	file := writeFile(t, "nats:\n  url: nats://file:4222\nstream:\n  max_age: 30d\nhttp:\n  addr: 127.0.0.1:9001\nlog:\n  level: debug\n")
-	names := []string{"nats-url", "stream-max-age", "http-addr", "demo"}
+	names := []string{"nats-url", "stream-max-age", "http-addr", "demo", "log-level", "clickhouse-cluster"}
 
 	tests := []struct {
 		name  string
@@ -140,7 +140,8 @@ func TestLoadErrors(t *testing.T) {
 			if tt.file != "" {
 				args = append(args, "--config", writeFile(t, tt.file))
 			}
-			_, err := load(t, []string{"log-format", "nats-url", "stream-max-age"}, args, tt.env)
+			names := []string{"log-format", "nats-url", "stream-max-age", "stream-duplicates", "nats-user", "nats-password", "clickhouse-cluster"}
+			_, err := load(t, names, args, tt.env)
 			require.Error(t, err)
 			for _, w := range tt.want {
 				require.ErrorContains(t, err, w)
@@ -220,4 +221,48 @@ func TestClickHousePasswordIsASecret(t *testing.T) {
 	}
 	d := Default()
 	require.Equal(t, d.ClickHouseDSN, d.ClickHouseURL(), "no password: the DSN as given")
+}
+
+func TestLoadReadsOnlyTheCommandsOptions(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "http:\n  addr: 127.0.0.1:9001\nbench:\n  events: 0\nstream:\n  max_age: 2d\n")
+	env := map[string]string{
+		"SESSIONMON_EVENTS":         "not a number", // another command's option, malformed
+		"SESSIONMON_STREAM_MAX_AGE": "3d",           // another command's option
+		"SESSIONMON_HTTP_ADDR":      "127.0.0.1:9002",
+	}
+	c, err := load(t, []string{"http-addr"}, []string{"--config", file}, env)
+	require.NoError(t, err, "the variables and keys of options the command does not take are ignored")
+	require.Equal(t, "127.0.0.1:9002", c.HTTPAddr)
+	require.Equal(t, Default().Stream.MaxAge, c.Stream.MaxAge)
+	require.Equal(t, Default().Bench.Events, c.Bench.Events)
+
+	_, err = load(t, []string{"events"}, nil, env)
+	require.ErrorContains(t, err, "SESSIONMON_EVENTS", "a command reads its own options")
+
+	_, err = load(t, []string{"http-addr"}, []string{"--config", writeFile(t, "htpp:\n  addr: x\n")}, nil)
+	require.ErrorContains(t, err, `unknown key "htpp.addr"`, "a key no option has is still an error")
+
+	c, err = load(t, []string{}, nil, map[string]string{"SESSIONMON_LOG_LEVEL": "verbose"})
+	require.NoError(t, err, "a command without options reads none")
+	require.Equal(t, Default(), *c)
+}
+
+func TestFlagOnlyOptions(t *testing.T) {
+	t.Parallel()
+	names := []string{"input", "format"}
+	c, err := load(t, names, nil, map[string]string{"SESSIONMON_INPUT": "events.ndjson", "SESSIONMON_FORMAT": "json"})
+	require.NoError(t, err)
+	require.Empty(t, c.Detect.Input, "--input is a flag only: the environment does not switch detect offline")
+	require.Equal(t, "table", c.Format)
+
+	_, err = load(t, names, []string{"--config", writeFile(t, "detect_offline:\n  input: events.ndjson\n")}, nil)
+	require.ErrorContains(t, err, "--input is a command-line flag only")
+
+	c, err = load(t, names, []string{"--input", "events.ndjson", "-o", "json"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "events.ndjson", c.Detect.Input)
+	require.Equal(t, "json", c.Format)
+	_, err = load(t, names, []string{"--format", "yaml"}, nil)
+	require.ErrorContains(t, err, "must be table or json")
 }

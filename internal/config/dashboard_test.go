@@ -21,7 +21,7 @@ dashboard:
   users:
     - {name: alice, role: admin, password_hash: x}
 `)
-	names := []string{"dashboard-addr", "insecure-dev-cookies"}
+	names := []string{"dashboard-addr", "insecure-dev-cookies", "dashboard-pseudonym-key", "dashboard-record-key"}
 
 	c, err := load(t, names, []string{"--config", file}, nil)
 	require.NoError(t, err)

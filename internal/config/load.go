@@ -27,22 +27,24 @@ const RetentionSection = "retention"
 
 // DashboardSection is the config file's key whose content configures the
 // dashboard (package dashboard decodes it). Its keys addr,
-// insecure_dev_cookies, pseudonym_key and record_key are options
+// insecure_dev_cookies, pseudonym_key, record_key and admin_password are options
 // (dashboard-addr, ...) and are read as such.
 const DashboardSection = "dashboard"
 
 // dashboardOptionKeys are the keys of the dashboard: section that are
 // options rather than part of DashboardYAML.
-var dashboardOptionKeys = []string{"addr", "insecure_dev_cookies", "pseudonym_key", "record_key"}
+var dashboardOptionKeys = []string{"addr", "insecure_dev_cookies", "pseudonym_key", "record_key", "admin_password"}
 
 // ConfigEnv names the variable that points at the YAML config file.
 const ConfigEnv = "SESSIONMON_CONFIG"
 
 // Loader reads a Config for one subcommand.
 type Loader struct {
-	// Names are the options the subcommand takes as flags. Every option can
-	// still be set in the YAML file and the environment, so one file and one
-	// environment serve every subcommand.
+	// Names are the options the subcommand takes: its flags, and the only
+	// options it reads from the environment and the YAML file. The variables
+	// and keys of the other options are ignored, so one file and one
+	// environment serve every subcommand; a key no option has is still an
+	// error. Nil means every option, with no flags (a whole-file check).
 	Names []string
 	// Getenv reads the environment; nil means os.LookupEnv.
 	Getenv func(string) (string, bool)
@@ -76,8 +78,32 @@ func (l *Loader) Register(fs *flag.FlagSet) {
 		}
 		v := &flagValue{text: o.get(&def), isBool: o.Bool}
 		l.flags[name] = v
-		fs.Var(v, name, o.Usage+" (env "+EnvName(name)+")")
+		usage := o.Usage + " (env " + EnvName(name) + ")"
+		if o.FlagOnly {
+			usage = o.Usage + " (flag only)"
+		}
+		fs.Var(v, name, usage)
+		if o.Short != "" {
+			fs.Var(v, o.Short, "short for --"+name)
+		}
 	}
+}
+
+// reads reports whether the subcommand reads option o from the environment
+// and the config file.
+func (l *Loader) reads(o Option) bool {
+	if o.FlagOnly {
+		return false
+	}
+	if l.Names == nil {
+		return true
+	}
+	for _, name := range l.Names {
+		if name == o.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // Load builds the Config after fs.Parse: defaults, then the YAML file, then
@@ -96,11 +122,14 @@ func (l *Loader) Load(fs *flag.FlagSet) (*Config, error) {
 	var errs []error
 	if file != "" {
 		cfg.ConfigFile = file
-		if err := applyFile(&cfg, file); err != nil {
+		if err := applyFile(&cfg, file, l.reads); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, o := range Options {
+		if !l.reads(o) {
+			continue
+		}
 		env := EnvName(o.Name)
 		v, ok := getenv(env)
 		if o.Secret {
@@ -121,11 +150,15 @@ func (l *Loader) Load(fs *flag.FlagSet) (*Config, error) {
 		}
 	}
 	fs.Visit(func(f *flag.Flag) {
-		p, ok := l.flags[f.Name]
+		name := f.Name
+		if o, ok := lookupShort(name); ok {
+			name = o.Name
+		}
+		p, ok := l.flags[name]
 		if !ok {
 			return
 		}
-		o, _ := Lookup(f.Name)
+		o, _ := Lookup(name)
 		if err := o.set(&cfg, p.text); err != nil {
 			errs = append(errs, fmt.Errorf("--%s: %w", f.Name, err))
 		}
@@ -140,8 +173,9 @@ func (l *Loader) Load(fs *flag.FlagSet) (*Config, error) {
 }
 
 // applyFile reads a YAML config file strictly: a key that is not an option
-// is an error, so a typo can't silently leave a default in place.
-func applyFile(cfg *Config, path string) error {
+// is an error, so a typo can't silently leave a default in place. Only the
+// options reads accepts are set; the keys of the others are skipped.
+func applyFile(cfg *Config, path string, reads func(Option) bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read config file: %w", err)
@@ -202,8 +236,14 @@ func applyFile(cfg *Config, path string) error {
 	var errs []error
 	for _, k := range keys {
 		o, ok := byYAML[k]
-		if !ok {
+		switch {
+		case !ok:
 			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", path, k))
+			continue
+		case o.FlagOnly:
+			errs = append(errs, fmt.Errorf("config file %s: %s: --%s is a command-line flag only", path, k, o.Name))
+			continue
+		case !reads(o):
 			continue
 		}
 		if err := o.set(cfg, flat[k]); err != nil {
@@ -246,7 +286,14 @@ func flatten(prefix string, v any, out map[string]string) error {
 func Usage(w io.Writer, fs *flag.FlagSet, usage, summary string, secrets []string) {
 	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nOptions (flag > environment > config file > default):\n", usage, summary)
 	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(w, "  --%s", f.Name)
+		if _, ok := lookupShort(f.Name); ok {
+			return
+		}
+		fmt.Fprintf(w, "  ")
+		if o, ok := Lookup(f.Name); ok && o.Short != "" && fs.Lookup(o.Short) != nil {
+			fmt.Fprintf(w, "-%s, ", o.Short)
+		}
+		fmt.Fprintf(w, "--%s", f.Name)
 		if f.DefValue != "" {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
 		}

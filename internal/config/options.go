@@ -24,6 +24,11 @@ type Option struct {
 	// be read from a file named by SESSIONMON_<NAME>_FILE. They are redacted
 	// in dumps.
 	Secret bool
+	// FlagOnly options are read from the command line only, never from the
+	// environment or the config file: they choose what one run does.
+	FlagOnly bool
+	// Short is a one-letter alias of the flag (-o for --format), if any.
+	Short string
 
 	get func(*Config) string
 	set func(*Config, string) error
@@ -44,6 +49,11 @@ func str(name, yaml, usage string, p func(*Config) *string) Option {
 func secret(name, yaml, usage string, p func(*Config) *string) Option {
 	o := str(name, yaml, usage, p)
 	o.Secret = true
+	return o
+}
+
+func flagOnly(o Option) Option {
+	o.FlagOnly = true
 	return o
 }
 
@@ -194,8 +204,18 @@ var Options = []Option{
 	boolean("sequential", "bench.sequential", "publish every event first, then ingest, to measure each stage alone", func(c *Config) *bool { return &c.Bench.Sequential }),
 	integer("events", "bench.events", "number of events the benchmark publishes", func(c *Config) *int { return &c.Bench.Events }),
 
-	str("input", "detect_offline.input", "NDJSON file of schema v1 events to run the detectors over (- for standard input)", func(c *Config) *string { return &c.Detect.Input }),
+	flagOnly(str("input", "detect_offline.input", "NDJSON file of schema v1 events to run the detectors over offline, instead of live (- for standard input)", func(c *Config) *string { return &c.Detect.Input })),
 	str("labels", "detect_offline.labels", "labels file of the attacks in --input (as sessionmon simulate writes it): print recall and false positives per detector after the run", func(c *Config) *string { return &c.Detect.Labels }),
+	{Name: "format", YAML: "format", Short: "o", FlagOnly: true, Usage: "output format of lists and reports: table or json (one JSON document)",
+		get: func(c *Config) string { return c.Format },
+		set: func(c *Config, v string) error {
+			if v = strings.TrimSpace(v); v != "table" && v != "json" {
+				return fmt.Errorf("must be table or json (got %q)", v)
+			}
+			c.Format = v
+			return nil
+		},
+	},
 	str("output", "output", "file to write results to (default: standard output): one JSON object a line; for creds, the credentials file", func(c *Config) *string { return &c.Output }),
 
 	str("alert", "notify_redeliver.alert", "id of the alert to deliver again", func(c *Config) *string { return &c.Notify.AlertID }),
@@ -220,6 +240,7 @@ var Options = []Option{
 	str("dashboard-addr", "dashboard.addr", "address of the dashboard (host:port)", func(c *Config) *string { return &c.Dashboard.Addr }),
 	boolean("insecure-dev-cookies", "dashboard.insecure_dev_cookies", "dashboard cookies without __Host- and Secure, for plain-http development on a loopback dashboard-addr only", func(c *Config) *bool { return &c.Dashboard.InsecureDevCookies }),
 	secret("dashboard-pseudonym-key", "dashboard.pseudonym_key", "key (32+ bytes) the dashboard pseudonymizes its own events with; default: a random key kept in <data-dir>/dashboard-pseudonym.key", func(c *Config) *string { return &c.Dashboard.PseudonymKey }),
+	secret("dashboard-admin-password", "dashboard.admin_password", "password of a first admin user, admin, made when the config file lists no dashboard users (containers: SESSIONMON_DASHBOARD_ADMIN_PASSWORD_FILE=/run/secrets/...); at least 12 characters; ignored once users are configured", func(c *Config) *string { return &c.Dashboard.AdminPassword }),
 	secret("dashboard-record-key", "dashboard.record_key", "key (32+ bytes) that authenticates the dashboard's sessions and API tokens stored in NATS; every serve and dashboard process must share it (changing it signs everyone out and voids every API token); default: a random key kept in <data-dir>/dashboard-record.key", func(c *Config) *string { return &c.Dashboard.RecordKey }),
 	str("role", "user_add.role", "role of the new dashboard user: viewer, analyst or admin", func(c *Config) *string { return &c.UserAdd.Role }),
 	str("password-file", "user_add.password_file", "file holding the new user's password (- for standard input; default: ask on the terminal)", func(c *Config) *string { return &c.UserAdd.PasswordFile }),
@@ -234,6 +255,16 @@ var Options = []Option{
 	integer("seed", "simulate.seed", "random seed of the simulation (the same seed gives the same data)", func(c *Config) *int64 { return &c.Simulate.Seed }),
 	integer("users", "simulate.users", "number of simulated users", func(c *Config) *int { return &c.Simulate.Users }),
 	integer("days", "simulate.days", "number of simulated days", func(c *Config) *int { return &c.Simulate.Days }),
+}
+
+// lookupShort returns the option whose short flag is name.
+func lookupShort(name string) (Option, bool) {
+	for _, o := range Options {
+		if o.Short != "" && o.Short == name {
+			return o, true
+		}
+	}
+	return Option{}, false
 }
 
 // Lookup returns the option with the given flag name.
