@@ -30,13 +30,16 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/sessionmon /usr/local/bin/sessionmon
 COPY --from=build --chown=65532:65532 /out/data /var/lib/sessionmon
 USER 65532:65532
+# 8080: the dashboard and serve's HTTP intake; 9477: /metrics, /healthz and
+# /readyz.
 ENV SESSIONMON_DATA_DIR=/var/lib/sessionmon \
-    SESSIONMON_HTTP_ADDR=0.0.0.0:8080 \
+    SESSIONMON_DASHBOARD_ADDR=0.0.0.0:8080 \
+    SESSIONMON_METRICS_ADDR=0.0.0.0:9477 \
     SESSIONMON_LOG_FORMAT=json
 VOLUME ["/var/lib/sessionmon"]
-EXPOSE 8080
-# `sessionmon health` asks /readyz on SESSIONMON_HTTP_ADDR (a wildcard address
-# is probed on loopback): no shell or curl needed in the image.
+EXPOSE 8080 9477
+# `sessionmon health` asks /readyz on SESSIONMON_METRICS_ADDR (a wildcard
+# address is probed on loopback): no shell or curl needed in the image.
 HEALTHCHECK --interval=10s --timeout=6s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/sessionmon", "health"]
 ENTRYPOINT ["/usr/local/bin/sessionmon"]

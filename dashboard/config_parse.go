@@ -1,10 +1,8 @@
 package dashboard
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sessionmon/sessionmon/internal/config"
 )
 
 // ErrInvalidConfig wraps every problem ParseConfig finds.
@@ -23,34 +23,18 @@ var userName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 // ValidUserName reports whether name may name a dashboard user.
 func ValidUserName(name string) bool { return userName.MatchString(name) }
 
-// yamlDuration reads a Go duration ("15m", "8h").
-type yamlDuration time.Duration
-
-func (d *yamlDuration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: want a duration like 15m or 8h", n.Line)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q: want a duration like 15m or 8h", n.Line, s)
-	}
-	*d = yamlDuration(v)
-	return nil
-}
-
 // rawConfig is the dashboard: section as written. addr and
 // insecure_dev_cookies are options of their own (dashboard-addr,
 // insecure-dev-cookies) that the config loader takes out of the section.
 type rawConfig struct {
-	PublicURL       string        `yaml:"public_url"`
-	TLSCertFile     string        `yaml:"tls_cert_file"`
-	TLSKeyFile      string        `yaml:"tls_key_file"`
-	TrustedProxies  []string      `yaml:"trusted_proxies"`
-	IdleTimeout     *yamlDuration `yaml:"idle_timeout"`
-	AbsoluteTimeout *yamlDuration `yaml:"absolute_timeout"`
-	ReauthWindow    *yamlDuration `yaml:"reauth_window"`
-	Users           []User        `yaml:"users"`
+	PublicURL       string         `yaml:"public_url"`
+	TLSCertFile     string         `yaml:"tls_cert_file"`
+	TLSKeyFile      string         `yaml:"tls_key_file"`
+	TrustedProxies  []string       `yaml:"trusted_proxies"`
+	IdleTimeout     *time.Duration `yaml:"idle_timeout"`
+	AbsoluteTimeout *time.Duration `yaml:"absolute_timeout"`
+	ReauthWindow    *time.Duration `yaml:"reauth_window"`
+	Users           []User         `yaml:"users"`
 }
 
 // ParseConfig reads the dashboard: section of the config file over
@@ -66,34 +50,42 @@ type rawConfig struct {
 //	  users:
 //	    - {name: alice, role: admin, password_hash: "$argon2id$v=19$m=65536,t=3,p=2$..."}
 func ParseConfig(b []byte) (Config, error) {
+	n, err := config.ParseNode(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: dashboard: %w", ErrInvalidConfig, err)
+	}
+	return ParseConfigNode(n)
+}
+
+// ParseConfigNode is ParseConfig of the section as read from the config
+// file: its problems are *config.FieldError with the file's lines.
+func ParseConfigNode(n *yaml.Node) (Config, error) {
 	cfg := DefaultConfig()
 	var raw rawConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%w: dashboard: %w", ErrInvalidConfig, err)
+	if err := config.DecodeNode(n, &raw, "dashboard"); err != nil {
+		return Config{}, config.Mark(err, ErrInvalidConfig)
 	}
 	cfg.PublicURL, cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Users = raw.PublicURL, raw.TLSCertFile, raw.TLSKeyFile, raw.Users
 	var errs []error
 	for i, s := range raw.TrustedProxies {
 		p, err := parseProxy(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: dashboard.trusted_proxies[%d]: %q: want an address or a CIDR prefix like 10.0.0.0/8", ErrInvalidConfig, i, s))
+			errs = append(errs, config.Problem(ErrInvalidConfig, fmt.Sprintf("dashboard.trusted_proxies[%d]", i), "%q: want an address or a CIDR prefix like 10.0.0.0/8", s))
 			continue
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 	}
 	if raw.IdleTimeout != nil {
-		cfg.IdleTimeout = time.Duration(*raw.IdleTimeout)
+		cfg.IdleTimeout = *raw.IdleTimeout
 	}
 	if raw.AbsoluteTimeout != nil {
-		cfg.AbsoluteTimeout = time.Duration(*raw.AbsoluteTimeout)
+		cfg.AbsoluteTimeout = *raw.AbsoluteTimeout
 	}
 	if raw.ReauthWindow != nil {
-		cfg.ReauthWindow = time.Duration(*raw.ReauthWindow)
+		cfg.ReauthWindow = *raw.ReauthWindow
 	}
 	if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
-		return Config{}, err
+		return Config{}, config.Lines(err, n, "dashboard")
 	}
 	return cfg, nil
 }
@@ -122,7 +114,7 @@ func parseProxy(s string) (netip.Prefix, error) {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: dashboard.%s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, config.Problem(ErrInvalidConfig, "dashboard."+field, format, args...))
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
@@ -134,7 +126,7 @@ func (c Config) Validate() error {
 		bad("tls_cert_file", "a certificate needs its key (tls_key_file) and the reverse")
 	}
 	if err := c.validateAuth(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+		errs = append(errs, config.Mark(err, ErrInvalidConfig))
 	}
 	seen := map[string]int{}
 	for i, u := range c.Users {

@@ -38,8 +38,9 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 	t.Parallel()
 	hash := hashPasswordWith("secret password", 8, 1, 1)
 	tests := []struct{ name, yaml, want string }{
-		{name: "unknown key", yaml: "idle_timout: 5m", want: "line 1: field idle_timout not found"},
-		{name: "bad duration", yaml: "idle_timeout: soon", want: `line 1: "soon": want a duration`},
+		{name: "unknown key", yaml: "idle_timout: 5m", want: "line 1: dashboard.idle_timout: unknown key"},
+		{name: "bad duration", yaml: "idle_timeout: soon", want: `line 1: dashboard.idle_timeout: must be a duration like 90s, 15m, 12h, 30d or 2w (got "soon")`},
+		{name: "days", yaml: "idle_timeout: 2w\nabsolute_timeout: 1d", want: "dashboard.idle_timeout: must not be longer than absolute_timeout"},
 		{name: "bad role", yaml: "users: [{name: a, role: root, password_hash: x}]", want: "role must be viewer, analyst or admin"},
 		{name: "bad hash", yaml: "users: [{name: a, role: admin, password_hash: plain}]", want: "dashboard.users[0].password_hash"},
 		{name: "duplicate user", yaml: "users: [{name: a, role: admin, password_hash: '" + hash + "'}, {name: a, role: viewer, password_hash: '" + hash + "'}]", want: `dashboard.users[1].name: "a" is already users[0]`},

@@ -25,6 +25,8 @@ type handler struct {
 	eraser *retention.Eraser
 	auth   *authenticator
 	render *renderer
-	logger *slog.Logger
-	now    func() time.Time
+	// metrics count the requests (countRequests).
+	metrics *Metrics
+	logger  *slog.Logger
+	now     func() time.Time
 }

@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	h := &handler{
 		cfg: cfg, store: deps.Store, js: deps.JS, retention: deps.Retention, notifier: deps.Notifier,
-		eraser: deps.Eraser,
+		eraser: deps.Eraser, metrics: NewMetrics(deps.Registerer),
 		render: r, logger: deps.Logger.With("component", "dashboard"), now: deps.Now,
 	}
 	h.auth, err = newAuthenticator(ctx, cfg, deps)
@@ -98,6 +98,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	e.HTTPErrorHandler = h.handleError
 	s := &Server{cfg: cfg, echo: e, h: h}
 	s.routes()
+	for _, r := range e.Routes() {
+		h.metrics.routes[r.Path] = true
+	}
 	return s, nil
 }
 
@@ -155,7 +158,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // sensitive actions also need a recent re-authentication.
 func (s *Server) routes() {
 	e, h := s.echo, s.h
-	e.Use(h.requestID, h.securityHeaders, h.limitBody, h.recoverPanic, h.authenticate, h.csrf)
+	e.Use(h.countRequests, h.requestID, h.securityHeaders, h.limitBody, h.recoverPanic, h.authenticate, h.csrf)
 
 	viewer, analyst, admin := h.requireRole(RoleViewer), h.requireRole(RoleAnalyst), h.requireRole(RoleAdmin)
 	reauth := h.requireReauth

@@ -201,7 +201,7 @@ func TestComposeSingleHost(t *testing.T) {
 	require.Equal(t, "Dockerfile", sm.Build.Dockerfile)
 	require.Equal(t, repoRoot(t), sm.Build.Context)
 	require.Equal(t, types.ShellCommand{"serve"}, sm.Command)
-	requirePorts(t, sm, map[uint32]string{8080: "127.0.0.1"})
+	requirePorts(t, sm, map[uint32]string{8080: "127.0.0.1", 9477: "127.0.0.1"})
 	requireHealthy(t, sm, "nats", "clickhouse")
 	checkSessionmonEnv(t, "sessionmon", envOf(sm))
 	cfg := loadConfig(t, p, sm)
@@ -216,7 +216,9 @@ func TestComposeSingleHost(t *testing.T) {
 		"the first admin's password, so that a fresh `docker compose up` has a dashboard one can sign in to")
 	require.Contains(t, cfg.ClickHouseURL(), "@clickhouse:9000/sessionmon")
 	require.Equal(t, 1, cfg.Stream.Replicas)
-	require.Equal(t, "0.0.0.0:8080", cfg.HTTPAddr, "the published port must reach the HTTP server")
+	require.Equal(t, "0.0.0.0:8080", cfg.Dashboard.Addr, "the published port 8080 must reach the dashboard and the intake")
+	require.Equal(t, "0.0.0.0:9477", cfg.MetricsAddr, "the published port 9477 must reach /metrics, and the healthcheck /readyz")
+	require.Empty(t, cfg.HTTPAddr, "not the deprecated http-addr")
 	require.Equal(t, "json", cfg.LogFormat)
 	require.Equal(t, types.VolumeTypeVolume, volumeAt(t, sm, cfg.DataDir).Type, "data dir on a named volume")
 	require.NotEmpty(t, cfg.ConfigFile)
@@ -227,7 +229,7 @@ func TestComposeSingleHost(t *testing.T) {
 	require.Equal(t, sm.Image, ing.Image)
 	requireHealthy(t, ing, "sessionmon")
 	checkSessionmonEnv(t, "ingest", envOf(ing))
-	loadConfig(t, p, ing)
+	require.Equal(t, "0.0.0.0:9477", loadConfig(t, p, ing).MetricsAddr, "its healthcheck probes /readyz there")
 
 	for _, s := range []types.ServiceConfig{nats, ch, sm, ing} {
 		requireHealthcheck(t, s)

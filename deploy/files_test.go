@@ -61,6 +61,7 @@ func TestDockerfile(t *testing.T) {
 	t.Parallel()
 	ins := readDockerfile(t)
 	var froms, users, healthchecks, runs []string
+	env := map[string]string{}
 	for _, in := range ins {
 		switch in.cmd {
 		case "FROM":
@@ -73,7 +74,10 @@ func TestDockerfile(t *testing.T) {
 			runs = append(runs, in.args)
 		case "ENV", "ARG":
 			for _, word := range strings.Fields(in.args) {
-				name, _, _ := strings.Cut(word, "=")
+				name, value, _ := strings.Cut(word, "=")
+				if in.cmd == "ENV" {
+					env[name] = value
+				}
 				require.NotRegexp(t, `(?i)password|token|secret|creds|key`, name, "%s %s: no secrets at build time or in the image", in.cmd, name)
 				if strings.HasPrefix(name, "SESSIONMON_") {
 					checkSessionmonEnv(t, "Dockerfile", map[string]string{name: "x"})
@@ -105,6 +109,11 @@ func TestDockerfile(t *testing.T) {
 	require.NotContains(t, []string{"root", "0", ""}, uid, "the image runs as a non-root user")
 	require.Len(t, healthchecks, 1)
 	require.Contains(t, healthchecks[0], `CMD ["/usr/local/bin/sessionmon", "health"]`)
+	// The healthcheck probes SESSIONMON_METRICS_ADDR; both addresses listen
+	// beyond the container's loopback, where published ports arrive.
+	require.Equal(t, "0.0.0.0:9477", env["SESSIONMON_METRICS_ADDR"])
+	require.Equal(t, "0.0.0.0:8080", env["SESSIONMON_DASHBOARD_ADDR"])
+	require.NotContains(t, env, "SESSIONMON_HTTP_ADDR", "deprecated: metrics-addr")
 	// The health subcommand must exist.
 	_, err := os.Stat(filepath.Join(repoRoot(t), "cmd", "sessionmon", "health.go"))
 	require.NoError(t, err)
@@ -366,4 +375,7 @@ func TestExampleEnvAndConfig(t *testing.T) {
 	require.NotEmpty(t, cfg.ClickHouseTLSCA)
 	require.Contains(t, cfg.ClickHouseURL(), "secure=true")
 	require.Equal(t, 20000, cfg.Ingest.BatchSize, "from the example YAML")
+	require.Empty(t, cfg.HTTPAddr, "not the deprecated http-addr")
+	require.Equal(t, "127.0.0.1:9477", cfg.MetricsAddr, "/metrics and the probes stay on loopback")
+	require.Equal(t, "127.0.0.1:8080", cfg.Dashboard.Addr)
 }

@@ -1,17 +1,16 @@
 package detect
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sessionmon/sessionmon/internal/config"
 )
 
 // Engine defaults.
@@ -110,11 +109,19 @@ func DefaultConfig() Config {
 // anywhere, including inside a detector's section, is an error. It then
 // validates the result and returns every problem at once. It does no I/O.
 func ParseConfig(b []byte) (Config, error) {
-	raw := configYAML{Config: DefaultConfig()}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+	n, err := config.ParseNode(b)
+	if err != nil {
 		return Config{}, fmt.Errorf("detect config: %w", err)
+	}
+	return ParseConfigNode(n)
+}
+
+// ParseConfigNode is ParseConfig of the section as read from the config
+// file: its problems name the file's lines.
+func ParseConfigNode(n *yaml.Node) (Config, error) {
+	raw := configYAML{Config: DefaultConfig()}
+	if err := config.DecodeNode(n, &raw, ""); err != nil {
+		return Config{}, err
 	}
 	cfg := raw.Config
 	var errs []error
@@ -134,7 +141,7 @@ func ParseConfig(b []byte) (Config, error) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Config{}, fmt.Errorf("detect config: %w", err)
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -264,80 +271,5 @@ func (c Config) section(name string) *yaml.Node {
 // a key that is no field of the configuration is an error naming the YAML
 // path and line. A missing or empty section leaves the defaults.
 func decodeSection[C any](name string, node *yaml.Node, cfg *C) error {
-	if node == nil || node.Kind == 0 || (node.Kind == yaml.ScalarNode && node.Tag == "!!null") {
-		return nil
-	}
-	path := "detectors." + name
-	if node.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s (line %d): must be a mapping of settings", path, node.Line)
-	}
-	if errs := unknownKeys(node, reflect.TypeFor[C](), path); len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if err := node.Decode(cfg); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// unknownKeys walks node along the Go type t and reports every mapping key
-// that names no field (yaml's own strict mode is lost once a section is held
-// as a yaml.Node).
-func unknownKeys(node *yaml.Node, t reflect.Type, path string) []error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]()) {
-		return nil
-	}
-	var errs []error
-	switch {
-	case node.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
-		fields := map[string]reflect.Type{}
-		yamlFields(t, fields)
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			k, v := node.Content[i], node.Content[i+1]
-			ft, ok := fields[k.Value]
-			if !ok {
-				known := make([]string, 0, len(fields))
-				for f := range fields {
-					known = append(known, f)
-				}
-				slices.Sort(known)
-				errs = append(errs, fmt.Errorf("%s.%s (line %d): unknown setting (known: %s)", path, k.Value, k.Line, strings.Join(known, ", ")))
-				continue
-			}
-			errs = append(errs, unknownKeys(v, ft, path+"."+k.Value)...)
-		}
-	case node.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			errs = append(errs, unknownKeys(node.Content[i+1], t.Elem(), path+"."+node.Content[i].Value)...)
-		}
-	case node.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
-		for i, v := range node.Content {
-			errs = append(errs, unknownKeys(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
-		}
-	}
-	return errs
-}
-
-// yamlFields collects a struct's YAML keys and field types, following
-// inline fields.
-func yamlFields(t reflect.Type, out map[string]reflect.Type) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
-			yamlFields(f.Type, out)
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f.Type
-	}
+	return config.DecodeNode(node, cfg, "detectors."+name)
 }

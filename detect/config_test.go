@@ -79,13 +79,13 @@ func TestParseConfigErrors(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		{name: "errors/unknown top-level key", yaml: "latenes: 5s", want: []string{"field latenes not found"}},
+		{name: "errors/unknown top-level key", yaml: "latenes: 5s", want: []string{"line 1: latenes: unknown key"}},
 		{name: "errors/bad duration", yaml: "lateness: soon", want: []string{"must be a duration like 90s"}},
 		{name: "errors/lateness out of range", yaml: "lateness: 1h", want: []string{"lateness: must be between 0 and 10m0s (got 1h0m0s)"}},
 		{name: "errors/unknown detector", yaml: "detectors: {impossible_trvel: {}}", want: []string{"detectors.impossible_trvel: unknown detector (known: absolute_timeout_exceeded, brute_force,"}},
-		{name: "errors/unknown setting of a detector", yaml: "detectors:\n  brute_force:\n    threshhold: 5\n", want: []string{"detectors.brute_force.threshhold (line 3): unknown setting (known: dedup_window, enabled, long_windows, max_keys, severity, threshold, window)"}},
-		{name: "errors/wrong type in a detector", yaml: "detectors: {brute_force: {threshold: many}}", want: []string{"detectors.brute_force: yaml: unmarshal errors"}},
-		{name: "errors/a detector section that is no mapping", yaml: "detectors: {brute_force: 5}", want: []string{"detectors.brute_force (line 1): must be a mapping of settings"}},
+		{name: "errors/unknown setting of a detector", yaml: "detectors:\n  brute_force:\n    threshhold: 5\n", want: []string{"line 3: detectors.brute_force.threshhold: unknown key (known: dedup_window, enabled, long_windows, max_keys, severity, threshold, window)"}},
+		{name: "errors/wrong type in a detector", yaml: "detectors: {brute_force: {threshold: many}}", want: []string{`line 1: detectors.brute_force.threshold: must be an integer (got "many")`}},
+		{name: "errors/a detector section that is no mapping", yaml: "detectors: {brute_force: 5}", want: []string{"line 1: detectors.brute_force: must be a mapping of settings"}},
 		{name: "errors/invalid detector values", yaml: "detectors: {brute_force: {threshold: 0}, session_hijack: {severity: meh}}", want: []string{
 			"detectors.brute_force.threshold: must be between 2 and 1000 (got 0)",
 			`detectors.session_hijack.severity: must be low, medium, high or critical (got "meh")`,
@@ -104,7 +104,7 @@ networks:
 			`networks[3].kind: must be vpn, relay, satellite or corporate (got "tunnel")`,
 			`networks[4].expires: must be a date like 2027-01-01 (got "someday")`,
 		}},
-		{name: "errors/unknown network key", yaml: "networks: [{asn: 1, kind: vpn, bogus: 1}]", want: []string{"field bogus not found"}},
+		{name: "errors/unknown network key", yaml: "networks: [{asn: 1, kind: vpn, bogus: 1}]", want: []string{"networks[0].bogus: unknown key"}},
 		{name: "errors/policy", yaml: "policy: {idle_timeout: -5m}", want: []string{"policy.idle_timeout: must not be negative"}},
 		{name: "errors/every problem at once", yaml: "lateness: 1h\nmax_pending: 0\ndetectors: {nope: {}}", want: []string{"lateness:", "max_pending: must be positive", "detectors.nope: unknown detector"}},
 	} {

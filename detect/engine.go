@@ -51,6 +51,8 @@ type Engine struct {
 	clock      func() time.Time
 	suppress   []func(schemas.Alert) bool
 	geo        *geo.Resolver
+	// offline is RunOffline's running counts (WithOfflineCounters).
+	offline *OfflineCounters
 
 	pending   eventHeap
 	maxSeen   int64 // newest event time seen, ns

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -48,6 +49,19 @@ type OfflineStats struct {
 	EventsPerSecond float64       `json:"events_per_second"`
 	// Warnings about the configuration (expired networks entries).
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// OfflineCounters are the running counts of a RunOffline run, safe to
+// read while it runs: lines read, events run through the detectors and
+// alerts raised so far.
+type OfflineCounters struct {
+	Lines, Events, Alerts atomic.Int64
+}
+
+// WithOfflineCounters makes RunOffline update c after each batch of
+// events, for progress reports. Other users of the engine ignore it.
+func WithOfflineCounters(c *OfflineCounters) Option {
+	return func(e *Engine) { e.offline = c }
 }
 
 // InvalidLine is a line that is not a valid schema v1 event.
@@ -127,6 +141,11 @@ func RunOffline(ctx context.Context, in io.Reader, out io.Writer, cfg Config, cl
 				}
 			}
 			stats.Events += int64(len(b.events))
+			if c := engine.offline; c != nil {
+				c.Lines.Store(stats.Lines)
+				c.Events.Store(stats.Events)
+				c.Alerts.Store(engine.stats.Alerts)
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return err

@@ -263,7 +263,7 @@ detectors:
 		{
 			name:   "yaml/unknown settings are named",
 			yaml:   "detectors:\n  insecure_cookie: {allow_samesite_none: true}\n",
-			errors: []string{"detectors.insecure_cookie.allow_samesite_none (line 2): unknown setting"},
+			errors: []string{"line 2: detectors.insecure_cookie.allow_samesite_none: unknown key"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,14 +11,15 @@ import (
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
-// Duration is a time.Duration written in YAML as "90s", "15m", "12h" or "30d".
+// Duration is a time.Duration written in YAML as "90s", "15m", "12h", "30d"
+// or "2w" (config.ParseDuration).
 type Duration time.Duration
 
 // UnmarshalYAML reads a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: must be a duration like 90s, 15m, 12h or 30d", n.Line)
+		return fmt.Errorf("line %d: must be a duration like 90s, 15m, 12h, 30d or 2w", n.Line)
 	}
 	v, err := config.ParseDuration(s)
 	if err != nil {

@@ -180,7 +180,7 @@ func TestSnapshotDetectorFieldsAreKnown(t *testing.T) {
 	require.ElementsMatch(t, []string{
 		"dets", "settings", "emits", "lateness", "maxPending", "clock", "suppress", "geo", // configuration
 		"pending", "maxSeen", "watermark", "started", "lastSweep", "dedup", // state
-		"cur", "keys", "out", "stats", // within a call; counters
+		"cur", "keys", "out", "stats", "offline", // within a call; counters (offline: RunOffline's progress)
 	}, got, "fields of Engine changed: classify each here, and encode state in Engine.encodeState")
 }
 

@@ -469,7 +469,7 @@ func TestTokenReuseAppConfig(t *testing.T) {
 		name, yaml, want string
 	}{
 		{name: "apps/unknown setting", yaml: "detectors: {token_reuse: {apps: {shop: {refresh_grase: 10s}}}}",
-			want: "detectors.token_reuse.apps.shop.refresh_grase (line 1): unknown setting (known: refresh_grace)"},
+			want: "line 1: detectors.token_reuse.apps.shop.refresh_grase: unknown key (known: refresh_grace)"},
 		{name: "apps/nothing set", yaml: "detectors: {token_reuse: {apps: {shop: {}}}}", want: "detectors.token_reuse.apps.shop: sets nothing"},
 		{name: "apps/bad name", yaml: "detectors: {token_reuse: {apps: {'my shop': {refresh_grace: 10s}}}}", want: "detectors.token_reuse.apps.my shop: not an app name"},
 		{name: "apps/negative", yaml: "detectors: {token_reuse: {apps: {shop: {refresh_grace: -1s}}}}", want: "detectors.token_reuse.apps.shop.refresh_grace: must be at least 0"},

@@ -1,19 +1,19 @@
 package notify
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -136,17 +136,50 @@ func DefaultConfig() Config {
 // problem at once. It does no I/O: secret and template files are read by
 // New.
 func ParseConfig(b []byte) (Config, error) {
-	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+	n, err := config.ParseNode(b)
+	if err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	return ParseConfigNode(n)
+}
+
+// ParseConfigNode is ParseConfig of the section as read from the config
+// file: its problems are *config.FieldError with the file's lines.
+func ParseConfigNode(n *yaml.Node) (Config, error) { return ParseConfigNodeWith(n, nil) }
+
+// ParseConfigNodeWith is ParseConfigNode that also checks the names in
+// webhooks[].detectors against detectors, the names of package detect's
+// detectors (see CheckDetectors); nil checks their form only.
+func ParseConfigNodeWith(n *yaml.Node, detectors []string) (Config, error) {
+	cfg := DefaultConfig()
+	if err := config.DecodeNode(n, &cfg, ""); err != nil {
+		return Config{}, config.Mark(err, ErrInvalidConfig)
+	}
 	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+	errs := []error{cfg.Validate()}
+	if detectors != nil {
+		errs = append(errs, cfg.CheckDetectors(detectors))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, config.Lines(err, n, "")
 	}
 	return cfg, nil
+}
+
+// CheckDetectors reports every name in webhooks[].detectors that is not
+// one of known (the detectors of package detect): such a webhook would
+// never fire.
+func (c *Config) CheckDetectors(known []string) error {
+	var errs []error
+	for i, w := range c.Webhooks {
+		for j, d := range w.Detectors {
+			if detectorName.MatchString(d) && !slices.Contains(known, d) {
+				errs = append(errs, config.Problem(ErrInvalidConfig, fmt.Sprintf("webhooks[%d].detectors[%d]", i, j),
+					"unknown detector %q (known: %s)", d, strings.Join(known, ", ")))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ApplyDefaults fills unset webhook fields with their defaults.
@@ -183,7 +216,7 @@ func (c *Config) ApplyDefaults() {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, config.Problem(ErrInvalidConfig, field, format, args...))
 	}
 	if c.DashboardURL != "" {
 		u, err := url.Parse(c.DashboardURL)

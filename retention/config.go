@@ -10,10 +10,8 @@
 package retention
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -23,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -108,17 +107,9 @@ func (p Period) String() string {
 }
 
 func parsePeriod(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil {
-			return 0, fmt.Errorf("period %q: want whole days like 30d", s)
-		}
-		return time.Duration(days) * Day, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := config.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("period %q: want whole days like 30d", s)
+		return 0, fmt.Errorf("period %q: want whole days or weeks like 30d or 2w", s)
 	}
 	return d, nil
 }
@@ -166,12 +157,20 @@ func DefaultConfig() Config {
 // validates the result and returns every problem at once. It does no I/O
 // beyond loading the time zone database.
 func ParseConfig(b []byte) (Config, error) {
+	n, err := config.ParseNode(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return ParseConfigNode(n)
+}
+
+// ParseConfigNode is ParseConfig of the section as read from the config
+// file: its problems are *config.FieldError with the file's lines.
+func ParseConfigNode(n *yaml.Node) (Config, error) {
 	cfg := DefaultConfig()
 	var raw Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	if err := config.DecodeNode(n, &raw, "retention"); err != nil {
+		return Config{}, config.Mark(err, ErrInvalidConfig)
 	}
 	if raw.Schedule != "" {
 		cfg.Schedule = raw.Schedule
@@ -188,7 +187,7 @@ func ParseConfig(b []byte) (Config, error) {
 	var errs []error
 	for k, v := range raw.Periods {
 		if !slices.Contains(DataSets, k) {
-			errs = append(errs, fmt.Errorf("retention.periods.%s: unknown data set (want one of %s)", k, strings.Join(DataSets, ", ")))
+			errs = append(errs, config.Problem(ErrInvalidConfig, "retention.periods."+k, "unknown data set (want one of %s)", strings.Join(DataSets, ", ")))
 			continue
 		}
 		cfg.Periods[k] = v
@@ -203,7 +202,7 @@ func ParseConfig(b []byte) (Config, error) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Config{}, fmt.Errorf("%w:\n%w", ErrInvalidConfig, err)
+		return Config{}, config.Lines(config.Mark(err, ErrInvalidConfig), n, "retention")
 	}
 	return cfg, nil
 }
@@ -213,7 +212,7 @@ func ParseConfig(b []byte) (Config, error) {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("retention.%s: "+format, append([]any{field}, args...)...))
+		errs = append(errs, config.Problem(ErrInvalidConfig, "retention."+field, format, args...))
 	}
 	if _, err := c.Location(); err != nil {
 		bad("time_zone", "%q: not a known IANA time zone", c.TimeZone)

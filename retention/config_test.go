@@ -61,7 +61,7 @@ func TestParseConfigErrors(t *testing.T) {
 		yaml  string
 		wants []string
 	}{
-		{"unknown key", "perods: {events: 30d}", []string{"field perods not found"}},
+		{"unknown key", "perods: {events: 30d}", []string{"line 1: retention.perods: unknown key"}},
 		{"unknown data set", "periods: {sessions: 30d}", []string{"retention.periods.sessions: unknown data set"}},
 		{"not whole days", "periods: {events: 36h}", []string{"retention.periods.events: 36h0m0s: must be a whole number of days"}},
 		{"zero", "periods: {alerts: 0d}", []string{"retention.periods.alerts"}},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/progress"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -27,10 +28,13 @@ const ActionEraseSubject = "erase_subject"
 // Erasure requests with a status (Eraser) are the way to erase that
 // survives a restart; Erase is the step they run.
 func Erase(ctx context.Context, store *chstore.Store, subject string) (chstore.SubjectRows, error) {
-	return erase(ctx, store, subject, DefaultMutationTimeout)
+	return erase(ctx, store, subject, DefaultMutationTimeout, nil, progress.HeartbeatInterval)
 }
 
-func erase(ctx context.Context, store *chstore.Store, subject string, timeout time.Duration) (chstore.SubjectRows, error) {
+// erase is Erase waiting at most timeout per table; it reports each
+// table's deletion to pr (nil: nowhere), with a heartbeat every interval.
+func erase(ctx context.Context, store *chstore.Store, subject string, timeout time.Duration, pr progress.Reporter,
+	every time.Duration) (chstore.SubjectRows, error) {
 	if err := chstore.CheckSubject(subject); err != nil {
 		return nil, fmt.Errorf("erase subject: %w", err)
 	}
@@ -38,7 +42,16 @@ func erase(ctx context.Context, store *chstore.Store, subject string, timeout ti
 		return nil, fmt.Errorf("erase subject: %w", err)
 	}
 	started := time.Now()
-	before, eraseErr := store.EraseSubject(ctx, subject, mutationPoll, timeout)
+	each := func(table string, rows uint64, step func() error) error {
+		_, err := progress.Track(pr, table, "rows", int64(rows), waitNote, every, func() (int64, error) {
+			if err := step(); err != nil {
+				return 0, err
+			}
+			return int64(rows), nil
+		})
+		return err
+	}
+	before, eraseErr := store.EraseSubject(ctx, subject, mutationPoll, timeout, each)
 	if before == nil {
 		return nil, fmt.Errorf("erase subject: %w", eraseErr)
 	}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/progress"
 )
 
 // Eraser carries out erasure requests (Art. 17) with a status that is
@@ -26,6 +29,10 @@ type Eraser struct {
 	forget  ForgetFunc
 	logger  *slog.Logger
 	timeout time.Duration
+	// progress hears of each step of Process; heartbeat is how often a
+	// step that waits says so.
+	progress  progress.Reporter
+	heartbeat time.Duration
 }
 
 // ForgetFunc erases a subject from what sessionmon keeps outside
@@ -50,6 +57,16 @@ func WithMutationTimeout(d time.Duration) EraserOption {
 	}
 }
 
+// WithEraserProgress makes Process report to r as it goes: each table's
+// deletion started and finished with its rows and the time it took, a
+// heartbeat every progress.HeartbeatInterval while a mutation runs, the
+// messages deleted from each NATS stream, and the clearing of the
+// pseudonym from the requests. Events name tables and streams, never the
+// subject.
+func WithEraserProgress(r progress.Reporter) EraserOption {
+	return func(e *Eraser) { e.progress = r }
+}
+
 // NewEraser returns an Eraser on store. forget, if not nil, is called after
 // the subject's rows are deleted, to delete its messages from the NATS
 // streams and drop what running detectors hold about it. A nil logger
@@ -58,10 +75,12 @@ func NewEraser(store *chstore.Store, forget ForgetFunc, logger *slog.Logger, opt
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Eraser{store: store, forget: forget, logger: logger.With("component", "erasure"), timeout: DefaultMutationTimeout}
+	e := &Eraser{store: store, forget: forget, logger: logger.With("component", "erasure"), timeout: DefaultMutationTimeout,
+		heartbeat: progress.HeartbeatInterval}
 	for _, opt := range opts {
 		opt(e)
 	}
+	e.progress = progress.OrNop(e.progress)
 	return e
 }
 
@@ -133,11 +152,20 @@ func (e *Eraser) Process(ctx context.Context, id string) (chstore.ErasureRequest
 		purged chstore.StreamMessages
 	)
 	if runErr == nil {
-		rows, runErr = erase(ctx, e.store, subject, e.timeout)
+		rows, runErr = erase(ctx, e.store, subject, e.timeout, e.progress, e.heartbeat)
 	}
 	if runErr == nil && e.forget != nil {
 		var err error
-		purged, err = e.forget(ctx, subject, alertIDs)
+		_, err = progress.Track(e.progress, "NATS streams and detector state", "messages", 0, "waiting for NATS and the detectors",
+			e.heartbeat, func() (int64, error) {
+				var err error
+				purged, err = e.forget(ctx, subject, alertIDs)
+				for _, name := range slices.Sorted(maps.Keys(purged)) {
+					e.progress.Report(progress.Event{Kind: progress.Advanced, Step: "NATS stream " + name,
+						Done: int64(purged[name]), Unit: "messages deleted"})
+				}
+				return int64(purged.Total()), err
+			})
 		if err != nil {
 			runErr = fmt.Errorf("erase subject: NATS streams and detector state not purged: %w", err)
 		}
@@ -168,7 +196,11 @@ func (e *Eraser) Process(ctx context.Context, id string) (chstore.ErasureRequest
 // finished erasure requests, which keep its hash. A failure is logged, not
 // returned: the erasure itself is done, and RunPending clears it again.
 func (e *Eraser) clearSubject(ctx context.Context, subject string) {
-	if _, err := e.store.ClearErasureSubject(ctx, subject, mutationPoll, e.timeout); err != nil {
+	_, err := progress.Track(e.progress, "erasure requests: clear the pseudonym", "requests", 0, waitNote, e.heartbeat, func() (int64, error) {
+		n, err := e.store.ClearErasureSubject(ctx, subject, mutationPoll, e.timeout)
+		return int64(n), err
+	})
+	if err != nil {
 		e.logger.WarnContext(ctx, "erasure requests keep the pseudonym until the next run", slog.String("subject", subjectHash(subject)),
 			slog.Any("error", err))
 	}

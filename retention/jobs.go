@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
+	"github.com/sessionmon/sessionmon/internal/progress"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -19,6 +20,25 @@ const JobName = "retention"
 
 // mutationPoll is how often Run checks whether its mutations are done.
 const mutationPoll = 200 * time.Millisecond
+
+// waitNote is what a step says while a mutation runs.
+const waitNote = "waiting for the ClickHouse mutation"
+
+// RunOption configures Run.
+type RunOption func(*runOptions)
+
+type runOptions struct {
+	progress  progress.Reporter
+	heartbeat time.Duration
+}
+
+// WithProgress makes Run report to r as it goes: each data set and each
+// step started and finished, with its rows and the time it took, and a
+// heartbeat every progress.HeartbeatInterval while it waits for a
+// mutation. A dry run reports each step's rows as Advanced events.
+func WithProgress(r progress.Reporter) RunOption {
+	return func(o *runOptions) { o.progress = r }
+}
 
 // Step is one thing a run did, or would do in a dry run.
 type Step struct {
@@ -110,7 +130,12 @@ func (r Report) RowsDeleted() uint64 {
 // their row counts, and changes nothing, not even the deletion log (which
 // records deletions, and a dry run deletes nothing). Dead letters are not
 // handled here: their stream's max age enforces their period.
-func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, dryRun bool) (Report, error) {
+func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, dryRun bool, opts ...RunOption) (Report, error) {
+	o := runOptions{heartbeat: progress.HeartbeatInterval}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	pr := progress.OrNop(o.progress)
 	if err := cfg.Validate(); err != nil {
 		return Report{}, fmt.Errorf("%w:\n%w", ErrInvalidConfig, err)
 	}
@@ -127,10 +152,15 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 	var errs []error
 	step := func(st Step, apply func() (after uint64, err error)) {
 		t0 := time.Now()
+		name := st.DataSet + ": " + st.Action + " " + st.Target
 		if dryRun {
 			st.RowsAfter = st.RowsBefore
+			pr.Report(progress.Event{Kind: progress.Advanced, Step: name, Done: int64(st.RowsBefore), Unit: "rows to delete"})
 		} else {
-			st.RowsAfter, st.Err = apply()
+			_, _ = progress.Track(pr, name, "rows", int64(st.RowsBefore), waitNote, o.heartbeat, func() (int64, error) {
+				st.RowsAfter, st.Err = apply()
+				return int64(st.RowsBefore - min(st.RowsAfter, st.RowsBefore)), st.Err
+			})
 		}
 		rep.Steps = append(rep.Steps, st)
 		if st.Err != nil {
@@ -157,8 +187,11 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 		}
 		if !exists {
 			rep.Skipped = append(rep.Skipped, Skip{DataSet: ds, Reason: "table not created yet"})
+			pr.Report(progress.Event{Kind: progress.Skipped, Step: ds, Note: "table not created yet"})
 			continue
 		}
+		dsStart, dsSteps := time.Now(), len(rep.Steps)
+		pr.Report(progress.Event{Kind: progress.Started, Step: ds})
 		period := cfg.Periods[ds]
 		policy := "periods." + ds + " " + period.String()
 		cutoff := now.Add(-time.Duration(period))
@@ -190,6 +223,7 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 		if monthly {
 			d.deleteRows(ctx, ds, policy, h.filter(chstore.RowFilter{Table: table, From: liveFrom, Before: cutoff}))
 		}
+		pr.Report(dataSetDone(ds, rep.Steps[dsSteps:], dryRun, time.Since(dsStart)))
 	}
 
 	types := make([]schemas.Type, 0, len(cfg.EventTypes))
@@ -235,6 +269,23 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 		return rep, fmt.Errorf("retention run: %w", err)
 	}
 	return rep, nil
+}
+
+// dataSetDone is the Finished event of a data set whose steps were steps.
+func dataSetDone(ds string, steps []Step, dryRun bool, elapsed time.Duration) progress.Event {
+	ev := progress.Event{Kind: progress.Finished, Step: ds, Unit: "rows deleted", Elapsed: elapsed,
+		Note: fmt.Sprintf("%d steps", len(steps))}
+	for _, st := range steps {
+		if dryRun {
+			ev.Done += int64(st.RowsBefore)
+		} else {
+			ev.Done += int64(st.RowsBefore - min(st.RowsAfter, st.RowsBefore))
+		}
+	}
+	if dryRun {
+		ev.Unit = "rows to delete"
+	}
+	return ev
 }
 
 // held are the keys of the rows under legal hold.

@@ -43,9 +43,11 @@ fi
 
 echo "==> building bin/sessionmon"
 mkdir -p bin
-go build -o bin/sessionmon ./cmd/sessionmon
+go build -ldflags "-X main.revision=$(git rev-parse --short=12 HEAD 2>/dev/null || true)" -o bin/sessionmon ./cmd/sessionmon
 
 echo "==> sessionmon serve --demo (Ctrl-C to stop)"
+echo "    dashboard and HTTP intake on http://127.0.0.1:8080 (sign in as admin, password in ./data/dashboard-admin-password),"
+echo "    /metrics, /healthz and /readyz on http://127.0.0.1:9477"
 echo "    NATS on 127.0.0.1:4222 requires credentials, written at the first start:"
 echo "    apps use ./data/nats/app.creds (SDK: WithCredentialsFile + WithInboxPrefix(\"_APPS_INBOX\")),"
 echo "    the nats CLI ./data/nats/admin.creds (nats --creds ./data/nats/admin.creds stream ls)"

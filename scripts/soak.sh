@@ -64,6 +64,7 @@ metric() {
 duration_s="$(seconds "$SOAK_DURATION")"
 nats_port="$(free_port)"
 http_port="$(free_port)"
+dashboard_port="$(free_port)"
 pprof_args=()
 if [ -n "$SOAK_PPROF_DIR" ]; then
   mkdir -p "$SOAK_PPROF_DIR"
@@ -73,9 +74,9 @@ fi
 echo "==> build" >&2
 go build -o "$work/sessionmon" ./cmd/sessionmon
 
-echo "==> sessionmon serve (NATS 127.0.0.1:$nats_port, HTTP 127.0.0.1:$http_port, database $db)" >&2
+echo "==> sessionmon serve (NATS 127.0.0.1:$nats_port, metrics 127.0.0.1:$http_port, dashboard 127.0.0.1:$dashboard_port, database $db)" >&2
 "$work/sessionmon" serve --data-dir "$work/data" --nats-listen "127.0.0.1:$nats_port" \
-  --http-addr "127.0.0.1:$http_port" --clickhouse-dsn "clickhouse://$ch_host:$ch_port/$db" \
+  --metrics-addr "127.0.0.1:$http_port" --dashboard-addr "127.0.0.1:$dashboard_port" --clickhouse-dsn "clickhouse://$ch_host:$ch_port/$db" \
   --log-format json --log-level warn "${pprof_args[@]}" >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 120); do

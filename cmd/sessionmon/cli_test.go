@@ -97,7 +97,7 @@ func TestUsageErrors(t *testing.T) {
 // stderr, not a log record.
 func TestRuntimeErrorIsOneLine(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := runCmd(t, t.Context(), "health", "--http-addr", freeAddr(t))
+	code, out, errOut := runCmd(t, t.Context(), "health", "--metrics-addr", freeAddr(t))
 	require.Equal(t, exitError, code)
 	require.Empty(t, out)
 	require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
@@ -124,7 +124,7 @@ func TestCommandsReadOnlyTheirOptions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	code, out, errOut = runCmd(t, ctx, "detect", "--nats-url", "nats://"+freeAddr(t), "--data-dir", t.TempDir(),
-		"--http-addr", freeAddr(t))
+		"--metrics-addr", freeAddr(t))
 	require.Equal(t, exitError, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Contains(t, errOut, "sessionmon detect: connect to nats")
 	require.NotContains(t, errOut, "events/s")
@@ -142,7 +142,7 @@ func TestDLQListJSON(t *testing.T) {
 	t.Parallel()
 	natsAddr, httpAddr, dataDir := freeAddr(t), freeAddr(t), t.TempDir()
 	chtest.New(t)
-	srv := startServe(t, "--data-dir", dataDir, "--nats-listen", natsAddr, "--http-addr", httpAddr,
+	srv := startServe(t, "--data-dir", dataDir, "--nats-listen", natsAddr, "--metrics-addr", httpAddr, "--dashboard-addr", httpAddr,
 		"--clickhouse-dsn", chtest.DSN(t), "--ingest-batch-age", "100ms")
 	dumpLogOnFailure(t, srv.errOut)
 	waitNATSReady(t, httpAddr)

@@ -68,7 +68,7 @@ func TestServeAuthenticatesNATSClients(t *testing.T) {
 	natsAddr, httpAddr, dataDir := freeAddr(t), freeAddr(t), t.TempDir()
 	store := chtest.New(t)
 	dsn := chtest.DSN(t)
-	srv := startServe(t, "--data-dir", dataDir, "--nats-listen", natsAddr, "--http-addr", httpAddr,
+	srv := startServe(t, "--data-dir", dataDir, "--nats-listen", natsAddr, "--metrics-addr", httpAddr, "--dashboard-addr", httpAddr,
 		"--clickhouse-dsn", dsn, "--ingest-batch-age", "100ms")
 	dumpLogOnFailure(t, srv.errOut)
 	waitNATSReady(t, httpAddr)
@@ -149,7 +149,7 @@ func TestServeAuthenticatesNATSClients(t *testing.T) {
 		}
 	}
 	httpAddr = freeAddr(t)
-	srv = startServe(t, "--data-dir", dataDir, "--nats-listen", natsAddr, "--http-addr", httpAddr, "--clickhouse-dsn", dsn)
+	srv = startServe(t, "--data-dir", dataDir, "--nats-listen", natsAddr, "--metrics-addr", httpAddr, "--dashboard-addr", httpAddr, "--clickhouse-dsn", dsn)
 	dumpLogOnFailure(t, srv.errOut)
 	waitNATSReady(t, httpAddr)
 	for i, c := range []struct{ creds, prefix string }{
@@ -169,7 +169,7 @@ func TestServeNATSListenBeyondLoopbackNeedsTLS(t *testing.T) {
 	t.Parallel()
 	port := freeAddr(t)[len("127.0.0.1:"):]
 	code, out, errOut := runCmd(t, t.Context(), "serve", "--data-dir", t.TempDir(), "--nats-listen", "0.0.0.0:"+port,
-		"--http-addr", freeAddr(t), "--clickhouse-dsn", "clickhouse://127.0.0.1:1/x")
+		"--metrics-addr", freeAddr(t), "--dashboard-addr", freeAddr(t), "--clickhouse-dsn", "clickhouse://127.0.0.1:1/x")
 	require.Equal(t, exitError, code, "%s%s", out, errOut)
 	require.Contains(t, errOut, "not a loopback address")
 	require.Contains(t, errOut, "SESSIONMON_NATS_LISTEN_TLS_CERT")
@@ -182,7 +182,7 @@ func TestServeNATSListenBeyondLoopbackNeedsTLS(t *testing.T) {
 	p := tlstest.New(t)
 	dataDir, httpAddr := t.TempDir(), freeAddr(t)
 	srv := startServe(t, "--data-dir", dataDir, "--nats-listen", "0.0.0.0:"+port, "--nats-listen-tls-cert", p.ServerCert, "--nats-listen-tls-key", p.ServerKey,
-		"--http-addr", httpAddr, "--clickhouse-dsn", chtest.DSN(t))
+		"--metrics-addr", httpAddr, "--dashboard-addr", httpAddr, "--clickhouse-dsn", chtest.DSN(t))
 	dumpLogOnFailure(t, srv.errOut)
 	waitNATSReady(t, httpAddr)
 	admin := natsauth.CredsFile(natsauth.Dir(dataDir), natsauth.AdminUser)

@@ -43,10 +43,9 @@ const (
 	demoAdminPasswordFile = "dashboard-admin-password"
 )
 
-// sharedTimeouts are those of the HTTP server that serve shares between the
-// dashboard and /metrics, /healthz, /readyz, and of the dashboard's own:
-// the dashboard's (an export or the live alert stream may write for
-// minutes).
+// sharedTimeouts are those of the dashboard's HTTP server (an export or the
+// live alert stream may write for minutes), with or without the HTTP intake
+// and /metrics, /healthz, /readyz.
 var sharedTimeouts = httpTimeouts{readHeader: 5 * time.Second, read: 15 * time.Second, write: 5 * time.Minute, idle: 2 * time.Minute}
 
 func dashboardCommand() *command {
@@ -64,8 +63,9 @@ the embedded server of a running 'sessionmon serve' on --nats-listen);
 'sessionmon serve' runs the dashboard too. Sessions and API tokens live in
 NATS, authenticated with the record key: run every dashboard and serve with
 the same --data-dir (<data-dir>/dashboard-record.key) or the same
-SESSIONMON_DASHBOARD_RECORD_KEY, or they sign each other's users out.`,
-		options: join(sharedOptions, natsOptions, streamOptions, dashboardOptions, clickhouseOptions, secretOptions),
+SESSIONMON_DASHBOARD_RECORD_KEY, or they sign each other's users out.
+/metrics, /healthz and /readyz are on --metrics-addr.`,
+		options: join(sharedOptions, natsOptions, streamOptions, dashboardOptions, []string{"metrics-addr", "http-addr"}, clickhouseOptions, secretOptions),
 		run:     runDashboard,
 	}
 }
@@ -78,10 +78,11 @@ func runDashboard(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	var tlsConfig *tls.Config
 	if dc.TLSCertFile != "" {
 		// A missing or bad certificate stops the dashboard here, before
 		// it connects to anything.
-		if _, err := dashboardTLS(dc); err != nil {
+		if tlsConfig, err = dashboardTLS(dc); err != nil {
 			return err
 		}
 	}
@@ -105,13 +106,19 @@ func runDashboard(ctx context.Context, e *env) error {
 		return err
 	}
 	defer notifier.close()
-	srv, closeDash, err := newDashboard(ctx, &cfg, dc, st, store, notifier.Notifier, logger, nil)
+	checks, reg := st.probes()
+	checks.Add("clickhouse", store.Ping)
+	srv, closeDash, err := newDashboard(ctx, &cfg, dc, st, store, notifier.Notifier, logger, reg)
 	if err != nil {
 		return err
 	}
 	defer closeDash()
+	g, gctx := errgroup.WithContext(ctx)
+	if _, err := serveDashboardAndProbes(gctx, g, &cfg, srv.Handler(), tlsConfig, checks, reg, logger); err != nil {
+		return err
+	}
 	logger.Info("dashboard listening", slog.String("dashboard_addr", dc.Addr))
-	return srv.Run(ctx)
+	return g.Wait()
 }
 
 // dashboardConfig builds the dashboard's configuration: the config file's
@@ -119,7 +126,7 @@ func runDashboard(ctx context.Context, e *env) error {
 // and, on a loopback address, plain-http cookies) when serve runs with
 // --demo. addr is where the dashboard is reached.
 func dashboardConfig(cfg *config.Config, addr string, logger *slog.Logger) (dashboard.Config, error) {
-	dc, err := dashboard.ParseConfig(cfg.DashboardYAML)
+	dc, err := parseDashboard(cfg)
 	if err != nil {
 		return dashboard.Config{}, err
 	}
@@ -265,7 +272,7 @@ func openDashboardStore(ctx context.Context, cfg *config.Config, migrate bool, l
 // sessions), after the server stopped.
 func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, st *natsStack, store *chstore.Store,
 	notifier *notify.Notifier, logger *slog.Logger, reg prometheus.Registerer) (*dashboard.Server, func(), error) {
-	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	rc, err := parseRetention(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -305,20 +312,21 @@ func newDashboard(ctx context.Context, cfg *config.Config, dc dashboard.Config, 
 	return srv, closeMonitor, nil
 }
 
-// serveHTTPAndDashboard is serve's HTTP: /metrics, /healthz, /readyz and
-// the HTTP intake (POST /v1/events; nil intakeHandler: none) on
-// --http-addr, and the dashboard. The dashboard shares that server unless
-// --dashboard-addr names another address than its default. It starts once
+// serveHTTPAndDashboard is serve's HTTP: the dashboard and the HTTP intake
+// (POST /v1/events; nil intakeHandler: none) on --dashboard-addr, where
+// people and apps reach serve, and /metrics, /healthz and /readyz on
+// --metrics-addr (serveDashboardAndProbes). The dashboard starts once
 // ClickHouse is up and migrated (ready returns nil); until then it answers
-// 503 and the readiness check "dashboard" fails. With the dashboard's
-// tls_cert_file and tls_key_file, the server the dashboard is on serves
-// HTTPS only (on the shared address, /metrics and the health checks too).
+// 503 and the readiness check "dashboard" fails, while the intake takes
+// events from the start. With the dashboard's tls_cert_file and
+// tls_key_file, the dashboard's server serves HTTPS only, the intake
+// included.
 func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.Config, st *natsStack, ready health.Check,
 	notifier *notify.Notifier, intakeHandler http.Handler, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
-	shared := dashboardAddr(cfg) == dashboard.DefaultAddr || dashboardAddr(cfg) == cfg.HTTPAddr
 	addr := dashboardAddr(cfg)
-	if shared {
-		addr = cfg.HTTPAddr
+	if cfg.HTTPAddr != "" && intakeHandler != nil {
+		logger.Warn("the HTTP intake (POST "+intake.Path+") and the dashboard are on dashboard-addr, not on http-addr",
+			slog.String("dashboard_addr", addr))
 	}
 	dc, err := dashboardConfig(cfg, addr, logger)
 	if err != nil {
@@ -331,30 +339,17 @@ func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.C
 			return err
 		}
 	}
-	if tlsConfig != nil && shared {
-		logger.Info("dashboard TLS on the shared http-addr: /metrics, /healthz and /readyz are served over HTTPS too; give the dashboard its own dashboard-addr to keep them plain HTTP",
-			slog.String("http_addr", cfg.HTTPAddr))
-	}
 	lazy := &lazyHandler{}
-	var stopped <-chan struct{}
 	started := health.NotReady("dashboard waiting for clickhouse")
 	checks.Add("dashboard", started.Check)
-	mux := probeMux(checks, reg)
+	public := http.NewServeMux()
 	if intakeHandler != nil {
-		mux.Handle("POST "+intake.Path, intakeHandler)
+		public.Handle("POST "+intake.Path, intakeHandler)
 	}
-	if shared {
-		mux.Handle("/", lazy)
-		if stopped, err = serveHandler(ctx, g, cfg.HTTPAddr, mux, tlsConfig, sharedTimeouts, logger); err != nil {
-			return err
-		}
-	} else {
-		if _, err := serveHandler(ctx, g, cfg.HTTPAddr, mux, nil, sharedTimeouts, logger); err != nil {
-			return err
-		}
-		if stopped, err = serveHandler(ctx, g, addr, lazy, tlsConfig, sharedTimeouts, logger); err != nil {
-			return err
-		}
+	public.Handle("/", lazy)
+	stopped, err := serveDashboardAndProbes(ctx, g, cfg, public, tlsConfig, checks, reg, logger)
+	if err != nil {
+		return err
 	}
 	g.Go(func() error {
 		if err := health.Wait(ctx, ready, 250*time.Millisecond); err != nil {
@@ -380,6 +375,61 @@ func serveHTTPAndDashboard(ctx context.Context, g *errgroup.Group, cfg *config.C
 		return nil
 	})
 	return nil
+}
+
+// serveDashboardAndProbes serves public (the dashboard, and serve's HTTP
+// intake) on --dashboard-addr, over HTTPS with tlsConfig (nil: plain HTTP),
+// and /metrics, /healthz and /readyz on --metrics-addr over plain HTTP, all
+// inside g until ctx ends. Given the same address, both are served by one
+// server, and with tlsConfig the probes are HTTPS too. stopped is closed
+// when the dashboard's server has shut down.
+func serveDashboardAndProbes(ctx context.Context, g *errgroup.Group, cfg *config.Config, public http.Handler, tlsConfig *tls.Config,
+	checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) (stopped <-chan struct{}, err error) {
+	probeAddr, addr := metricsAddr(cfg, logger), dashboardAddr(cfg)
+	if probeAddr == addr {
+		if tlsConfig != nil {
+			logger.Info("dashboard TLS on metrics-addr, the dashboard's address: /metrics, /healthz and /readyz are served over HTTPS too; give metrics-addr an address of its own to keep them plain HTTP",
+				slog.String("metrics_addr", probeAddr))
+		}
+		mux := probeMux(checks, reg)
+		mux.Handle("/", public)
+		return serveHandler(ctx, g, addr, mux, tlsConfig, sharedTimeouts, logger)
+	}
+	if err := samePort(probeAddr, addr); err != nil {
+		if cfg.HTTPAddr != "" {
+			err = fmt.Errorf("%w (http-addr, %s, sets metrics-addr now)", err, config.EnvName("http-addr"))
+		}
+		return nil, err
+	}
+	if _, err := serveHandler(ctx, g, probeAddr, probeMux(checks, reg), nil, probeTimeouts, logger); err != nil {
+		return nil, err
+	}
+	return serveHandler(ctx, g, addr, public, tlsConfig, sharedTimeouts, logger)
+}
+
+// samePort refuses a metrics-addr and a dashboard-addr that are different
+// but would listen on the same port of the same interface (0.0.0.0:8080
+// and 127.0.0.1:8080): one of the two servers could not start.
+func samePort(metricsAddr, dashboardAddr string) error {
+	mh, mp, err1 := net.SplitHostPort(metricsAddr)
+	dh, dp, err2 := net.SplitHostPort(dashboardAddr)
+	if err1 != nil || err2 != nil || mp != dp || mp == "0" {
+		return nil
+	}
+	norm := func(h string) string {
+		switch h {
+		case "", "0.0.0.0", "::":
+			return ""
+		case "localhost":
+			return "127.0.0.1"
+		}
+		return h
+	}
+	if mh, dh = norm(mh), norm(dh); mh != "" && dh != "" && mh != dh {
+		return nil
+	}
+	return fmt.Errorf("metrics-addr %s (%s) and dashboard-addr %s (%s) both listen on port %s: give them different ports, or the same address to serve both on one server",
+		metricsAddr, config.EnvName("metrics-addr"), dashboardAddr, config.EnvName("dashboard-addr"), mp)
 }
 
 // ignoreCanceled drops err when ctx ended: a shutdown while waiting is no

@@ -57,8 +57,8 @@ func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, pool *x5
 
 // TestServeDashboardTLS runs serve's HTTP with the dashboard's
 // tls_cert_file and tls_key_file: the dashboard answers over HTTPS only,
-// on the shared http-addr and on an address of its own (the health checks
-// then stay plain HTTP). The dashboard itself waits for ClickHouse, so it
+// on an address shared with metrics-addr and on an address of its own (the
+// health checks then stay plain HTTP). The dashboard itself waits for ClickHouse, so it
 // answers 503 here: what is tested is the transport.
 func TestServeDashboardTLS(t *testing.T) {
 	t.Parallel()
@@ -88,20 +88,21 @@ func TestServeDashboardTLS(t *testing.T) {
 	}
 	tlsYAML := fmt.Appendf(nil, "tls_cert_file: %s\ntls_key_file: %s\n", certFile, keyFile)
 
-	t.Run("shared http-addr", func(t *testing.T) {
+	t.Run("shared with metrics-addr", func(t *testing.T) {
 		cfg := config.Default()
 		cfg.DataDir = t.TempDir()
-		cfg.HTTPAddr = freeAddr(t)
+		cfg.MetricsAddr = freeAddr(t)
+		cfg.Dashboard.Addr = cfg.MetricsAddr
 		cfg.DashboardYAML = tlsYAML
 		run(t, &cfg)
-		code, body, err := get(tlsClient, "https://"+cfg.HTTPAddr+"/login")
+		code, body, err := get(tlsClient, "https://"+cfg.MetricsAddr+"/login")
 		require.NoError(t, err, "the dashboard speaks TLS")
 		require.Equal(t, http.StatusServiceUnavailable, code)
 		require.Contains(t, body, "dashboard starting")
-		code, _, err = get(tlsClient, "https://"+cfg.HTTPAddr+"/healthz")
+		code, _, err = get(tlsClient, "https://"+cfg.MetricsAddr+"/healthz")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, code)
-		code, body, err = get(plainClient, "http://"+cfg.HTTPAddr+"/login")
+		code, body, err = get(plainClient, "http://"+cfg.MetricsAddr+"/login")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusBadRequest, code, "no plain HTTP: %s", body)
 		require.NotContains(t, body, "dashboard starting")
@@ -110,7 +111,7 @@ func TestServeDashboardTLS(t *testing.T) {
 	t.Run("own dashboard-addr", func(t *testing.T) {
 		cfg := config.Default()
 		cfg.DataDir = t.TempDir()
-		cfg.HTTPAddr = freeAddr(t)
+		cfg.MetricsAddr = freeAddr(t)
 		cfg.Dashboard.Addr = freeAddr(t)
 		cfg.DashboardYAML = tlsYAML
 		run(t, &cfg)
@@ -120,15 +121,15 @@ func TestServeDashboardTLS(t *testing.T) {
 		code, body, err := get(plainClient, "http://"+cfg.Dashboard.Addr+"/login")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusBadRequest, code, "no plain HTTP: %s", body)
-		code, _, err = get(plainClient, "http://"+cfg.HTTPAddr+"/healthz")
+		code, _, err = get(plainClient, "http://"+cfg.MetricsAddr+"/healthz")
 		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, code, "health checks stay plain HTTP on http-addr")
+		require.Equal(t, http.StatusOK, code, "health checks stay plain HTTP on metrics-addr")
 	})
 
 	t.Run("missing certificate stops serve", func(t *testing.T) {
 		cfg := config.Default()
 		cfg.DataDir = t.TempDir()
-		cfg.HTTPAddr = freeAddr(t)
+		cfg.MetricsAddr = freeAddr(t)
 		cfg.DashboardYAML = fmt.Appendf(nil, "tls_cert_file: %s\ntls_key_file: %s\n", filepath.Join(dir, "none.pem"), keyFile)
 		g, gctx := errgroup.WithContext(t.Context())
 		err := serveHTTPAndDashboard(gctx, g, &cfg, nil, notReady, nil, nil, health.NewRegistry(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))

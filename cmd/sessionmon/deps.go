@@ -90,7 +90,7 @@ func (n *notifier) close() {
 // config file; it is disabled when no webhook is configured. Delivery
 // attempts are logged to ClickHouse when it is reachable at start.
 func newNotifier(ctx context.Context, cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*notifier, error) {
-	nc, err := notify.ParseConfig(cfg.NotifyYAML)
+	nc, err := parseNotify(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func holdLock(ctx context.Context, nc *nats.Conn, name string, ttl time.Duration
 // command opens: the cluster, and the TTL backstop of the retention: section,
 // so that whichever process migrates first renders the same schema.
 func storeOptions(cfg *config.Config) ([]chstore.Option, error) {
-	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	rc, err := parseRetention(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func storeOptions(cfg *config.Config) ([]chstore.Option, error) {
 // configured cluster: the store of the commands that erase, hold, export
 // or run retention.
 func openRetentionStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*chstore.Store, retention.Config, error) {
-	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	rc, err := parseRetention(cfg)
 	if err != nil {
 		return nil, retention.Config{}, err
 	}
@@ -361,6 +361,16 @@ func probeMux(checks *health.Registry, reg *prometheus.Registry) *http.ServeMux 
 	return mux
 }
 
+// metricsAddr is the address of /metrics, /healthz and /readyz
+// (metrics-addr). It warns when the deprecated http-addr is set.
+func metricsAddr(cfg *config.Config, logger *slog.Logger) string {
+	if cfg.HTTPAddr != "" {
+		logger.Warn(fmt.Sprintf("http-addr (%s) is deprecated and will be removed: it sets metrics-addr, the address of /metrics, /healthz and /readyz; set metrics-addr (%s) instead",
+			config.EnvName("http-addr"), config.EnvName("metrics-addr")), slog.String("metrics_addr", cfg.MetricsAddr))
+	}
+	return cfg.MetricsAddr
+}
+
 // serveHTTP serves /healthz, /readyz and /metrics on addr inside g until
 // ctx ends.
 func serveHTTP(ctx context.Context, g *errgroup.Group, addr string, checks *health.Registry, reg *prometheus.Registry, logger *slog.Logger) error {
@@ -413,7 +423,7 @@ func serveHandler(ctx context.Context, g *errgroup.Group, addr string, h http.Ha
 // asks the detectors over st to forget) and the TTL backstop. It refuses
 // streams that keep data longer than the retention periods.
 func newRetention(cfg *config.Config, st *natsStack, logger *slog.Logger, reg prometheus.Registerer) (*retention.Service, error) {
-	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	rc, err := parseRetention(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +441,7 @@ func newRetention(cfg *config.Config, st *natsStack, logger *slog.Logger, reg pr
 // newTTLUpkeep builds the retention service of the processes that only
 // keep the TTL backstop of the retention: section (ingest).
 func newTTLUpkeep(cfg *config.Config, logger *slog.Logger) (*retention.Service, error) {
-	rc, err := retention.ParseConfig(cfg.RetentionYAML)
+	rc, err := parseRetention(cfg)
 	if err != nil {
 		return nil, err
 	}

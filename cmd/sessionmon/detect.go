@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/progress"
 	"github.com/sessionmon/sessionmon/internal/simulate"
 )
 
@@ -26,7 +28,7 @@ func detectCommand() *command {
 		summary: `Without --input: run the detectors alone, live, on the SESSIONMON_EVENTS
 stream (as 'sessionmon serve' does), publishing alerts to SESSIONMON_ALERTS
 (which 'sessionmon ingest' writes to ClickHouse), with /metrics, /healthz
-and /readyz on --http-addr. It saves
+and /readyz on --metrics-addr. It saves
 its state to the SESSIONMON_DETECT_STATE object store every
 --detect-snapshot-interval and at shutdown; at start it restores the last
 snapshot and replays the events stored after it (without a usable snapshot,
@@ -41,7 +43,8 @@ NATS, no ClickHouse. Only the --input flag switches detect offline:
 SESSIONMON_INPUT in the environment is ignored, and the config file has no
 such key. Alerts are written one JSON object a line (to standard output
 unless --output is given); invalid lines are reported with their line number
-and skipped; a summary with the throughput goes to standard error. Use it to
+and skipped; every second the events and alerts so far, and at the end a summary
+with the throughput, go to standard error. Use it to
 test rules on history and in CI. With --labels (the labels.json of
 'sessionmon simulate'), a detection-quality table follows the summary on
 standard error: per detector the labelled attacks, those detected (an alert
@@ -61,7 +64,7 @@ and session_hijack cannot judge what the SDK sends. Detector settings come from 
 section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
-		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "input", "output", "labels",
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"metrics-addr", "http-addr", "input", "output", "labels",
 			"detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, secretOptions),
 		run: runDetect,
 	}
@@ -69,7 +72,7 @@ GOMEMLIMIT in the environment override that.`,
 
 // loadDetectConfig parses the detect: section of the config file.
 func loadDetectConfig(cfg *config.Config, logger *slog.Logger) (detect.Config, error) {
-	dc, err := detect.ParseConfig(cfg.DetectYAML)
+	dc, err := parseDetect(cfg)
 	if err != nil {
 		return detect.Config{}, err
 	}
@@ -113,7 +116,7 @@ func runDetectLive(ctx context.Context, e *env) error {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {
+	if err := serveHTTP(gctx, g, metricsAddr(e.cfg, e.logger), checks, reg, e.logger); err != nil {
 		return err
 	}
 	g.Go(func() error { return svc.Run(gctx) })
@@ -159,11 +162,21 @@ func runDetectOffline(ctx context.Context, e *env) error {
 	if e.cfg.Detect.Labels != "" {
 		out = io.MultiWriter(out, &alerts)
 	}
+	// Progress goes to stderr, stdout keeps the alerts alone.
+	var (
+		counts detect.OfflineCounters
+		read   atomic.Int64
+	)
+	pr := progress.ForWriter(e.stderr, "detect")
+	stopProgress := reportDetectProgress(pr, &counts, &read, inputSize(in), detectProgressEvery)
 	w := bufio.NewWriterSize(out, 1<<16)
-	st, runErr := detect.RunOffline(ctx, in, w, dc, time.Now, detect.WithGeo(resolver))
+	st, runErr := detect.RunOffline(ctx, countingReader{r: in, n: &read}, w, dc, time.Now, detect.WithGeo(resolver),
+		detect.WithOfflineCounters(&counts))
 	if err := w.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write alerts: %w", err)
 	}
+	stopProgress()
+	pr.Done("")
 	if file != nil {
 		if err := file.Close(); err != nil && runErr == nil {
 			runErr = fmt.Errorf("close output: %w", err)

@@ -24,13 +24,13 @@ func healthCommand() *command {
 	return &command{
 		name:  "health",
 		short: "probe a running sessionmon's /readyz (or /healthz): for container healthchecks",
-		usage: "sessionmon health [ready|live] [--http-addr host:port]",
-		summary: `Ask a running sessionmon process on --http-addr (the same setting it listens
-on, so SESSIONMON_HTTP_ADDR serves both) whether it is ready (/readyz, the
+		usage: "sessionmon health [ready|live] [--metrics-addr host:port]",
+		summary: `Ask a running sessionmon process on --metrics-addr (the same setting it listens
+on, so SESSIONMON_METRICS_ADDR serves both) whether it is ready (/readyz, the
 default) or alive (/healthz, with 'live'), print the answer and exit 0 when it
 is, 1 when it is not. A wildcard listen address (0.0.0.0, [::]) is probed on
 the loopback address. Container images need no shell or curl for it.`,
-		options: []string{"http-addr", "log-format", "log-level"},
+		options: []string{"metrics-addr", "http-addr", "log-format", "log-level"},
 		words:   true,
 		run:     runHealth,
 	}
@@ -46,7 +46,7 @@ func runHealth(ctx context.Context, e *env) error {
 			path = "/healthz"
 		}
 	}
-	url, err := probeURL(e.cfg.HTTPAddr, path)
+	url, err := probeURL(e.cfg.MetricsAddr, path)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func runHealth(ctx context.Context, e *env) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("health: GET %s (http-addr): %w", url, err)
+		return fmt.Errorf("health: GET %s (metrics-addr): %w", url, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, healthBodyLimit))
@@ -82,7 +82,7 @@ func runHealth(ctx context.Context, e *env) error {
 func probeURL(addr, path string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("health: http-addr %q: %w", addr, err)
+		return "", fmt.Errorf("health: metrics-addr %q: %w", addr, err)
 	}
 	switch host {
 	case "", "0.0.0.0":

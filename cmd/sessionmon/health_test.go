@@ -10,7 +10,7 @@ import (
 )
 
 func TestHealthCommand(t *testing.T) {
-	// Not parallel: a subtest sets SESSIONMON_HTTP_ADDR.
+	// Not parallel: subtests set SESSIONMON_METRICS_ADDR and SESSIONMON_HTTP_ADDR.
 	ready := map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusOK}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		code, ok := ready[r.URL.Path]
@@ -33,12 +33,13 @@ func TestHealthCommand(t *testing.T) {
 		stdout  string
 		stderrs []string
 	}{
-		{name: "ready/not ready", args: []string{"health", "--http-addr", addr}, code: exitError,
+		{name: "ready/not ready", args: []string{"health", "--metrics-addr", addr}, code: exitError,
 			stdout: `{"path":"/readyz"}`, stderrs: []string{"status 503", "not healthy"}},
-		{name: "live/alive", args: []string{"health", "live", "--http-addr", addr}, code: exitOK, stdout: `{"path":"/healthz"}`},
-		{name: "live/wildcard address", args: []string{"health", "live", "--http-addr", wildcard}, code: exitOK, stdout: `{"path":"/healthz"}`},
-		{name: "unknown argument", args: []string{"health", "deep", "--http-addr", addr}, code: exitUsage, stderrs: []string{"want ready or live", "Usage: sessionmon health"}},
-		{name: "nothing listening", args: []string{"health", "--http-addr", freeAddr(t)}, code: exitError, stderrs: []string{"(http-addr)", "connect"}},
+		{name: "live/alive", args: []string{"health", "live", "--metrics-addr", addr}, code: exitOK, stdout: `{"path":"/healthz"}`},
+		{name: "live/wildcard address", args: []string{"health", "live", "--metrics-addr", wildcard}, code: exitOK, stdout: `{"path":"/healthz"}`},
+		{name: "unknown argument", args: []string{"health", "deep", "--metrics-addr", addr}, code: exitUsage, stderrs: []string{"want ready or live", "Usage: sessionmon health"}},
+		{name: "nothing listening", args: []string{"health", "--metrics-addr", freeAddr(t)}, code: exitError, stderrs: []string{"(metrics-addr)", "connect"}},
+		{name: "deprecated flag", args: []string{"health", "live", "--http-addr", addr}, code: exitOK, stdout: `{"path":"/healthz"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +54,12 @@ func TestHealthCommand(t *testing.T) {
 		})
 	}
 	t.Run("env sets the address", func(t *testing.T) {
+		t.Setenv("SESSIONMON_METRICS_ADDR", addr)
+		code, stdout, _ := runCmd(t, t.Context(), "health", "live")
+		require.Equal(t, exitOK, code)
+		require.Contains(t, stdout, "/healthz")
+	})
+	t.Run("deprecated env sets the address", func(t *testing.T) {
 		t.Setenv("SESSIONMON_HTTP_ADDR", addr)
 		code, stdout, _ := runCmd(t, t.Context(), "health", "live")
 		require.Equal(t, exitOK, code)
@@ -74,5 +81,5 @@ func TestProbeURL(t *testing.T) {
 		require.Equal(t, tc.want, got, tc.addr)
 	}
 	_, err := probeURL("8080", "/readyz")
-	require.ErrorContains(t, err, "http-addr")
+	require.ErrorContains(t, err, "metrics-addr")
 }

@@ -21,10 +21,10 @@ func ingestCommand() *command {
 ClickHouse (batched, acknowledged only after ClickHouse confirmed the write),
 send events that fail schema v1 or carry raw personal data to SESSIONMON_DLQ,
 copy the alerts and their status changes from SESSIONMON_ALERTS into ClickHouse,
-and serve /metrics, /healthz and /readyz. Run any number of them against one
+and serve /metrics, /healthz and /readyz on --metrics-addr. Run any number of them against one
 NATS: they share the work. Needs --nats-url (or the embedded server of a
 running 'sessionmon serve' on --nats-listen).`,
-		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "dlq-max-age"}, ingestOptions, geoOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"metrics-addr", "http-addr", "dlq-max-age"}, ingestOptions, geoOptions, secretOptions),
 		run:     runIngest,
 	}
 }
@@ -61,7 +61,7 @@ func runIngest(ctx context.Context, e *env) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {
+	if err := serveHTTP(gctx, g, metricsAddr(e.cfg, e.logger), checks, reg, e.logger); err != nil {
 		return err
 	}
 	g.Go(func() error { return svc.Run(gctx) })

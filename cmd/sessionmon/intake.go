@@ -23,14 +23,14 @@ Python SDKs, or any HTTP client) POST schema-v1 events to /v1/events on
 --intake-addr with an intake token ('sessionmon creds app NAME --http').
 Events are checked as ingest checks them and published to the events stream;
 each request is answered only after JetStream stored its events. serve takes
-events on its own --http-addr; run any number of intakes behind a load
-balancer to scale out. /metrics, /healthz and /readyz are on --http-addr.
+events on its --dashboard-addr; run any number of intakes behind a load
+balancer to scale out. /metrics, /healthz and /readyz are on --metrics-addr.
 
 Intake tokens are checked with the dashboard record key: give every intake
 the same data-dir or dashboard-record-key as the serve that made them. Put a
 TLS-terminating proxy in front of an intake that is not on loopback: the
 token travels in the Authorization header.`,
-		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "intake-addr", "intake-max-in-flight", "dashboard-record-key"}, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"metrics-addr", "http-addr", "intake-addr", "intake-max-in-flight", "dashboard-record-key"}, secretOptions),
 		run:     runIntake,
 	}
 }
@@ -49,7 +49,7 @@ func runIntake(ctx context.Context, e *env) error {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	if err := serveHTTP(gctx, g, cfg.HTTPAddr, checks, reg, e.logger); err != nil {
+	if err := serveHTTP(gctx, g, metricsAddr(&cfg, e.logger), checks, reg, e.logger); err != nil {
 		return err
 	}
 	mux := http.NewServeMux()

@@ -49,7 +49,10 @@ type command struct {
 	options []string
 	// words: it takes positional words (dlq list); the others refuse any.
 	words bool
-	run   func(ctx context.Context, e *env) error
+	// loadsConfig: it reads the configuration itself (config check) and
+	// gets the defaults with the config file's name only.
+	loadsConfig bool
+	run         func(ctx context.Context, e *env) error
 }
 
 // sharedOptions are flags every long-running subcommand takes.
@@ -75,7 +78,7 @@ var natsOptions = []string{"data-dir", "nats-url", "nats-creds", "nats-user", "n
 var streamOptions = []string{"stream-max-age", "stream-duplicates", "stream-max-bytes", "stream-replicas", "event-partitions"}
 
 func commands() []*command {
-	return []*command{serveCommand(), ingestCommand(), intakeCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), simulateCommand(), dlqCommand(), benchCommand(), healthCommand(), credsCommand(), versionCommand()}
+	return []*command{serveCommand(), ingestCommand(), intakeCommand(), migrateCommand(), detectCommand(), dashboardCommand(), userCommand(), notifyCommand(), retentionCommand(), eraseCommand(), holdCommand(), exportCommand(), publishCommand(), demoCommand(), simulateCommand(), dlqCommand(), benchCommand(), healthCommand(), credsCommand(), configCommand(), versionCommand()}
 }
 
 func main() {
@@ -178,7 +181,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printUsageError(stderr, cmd, fmt.Sprintf("unexpected argument %q", positional[0]))
 		return exitUsage
 	}
-	cfg, err := loader.Load(fs)
+	var cfg *config.Config
+	var err error
+	if cmd.loadsConfig {
+		d := config.Default()
+		d.ConfigFile = loader.File()
+		cfg = &d
+	} else {
+		cfg, err = loader.Load(fs)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sessionmon %s: configuration:\n%v\nRun 'sessionmon %s --help' for its options.\n", cmd.name, indent(err), cmd.name)
 		return exitUsage
@@ -195,9 +206,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger, _ := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	err = cmd.run(ctx, &env{cfg: cfg, logger: logger, stdout: stdout, stderr: stderr, args: positional})
 	var ue *usageError
+	var cp *configProblems
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return exitOK
+	case errors.As(err, &cp):
+		// config check printed the problems.
+		return exitUsage
 	case errors.As(err, &ue):
 		printUsageError(stderr, cmd, ue.msg)
 		return exitUsage

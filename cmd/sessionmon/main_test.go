@@ -137,7 +137,7 @@ func TestServeWithDemo(t *testing.T) {
 	var out, errOut syncBuffer
 	dumpLogOnFailure(t, &errOut)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data-dir", dataDir, "--nats-listen", natsAddr, "--http-addr", httpAddr,
+		done <- run(ctx, []string{"serve", "--data-dir", dataDir, "--nats-listen", natsAddr, "--metrics-addr", httpAddr, "--dashboard-addr", httpAddr,
 			"--clickhouse-dsn", chtest.DSN(t), "--ingest-batch-age", "100ms",
 			"--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
 	}()
@@ -311,7 +311,7 @@ func TestServeDeliversDemoAlertsToWebhook(t *testing.T) {
 	var out, errOut syncBuffer
 	dumpLogOnFailure(t, &errOut)
 	go func() {
-		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", t.TempDir(), "--nats-listen", freeAddr(t), "--http-addr", freeAddr(t),
+		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", t.TempDir(), "--nats-listen", freeAddr(t), "--metrics-addr", freeAddr(t), "--dashboard-addr", freeAddr(t),
 			"--clickhouse-dsn", chtest.DSN(t), "--demo", "--demo-users", "20", "--demo-rate", "5000"}, &out, &errOut)
 	}()
 	poll.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {

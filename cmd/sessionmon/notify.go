@@ -22,7 +22,7 @@ webhook gave up on is recorded as undeliverable.
 'notify redeliver --alert ID' queues such an alert again, for --webhook or
 for every webhook that gave up on it; the running notifier delivers it with
 the same webhook-id.`,
-		options: join(sharedOptions, natsOptions, streamOptions, []string{"http-addr", "alert", "webhook"}, clickhouseOptions, secretOptions),
+		options: join(sharedOptions, natsOptions, streamOptions, []string{"metrics-addr", "http-addr", "alert", "webhook"}, clickhouseOptions, secretOptions),
 		words:   true,
 		run:     runNotify,
 	}
@@ -67,7 +67,7 @@ func runNotify(ctx context.Context, e *env) error {
 	}
 	checks.Add("notify", n.Ready)
 	g, gctx := errgroup.WithContext(ctx)
-	if err := serveHTTP(gctx, g, e.cfg.HTTPAddr, checks, reg, e.logger); err != nil {
+	if err := serveHTTP(gctx, g, metricsAddr(e.cfg, e.logger), checks, reg, e.logger); err != nil {
 		return err
 	}
 	g.Go(func() error { return n.Run(gctx) })

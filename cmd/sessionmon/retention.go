@@ -14,6 +14,7 @@ import (
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/progress"
 	"github.com/sessionmon/sessionmon/retention"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -31,7 +32,11 @@ it would delete and changes nothing. 'report' prints the record of
 processing: each data set, its fields, its period, the oldest data present
 and the last successful run. A run takes the retention lock in NATS (the
 embedded server of a running 'sessionmon serve', or --nats-url), so it never
-overlaps with the scheduled job or another run.`,
+overlaps with the scheduled job or another run. 'run' reports its progress
+on standard error (each data set and step started and finished with its
+rows and duration, and every 10 s while it waits for a ClickHouse
+mutation: one line each, or one updating line on a terminal) and ends
+with a summary line there; standard output holds the result alone.`,
 		options: join([]string{"log-format", "log-level", "dry-run", "dlq-max-age", "format"}, natsOptions, clickhouseOptions, secretOptions),
 		words:   true,
 		run:     runRetention,
@@ -42,7 +47,7 @@ func runRetention(ctx context.Context, e *env) error {
 	if err := wantWord(e.args, "run", "report"); err != nil {
 		return err
 	}
-	cfg, err := retention.ParseConfig(e.cfg.RetentionYAML)
+	cfg, err := parseRetention(e.cfg)
 	if err != nil {
 		return err
 	}
@@ -74,7 +79,11 @@ func runRetention(ctx context.Context, e *env) error {
 		defer release()
 	}
 	start := time.Now()
-	rep, err := retention.Run(ctx, store, cfg, time.Now(), e.cfg.RetentionRun.DryRun)
+	// Progress and the summary go to stderr: stdout keeps the result alone
+	// (-o json stays one JSON document).
+	pr := progress.ForWriter(e.stderr, "retention run")
+	rep, err := retention.Run(ctx, store, cfg, time.Now(), e.cfg.RetentionRun.DryRun, retention.WithProgress(pr))
+	pr.Done(retentionRunSummary(rep, time.Since(start)))
 	printRun := printRetentionRun
 	if formatJSON(e) {
 		printRun = printRetentionRunJSON
@@ -89,6 +98,26 @@ func runRetention(ctx context.Context, e *env) error {
 		"steps", len(rep.Steps), "rows_deleted", rep.RowsDeleted(), "rows_kept_under_legal_hold", rep.RowsKept(),
 		"duration", time.Since(start))
 	return nil
+}
+
+// retentionRunSummary is the last line retention run writes to stderr.
+func retentionRunSummary(rep retention.Report, took time.Duration) string {
+	failed := 0
+	for _, s := range rep.Steps {
+		if s.Err != nil {
+			failed++
+		}
+	}
+	if rep.DryRun {
+		var due uint64
+		for _, s := range rep.Steps {
+			due += s.RowsBefore
+		}
+		return fmt.Sprintf("retention run (dry run): %d steps would delete %d rows, %d data sets skipped; nothing deleted, in %s",
+			len(rep.Steps), due, len(rep.Skipped), progress.Round(took))
+	}
+	return fmt.Sprintf("retention run: %d steps, %d rows deleted, %d rows kept under legal hold, %d data sets skipped, %d steps failed, in %s",
+		len(rep.Steps), rep.RowsDeleted(), rep.RowsKept(), len(rep.Skipped), failed, progress.Round(took))
 }
 
 func printRetentionRun(out io.Writer, rep retention.Report) error {

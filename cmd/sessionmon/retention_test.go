@@ -27,7 +27,8 @@ func retentionEnv(t *testing.T, out *bytes.Buffer, dryRun bool, args ...string) 
 	cfg.RetentionYAML = []byte("periods: {events: 30d}\n")
 	cfg.RetentionRun.DryRun = dryRun
 	cfg.NATS.URL = natstest.RunServer(t).ClientURL()
-	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: out, args: args}
+	// Progress goes to stderr, apart from the result on stdout.
+	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: new(bytes.Buffer), args: args}
 }
 
 func TestRetentionRunAndReport(t *testing.T) {

@@ -126,7 +126,7 @@ func TestSDKsThroughTheIntake(t *testing.T) {
 	done := make(chan int, 1)
 	var intakeOut, intakeLog syncBuffer
 	go func() {
-		done <- run(ctx, []string{"intake", "--data-dir", p.dataDir, "--nats-listen", p.natsAddr, "--intake-addr", intakeAddr, "--http-addr", probeAddr},
+		done <- run(ctx, []string{"intake", "--data-dir", p.dataDir, "--nats-listen", p.natsAddr, "--intake-addr", intakeAddr, "--metrics-addr", probeAddr},
 			&intakeOut, &intakeLog)
 	}()
 	defer func() {

@@ -240,7 +240,7 @@ dashboard:
 `, receiver, webhookSecret, hash)), 0o600))
 
 	httpAddr := freeAddr(t)
-	srv := startServe(t, "--config", cfgFile, "--data-dir", dataDir, "--nats-listen", freeAddr(t), "--http-addr", httpAddr,
+	srv := startServe(t, "--config", cfgFile, "--data-dir", dataDir, "--nats-listen", freeAddr(t), "--metrics-addr", httpAddr, "--dashboard-addr", httpAddr,
 		"--clickhouse-dsn", dsn, "--log-level", "debug", "--ingest-batch-age", "100ms",
 		"--demo", "--demo-users", "20", "--demo-rate", "2000")
 	waitDashboard(t, httpAddr)
@@ -293,7 +293,7 @@ dashboard:
 	// The demo admin: its password is made up in the data directory when
 	// no user is configured.
 	httpAddr = freeAddr(t)
-	srv = startServe(t, "--data-dir", dataDir, "--nats-listen", freeAddr(t), "--http-addr", httpAddr,
+	srv = startServe(t, "--data-dir", dataDir, "--nats-listen", freeAddr(t), "--metrics-addr", httpAddr, "--dashboard-addr", httpAddr,
 		"--clickhouse-dsn", dsn, "--log-level", "debug", "--demo", "--demo-users", "20", "--demo-rate", "2000")
 	waitDashboard(t, httpAddr)
 	adminPassword, err := os.ReadFile(filepath.Join(dataDir, demoAdminPasswordFile))

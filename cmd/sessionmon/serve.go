@@ -30,10 +30,11 @@ SESSIONMON_EVENTS stream, the ingest worker (events into ClickHouse; it waits
 for ClickHouse if it is not up yet, while NATS keeps the backlog), the
 detectors (alerts to SESSIONMON_ALERTS and ClickHouse), the webhook notifier
 (when the config file's notify: section has webhooks), the scheduled
-retention job (the retention: section; one process at a time runs it), and
-the HTTP server with /metrics, /healthz, /readyz and the HTTP intake
-(POST /v1/events, for apps with an intake token: 'sessionmon creds app NAME
---http').
+retention job (the retention: section; one process at a time runs it), the
+dashboard and the HTTP intake (POST /v1/events, for apps with an intake
+token: 'sessionmon creds app NAME --http') on --dashboard-addr, and
+/metrics, /healthz and /readyz on --metrics-addr (loopback by default;
+the same address as --dashboard-addr serves all of them on one server).
 With --demo it also publishes synthetic traffic, as 'sessionmon demo' does.
 With --pprof-addr (a loopback address) it serves Go's profiles
 (/debug/pprof/, e.g. go tool pprof http://127.0.0.1:6060/debug/pprof/heap)
@@ -51,7 +52,7 @@ Later starts reuse the keys, so these files stay valid. Mint per-app
 credentials with 'sessionmon creds app NAME'. --nats-listen is loopback
 unless --nats-listen-tls-cert and --nats-listen-tls-key are set.`,
 		options: join(sharedOptions, natsOptions, streamOptions, []string{
-			"dlq-max-age", "detect-snapshot-interval", "http-addr", "pprof-addr", "intake-max-in-flight", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
+			"dlq-max-age", "detect-snapshot-interval", "metrics-addr", "http-addr", "pprof-addr", "intake-max-in-flight", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
 		}, ingestOptions, geoOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}

@@ -20,7 +20,7 @@ import (
 // servedPipeline is a `sessionmon serve` a test started: embedded NATS,
 // real ClickHouse, the dashboard with an admin signed in through the API.
 type servedPipeline struct {
-	base     string // http://<http-addr>
+	base     string // http://<metrics-addr>, also the dashboard-addr
 	natsAddr string
 	dataDir  string
 	api      apiFunc
@@ -69,7 +69,7 @@ func serveWithConfig(t *testing.T, dsn, dataDir, cfgFile string, ready ...string
 	var stdout, serveLog syncBuffer
 	dumpLogOnFailure(t, &serveLog)
 	go func() {
-		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", dataDir, "--nats-listen", p.natsAddr, "--http-addr", httpAddr,
+		done <- run(ctx, []string{"serve", "--config", cfgFile, "--data-dir", dataDir, "--nats-listen", p.natsAddr, "--metrics-addr", httpAddr, "--dashboard-addr", httpAddr,
 			"--clickhouse-dsn", dsn, "--ingest-batch-age", "100ms", "--insecure-dev-cookies"}, &stdout, &serveLog)
 	}()
 	t.Cleanup(func() {

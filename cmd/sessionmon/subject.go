@@ -14,6 +14,7 @@ import (
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/progress"
 	"github.com/sessionmon/sessionmon/retention"
 )
 
@@ -38,7 +39,9 @@ it can be resumed. A request interrupted by a crash stays pending or
 running and is finished by 'sessionmon serve', which resumes such requests
 at start and every minute. A subject under legal hold is refused (see
 'sessionmon hold'). Needs NATS. Safe to run again. 'erase list' shows the
-newest requests with the subject's hash and their status.`,
+newest requests with the subject's hash and their status. Progress (each
+table and stream, every 10 s while a deletion runs) and a summary go to
+standard error, and never name the subject.`,
 		options: join([]string{"log-format", "log-level", "subject", "requested-by", "format"}, natsOptions, clickhouseOptions, secretOptions),
 		words:   true,
 		run:     runErase,
@@ -52,7 +55,8 @@ func exportCommand() *command {
 		usage: "sessionmon export --subject PSEUDONYM [--output FILE] [options]",
 		summary: `Export everything stored in ClickHouse for a data subject as NDJSON: one
 {"data_set": ..., "row": {...}} object a line, events, alerts, alert status
-changes and webhook deliveries, each row once.`,
+changes and webhook deliveries, each row once. Progress and a summary go to
+standard error.`,
 		options: join([]string{"log-format", "log-level", "subject", "output"}, clickhouseOptions, secretOptions),
 		run:     runExport,
 	}
@@ -90,7 +94,10 @@ func runErase(ctx context.Context, e *env) error {
 		note = res.String()
 		return res.Purged, err
 	}
-	eraser := retention.NewEraser(store, forget, e.logger, retention.WithMutationTimeout(time.Duration(rc.MutationTimeout)))
+	// Progress and the summary go to stderr, and never name the subject.
+	pr := progress.ForWriter(e.stderr, "erase")
+	eraser := retention.NewEraser(store, forget, e.logger, retention.WithMutationTimeout(time.Duration(rc.MutationTimeout)),
+		retention.WithEraserProgress(pr))
 	if list {
 		reqs, err := eraser.Requests(ctx, erasureListLimit)
 		if err != nil {
@@ -115,7 +122,10 @@ func runErase(ctx context.Context, e *env) error {
 		return err
 	}
 	defer release()
+	start := time.Now()
 	req, err = eraser.Process(ctx, req.ID)
+	pr.Done(fmt.Sprintf("erase: request %s %s in %s: %d rows erased, %d messages deleted from NATS streams",
+		req.ID, req.Status, progress.Round(time.Since(start)), req.Rows.Total(), req.Streams.Total()))
 	fmt.Fprintf(e.stdout, "request %s: %s\n", req.ID, req.Status)
 	if err != nil {
 		return err
@@ -211,8 +221,17 @@ func runExport(ctx context.Context, e *env) error {
 		return err
 	}
 	defer store.Close()
-	d, err := store.SubjectData(ctx, e.cfg.SubjectRequest.Subject)
+	// Progress and the summary go to stderr, and never name the subject.
+	pr := progress.ForWriter(e.stderr, "export")
+	start := time.Now()
+	var d chstore.SubjectData
+	_, err = progress.Track(pr, "read from ClickHouse", "rows", 0, "still reading", progress.HeartbeatInterval, func() (int64, error) {
+		var err error
+		d, err = store.SubjectData(ctx, e.cfg.SubjectRequest.Subject)
+		return int64(len(d.Events) + len(d.Alerts) + len(d.AlertStatus) + len(d.WebhookDeliveries)), err
+	})
 	if err != nil {
+		pr.Done("")
 		return err
 	}
 	out := e.stdout
@@ -224,6 +243,15 @@ func runExport(ctx context.Context, e *env) error {
 		defer f.Close()
 		out = f
 	}
-	_, err = retention.WriteExport(out, d)
-	return err
+	n, err := progress.Track(pr, "write NDJSON", "lines", 0, "still writing", progress.HeartbeatInterval, func() (int64, error) {
+		n, err := retention.WriteExport(out, d)
+		return int64(n), err
+	})
+	if err != nil {
+		pr.Done("")
+		return err
+	}
+	pr.Done(fmt.Sprintf("export: %d lines written (%d events, %d alerts, %d alert status changes, %d webhook deliveries) in %s",
+		n, len(d.Events), len(d.Alerts), len(d.AlertStatus), len(d.WebhookDeliveries), progress.Round(time.Since(start))))
+	return nil
 }

@@ -29,7 +29,8 @@ func subjectEnv(t *testing.T, out *bytes.Buffer, subject string) *env {
 	cfg.SubjectRequest.Subject = subject
 	// An erasure needs NATS: the detectors' saved state lives there.
 	cfg.NATS.URL = natstest.RunServer(t).ClientURL()
-	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: out}
+	// Progress goes to stderr, apart from the result on stdout.
+	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: new(bytes.Buffer)}
 }
 
 func TestExportThenErase(t *testing.T) {

@@ -109,7 +109,11 @@ func (s *Store) CountSubjectRows(ctx context.Context, subject string) (SubjectRo
 // there before. Erasing again finds nothing and does nothing; a run
 // interrupted after the alerts were deleted cannot find their status
 // changes again, which is why those go first.
-func (s *Store) EraseSubject(ctx context.Context, subject string, poll, timeout time.Duration) (SubjectRows, error) {
+//
+// each, if not nil, runs each table's deletion (step, which issues the
+// mutation and waits for it) for the rows rows to delete, so that the
+// caller can report progress; it must call step once and return its error.
+func (s *Store) EraseSubject(ctx context.Context, subject string, poll, timeout time.Duration, each TableStep) (SubjectRows, error) {
 	before, err := s.CountSubjectRows(ctx, subject)
 	if err != nil {
 		return nil, err
@@ -123,15 +127,28 @@ func (s *Store) EraseSubject(ctx context.Context, subject string, poll, timeout 
 		if before[t] == 0 {
 			continue
 		}
-		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.mutationTarget(t)+" DELETE WHERE "+wheres[t], args[t]...); err != nil {
-			return before, fmt.Errorf("erase subject from %s: %w", t, err)
+		step := func() error {
+			if err := s.conn.Exec(ctx, "ALTER TABLE "+s.mutationTarget(t)+" DELETE WHERE "+wheres[t], args[t]...); err != nil {
+				return fmt.Errorf("erase subject from %s: %w", t, err)
+			}
+			if err := s.WaitMutations(ctx, t, poll, timeout); err != nil {
+				return fmt.Errorf("erase subject: %w", err)
+			}
+			return nil
 		}
-		if err := s.WaitMutations(ctx, t, poll, timeout); err != nil {
-			return before, fmt.Errorf("erase subject: %w", err)
+		if each == nil {
+			each = func(_ string, _ uint64, step func() error) error { return step() }
+		}
+		if err := each(t, before[t], step); err != nil {
+			return before, err
 		}
 	}
 	return before, nil
 }
+
+// TableStep runs step, the deletion of rows rows from table, for
+// EraseSubject: it calls step once and returns its error.
+type TableStep func(table string, rows uint64, step func() error) error
 
 // SubjectData returns everything stored for subject, each row once:
 // events and alerts oldest first, then the status changes and webhook

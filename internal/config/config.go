@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is every setting of sessionmon, parsed into typed fields.
@@ -42,7 +44,13 @@ type Config struct {
 	// the schema is created on: replicated tables and Distributed tables
 	// sharded by subject. Empty: single-node mode.
 	ClickHouseCluster string
-	HTTPAddr          string
+	// MetricsAddr is the listen address of /metrics, /healthz and /readyz
+	// of every long-running command, and the address sessionmon health
+	// probes.
+	MetricsAddr string
+	// HTTPAddr is the deprecated http-addr: setting it sets MetricsAddr
+	// too. Empty when it is not set.
+	HTTPAddr string
 
 	Ingest Ingest
 	Geo    Geo
@@ -69,6 +77,12 @@ type Config struct {
 	Dashboard     Dashboard
 	// UserAdd configures `sessionmon user add`.
 	UserAdd UserAdd
+
+	// sections are the detect, notify, retention and dashboard sections
+	// of the config file, as read (see Section).
+	sections map[string]*yaml.Node
+	// root is the config file's top-level mapping, as read.
+	root *yaml.Node
 
 	// SubjectRequest is a data subject's request (erase, export).
 	SubjectRequest SubjectRequest
@@ -189,7 +203,7 @@ type Creds struct {
 // Intake configures the HTTP intake (POST /v1/events).
 type Intake struct {
 	// Addr is the listen address of the standalone intake (sessionmon
-	// intake); serve takes events on its HTTPAddr.
+	// intake); serve takes events on its dashboard's address.
 	Addr string
 	// MaxInFlight is how many intake requests are handled at once.
 	MaxInFlight int
@@ -344,7 +358,7 @@ func Default() Config {
 			Partitions: 16,
 		},
 		ClickHouseDSN: "clickhouse://127.0.0.1:9000/sessionmon",
-		HTTPAddr:      "127.0.0.1:8080",
+		MetricsAddr:   "127.0.0.1:9477",
 		Dashboard:     Dashboard{Addr: "127.0.0.1:8080"},
 		Ingest: Ingest{
 			BatchSize:     20000,
@@ -377,7 +391,7 @@ var clickHouseCluster = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(opt, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s (%s): %s", opt, EnvName(opt), fmt.Sprintf(format, args...)))
+		errs = append(errs, &OptionError{Name: opt, Msg: fmt.Sprintf(format, args...)})
 	}
 	if c.DataDir == "" {
 		bad("data-dir", "must not be empty")
@@ -437,8 +451,12 @@ func (c *Config) Validate() error {
 	if c.ClickHouseCluster != "" && !clickHouseCluster.MatchString(c.ClickHouseCluster) {
 		bad("clickhouse-cluster", "must be a cluster name of letters, digits and _ (got %q)", c.ClickHouseCluster)
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		bad("http-addr", "must be host:port (got %q)", c.HTTPAddr)
+	metricsName := "metrics-addr"
+	if c.HTTPAddr != "" && c.HTTPAddr == c.MetricsAddr {
+		metricsName = "http-addr"
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+		bad(metricsName, "must be host:port (got %q)", c.MetricsAddr)
 	}
 	if c.Serve.PprofAddr != "" {
 		if host, _, err := net.SplitHostPort(c.Serve.PprofAddr); err != nil {

@@ -110,7 +110,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown key in file",
 			file: "nats:\n  ulr: nats://x:4222\n",
-			want: []string{`unknown key "nats.ulr"`},
+			want: []string{`sessionmon.yaml:2: nats.ulr: unknown key (did you mean nats.url?)`},
 		},
 		{
 			name: "bad duration in env names the variable",
@@ -180,6 +180,10 @@ func TestParseDuration(t *testing.T) {
 		ok   bool
 	}{
 		{"30d", 30 * 24 * time.Hour, true},
+		{"2w", 14 * 24 * time.Hour, true},
+		{"0", 0, true},
+		{"1.5w", 0, false},
+		{"99999999999999w", 0, false},
 		{"90s", 90 * time.Second, true},
 		{"1h30m", 90 * time.Minute, true},
 		{"-1d", 0, false},
@@ -241,7 +245,7 @@ func TestLoadReadsOnlyTheCommandsOptions(t *testing.T) {
 	require.ErrorContains(t, err, "SESSIONMON_EVENTS", "a command reads its own options")
 
 	_, err = load(t, []string{"http-addr"}, []string{"--config", writeFile(t, "htpp:\n  addr: x\n")}, nil)
-	require.ErrorContains(t, err, `unknown key "htpp.addr"`, "a key no option has is still an error")
+	require.ErrorContains(t, err, `sessionmon.yaml:2: htpp.addr: unknown key`, "a key no option has is still an error")
 
 	c, err = load(t, []string{}, nil, map[string]string{"SESSIONMON_LOG_LEVEL": "verbose"})
 	require.NoError(t, err, "a command without options reads none")

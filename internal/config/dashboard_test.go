@@ -13,7 +13,7 @@ func TestDashboardSection(t *testing.T) {
 	t.Parallel()
 	file := writeFile(t, `
 dashboard:
-  addr: 127.0.0.1:9090
+  addr: 127.0.0.1:9477
   insecure_dev_cookies: true
   pseudonym_key: 0123456789abcdef0123456789abcdef
   record_key: fedcba9876543210fedcba9876543210
@@ -25,7 +25,7 @@ dashboard:
 
 	c, err := load(t, names, []string{"--config", file}, nil)
 	require.NoError(t, err)
-	require.Equal(t, "127.0.0.1:9090", c.Dashboard.Addr)
+	require.Equal(t, "127.0.0.1:9477", c.Dashboard.Addr)
 	require.True(t, c.Dashboard.InsecureDevCookies)
 	require.Equal(t, "0123456789abcdef0123456789abcdef", c.Dashboard.PseudonymKey)
 	require.Equal(t, "fedcba9876543210fedcba9876543210", c.Dashboard.RecordKey)

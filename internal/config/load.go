@@ -1,13 +1,15 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -110,6 +112,17 @@ func (l *Loader) reads(o Option) bool {
 // the environment, then the flags given on the command line. It returns
 // every problem found, validation included.
 func (l *Loader) Load(fs *flag.FlagSet) (*Config, error) {
+	cfg, err := l.Check(fs)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Check is Load that also returns the Config when there are problems, with
+// every value that could be read, for `sessionmon config check` to check
+// the sections too.
+func (l *Loader) Check(fs *flag.FlagSet) (*Config, error) {
 	getenv := l.Getenv
 	if getenv == nil {
 		getenv = os.LookupEnv
@@ -164,66 +177,102 @@ func (l *Loader) Load(fs *flag.FlagSet) (*Config, error) {
 		}
 	})
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return &cfg, errors.Join(errs...)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	return &cfg, cfg.Validate()
+}
+
+// File returns the config file given with --config or SESSIONMON_CONFIG,
+// after fs.Parse; "" when none.
+func (l *Loader) File() string {
+	if l.configFile != "" {
+		return l.configFile
 	}
-	return &cfg, nil
+	getenv := l.Getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	f, _ := getenv(ConfigEnv)
+	return f
 }
 
 // applyFile reads a YAML config file strictly: a key that is not an option
 // is an error, so a typo can't silently leave a default in place. Only the
-// options reads accepts are set; the keys of the others are skipped.
+// options reads accepts are set; the keys of the others are skipped. The
+// sections with a structure of their own (detect, notify, retention, the
+// non-option keys of dashboard) are kept as nodes, with their lines in the
+// file, for their packages to decode (see ParseSection).
 func applyFile(cfg *Config, path string, reads func(Option) bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read config file: %w", err)
 	}
-	var doc map[string]any
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		if m := yamlSyntaxLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return &FieldError{File: path, Line: line, Msg: m[2], Err: err}
+		}
 		return fmt.Errorf("config file %s: %w", path, err)
 	}
-	// The dashboard: section mixes options (flags can override them) with
-	// structure of its own (users): the options stay in doc.
-	if d, ok := doc[DashboardSection].(map[string]any); ok {
-		opts := map[string]any{}
-		for _, k := range dashboardOptionKeys {
-			if v, ok := d[k]; ok {
-				opts[k] = v
-				delete(d, k)
-			}
-		}
-		if len(d) > 0 {
-			out, err := yaml.Marshal(d)
-			if err != nil {
-				return fmt.Errorf("config file %s: %s: %w", path, DashboardSection, err)
-			}
-			cfg.DashboardYAML = out
-		}
-		doc[DashboardSection] = opts
-	} else if v, ok := doc[DashboardSection]; ok && v != nil {
-		return fmt.Errorf("config file %s: %s: must be a mapping", path, DashboardSection)
+	if len(doc.Content) == 0 {
+		return nil
 	}
-	// Sections with a structure of their own are kept as YAML for their
-	// packages to decode strictly.
-	for name, dst := range map[string]*[]byte{DetectSection: &cfg.DetectYAML, NotifySection: &cfg.NotifyYAML, RetentionSection: &cfg.RetentionYAML} {
-		section, ok := doc[name]
-		if !ok {
+	root := doc.Content[0]
+	if isNull(root) {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return &FieldError{File: path, Line: root.Line, Msg: "must be a mapping of settings"}
+	}
+	cfg.sections = map[string]*yaml.Node{}
+	cfg.root = root
+	opts := &yaml.Node{Kind: yaml.MappingNode, Line: root.Line}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		switch k.Value {
+		case DetectSection, NotifySection, RetentionSection:
+			cfg.sections[k.Value] = v
+			continue
+		case DashboardSection:
+			if isNull(v) {
+				continue
+			}
+			if v.Kind != yaml.MappingNode {
+				return &FieldError{File: path, Line: v.Line, Path: DashboardSection, Msg: "must be a mapping"}
+			}
+			// The dashboard: section mixes options (flags can override
+			// them) with structure of its own (users).
+			own := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: v.Line, Column: v.Column}
+			optKeys := &yaml.Node{Kind: yaml.MappingNode, Line: v.Line}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				dst := own
+				if slices.Contains(dashboardOptionKeys, v.Content[j].Value) {
+					dst = optKeys
+				}
+				dst.Content = append(dst.Content, v.Content[j], v.Content[j+1])
+			}
+			if len(own.Content) > 0 {
+				cfg.sections[DashboardSection] = own
+			}
+			opts.Content = append(opts.Content, k, optKeys)
 			continue
 		}
-		delete(doc, name)
-		out, err := yaml.Marshal(section)
-		if err != nil {
-			return fmt.Errorf("config file %s: %s: %w", path, name, err)
+		opts.Content = append(opts.Content, k, v)
+	}
+	// The sections are also kept as YAML text, for callers that decode
+	// text.
+	for name, dst := range map[string]*[]byte{DetectSection: &cfg.DetectYAML, NotifySection: &cfg.NotifyYAML, RetentionSection: &cfg.RetentionYAML, DashboardSection: &cfg.DashboardYAML} {
+		if n, ok := cfg.sections[name]; ok && !isNull(n) {
+			out, err := yaml.Marshal(n)
+			if err != nil {
+				return fmt.Errorf("config file %s: %s: %w", path, name, err)
+			}
+			*dst = out
 		}
-		*dst = out
 	}
-	flat := map[string]string{}
-	if err := flatten("", doc, flat); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
+	flat := map[string]flatValue{}
+	flatten("", opts, flat)
 	byYAML := make(map[string]Option, len(Options))
 	for _, o := range Options {
 		byYAML[o.YAML] = o
@@ -236,49 +285,97 @@ func applyFile(cfg *Config, path string, reads func(Option) bool) error {
 	var errs []error
 	for _, k := range keys {
 		o, ok := byYAML[k]
+		bad := func(msg string) {
+			errs = append(errs, &FieldError{File: path, Line: flat[k].line, Path: k, Msg: msg})
+		}
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", path, k))
+			bad("unknown key" + suggest(k))
 			continue
 		case o.FlagOnly:
-			errs = append(errs, fmt.Errorf("config file %s: %s: --%s is a command-line flag only", path, k, o.Name))
+			bad("--" + o.Name + " is a command-line flag only")
 			continue
 		case !reads(o):
 			continue
 		}
-		if err := o.set(cfg, flat[k]); err != nil {
-			errs = append(errs, fmt.Errorf("config file %s: %s: %w", path, k, err))
+		if err := o.set(cfg, flat[k].text); err != nil {
+			bad(err.Error())
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func flatten(prefix string, v any, out map[string]string) error {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, sub := range x {
-			key := k
-			if prefix != "" {
-				key = prefix + "." + k
-			}
-			if err := flatten(key, sub, out); err != nil {
-				return err
-			}
-		}
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = fmt.Sprint(e)
-		}
-		out[prefix] = strings.Join(parts, ",")
-	case nil:
-		if prefix != "" {
-			out[prefix] = ""
-		}
-	default:
-		out[prefix] = fmt.Sprint(x)
+// yamlSyntaxLine splits a YAML syntax error into its line and message.
+var yamlSyntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// flatValue is an option's value in the file and its line.
+type flatValue struct {
+	text string
+	line int
+}
+
+// flatten maps the key paths (nats.tls.ca_file) of the option keys under
+// n to their values; a list is joined with commas.
+func flatten(prefix string, n *yaml.Node, out map[string]flatValue) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
-	return nil
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if prefix == "" && isNull(v) {
+				continue
+			}
+			flatten(join(prefix, k.Value), v, out)
+		}
+	case yaml.SequenceNode:
+		parts := make([]string, len(n.Content))
+		for i, e := range n.Content {
+			parts[i] = e.Value
+		}
+		out[prefix] = flatValue{strings.Join(parts, ","), n.Line}
+	default:
+		if isNull(n) {
+			out[prefix] = flatValue{"", n.Line}
+			return
+		}
+		out[prefix] = flatValue{n.Value, n.Line}
+	}
+}
+
+// suggest names the option key closest to an unknown key, if one is close.
+func suggest(key string) string {
+	best, bestD := "", 3
+	for _, o := range Options {
+		if d := editDistance(key, o.YAML); d < bestD {
+			best, bestD = o.YAML, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // Usage writes the help of a subcommand: its summary, then every flag with

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -185,7 +186,13 @@ var Options = []Option{
 	secret("clickhouse-password", "clickhouse.password", "password of the ClickHouse user", func(c *Config) *string { return &c.ClickHousePassword }),
 	str("clickhouse-tls-ca", "clickhouse.tls.ca_file", "CA certificate file to verify the ClickHouse server; turns on TLS (secure=true; use the server's secure port, e.g. 9440)", func(c *Config) *string { return &c.ClickHouseTLSCA }),
 	str("clickhouse-cluster", "clickhouse.cluster", "ClickHouse cluster (from remote_servers) to create the schema on: replicated tables, Distributed tables sharded by subject; empty: a single server", func(c *Config) *string { return &c.ClickHouseCluster }),
-	str("http-addr", "http.addr", "address of the HTTP server (health, metrics)", func(c *Config) *string { return &c.HTTPAddr }),
+	// http-addr comes before metrics-addr: when both are set at the same
+	// level (both variables, both keys), metrics-addr wins.
+	{Name: "http-addr", YAML: "http.addr", Usage: "deprecated: another name for metrics-addr, kept for one release",
+		get: func(c *Config) string { return c.HTTPAddr },
+		set: func(c *Config, v string) error { c.HTTPAddr, c.MetricsAddr = v, v; return nil },
+	},
+	str("metrics-addr", "metrics.addr", "address (host:port) of the HTTP server of /metrics, /healthz and /readyz, apart from the dashboard and the HTTP intake; keep it off the internet", func(c *Config) *string { return &c.MetricsAddr }),
 	str("pprof-addr", "serve.pprof_addr", "loopback address (e.g. 127.0.0.1:6060) of a separate HTTP server with Go's net/http/pprof profiles, for investigating memory or CPU; empty: off", func(c *Config) *string { return &c.Serve.PprofAddr }),
 
 	integer("ingest-batch-size", "ingest.batch_size", "events per ClickHouse insert (a batch is written when full or old enough)", func(c *Config) *int { return &c.Ingest.BatchSize }),
@@ -232,12 +239,12 @@ var Options = []Option{
 	str("token-name", "creds.token_name", "creds app --http: a label for the token, shown by creds http-tokens (e.g. web-eu)", func(c *Config) *string { return &c.Creds.TokenName }),
 	dur("expires", "creds.expires", "creds app --http: how long the token is valid (at most 730d)", func(c *Config) *time.Duration { return &c.Creds.Expires }),
 
-	str("intake-addr", "intake.addr", "address (host:port) of the standalone HTTP intake, sessionmon intake; serve takes events on its http-addr", func(c *Config) *string { return &c.Intake.Addr }),
+	str("intake-addr", "intake.addr", "address (host:port) of the standalone HTTP intake, sessionmon intake; serve takes events on its dashboard-addr", func(c *Config) *string { return &c.Intake.Addr }),
 	integer("intake-max-in-flight", "intake.max_in_flight", "HTTP intake requests handled at once; more are answered 429 with Retry-After", func(c *Config) *int { return &c.Intake.MaxInFlight }),
 
 	str("file", "publish.file", "NDJSON file of schema v1 events to publish (- for standard input)", func(c *Config) *string { return &c.Publish.File }),
 
-	str("dashboard-addr", "dashboard.addr", "address of the dashboard (host:port)", func(c *Config) *string { return &c.Dashboard.Addr }),
+	str("dashboard-addr", "dashboard.addr", "address (host:port) of the dashboard; serve also takes HTTP intake events (POST /v1/events) there", func(c *Config) *string { return &c.Dashboard.Addr }),
 	boolean("insecure-dev-cookies", "dashboard.insecure_dev_cookies", "dashboard cookies without __Host- and Secure, for plain-http development on a loopback dashboard-addr only", func(c *Config) *bool { return &c.Dashboard.InsecureDevCookies }),
 	secret("dashboard-pseudonym-key", "dashboard.pseudonym_key", "key (32+ bytes) the dashboard pseudonymizes its own events with; default: a random key kept in <data-dir>/dashboard-pseudonym.key", func(c *Config) *string { return &c.Dashboard.PseudonymKey }),
 	secret("dashboard-admin-password", "dashboard.admin_password", "password of a first admin user, admin, made when the config file lists no dashboard users (containers: SESSIONMON_DASHBOARD_ADMIN_PASSWORD_FILE=/run/secrets/...); at least 12 characters; ignored once users are configured", func(c *Config) *string { return &c.Dashboard.AdminPassword }),
@@ -277,19 +284,24 @@ func Lookup(name string) (Option, bool) {
 	return Option{}, false
 }
 
-// ParseDuration parses a Go duration and also whole days ("30d").
+// ParseDuration parses a duration as every setting of sessionmon writes
+// it: a Go duration ("90s", "15m", "1h30m") or whole days or weeks ("30d",
+// "2w"). It is the one duration syntax of flags, variables and every
+// section of the config file.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 {
-			return 0, fmt.Errorf("must be a duration like 90s, 15m, 12h or 30d (got %q)", s)
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil || v < 0 || int64(v) > int64(math.MaxInt64/unit) {
+				return 0, fmt.Errorf("must be a duration like 90s, 15m, 12h, 30d or 2w (got %q)", s)
+			}
+			return time.Duration(v) * unit, nil
 		}
-		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("must be a duration like 90s, 15m, 12h or 30d (got %q)", s)
+		return 0, fmt.Errorf("must be a duration like 90s, 15m, 12h, 30d or 2w (got %q)", s)
 	}
 	return d, nil
 }

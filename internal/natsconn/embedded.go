@@ -1,6 +1,7 @@
 package natsconn
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -91,7 +92,7 @@ func StartEmbedded(cfg config.NATS, dataDir string, logger *slog.Logger) (*serve
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	s.SetLoggerV2(&serverLogger{logger.With("component", "nats-server")}, false, false, false)
+	s.SetLoggerV2(newServerLogger(logger), false, false, false)
 	s.Start()
 	if !s.ReadyForConnections(readyTimeout) {
 		s.Shutdown()
@@ -150,22 +151,27 @@ func ensurePrivateDir(dataDir string, logger *slog.Logger) error {
 	return nil
 }
 
-// serverLogger sends nats-server's log lines to slog.
+// serverLogger sends nats-server's log lines to slog: the server's text is
+// the message, at the server's level (its fatal errors at error level:
+// sessionmon decides whether to stop), and the logger carries
+// component=nats-server. Trace lines are dropped.
 type serverLogger struct{ l *slog.Logger }
 
-func (s *serverLogger) Noticef(format string, v ...any) {
-	s.l.Info("nats-server", slog.String("message", fmt.Sprintf(format, v...)))
+func newServerLogger(logger *slog.Logger) *serverLogger {
+	return &serverLogger{logger.With(slog.String("component", "nats-server"))}
 }
-func (s *serverLogger) Warnf(format string, v ...any) {
-	s.l.Warn("nats-server", slog.String("message", fmt.Sprintf(format, v...)))
+
+func (s *serverLogger) log(level slog.Level, format string, v []any) {
+	ctx := context.Background()
+	if !s.l.Enabled(ctx, level) {
+		return
+	}
+	s.l.Log(ctx, level, fmt.Sprintf(format, v...))
 }
-func (s *serverLogger) Fatalf(format string, v ...any) {
-	s.l.Error("nats-server", slog.String("message", fmt.Sprintf(format, v...)))
-}
-func (s *serverLogger) Errorf(format string, v ...any) {
-	s.l.Error("nats-server", slog.String("message", fmt.Sprintf(format, v...)))
-}
-func (s *serverLogger) Debugf(format string, v ...any) {
-	s.l.Debug("nats-server", slog.String("message", fmt.Sprintf(format, v...)))
-}
-func (s *serverLogger) Tracef(format string, v ...any) {}
+
+func (s *serverLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, format, v) }
+func (s *serverLogger) Warnf(format string, v ...any)   { s.log(slog.LevelWarn, format, v) }
+func (s *serverLogger) Fatalf(format string, v ...any)  { s.log(slog.LevelError, format, v) }
+func (s *serverLogger) Errorf(format string, v ...any)  { s.log(slog.LevelError, format, v) }
+func (s *serverLogger) Debugf(format string, v ...any)  { s.log(slog.LevelDebug, format, v) }
+func (s *serverLogger) Tracef(format string, v ...any)  {}

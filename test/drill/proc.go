@@ -33,7 +33,7 @@ type Proc struct {
 	done     chan error
 }
 
-// NewProc prepares `bin name args... --http-addr <free port>` with its log
+// NewProc prepares `bin name args... --metrics-addr <free port>` with its log
 // in dir/<name>.log (appended to across restarts).
 func NewProc(bin, dir, name string, env []string, args ...string) (*Proc, error) {
 	port, err := FreePort()
@@ -43,7 +43,7 @@ func NewProc(bin, dir, name string, env []string, args ...string) (*Proc, error)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	return &Proc{
 		Name: name, HTTPAddr: addr, bin: bin, env: env,
-		args:    append(append([]string{name}, args...), "--http-addr", addr),
+		args:    append(append([]string{name}, args...), "--metrics-addr", addr),
 		logPath: filepath.Join(dir, name+".log"),
 	}, nil
 }

@@ -109,7 +109,7 @@ func (c *cluster) start(name string, env map[string]string, args ...string) *pro
 	p.cmd.Env = append(os.Environ(),
 		"SESSIONMON_NATS_URL="+c.natsURL,
 		"SESSIONMON_CLICKHOUSE_DSN="+c.dsn,
-		"SESSIONMON_HTTP_ADDR="+p.http,
+		"SESSIONMON_METRICS_ADDR="+p.http,
 		"SESSIONMON_DATA_DIR="+filepath.Join(c.dir, name),
 		"SESSIONMON_LOG_FORMAT=json",
 		fmt.Sprintf("SESSIONMON_EVENT_PARTITIONS=%d", partitions),
