@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,12 +53,12 @@ func newFixture(t *testing.T, cfg intake.Config) *fixture {
 	return &fixture{js: js, stream: stream, tokens: tokens, reg: reg, srv: srv, token: raw}
 }
 
-var seq int
+// seq numbers the events of the tests, which run in parallel.
+var seq atomic.Int64
 
 // event returns a valid event of app as JSON, with extra members appended.
 func event(app, extra string) (id string, data string) {
-	seq++
-	id = fmt.Sprintf("01JEVENT%018d", seq)
+	id = fmt.Sprintf("01JEVENT%018d", seq.Add(1))
 	at := time.Now().UTC().Add(-time.Second).Format("2006-01-02T15:04:05.000Z")
 	return id, fmt.Sprintf(`{"id":%q,"schema_version":1,"type":"login.failed","time":%q,"app":%q,"subject":"k1:AAAAAAAAAAAAAAAAAAAAAA","reason":"bad_password"%s}`, id, at, app, extra)
 }
