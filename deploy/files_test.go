@@ -378,4 +378,14 @@ func TestExampleEnvAndConfig(t *testing.T) {
 	require.Empty(t, cfg.HTTPAddr, "not the deprecated http-addr")
 	require.Equal(t, "127.0.0.1:9477", cfg.MetricsAddr, "/metrics and the probes stay on loopback")
 	require.Equal(t, "127.0.0.1:8080", cfg.Dashboard.Addr)
+	require.Empty(t, cfg.Warnings, "the example writes no deprecated key")
+
+	// The keys shown commented out are options too.
+	b, err = os.ReadFile(env[config.ConfigEnv])
+	require.NoError(t, err)
+	commented := regexp.MustCompile(`(?m)^# ([a-z]+_[a-z_]+): `)
+	for _, m := range commented.FindAllStringSubmatch(string(b), -1) {
+		_, ok := config.Lookup(strings.ReplaceAll(m[1], "_", "-"))
+		require.True(t, ok, "commented-out key %s is no option", m[1])
+	}
 }

@@ -89,8 +89,9 @@ type networkYAML struct {
 type configYAML struct {
 	Config   `yaml:",inline"`
 	Networks []networkYAML `yaml:"networks"`
-	// AnonymousIPDB is the retired detect.anonymous_ip_db, refused with
-	// a message naming its replacement.
+	// AnonymousIPDB is the retired detect.anonymous_ip_db (now the
+	// top-level geo_anonymous_db), refused with a message naming its
+	// replacement.
 	AnonymousIPDB *string `yaml:"anonymous_ip_db"`
 }
 
@@ -126,7 +127,7 @@ func ParseConfigNode(n *yaml.Node) (Config, error) {
 	cfg := raw.Config
 	var errs []error
 	if raw.AnonymousIPDB != nil {
-		errs = append(errs, errors.New("anonymous_ip_db: moved to geo.anonymous_ip_db (--geo-anonymous-db, SESSIONMON_GEO_ANONYMOUS_DB), "+
+		errs = append(errs, errors.New("anonymous_ip_db: moved to the top-level geo_anonymous_db (--geo-anonymous-db, SESSIONMON_GEO_ANONYMOUS_DB), "+
 			"which ingest and the detectors share"))
 	}
 	for i, n := range raw.Networks {

@@ -12,7 +12,7 @@ import (
 type NetworkKind string
 
 // Network kinds. The first four are configured in networks:; anonymous
-// comes from the anonymous-IP database (geo.anonymous_ip_db) through
+// comes from the anonymous-IP database (geo_anonymous_db) through
 // enrichment.
 const (
 	NetworkVPN       NetworkKind = "vpn"

@@ -49,5 +49,5 @@ func TestDetectorSettingsOfUnknownDetector(t *testing.T) {
 func TestParseConfigRefusesRetiredAnonymousIPDB(t *testing.T) {
 	t.Parallel()
 	_, err := ParseConfig([]byte("anonymous_ip_db: /var/lib/GeoIP/GeoIP2-Anonymous-IP.mmdb\n"))
-	require.ErrorContains(t, err, "anonymous_ip_db: moved to geo.anonymous_ip_db (--geo-anonymous-db")
+	require.ErrorContains(t, err, "anonymous_ip_db: moved to the top-level geo_anonymous_db (--geo-anonymous-db")
 }

@@ -25,7 +25,8 @@ func configCommand() *command {
 SESSIONMON_* environment as every command would, and check every option and
 every section (detect, notify, retention, dashboard), as serve and the other
 commands would at start. Every problem is printed, one a line, with its line
-in the file and its key path; the exit status is 2 when there is any, 0 (and
+in the file and its key path, and so is every deprecated key (a warning: its
+value applies); the exit status is 2 when there is any problem, 0 (and
 "config OK: FILE") otherwise.`,
 		words:       true,
 		loadsConfig: true,
@@ -47,9 +48,9 @@ func runConfig(_ context.Context, e *env) error {
 	if file == "" {
 		return usagef("no config file: give --config FILE or set %s", config.ConfigEnv)
 	}
-	problems := checkConfig(file, nil)
-	for _, p := range problems {
-		fmt.Fprintln(e.stdout, p)
+	problems, warnings := checkConfig(file, nil)
+	for _, line := range byLine(problems, warnings) {
+		fmt.Fprintln(e.stdout, line)
 	}
 	if len(problems) > 0 {
 		return &configProblems{n: len(problems)}
@@ -60,13 +61,13 @@ func runConfig(_ context.Context, e *env) error {
 
 // checkConfig reads file and the environment (getenv; nil: the process's)
 // with every option, and decodes every section; it returns every problem,
-// in the order of the file's lines.
-func checkConfig(file string, getenv func(string) (string, bool)) []error {
+// in the order of the file's lines, and the file's deprecated keys.
+func checkConfig(file string, getenv func(string) (string, bool)) ([]error, []config.Warning) {
 	l := &config.Loader{Getenv: getenv}
 	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
 	l.Register(fs)
 	if err := fs.Parse([]string{"--config", file}); err != nil {
-		return []error{err}
+		return []error{err}, nil
 	}
 	cfg, err := l.Check(fs)
 	problems := cfg.InFile(err)
@@ -79,7 +80,29 @@ func checkConfig(file string, getenv func(string) (string, bool)) []error {
 	_, err = parseDashboard(cfg)
 	problems = append(problems, config.Problems(err)...)
 	slices.SortStableFunc(problems, func(a, b error) int { return lineOf(a) - lineOf(b) })
-	return problems
+	return problems, cfg.Warnings
+}
+
+// byLine returns the problems and warnings as text, in the order of their
+// lines in the file (a problem before a warning of the same line).
+func byLine(problems []error, warnings []config.Warning) []string {
+	type entry struct {
+		line int
+		text string
+	}
+	var all []entry
+	for _, p := range problems {
+		all = append(all, entry{lineOf(p), p.Error()})
+	}
+	for _, w := range warnings {
+		all = append(all, entry{w.Line, w.String()})
+	}
+	slices.SortStableFunc(all, func(a, b entry) int { return a.line - b.line })
+	out := make([]string, len(all))
+	for i, e := range all {
+		out[i] = e.text
+	}
+	return out
 }
 
 // lineOf is the line of a problem in the file; 0 (first) when it has none.

@@ -204,6 +204,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.NATS.DefaultCredsFile = natsauth.CredsFile(natsauth.Dir(cfg.DataDir), user)
 	}
 	logger, _ := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	for _, w := range cfg.Warnings {
+		logger.Warn("deprecated config file key", slog.String("file", w.File), slog.Int("line", w.Line), slog.String("key", w.Key), slog.String("use", w.Use))
+	}
 	err = cmd.run(ctx, &env{cfg: cfg, logger: logger, stdout: stdout, stderr: stderr, args: positional})
 	var ue *usageError
 	var cp *configProblems

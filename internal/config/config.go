@@ -23,6 +23,10 @@ import (
 type Config struct {
 	// ConfigFile is the YAML file the other settings were read from, if any.
 	ConfigFile string
+	// Warnings are the deprecated keys ConfigFile sets options with, one
+	// for each key, for the caller to report once it can (they are not
+	// errors: the values apply).
+	Warnings []Warning
 
 	DataDir   string
 	LogFormat string
@@ -71,7 +75,7 @@ type Config struct {
 	RetentionYAML []byte
 	RetentionRun  RetentionRun
 	// DashboardYAML is the dashboard: section of the config file without
-	// its option keys (addr, insecure_dev_cookies, pseudonym_key), as YAML,
+	// the deprecated keys of options (addr, insecure_dev_cookies, ...), as YAML,
 	// for dashboard.ParseConfig (empty: its defaults, no users).
 	DashboardYAML []byte
 	Dashboard     Dashboard

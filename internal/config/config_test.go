@@ -110,7 +110,17 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown key in file",
 			file: "nats:\n  ulr: nats://x:4222\n",
-			want: []string{`sessionmon.yaml:2: nats.ulr: unknown key (did you mean nats.url?)`},
+			want: []string{`sessionmon.yaml:2: nats.ulr: unknown key (did you mean nats_url?)`},
+		},
+		{
+			name: "unknown top-level key in file",
+			file: "log_level: info\nnats_ulr: nats://x:4222\n",
+			want: []string{`sessionmon.yaml:2: nats_ulr: unknown key (did you mean nats_url?)`},
+		},
+		{
+			name: "option key nested in file",
+			file: "nats:\n  nats_url: nats://x:4222\n",
+			want: []string{`sessionmon.yaml:2: nats.nats_url: unknown key (did you mean nats_url, at the top level?)`},
 		},
 		{
 			name: "bad duration in env names the variable",

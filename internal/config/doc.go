@@ -14,7 +14,8 @@ const (
 )
 
 // OptionsMarkdown returns the table of every option: flag, environment
-// variable, YAML key, default and description, in the order of Options.
+// variable, YAML key, default and description (with the deprecated key, if
+// any), in the order of Options.
 func OptionsMarkdown() string {
 	def := Default()
 	var b strings.Builder
@@ -26,7 +27,8 @@ func OptionsMarkdown() string {
 		if o.Short != "" {
 			flag = "`-" + o.Short + "`, " + flag
 		}
-		env, key := "`"+EnvName(o.Name)+"`", "`"+o.YAML+"`"
+		env, key := "`"+EnvName(o.Name)+"`", "`"+o.YAML()+"`"
+		usage := o.Usage
 		switch {
 		case o.Secret:
 			flag = "none (secret)"
@@ -34,13 +36,16 @@ func OptionsMarkdown() string {
 		case o.FlagOnly:
 			env, key = "none (flag only)", "none (flag only)"
 		}
+		if o.LegacyYAML != "" && !o.FlagOnly {
+			usage += " (deprecated key: `" + o.LegacyYAML + "`)"
+		}
 		v := o.get(&def)
 		if v == "" {
 			v = "none"
 		} else {
 			v = "`" + v + "`"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", flag, env, key, cell(v), cell(o.Usage))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", flag, env, key, cell(v), cell(usage))
 	}
 	return b.String()
 }

@@ -27,10 +27,10 @@ func TestConfigDocInStep(t *testing.T) {
 			require.Contains(t, table, "`--"+o.Name+"`")
 			continue
 		}
-		require.Contains(t, table, "`"+o.YAML+"`", "option %s", o.Name)
+		require.Contains(t, table, "| `"+o.YAML()+"` |", "option %s", o.Name)
 		require.Contains(t, table, EnvName(o.Name), "option %s", o.Name)
 	}
-	require.Contains(t, table, "| none (secret) | `SESSIONMON_NATS_TOKEN` or `SESSIONMON_NATS_TOKEN_FILE` | `nats.token` | none |")
+	require.Contains(t, table, "| none (secret) | `SESSIONMON_NATS_TOKEN` or `SESSIONMON_NATS_TOKEN_FILE` | `nats_token` | none | token for an external NATS server (deprecated key: `nats.token`) |")
 	require.Contains(t, table, "| `-o`, `--format` | none (flag only) | none (flag only) | `table` |")
 	require.Equal(t, len(Options)+2, strings.Count(table, "\n| "), "one row per option")
 }

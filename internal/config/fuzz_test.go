@@ -25,6 +25,10 @@ func FuzzLoadFile(f *testing.F) {
 		"[1, 2",
 		"a: &a [*a]\n",
 		"http:\n  addr: ':99999'\n",
+		"nats_url: nats://127.0.0.1:4222\nstream_max_age: 7d\nlog_level: debug\n",
+		"event_partitions: 8\nstream:\n  partitions: 16\n",
+		"dashboard_addr: 127.0.0.1:8080\ndashboard:\n  addr: 127.0.0.1:8081\n  users: []\n",
+		"demo: {users: 20}\nhttp: true\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,13 +28,9 @@ const RetentionSection = "retention"
 
 // DashboardSection is the config file's key whose content configures the
 // dashboard (package dashboard decodes it). Its keys addr,
-// insecure_dev_cookies, pseudonym_key, record_key and admin_password are options
-// (dashboard-addr, ...) and are read as such.
+// insecure_dev_cookies, pseudonym_key, record_key and admin_password are the
+// deprecated keys of options (dashboard-addr, ...) and are read as such.
 const DashboardSection = "dashboard"
-
-// dashboardOptionKeys are the keys of the dashboard: section that are
-// options rather than part of DashboardYAML.
-var dashboardOptionKeys = []string{"addr", "insecure_dev_cookies", "pseudonym_key", "record_key", "admin_password"}
 
 // ConfigEnv names the variable that points at the YAML config file.
 const ConfigEnv = "SESSIONMON_CONFIG"
@@ -135,7 +130,9 @@ func (l *Loader) Check(fs *flag.FlagSet) (*Config, error) {
 	var errs []error
 	if file != "" {
 		cfg.ConfigFile = file
-		if err := applyFile(&cfg, file, l.reads); err != nil {
+		warnings, err := applyFile(&cfg, file, l.reads)
+		cfg.Warnings = warnings
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -198,32 +195,34 @@ func (l *Loader) File() string {
 
 // applyFile reads a YAML config file strictly: a key that is not an option
 // is an error, so a typo can't silently leave a default in place. Only the
-// options reads accepts are set; the keys of the others are skipped. The
-// sections with a structure of their own (detect, notify, retention, the
-// non-option keys of dashboard) are kept as nodes, with their lines in the
-// file, for their packages to decode (see ParseSection).
-func applyFile(cfg *Config, path string, reads func(Option) bool) error {
+// options reads accepts are set; the keys of the others are skipped. An
+// option set by its deprecated key (LegacyYAML) is set, with a warning;
+// set by both keys, it is an error. The sections with a structure of their
+// own (detect, notify, retention, the non-option keys of dashboard) are
+// kept as nodes, with their lines in the file, for their packages to
+// decode (see ParseSection).
+func applyFile(cfg *Config, path string, reads func(Option) bool) ([]Warning, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("read config file: %w", err)
+		return nil, fmt.Errorf("read config file: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		if m := yamlSyntaxLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return &FieldError{File: path, Line: line, Msg: m[2], Err: err}
+			return nil, &FieldError{File: path, Line: line, Msg: m[2], Err: err}
 		}
-		return fmt.Errorf("config file %s: %w", path, err)
+		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil
+		return nil, nil
 	}
 	root := doc.Content[0]
 	if isNull(root) {
-		return nil
+		return nil, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return &FieldError{File: path, Line: root.Line, Msg: "must be a mapping of settings"}
+		return nil, &FieldError{File: path, Line: root.Line, Msg: "must be a mapping of settings"}
 	}
 	cfg.sections = map[string]*yaml.Node{}
 	cfg.root = root
@@ -239,7 +238,7 @@ func applyFile(cfg *Config, path string, reads func(Option) bool) error {
 				continue
 			}
 			if v.Kind != yaml.MappingNode {
-				return &FieldError{File: path, Line: v.Line, Path: DashboardSection, Msg: "must be a mapping"}
+				return nil, &FieldError{File: path, Line: v.Line, Path: DashboardSection, Msg: "must be a mapping"}
 			}
 			// The dashboard: section mixes options (flags can override
 			// them) with structure of its own (users).
@@ -247,7 +246,7 @@ func applyFile(cfg *Config, path string, reads func(Option) bool) error {
 			optKeys := &yaml.Node{Kind: yaml.MappingNode, Line: v.Line}
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				dst := own
-				if slices.Contains(dashboardOptionKeys, v.Content[j].Value) {
+				if isDashboardOptionKey(v.Content[j].Value) {
 					dst = optKeys
 				}
 				dst.Content = append(dst.Content, v.Content[j], v.Content[j+1])
@@ -266,43 +265,63 @@ func applyFile(cfg *Config, path string, reads func(Option) bool) error {
 		if n, ok := cfg.sections[name]; ok && !isNull(n) {
 			out, err := yaml.Marshal(n)
 			if err != nil {
-				return fmt.Errorf("config file %s: %s: %w", path, name, err)
+				return nil, fmt.Errorf("config file %s: %s: %w", path, name, err)
 			}
 			*dst = out
 		}
 	}
 	flat := map[string]flatValue{}
 	flatten("", opts, flat)
-	byYAML := make(map[string]Option, len(Options))
-	for _, o := range Options {
-		byYAML[o.YAML] = o
-	}
 	keys := make([]string, 0, len(flat))
 	for k := range flat {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var errs []error
+	// set holds, by option name, the keys that set it: its key, its
+	// deprecated key, or both.
+	type setting struct {
+		key    string
+		legacy bool
+	}
+	set := map[string][]setting{}
 	for _, k := range keys {
-		o, ok := byYAML[k]
-		bad := func(msg string) {
-			errs = append(errs, &FieldError{File: path, Line: flat[k].line, Path: k, Msg: msg})
-		}
+		o, legacy, ok := optionByKey(k)
 		switch {
 		case !ok:
-			bad("unknown key" + suggest(k))
-			continue
+			errs = append(errs, &FieldError{File: path, Line: flat[k].line, Path: k, Msg: "unknown key" + suggest(k)})
 		case o.FlagOnly:
-			bad("--" + o.Name + " is a command-line flag only")
-			continue
-		case !reads(o):
-			continue
-		}
-		if err := o.set(cfg, flat[k].text); err != nil {
-			bad(err.Error())
+			errs = append(errs, &FieldError{File: path, Line: flat[k].line, Path: k, Msg: "--" + o.Name + " is a command-line flag only"})
+		default:
+			set[o.Name] = append(set[o.Name], setting{k, legacy})
 		}
 	}
-	return errors.Join(errs...)
+	var warnings []Warning
+	// Options order: http-addr is set before metrics-addr.
+	for _, o := range Options {
+		s := set[o.Name]
+		switch {
+		case len(s) == 0:
+			continue
+		case len(s) > 1:
+			cur, old := s[0], s[1]
+			if cur.legacy {
+				cur, old = old, cur
+			}
+			errs = append(errs, &FieldError{File: path, Line: flat[cur.key].line, Path: cur.key,
+				Msg: fmt.Sprintf("set twice: here and on line %d by its deprecated key %s; remove %s", flat[old.key].line, old.key, old.key)})
+			continue
+		case s[0].legacy:
+			warnings = append(warnings, Warning{File: path, Line: flat[s[0].key].line, Key: s[0].key, Use: o.YAML()})
+		}
+		if !reads(o) {
+			continue
+		}
+		if err := o.set(cfg, flat[s[0].key].text); err != nil {
+			errs = append(errs, &FieldError{File: path, Line: flat[s[0].key].line, Path: s[0].key, Msg: err.Error()})
+		}
+	}
+	return warnings, errors.Join(errs...)
 }
 
 // yamlSyntaxLine splits a YAML syntax error into its line and message.
@@ -342,40 +361,6 @@ func flatten(prefix string, n *yaml.Node, out map[string]flatValue) {
 		}
 		out[prefix] = flatValue{n.Value, n.Line}
 	}
-}
-
-// suggest names the option key closest to an unknown key, if one is close.
-func suggest(key string) string {
-	best, bestD := "", 3
-	for _, o := range Options {
-		if d := editDistance(key, o.YAML); d < bestD {
-			best, bestD = o.YAML, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // Usage writes the help of a subcommand: its summary, then every flag with

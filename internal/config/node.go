@@ -512,8 +512,11 @@ func (c *Config) InFile(err error) []error {
 		var oe *OptionError
 		if errors.As(e, &oe) && c.root != nil {
 			if o, ok := Lookup(oe.Name); ok {
-				if line := lineOfKey(c.root, o.YAML); line > 0 {
-					e = &FieldError{File: c.ConfigFile, Line: line, Path: o.YAML, Msg: e.Error(), Err: e}
+				for _, key := range []string{o.YAML(), o.LegacyYAML} {
+					if line := lineOfKey(c.root, key); key != "" && line > 0 {
+						e = &FieldError{File: c.ConfigFile, Line: line, Path: key, Msg: e.Error(), Err: e}
+						break
+					}
 				}
 			}
 		}

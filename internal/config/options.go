@@ -10,13 +10,15 @@ import (
 )
 
 // Option is one setting: its flag name (also the base of the environment
-// variable SESSIONMON_<NAME> and of the YAML key), help text, and how it is
-// read and written.
+// variable SESSIONMON_<NAME> and of the config file key <name>), help text,
+// and how it is read and written.
 type Option struct {
 	// Name is the flag name, e.g. "nats-url".
 	Name string
-	// YAML is the key path in the config file, e.g. "nats.url".
-	YAML string
+	// LegacyYAML is the key path the config file used to set the option
+	// with (e.g. "nats.url"), still read with a warning; empty when it was
+	// YAML().
+	LegacyYAML string
 	// Usage is the one-line help.
 	Usage string
 	// Bool options are flags without a value (--demo).
@@ -37,18 +39,29 @@ type Option struct {
 
 // EnvName returns the environment variable of an option name.
 func EnvName(name string) string {
-	return "SESSIONMON_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return "SESSIONMON_" + strings.ToUpper(YAMLKey(name))
 }
 
-func str(name, yaml, usage string, p func(*Config) *string) Option {
-	return Option{Name: name, YAML: yaml, Usage: usage,
+// YAMLKey returns the config file key of an option name: the name with
+// every - written as _, at the top level of the file (nats-url: nats_url).
+func YAMLKey(name string) string {
+	return strings.ReplaceAll(name, "-", "_")
+}
+
+// YAML returns the option's key in the config file (see YAMLKey).
+func (o Option) YAML() string {
+	return YAMLKey(o.Name)
+}
+
+func str(name, legacy, usage string, p func(*Config) *string) Option {
+	return Option{Name: name, LegacyYAML: legacy, Usage: usage,
 		get: func(c *Config) string { return *p(c) },
 		set: func(c *Config, v string) error { *p(c) = v; return nil },
 	}
 }
 
-func secret(name, yaml, usage string, p func(*Config) *string) Option {
-	o := str(name, yaml, usage, p)
+func secret(name, legacy, usage string, p func(*Config) *string) Option {
+	o := str(name, legacy, usage, p)
 	o.Secret = true
 	return o
 }
@@ -58,8 +71,8 @@ func flagOnly(o Option) Option {
 	return o
 }
 
-func boolean(name, yaml, usage string, p func(*Config) *bool) Option {
-	return Option{Name: name, YAML: yaml, Usage: usage, Bool: true,
+func boolean(name, legacy, usage string, p func(*Config) *bool) Option {
+	return Option{Name: name, LegacyYAML: legacy, Usage: usage, Bool: true,
 		get: func(c *Config) string { return strconv.FormatBool(*p(c)) },
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
@@ -72,8 +85,8 @@ func boolean(name, yaml, usage string, p func(*Config) *bool) Option {
 	}
 }
 
-func list(name, yaml, usage string, p func(*Config) *[]string) Option {
-	return Option{Name: name, YAML: yaml, Usage: usage,
+func list(name, legacy, usage string, p func(*Config) *[]string) Option {
+	return Option{Name: name, LegacyYAML: legacy, Usage: usage,
 		get: func(c *Config) string { return strings.Join(*p(c), ",") },
 		set: func(c *Config, v string) error {
 			var out []string
@@ -88,8 +101,8 @@ func list(name, yaml, usage string, p func(*Config) *[]string) Option {
 	}
 }
 
-func float(name, yaml, usage string, p func(*Config) *float64) Option {
-	return Option{Name: name, YAML: yaml, Usage: usage,
+func float(name, legacy, usage string, p func(*Config) *float64) Option {
+	return Option{Name: name, LegacyYAML: legacy, Usage: usage,
 		get: func(c *Config) string { return strconv.FormatFloat(*p(c), 'g', -1, 64) },
 		set: func(c *Config, v string) error {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
@@ -102,8 +115,8 @@ func float(name, yaml, usage string, p func(*Config) *float64) Option {
 	}
 }
 
-func dur(name, yaml, usage string, p func(*Config) *time.Duration) Option {
-	return Option{Name: name, YAML: yaml, Usage: usage,
+func dur(name, legacy, usage string, p func(*Config) *time.Duration) Option {
+	return Option{Name: name, LegacyYAML: legacy, Usage: usage,
 		get: func(c *Config) string { return formatDuration(*p(c)) },
 		set: func(c *Config, v string) error {
 			d, err := ParseDuration(v)
@@ -116,8 +129,8 @@ func dur(name, yaml, usage string, p func(*Config) *time.Duration) Option {
 	}
 }
 
-func integer[T int | int64](name, yaml, usage string, p func(*Config) *T) Option {
-	return Option{Name: name, YAML: yaml, Usage: usage,
+func integer[T int | int64](name, legacy, usage string, p func(*Config) *T) Option {
+	return Option{Name: name, LegacyYAML: legacy, Usage: usage,
 		get: func(c *Config) string { return strconv.FormatInt(int64(*p(c)), 10) },
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -131,10 +144,12 @@ func integer[T int | int64](name, yaml, usage string, p func(*Config) *T) Option
 }
 
 // Options lists every setting of sessionmon, with its default in Default().
+// The second argument of str, boolean, ... is the option's deprecated key
+// (LegacyYAML); its key in the config file follows from its name (YAML).
 var Options = []Option{
-	str("data-dir", "data_dir", "directory for the embedded NATS server's JetStream store and other local state", func(c *Config) *string { return &c.DataDir }),
+	str("data-dir", "", "directory for the embedded NATS server's JetStream store and other local state", func(c *Config) *string { return &c.DataDir }),
 	str("log-format", "log.format", "log format: text or json", func(c *Config) *string { return &c.LogFormat }),
-	{Name: "log-level", YAML: "log.level", Usage: "log level: debug, info, warn or error",
+	{Name: "log-level", LegacyYAML: "log.level", Usage: "log level: debug, info, warn or error",
 		get: func(c *Config) string { return strings.ToLower(c.LogLevel.String()) },
 		set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) },
 	},
@@ -156,11 +171,11 @@ var Options = []Option{
 	integer("stream-max-bytes", "stream.max_bytes", "size limit of the events stream in bytes (0: none); when full, publishers get an error, nothing is dropped", func(c *Config) *int64 { return &c.Stream.MaxBytes }),
 	integer("stream-replicas", "stream.replicas", "copies in a NATS cluster of every stream and key-value bucket (events, dead letters, alerts, detector state, redeliveries, undeliverable alerts, locks, dashboard sessions and tokens); serve declares them with it, and no process lowers the copies a stream has (lower them with nats stream edit)", func(c *Config) *int { return &c.Stream.Replicas }),
 	integer("event-partitions", "stream.partitions", "subject partitions of the events stream (set the same value in every process; a change applies to new events only)", func(c *Config) *int { return &c.Stream.Partitions }),
-	{Name: "detect-partitions", YAML: "detect_live.partitions", Usage: "events stream partitions this detect process owns, e.g. 0-7 or 0,2,4 (default: all)",
+	{Name: "detect-partitions", LegacyYAML: "detect_live.partitions", Usage: "events stream partitions this detect process owns, e.g. 0-7 or 0,2,4 (default: all)",
 		get: func(c *Config) string { return formatPartitions(c.Detect.Partitions) },
 		set: func(c *Config, v string) error { p, err := parsePartitions(v); c.Detect.Partitions = p; return err },
 	},
-	{Name: "detect-source-detectors", YAML: "detect_live.source_detectors", Usage: "run the detectors not keyed by subject (credential_stuffing, insecure_cookie, retired_signing_key) over every partition: true, false or auto (true when this process owns every partition); exactly one detect process of a deployment must run them",
+	{Name: "detect-source-detectors", LegacyYAML: "detect_live.source_detectors", Usage: "run the detectors not keyed by subject (credential_stuffing, insecure_cookie, retired_signing_key) over every partition: true, false or auto (true when this process owns every partition); exactly one detect process of a deployment must run them",
 		get: func(c *Config) string {
 			if c.Detect.SourceDetectors == nil {
 				return "auto"
@@ -188,7 +203,7 @@ var Options = []Option{
 	str("clickhouse-cluster", "clickhouse.cluster", "ClickHouse cluster (from remote_servers) to create the schema on: replicated tables, Distributed tables sharded by subject; empty: a single server", func(c *Config) *string { return &c.ClickHouseCluster }),
 	// http-addr comes before metrics-addr: when both are set at the same
 	// level (both variables, both keys), metrics-addr wins.
-	{Name: "http-addr", YAML: "http.addr", Usage: "deprecated: another name for metrics-addr, kept for one release",
+	{Name: "http-addr", LegacyYAML: "http.addr", Usage: "deprecated: another name for metrics-addr, kept for one release",
 		get: func(c *Config) string { return c.HTTPAddr },
 		set: func(c *Config, v string) error { c.HTTPAddr, c.MetricsAddr = v, v; return nil },
 	},
@@ -213,7 +228,7 @@ var Options = []Option{
 
 	flagOnly(str("input", "detect_offline.input", "NDJSON file of schema v1 events to run the detectors over offline, instead of live (- for standard input)", func(c *Config) *string { return &c.Detect.Input })),
 	str("labels", "detect_offline.labels", "labels file of the attacks in --input (as sessionmon simulate writes it): print recall and false positives per detector after the run", func(c *Config) *string { return &c.Detect.Labels }),
-	{Name: "format", YAML: "format", Short: "o", FlagOnly: true, Usage: "output format of lists and reports: table or json (one JSON document)",
+	{Name: "format", Short: "o", FlagOnly: true, Usage: "output format of lists and reports: table or json (one JSON document)",
 		get: func(c *Config) string { return c.Format },
 		set: func(c *Config, v string) error {
 			if v = strings.TrimSpace(v); v != "table" && v != "json" {
@@ -223,7 +238,7 @@ var Options = []Option{
 			return nil
 		},
 	},
-	str("output", "output", "file to write results to (default: standard output): one JSON object a line; for creds, the credentials file", func(c *Config) *string { return &c.Output }),
+	str("output", "", "file to write results to (default: standard output): one JSON object a line; for creds, the credentials file", func(c *Config) *string { return &c.Output }),
 
 	str("alert", "notify_redeliver.alert", "id of the alert to deliver again", func(c *Config) *string { return &c.Notify.AlertID }),
 	str("webhook", "notify_redeliver.webhook", "webhook to deliver to again (default: every webhook that gave up on the alert)", func(c *Config) *string { return &c.Notify.Webhook }),
@@ -322,7 +337,7 @@ func (c *Config) Dump() []slog.Attr {
 		if o.Secret && v != "" {
 			v = "[redacted]"
 		}
-		out = append(out, slog.String(o.YAML, v))
+		out = append(out, slog.String(o.YAML(), v))
 	}
 	return out
 }

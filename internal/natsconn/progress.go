@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionmon/sessionmon/internal/progress"
 )
 
 // KeepInProgress tells JetStream every period, until stop is called, that
@@ -11,25 +13,9 @@ import (
 // them redeliver to another worker meanwhile. stop returns once the
 // goroutine it started has ended.
 func KeepInProgress(every time.Duration, msgs ...jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
+	return progress.Every(every, func() {
+		for _, m := range msgs {
+			_ = m.InProgress()
 		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
+	})
 }
