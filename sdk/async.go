@@ -31,6 +31,13 @@ func (c *Client) PublishAsync(ctx context.Context, ev *Event) error {
 		c.end(gen)
 		return err
 	}
+	return c.enqueueAccepted(ctx, gen, m)
+}
+
+// enqueueAccepted counts m (of generation gen, which begin opened) as
+// accepted and puts it in the buffer; if it is refused, it is uncounted
+// and gen ended.
+func (c *Client) enqueueAccepted(ctx context.Context, gen uint64, m *outMsg) error {
 	m.gen = gen
 	// Count before the push: the sender may resolve the event before the
 	// push returns, and Stats must never show more resolved than accepted.

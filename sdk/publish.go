@@ -42,21 +42,45 @@ func (c *Client) PublishJSON(ctx context.Context, data []byte) error {
 		return err
 	}
 	defer c.end(gen)
-	w, err := decodeWire(data)
-	if err != nil {
-		return fmt.Errorf("publish json: %w", err)
-	}
-	if w.App != c.opts.app {
-		return fmt.Errorf("publish json: %w", &ValidationError{Errors: []*FieldError{{
-			Field: "app",
-			Rule:  fmt.Sprintf("must be %q, the app of this client (got %q)", c.opts.app, truncateID(w.App)),
-		}}})
-	}
-	m, err := c.message(w)
+	m, err := c.jsonMessage(data)
 	if err != nil {
 		return err
 	}
 	return c.publishSync(ctx, m)
+}
+
+// PublishJSONAsync is PublishJSON without the wait: it checks data as
+// PublishJSON does and puts it in the async buffer as PublishAsync does,
+// with the same guarantees (an accepted event is published, or counted as
+// failed and reported by Flush and Close). Bulk imports use it to publish
+// at the SDK's rate.
+func (c *Client) PublishJSONAsync(ctx context.Context, data []byte) error {
+	gen, err := c.begin()
+	if err != nil {
+		return err
+	}
+	m, err := c.jsonMessage(data)
+	if err != nil {
+		c.end(gen)
+		return err
+	}
+	return c.enqueueAccepted(ctx, gen, m)
+}
+
+// jsonMessage decodes data, checks it names the Client's app and makes its
+// message.
+func (c *Client) jsonMessage(data []byte) (*outMsg, error) {
+	w, err := decodeWire(data)
+	if err != nil {
+		return nil, fmt.Errorf("publish json: %w", err)
+	}
+	if w.App != c.opts.app {
+		return nil, fmt.Errorf("publish json: %w", &ValidationError{Errors: []*FieldError{{
+			Field: "app",
+			Rule:  fmt.Sprintf("must be %q, the app of this client (got %q)", c.opts.app, truncateID(w.App)),
+		}}})
+	}
+	return c.message(w)
 }
 
 // prepare turns ev into a message, failing on an invalid event.

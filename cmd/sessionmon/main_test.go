@@ -121,6 +121,44 @@ func TestPublishFile(t *testing.T) {
 	require.Equal(t, uint64(2), info.State.Msgs)
 }
 
+// TestPublishFileManyEvents publishes a file far larger than the SDK's
+// window, asynchronously: the counts stay exact (each repeated id once a
+// duplicate, each bad line once rejected), the stream holds every event
+// once, and publishing the same file again stores nothing new.
+func TestPublishFileManyEvents(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t)
+	_, js := natstest.Connect(t, s)
+	stream, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
+	require.NoError(t, err)
+
+	const events = 6000
+	var b strings.Builder
+	for i := range events {
+		line := event(fmt.Sprintf("many-%05d", i), fmt.Sprintf("k1:many%015d", i%300))
+		b.WriteString(line + "\n")
+		if i%1000 == 0 {
+			b.WriteString(line + "\n") // the same id again: a duplicate
+			b.WriteString(`{"id":"bad"}` + "\n")
+		}
+	}
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+
+	code, out, errOut := runCmd(t, t.Context(), "publish", "--file", file, "--nats-url", s.ClientURL())
+	require.Equal(t, exitError, code, errOut)
+	require.Contains(t, out, fmt.Sprintf("published %d, duplicates 6, rejected 6 of %d lines", events, events+12))
+	info, err := stream.Info(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, uint64(events), info.State.Msgs)
+
+	_, out, _ = runCmd(t, t.Context(), "publish", "--file", file, "--nats-url", s.ClientURL())
+	require.Contains(t, out, fmt.Sprintf("published 0, duplicates %d, rejected 6 of %d lines", events+6, events+12))
+	info, err = stream.Info(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, uint64(events), info.State.Msgs)
+}
+
 func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {
 	t.Helper()
 	st, err := js.Stream(t.Context(), schemas.EventStream)
