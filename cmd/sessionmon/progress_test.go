@@ -102,15 +102,7 @@ func TestEraseAndExportProgress(t *testing.T) {
 	t.Parallel()
 	store := chtest.New(t)
 	ctx := t.Context()
-	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
-	require.NoError(t, store.InsertEvents(ctx, []chstore.EventRow{chstore.NewEventRow(&schemas.Event{
-		ID: "ev-1", SchemaVersion: schemas.SchemaVersion, Type: schemas.LoginFailed,
-		Time: schemas.At(at), App: "shop", Subject: "sub_0001",
-	}, at)}))
-	require.NoError(t, store.InsertAlerts(ctx, []chstore.AlertRow{{ID: "al-1", Detector: "brute_force", Severity: "medium",
-		SeverityRank: 2, Time: at, DetectedAt: at, App: "shop", Subject: "sub_0001", Title: "t", Summary: "s"}}))
-	require.NoError(t, store.InsertWebhookDeliveries(ctx, []chstore.WebhookDeliveryRow{{Webhook: "chat", AlertID: "al-1",
-		Attempt: 1, Status: chstore.DeliveryDelivered, HTTPStatus: 200, Latency: 15 * time.Millisecond, Time: at}}))
+	seedSubject(t, store)
 
 	var out, errOut bytes.Buffer
 	e := subjectEnv(t, &out, "sub_0001")

@@ -33,9 +33,10 @@ func subjectEnv(t *testing.T, out *bytes.Buffer, subject string) *env {
 	return &env{cfg: &cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: new(bytes.Buffer)}
 }
 
-func TestExportThenErase(t *testing.T) {
-	t.Parallel()
-	store := chtest.New(t)
+// seedSubject stores an event of subject sub_0001, an alert about it and
+// the alert's webhook delivery, an hour old.
+func seedSubject(t *testing.T, store *chstore.Store) {
+	t.Helper()
 	ctx := t.Context()
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
 	require.NoError(t, store.InsertEvents(ctx, []chstore.EventRow{chstore.NewEventRow(&schemas.Event{
@@ -46,6 +47,13 @@ func TestExportThenErase(t *testing.T) {
 		SeverityRank: 2, Time: at, DetectedAt: at, App: "shop", Subject: "sub_0001", Title: "t", Summary: "s"}}))
 	require.NoError(t, store.InsertWebhookDeliveries(ctx, []chstore.WebhookDeliveryRow{{Webhook: "chat", AlertID: "al-1",
 		Attempt: 1, Status: chstore.DeliveryDelivered, HTTPStatus: 200, Latency: 15 * time.Millisecond, Time: at}}))
+}
+
+func TestExportThenErase(t *testing.T) {
+	t.Parallel()
+	store := chtest.New(t)
+	ctx := t.Context()
+	seedSubject(t, store)
 
 	var out bytes.Buffer
 	require.NoError(t, runExport(ctx, subjectEnv(t, &out, "sub_0001")))

@@ -57,10 +57,10 @@ func (e *RefusedError) Unwrap() error { return e.err }
 // validates data as schemas.Decode does (with now as the receiver's
 // clock), checks that the event's app is the app token of natsSubject (the
 // subject the event arrived on; "" skips the check, for events read from a
-// file), clears a personal-looking User-Agent or token kid
-// (ClearControlled), and runs Check. An event that passes has its app-supplied
-// location coarsened (CoarsenLocation). Otherwise the error is a
-// *RefusedError.
+// file), and runs Check, clearing a personal-looking User-Agent or token
+// kid rather than refusing the event for it (clearControlled). An event
+// that passes has its app-supplied location coarsened (CoarsenLocation).
+// Otherwise the error is a *RefusedError.
 //
 // Admit is safe for concurrent use.
 func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, error) {
@@ -74,7 +74,6 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 		}
 		return nil, r
 	}
-	ClearControlled(e)
 	// The NATS subject is parsed once, for both of its checks.
 	var subjectApp, subjectToken string
 	if natsSubject != "" {
@@ -84,7 +83,7 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 			return nil, err
 		}
 	}
-	if findings := Check(e); len(findings) > 0 {
+	if findings := clearControlled(e, Check(e)); len(findings) > 0 {
 		r := &RefusedError{Reason: ReasonPII, Findings: findings, msg: (&FoundError{Findings: findings}).Error()}
 		for _, f := range findings {
 			r.Fields = append(r.Fields, f.Field)
@@ -102,22 +101,26 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 	return e, nil
 }
 
-// ClearControlled empties the fields of e whose value the end user, not
-// the app, chooses, when they look like personal data: client.user_agent
-// (the User-Agent header) and token.kid (from the header of a token the
-// client presented). Refusing the whole event instead would let anyone
-// hide a sign-in from the detectors by sending such a header; clearing the
-// value keeps the event and stores nothing personal. It reports whether it
-// cleared anything. Admit calls it before Check.
-func ClearControlled(e *schemas.Event) bool {
-	cleared := false
-	if c := e.Client; c != nil && c.UserAgent != "" && UserAgentIsPersonal(c.UserAgent) {
-		c.UserAgent, cleared = "", true
+// clearControlled empties the fields of e whose value the end user, not
+// the app, chooses, when findings (Check's, of e) say they look like
+// personal data: client.user_agent (the User-Agent header) and token.kid
+// (from the header of a token the client presented). Refusing the whole
+// event instead would let anyone hide a sign-in from the detectors by
+// sending such a header; clearing the value keeps the event and stores
+// nothing personal. It returns the other findings, which refuse the event.
+func clearControlled(e *schemas.Event, findings []Finding) []Finding {
+	rest := findings[:0]
+	for _, f := range findings {
+		switch f.Field {
+		case "client.user_agent":
+			e.Client.UserAgent = ""
+		case "token.kid":
+			e.Token.KID = ""
+		default:
+			rest = append(rest, f)
+		}
 	}
-	if t := e.Token; t != nil && TextIsPersonal(t.KID) {
-		t.KID, cleared = "", true
-	}
-	return cleared
+	return rest
 }
 
 // checkSubjectToken returns a *RefusedError with ReasonSubjectMismatch

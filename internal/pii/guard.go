@@ -319,11 +319,3 @@ func redactedPlaceholder(set piiSet) string {
 	b.WriteByte(']')
 	return b.String()
 }
-
-// UserAgentIsPersonal reports whether Check would flag ua as
-// client.user_agent.
-func UserAgentIsPersonal(ua string) bool { return scanText(ua, modeUserAgent) != 0 }
-
-// TextIsPersonal reports whether Check would flag s in a free-text field
-// such as token.kid.
-func TextIsPersonal(s string) bool { return s != "" && scanPII(s) != 0 }

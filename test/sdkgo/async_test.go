@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -78,7 +79,7 @@ func stalledClient(t *testing.T, opts ...sdk.Option) (*env, *sdk.Client) {
 func fill(t *testing.T, c *sdk.Client, p *sdk.Pseudonymizer) int {
 	t.Helper()
 	n := 0
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		err := c.PublishAsync(t.Context(), loginEvent(p, n))
 		if errors.Is(err, sdk.ErrBufferFull) {
 			return nil
@@ -177,7 +178,7 @@ func TestCloseReleasesBlockedPublishers(t *testing.T) {
 	for i := range publishers {
 		go func() { errc <- c.PublishAsync(t.Context(), loginEvent(p, i)) }()
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if c.Stats().Accepted < 2 {
 			return errors.New("buffer not filled yet")
 		}
@@ -269,7 +270,7 @@ func TestFlushWaitsForEarlierEvents(t *testing.T) {
 		})
 	}()
 	for range 5 {
-		checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		poll.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 			if c.Stats().Accepted == 0 {
 				return errors.New("nothing accepted yet")
 			}

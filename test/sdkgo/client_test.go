@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/internal/testutil/poll"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -67,7 +68,7 @@ func TestConnect(t *testing.T) {
 	require.Equal(t, uint64(2), e.count(t))
 	// The Client owned its connection, so Close closed it: the server sees
 	// only the test's own connection.
-	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+	poll.CheckFor(t, 2*time.Second, 10*time.Millisecond, func() error {
 		if n := e.numClients(); n != 1 {
 			return fmt.Errorf("%d clients connected", n)
 		}
@@ -325,7 +326,7 @@ func TestRetryTransient(t *testing.T) {
 				}
 				errc <- c.Publish(t.Context(), loginEvent(p, 1))
 			}()
-			checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 				if logs.count("retry publish") == 0 {
 					return errors.New("no retry yet")
 				}

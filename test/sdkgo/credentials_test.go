@@ -2,17 +2,12 @@ package sdkgo_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/natsauth"
-	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/sdk"
 )
 
@@ -21,26 +16,7 @@ import (
 // credentials, each with its inbox prefix.
 func TestConnectWithAppCredentials(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s, err := natsconn.StartEmbedded(config.NATS{Listen: "127.0.0.1:0"}, dir, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nd := natsauth.Dir(dir)
-	admin, err := nats.Connect(s.ClientURL(), nats.UserCredentials(natsauth.CredsFile(nd, natsauth.AdminUser)))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
-	js, err := jetstream.New(admin)
-	require.NoError(t, err)
-	stream, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.StreamConfig{Duplicates: time.Minute, Replicas: 1, Partitions: 4})
-	require.NoError(t, err)
-
-	a, err := natsauth.Load(nd)
-	require.NoError(t, err)
-	prof, err := natsauth.NamedApp(testApp)
-	require.NoError(t, err)
-	shopCreds := filepath.Join(t.TempDir(), "shop.creds")
-	require.NoError(t, a.WriteCreds(shopCreds, prof))
-
+	s, stream, nd, shopCreds := securedServer(t)
 	p := newPseudonymizer(t)
 	for i, tc := range []struct{ name, creds, prefix string }{
 		{name: "app.creds", creds: natsauth.CredsFile(nd, natsauth.AppUser), prefix: natsauth.AppInboxPrefix},

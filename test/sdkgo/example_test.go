@@ -17,13 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionmon/sessionmon/internal/config"
 	"github.com/sessionmon/sessionmon/internal/natsauth"
-	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -50,24 +47,7 @@ func TestExampleHTTPApp(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 
-	dataDir := t.TempDir()
-	srv, err := natsconn.StartEmbedded(config.NATS{Listen: "127.0.0.1:0"}, dataDir, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nd := natsauth.Dir(dataDir)
-	admin, err := nats.Connect(srv.ClientURL(), nats.UserCredentials(natsauth.CredsFile(nd, natsauth.AdminUser)))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
-	js, err := jetstream.New(admin)
-	require.NoError(t, err)
-	stream, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.StreamConfig{Duplicates: time.Minute, Replicas: 1, Partitions: 4})
-	require.NoError(t, err)
-	auth, err := natsauth.Load(nd)
-	require.NoError(t, err)
-	prof, err := natsauth.NamedApp(testApp)
-	require.NoError(t, err)
-	creds := filepath.Join(t.TempDir(), testApp+".creds")
-	require.NoError(t, auth.WriteCreds(creds, prof))
+	srv, stream, _, creds := securedServer(t)
 
 	keyFile := filepath.Join(t.TempDir(), "pseudonym.key")
 	require.NoError(t, os.WriteFile(keyFile, []byte(hex.EncodeToString(testKey)+"\n"), 0o600))

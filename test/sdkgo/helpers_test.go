@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/internal/config"
+	"github.com/sessionmon/sessionmon/internal/natsauth"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/sdk"
@@ -23,25 +27,31 @@ const testApp = "shop"
 // testKey is a fixed 32-byte key, so pseudonyms in tests and examples are stable.
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-// checkFor calls fn every step until it returns nil, failing the test with
-// fn's last error after total.
-func checkFor(t *testing.T, total, step time.Duration, fn func() error) {
+// securedServer starts sessionmon's embedded server (credentials
+// required, as serve runs it) with the events stream, and writes the
+// per-app credentials `sessionmon creds app shop` makes. It returns the
+// server, the stream, the credentials directory and the per-app file.
+func securedServer(t *testing.T) (*server.Server, jetstream.Stream, string, string) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		timer := time.NewTimer(step)
-		select {
-		case <-timer.C:
-		case <-t.Context().Done():
-			timer.Stop()
-			t.Fatalf("checkFor: test ended: %v", err)
-		}
-	}
-	t.Fatalf("checkFor: condition not met after %s: %v", total, err)
+	dir := t.TempDir()
+	s, err := natsconn.StartEmbedded(config.NATS{Listen: "127.0.0.1:0"}, dir, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nd := natsauth.Dir(dir)
+	admin, err := nats.Connect(s.ClientURL(), nats.UserCredentials(natsauth.CredsFile(nd, natsauth.AdminUser)))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	js, err := jetstream.New(admin)
+	require.NoError(t, err)
+	stream, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.StreamConfig{Duplicates: time.Minute, Replicas: 1, Partitions: 4})
+	require.NoError(t, err)
+	a, err := natsauth.Load(nd)
+	require.NoError(t, err)
+	prof, err := natsauth.NamedApp(testApp)
+	require.NoError(t, err)
+	appCreds := filepath.Join(t.TempDir(), testApp+".creds")
+	require.NoError(t, a.WriteCreds(appCreds, prof))
+	return s, stream, nd, appCreds
 }
 
 // env is a real embedded NATS server, a connection to it and, when made
