@@ -22,13 +22,15 @@ const (
 
 // deadLetterView is a dead letter as the page and the API show it.
 type deadLetterView struct {
-	Seq      uint64    `json:"seq"`
-	EventSeq uint64    `json:"event_seq"`
-	Time     time.Time `json:"time"`
-	Reason   string    `json:"reason"`
-	Error    string    `json:"error"`
-	Fields   []string  `json:"fields"`
-	Redacted bool      `json:"redacted"`
+	Seq      uint64 `json:"seq"`
+	EventSeq uint64 `json:"event_seq"`
+	// EventIndex is the event's place (from 1) in a batched message.
+	EventIndex int       `json:"event_index,omitempty"`
+	Time       time.Time `json:"time"`
+	Reason     string    `json:"reason"`
+	Error      string    `json:"error"`
+	Fields     []string  `json:"fields"`
+	Redacted   bool      `json:"redacted"`
 	// Body is the refused message, values that looked like personal data
 	// redacted, cut to 2 KiB.
 	Body          string `json:"body"`
@@ -61,7 +63,7 @@ func (h *handler) loadDeadLetters(c echo.Context) ([]deadLetterView, error) {
 		if fields == nil {
 			fields = []string{}
 		}
-		out[i] = deadLetterView{Seq: d.Seq, EventSeq: d.EventSeq, Time: d.Time.UTC(), Reason: d.Reason, Error: d.Error,
+		out[i] = deadLetterView{Seq: d.Seq, EventSeq: d.EventSeq, EventIndex: d.EventIndex, Time: d.Time.UTC(), Reason: d.Reason, Error: d.Error,
 			Fields: fields, Redacted: d.Redacted, Body: validUTF8(body), BodyTruncated: cut}
 	}
 	return out, nil

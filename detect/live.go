@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/alertbus"
@@ -21,21 +24,59 @@ import (
 // acknowledges events held too long.
 const statsEvery = time.Second
 
-// delivery is one received message, decoded.
+// delivery is one received message, decoded: one event, or the events of
+// a batched message (schemas.BatchHeader), in order.
 type delivery struct {
 	msg      jetstream.Msg
 	seq      uint64
-	stored   time.Time // when the stream stored the event
+	stored   time.Time // when the stream stored the message
 	received time.Time
-	ev       *schemas.Event
-	err      error // refused by pii.Admit
+	// replaces is the stream sequence of the message this one replaces
+	// (schemas.ReplacesHeader), 0 for none.
+	replaces uint64
+	events   []admitted
+	// err refuses the whole message: a batch whose framing cannot be
+	// read (pii.AdmitMessage).
+	err error
 }
 
-// receive pulls events from the durable consumer, decodes them and hands
-// them to the engine loop, in order, until ctx ends. It owns nothing the
-// engine loop reads but the deliveries it sends.
+// admitted is one event of a message, or why the gate refused it.
+type admitted struct {
+	ev  *schemas.Event
+	err error
+}
+
+// admitMessage runs the gate over every event of msg (pii.AdmitMessage),
+// with now as the receiver's clock. The events share msg's memory.
+func admitMessage(msg jetstream.Msg, now time.Time) ([]admitted, error) {
+	var out []admitted
+	err := pii.AdmitMessage(msg.Subject(), msg.Headers(), msg.Data(), now, func(_ int, _ []byte, e *schemas.Event, err error) {
+		out = append(out, admitted{ev: e, err: err})
+	})
+	return out, err
+}
+
+// replacedSeq returns the stream sequence a message on subject replaces
+// (schemas.ReplacesHeader), or 0 when it replaces none, the value is not a
+// sequence, or the subject is not a replacement's (the header is then
+// anybody's, and ignored).
+func replacedSeq(subject string, h nats.Header) uint64 {
+	v := h.Get(schemas.ReplacesHeader)
+	if v == "" || schemas.EventSubjectToken(subject) != schemas.ReplacementToken {
+		return 0
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return seq
+}
+
+// receive pulls messages from the durable consumer, decodes their events
+// and hands them to the engine loop, in order, until ctx ends. It owns
+// nothing the engine loop reads but the deliveries it sends.
 func (s *Service) receive(ctx context.Context, u *unit, cons jetstream.Consumer, out chan<- delivery) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(pullBatch, pullBytes))
 	if err != nil {
 		return fmt.Errorf("detect consume: %w", err)
 	}
@@ -61,9 +102,10 @@ func (s *Service) receive(ctx context.Context, u *unit, cons jetstream.Consumer,
 			continue
 		}
 		d.seq, d.stored = md.Sequence.Stream, md.Timestamp
+		d.replaces = replacedSeq(msg.Subject(), msg.Headers())
 		// The gate ingest runs before storing: what it dead-letters, no
 		// detector sees.
-		d.ev, d.err = pii.Admit(msg.Subject(), msg.Data(), d.received)
+		d.events, d.err = admitMessage(msg, d.received)
 		select {
 		case out <- d:
 		case <-ctx.Done():
@@ -82,19 +124,46 @@ func refusedReason(err error) string {
 	return pii.ReasonSchema
 }
 
-// inflight is an event given to the engine and not yet acknowledged.
+// pendingMsg is a message whose events are in the engine or whose alerts
+// are being confirmed: it is acknowledged once every one of its events is
+// done (released, and the alerts their release raised stored).
+//
+// left is shared by the engine loop and the confirmer. msg and acked are
+// written by the engine loop only while unreleased > 0, which keeps left
+// above 0; they are read by whichever goroutine takes left to 0, after the
+// last such write.
+type pendingMsg struct {
+	msg jetstream.Msg
+	seq uint64
+	// unreleased counts the events still in the engine (engine loop
+	// only); the message is in live.bySeq while it is above 0.
+	unreleased int
+	left       atomic.Int32
+	acked      bool
+}
+
+// done records that one of m's events is done, and acknowledges m after
+// the last.
+func (m *pendingMsg) done() {
+	if m.left.Add(-1) == 0 && !m.acked {
+		_ = m.msg.Ack()
+	}
+}
+
+// inflight is an event given to the engine and not yet done: event index
+// of the message of stream sequence seq.
 type inflight struct {
-	msg      jetstream.Msg
+	m        *pendingMsg
 	seq      uint64
+	index    int
 	at       int64 // event time, ns
 	received time.Time
 	stored   time.Time
 	id       string
-	acked    bool
 }
 
-// inflightHeap orders inflight events by event time, then sequence: the
-// order the engine releases them in.
+// inflightHeap orders inflight events by event time, then stream sequence
+// and index: the order the engine releases them in.
 type inflightHeap []*inflight
 
 func (h inflightHeap) Len() int { return len(h) }
@@ -102,7 +171,10 @@ func (h inflightHeap) Less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
-	return h[i].seq < h[j].seq
+	if h[i].seq != h[j].seq {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].index < h[j].index
 }
 func (h inflightHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *inflightHeap) Push(x any)   { *h = append(*h, x.(*inflight)) }
@@ -125,11 +197,15 @@ type live struct {
 	s   *Service
 	u   *unit
 	eng *Engine
-	// floor: every event at or before it was replayed at start.
-	floor   uint64
+	// floor: every message at or before it was replayed at start; base:
+	// the replay read nothing at or before it (the state holds what the
+	// snapshot held, or the history before the window).
+	floor, base uint64
+	// seen holds the messages handled, replayed ones included.
 	seen    seqSet
 	unacked inflightHeap
-	bySeq   map[uint64]*inflight
+	// bySeq holds the messages with events still in the engine.
+	bySeq map[uint64]*pendingMsg
 	// waiting holds the events the engine holds, oldest arrival first.
 	waiting  []held
 	released []*inflight
@@ -151,8 +227,9 @@ type live struct {
 	networks chan NetworkList
 }
 
-func newLive(s *Service, u *unit, eng *Engine, floor uint64, steps chan<- pubStep, snaps *snapshotWriter, mark string) *live {
-	return &live{s: s, u: u, eng: eng, floor: floor, seen: newSeqSet(floor), bySeq: make(map[uint64]*inflight),
+func newLive(s *Service, u *unit, eng *Engine, r replayEnd, steps chan<- pubStep, snaps *snapshotWriter, mark string) *live {
+	r.seen.raise(r.last)
+	return &live{s: s, u: u, eng: eng, floor: r.last, base: r.base, seen: r.seen, bySeq: make(map[uint64]*pendingMsg),
 		stats: eng.Stats(), steps: steps, snaps: snaps, mark: mark}
 }
 
@@ -222,7 +299,7 @@ func (l *live) run(ctx context.Context, in <-chan delivery) error {
 	}
 }
 
-// handle processes one delivery.
+// handle processes one delivery: every event of its message, in order.
 func (l *live) handle(ctx context.Context, d delivery) error {
 	m := l.s.metrics
 	if d.seq <= l.floor {
@@ -232,10 +309,10 @@ func (l *live) handle(ctx context.Context, d delivery) error {
 		return nil
 	}
 	if l.seen.has(d.seq) {
-		if e, ok := l.bySeq[d.seq]; ok {
-			// Still in the engine: acknowledge this delivery when
-			// the event is released.
-			e.msg, e.acked = d.msg, false
+		if pm, ok := l.bySeq[d.seq]; ok {
+			// Events still in the engine: acknowledge this delivery
+			// when they are done.
+			pm.msg, pm.acked = d.msg, false
 		} else {
 			_ = d.msg.Ack()
 		}
@@ -243,21 +320,67 @@ func (l *live) handle(ctx context.Context, d delivery) error {
 		return nil
 	}
 	l.seen.add(d.seq)
+	if d.replaces != 0 && l.handled(d.replaces) {
+		// Its events were judged with the message it replaces.
+		m.skipped.Inc()
+		_ = d.msg.Ack()
+		return nil
+	}
 	if d.err != nil {
 		// Ingest dead-letters it; detect only skips it.
 		m.invalid.WithLabelValues(refusedReason(d.err)).Inc()
 		_ = d.msg.Ack()
 		return nil
 	}
-	m.events.Inc()
-	e := &inflight{msg: d.msg, seq: d.seq, at: d.ev.Time.UnixNano(), received: d.received, stored: d.stored, id: d.ev.ID}
-	heap.Push(&l.unacked, e)
-	l.bySeq[e.seq] = e
-	alerts := l.eng.Process(d.ev)
-	if e.at > l.eng.watermark {
-		l.waiting = append(l.waiting, held{received: d.received, at: e.at})
+	valid := 0
+	for _, a := range d.events {
+		if a.err != nil {
+			m.invalid.WithLabelValues(refusedReason(a.err)).Inc()
+		} else {
+			valid++
+		}
 	}
-	return l.settle(ctx, alerts)
+	if valid == 0 {
+		_ = d.msg.Ack()
+		return nil
+	}
+	pm := &pendingMsg{msg: d.msg, seq: d.seq, unreleased: valid}
+	pm.left.Store(int32(valid))
+	l.bySeq[d.seq] = pm
+	for i, a := range d.events {
+		if a.err != nil {
+			continue
+		}
+		m.events.Inc()
+		if l.misplaced(a.ev) {
+			// A publisher batched it by a stale partition count: it is
+			// processed where it arrived rather than lost.
+			m.misplaced.Inc()
+		}
+		e := &inflight{m: pm, seq: d.seq, index: i, at: a.ev.Time.UnixNano(), received: d.received, stored: d.stored, id: a.ev.ID}
+		heap.Push(&l.unacked, e)
+		alerts := l.eng.Process(a.ev)
+		if e.at > l.eng.watermark {
+			l.waiting = append(l.waiting, held{received: d.received, at: e.at})
+		}
+		if err := l.settle(ctx, alerts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handled reports whether the message of stream sequence seq was handled:
+// replayed, processed live, or before what the replay read.
+func (l *live) handled(seq uint64) bool {
+	return seq <= l.base || l.seen.has(seq)
+}
+
+// misplaced reports whether e, received by a partition's engine, belongs
+// to another partition.
+func (l *live) misplaced(e *schemas.Event) bool {
+	p := l.u.partition
+	return p >= 0 && schemas.EventPartition(e.Subject, l.s.cfg.Partitions.Count) != p
 }
 
 // advance releases, once they have waited MaxHold, the events that arrived
@@ -288,14 +411,14 @@ func (l *live) settle(ctx context.Context, alerts []schemas.Alert) error {
 	l.released = l.released[:0]
 	for len(l.unacked) > 0 && l.unacked[0].at <= wm {
 		e := heap.Pop(&l.unacked).(*inflight)
-		delete(l.bySeq, e.seq)
+		if e.m.unreleased--; e.m.unreleased == 0 {
+			delete(l.bySeq, e.seq)
+		}
 		l.released = append(l.released, e)
 	}
 	if len(alerts) == 0 {
 		for i, e := range l.released {
-			if !e.acked {
-				_ = e.msg.Ack()
-			}
+			e.m.done()
 			l.released[i] = nil
 		}
 		return nil
@@ -337,9 +460,7 @@ func (s *Service) confirmAll(ctx context.Context, u *unit, steps <-chan pubStep)
 		}
 		u.confirmed.Add(1)
 		for _, e := range st.released {
-			if !e.acked {
-				_ = e.msg.Ack()
-			}
+			e.m.done()
 		}
 	}
 	return nil
@@ -361,9 +482,9 @@ func (l *live) updateStats() {
 	l.stats = st
 	old := time.Now().Add(-l.s.cfg.AckWait / 2)
 	for _, e := range l.unacked {
-		if !e.acked && e.received.Before(old) {
-			_ = e.msg.Ack()
-			e.acked = true
+		if !e.m.acked && e.received.Before(old) {
+			_ = e.m.msg.Ack()
+			e.m.acked = true
 		}
 	}
 }
@@ -508,17 +629,26 @@ func (s *seqSet) has(seq uint64) bool {
 
 func (s *seqSet) add(seq uint64) {
 	if seq > s.hi {
-		// The sequences skipped over were not seen (yet).
-		if seq-s.hi >= seqSetSize {
-			clear(s.bits)
-		} else {
-			for q := s.hi + 1; q < seq; q++ {
-				i := q % seqSetSize
-				s.bits[i/64] &^= 1 << (i % 64)
-			}
-		}
+		s.raise(seq - 1)
 		s.hi = seq
 	}
 	i := seq % seqSetSize
 	s.bits[i/64] |= 1 << (i % 64)
+}
+
+// raise makes hi at least to, the sequences up to it not added.
+func (s *seqSet) raise(to uint64) {
+	if to <= s.hi {
+		return
+	}
+	// The sequences skipped over were not seen (yet).
+	if to-s.hi >= seqSetSize {
+		clear(s.bits)
+	} else {
+		for q := s.hi + 1; q <= to; q++ {
+			i := q % seqSetSize
+			s.bits[i/64] &^= 1 << (i % 64)
+		}
+	}
+	s.hi = to
 }

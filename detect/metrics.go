@@ -10,6 +10,7 @@ import (
 type Metrics struct {
 	events         prometheus.Counter
 	invalid        *prometheus.CounterVec
+	misplaced      prometheus.Counter
 	late           prometheus.Counter
 	skipped        prometheus.Counter
 	replayed       prometheus.Counter
@@ -41,15 +42,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionmon_detect_invalid_events_total",
-			Help: "Messages the detectors skipped without an alert, by the reason ingest dead-letters them (invalid_json, schema, app_mismatch, subject_mismatch, pii).",
+			Help: "Events the detectors skipped without an alert, by the reason ingest dead-letters them (invalid_json, schema, app_mismatch, subject_mismatch, pii; framing: a batched message that cannot be read, counted once).",
 		}, []string{"reason"}),
+		misplaced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionmon_detect_misplaced_events_total",
+			Help: "Events a partition's engine received whose subject belongs to another partition (a publisher batched them by a stale partition count); they are processed where they arrived.",
+		}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionmon_detect_late_events_total",
 			Help: "Events older than the release watermark when they arrived, processed at once and possibly out of order.",
 		}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionmon_detect_redelivered_skipped_total",
-			Help: "Deliveries of events already processed (or replayed at start), acknowledged and skipped.",
+			Help: "Deliveries of messages already processed (or replayed at start), and messages replacing one already processed (an erasure's rewrite), acknowledged and skipped.",
 		}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionmon_detect_replayed_events_total",
@@ -112,7 +117,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.invalid.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.invalid, m.late, m.skipped, m.replayed, m.alerts, m.replaySkipped,
+		reg.MustRegister(m.events, m.invalid, m.misplaced, m.late, m.skipped, m.replayed, m.alerts, m.replaySkipped,
 			m.publishErrors, m.stateKeys, m.pending, m.consumerLag, m.latency,
 			m.watermarkDelay, m.snapshotAge, m.snapshotBytes, m.snapshotSeconds, m.snapshotFailures)
 		reg.MustRegister(m.suppression.collectors()...)

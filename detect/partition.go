@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/health"
 	"github.com/sessionmon/sessionmon/internal/logging"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -228,17 +229,6 @@ func isDetectDurable(durable, name string) bool {
 	return err == nil
 }
 
-// streamPartitions returns the partition count of the events stream's
-// subject transform, 0 when it has none.
-func streamPartitions(info *jetstream.StreamInfo) int {
-	if st := info.Config.SubjectTransform; st != nil {
-		if n, ok := schemas.EventPartitionsOf(st.Destination); ok {
-			return n
-		}
-	}
-	return 0
-}
-
 // prepareLayout checks that the events stream is partitioned as the
 // service expects and, when the service owns less than everything, creates
 // the missing consumers of every partition and of the source role, not
@@ -253,7 +243,7 @@ func (s *Service) prepareLayout(ctx context.Context) error {
 	if p.whole() {
 		return nil
 	}
-	if n := streamPartitions(stream.CachedInfo()); n != p.Count {
+	if n := natsconn.StreamPartitions(stream.CachedInfo()); n != p.Count {
 		return fmt.Errorf("detect: event-partitions is %d but stream %s has %d partitions (0: none): set the same event-partitions in every process and restart the process that owns the stream", p.Count, schemas.EventStream, n)
 	}
 	want := map[string]string{sourcesDurable(s.cfg.Durable): ""}
@@ -366,20 +356,34 @@ func (s *Service) createConsumer(ctx context.Context, name, filter string, start
 }
 
 // replayFilter returns the ordered consumer configuration that replays u's
-// events since from, and a check of each message. A partition also replays
-// the events stored before the stream was partitioned, and keeps, of every
-// event, only those whose subject belongs to it under the current count
-// (after a change of the count, its subject's events stored under the old
-// one belong to another partition).
-func (s *Service) replayFilter(u *unit, cfg jetstream.OrderedConsumerConfig) (jetstream.OrderedConsumerConfig, func(subject string) bool) {
+// events since from, and a check of each event and the NATS subject of its
+// message. A partition also replays the events stored before the stream
+// was partitioned, and keeps, of every event, only those whose subject
+// belongs to it under the current count (after a change of the count, its
+// subject's events stored under the old one belong to another partition),
+// except in a batched message the stream put in the partition under the
+// current count: live processing took every event of it, misplaced ones
+// included (a publisher that batched by a stale count), and so does the
+// replay.
+func (s *Service) replayFilter(u *unit, cfg jetstream.OrderedConsumerConfig) (jetstream.OrderedConsumerConfig, func(natsSubject string, e *schemas.Event) bool) {
 	if u.partition < 0 {
-		return cfg, func(string) bool { return true }
+		return cfg, func(string, *schemas.Event) bool { return true }
 	}
 	cfg.FilterSubjects = []string{u.filter, schemas.UnpartitionedEventFilter}
 	n, p := s.cfg.Partitions.Count, u.partition
-	return cfg, func(subject string) bool {
-		return schemas.EventPartition(schemas.EventSubjectToken(subject), n) == p
+	return cfg, func(natsSubject string, e *schemas.Event) bool {
+		token := schemas.EventSubjectToken(natsSubject)
+		if schemas.IsBatchToken(token) && partitioned(natsSubject) && schemas.EventPartition(token, n) == p {
+			return true
+		}
+		return schemas.EventPartition(e.Subject, n) == p
 	}
+}
+
+// partitioned reports whether an event's NATS subject is the form stored
+// in a partition (sessionmon.events.<partition>.<app>.<subject>).
+func partitioned(natsSubject string) bool {
+	return strings.Count(strings.TrimPrefix(natsSubject, schemas.EventSubjectPrefix), ".") == 2
 }
 
 // gauges sums the units' gauges into the service's metrics (the watermark

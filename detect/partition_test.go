@@ -162,6 +162,15 @@ func TestEventPartitionMatchesServer(t *testing.T) {
 // new owner keeps the state of the partitions it took over.
 func TestServicePartitionsShareTheWorkAndMove(t *testing.T) {
 	t.Parallel()
+	for _, pub := range publishModes {
+		t.Run(pub.name, func(t *testing.T) {
+			t.Parallel()
+			testPartitionsShareTheWorkAndMove(t, pub)
+		})
+	}
+}
+
+func testPartitionsShareTheWorkAndMove(t *testing.T, pub publishMode) {
 	const n = 4
 	s := natstest.RunServer(t)
 	_, js := natstest.Connect(t, s)
@@ -185,7 +194,7 @@ func TestServicePartitionsShareTheWorkAndMove(t *testing.T) {
 	victims := make([]string, n)
 	for p := range n {
 		victims[p] = subjectIn(t, "victim", p, n)
-		publishEvents(t, js, failedLogins(fmt.Sprintf("v%d", p), victims[p], at, 1, 12)...)
+		pub.publish(t, js, failedLogins(fmt.Sprintf("v%d", p), victims[p], at, 1, 12)...)
 	}
 	_, stopB := startService(t, js, closedDSN, cfgB)
 	// Credential stuffing: 20 subjects, spread over every partition,
@@ -196,10 +205,16 @@ func TestServicePartitionsShareTheWorkAndMove(t *testing.T) {
 		e.Client.IPPrefix = "198.51.100.0/24"
 		stuffed = append(stuffed, e)
 	}
-	publishEvents(t, js, stuffed...)
+	// One message each, in time order: these events are late (older than
+	// the watermark the victims' events set), so they are judged in
+	// arrival order, and credential_stuffing fires on the failure that
+	// completes the count in time as well as in arrival.
+	for _, e := range stuffed {
+		pub.publish(t, js, e)
+	}
 	// A half attack in partition 3, finished after the move.
 	late := subjectIn(t, "late", 3, n)
-	publishEvents(t, js, failedLogins("late", late, at.Add(time.Minute), 1, 6)...)
+	pub.publish(t, js, failedLogins("late", late, at.Add(time.Minute), 1, 6)...)
 	alerts := waitForSentinels(t, js, "before", n)
 	for p, v := range victims {
 		require.Equal(t, 1, countAlerts(alerts, "brute_force", v), "partition %d", p)
@@ -212,7 +227,7 @@ func TestServicePartitionsShareTheWorkAndMove(t *testing.T) {
 			require.Len(t, a.Evidence, 20, "the source detector saw the failures of every partition")
 		}
 	}
-	require.Equal(t, 1, stuffing)
+	require.Equal(t, 1, stuffing, "alerts: %+v", alerts)
 	for _, d := range []string{"sessionmon-detect-p2", "sessionmon-detect-p3"} {
 		waitDrained(t, js, d)
 	}
@@ -220,7 +235,7 @@ func TestServicePartitionsShareTheWorkAndMove(t *testing.T) {
 
 	// Move B's partitions: the second half of the attack waits for the
 	// new owner, which rebuilds the first half from the stream.
-	publishEvents(t, js, failedLogins("late", late, at.Add(2*time.Minute), 7, 4)...)
+	pub.publish(t, js, failedLogins("late", late, at.Add(2*time.Minute), 7, 4)...)
 	m := NewMetrics(nil)
 	_, _ = startService(t, js, closedDSN, cfgB, WithMetrics(m))
 	after := waitForSentinels(t, js, "after", n)
@@ -281,6 +296,15 @@ func waitDrained(t testing.TB, js jetstream.JetStream, durable string) {
 // stream was partitioned.
 func TestServicePartitionReplaysEventsStoredBeforePartitioning(t *testing.T) {
 	t.Parallel()
+	for _, pub := range publishModes {
+		t.Run(pub.name, func(t *testing.T) {
+			t.Parallel()
+			testPartitionReplaysEventsStoredBeforePartitioning(t, pub)
+		})
+	}
+}
+
+func testPartitionReplaysEventsStoredBeforePartitioning(t *testing.T, pub publishMode) {
 	const n = 2
 	s := natstest.RunServer(t)
 	_, js := natstest.Connect(t, s)
@@ -290,7 +314,7 @@ func TestServicePartitionReplaysEventsStoredBeforePartitioning(t *testing.T) {
 	require.NoError(t, err)
 	victim := subjectIn(t, "legacy", 1, n)
 	at := time.Now().Add(-2 * time.Minute)
-	publishEvents(t, js, failedLogins("old", victim, at, 1, 6)...)
+	pub.publish(t, js, failedLogins("old", victim, at, 1, 6)...)
 
 	scfg.Partitions = n
 	_, err = natsconn.EnsureEventStream(t.Context(), js, scfg)
@@ -301,7 +325,7 @@ func TestServicePartitionReplaysEventsStoredBeforePartitioning(t *testing.T) {
 	m := NewMetrics(nil)
 	_, _ = startService(t, js, closedDSN, cfg, WithMetrics(m))
 	require.Equal(t, 6.0, testutil.ToFloat64(m.replayed), "partition 1 replayed its subject's unpartitioned events, partition 0 none")
-	publishEvents(t, js, failedLogins("new", victim, at.Add(time.Minute), 7, 4)...)
+	pub.publish(t, js, failedLogins("new", victim, at.Add(time.Minute), 7, 4)...)
 	alerts := waitForSentinels(t, js, "legacy", n)
 	require.Equal(t, 1, countAlerts(alerts, "brute_force", victim))
 }

@@ -52,7 +52,7 @@ func (s *Service) readStream(ctx context.Context, logger *slog.Logger, stream st
 	if info.NumPending == 0 {
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(pullBatch, pullBytes))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", stream, err)
 	}
@@ -119,6 +119,18 @@ func (s *Service) alertIDsSince(ctx context.Context, from time.Time, known map[s
 	})
 }
 
+// replayEnd is where a replay left the state.
+type replayEnd struct {
+	// last is the last stream sequence the state includes.
+	last uint64
+	// base: the replay read nothing at or before it (the restored
+	// snapshot holds those messages, or they are history before the
+	// window).
+	base uint64
+	// seen holds the stream sequences the replay read.
+	seen seqSet
+}
+
 // replayBatchOf is a run of replayed events.
 type replayBatchOf struct {
 	events []*schemas.Event
@@ -150,8 +162,10 @@ type replayPlan struct {
 // replay lacks, would have deduplicated them).
 //
 // A partition (u) replays its own events and, of the events stored before
-// the stream was partitioned, those of its subjects.
-func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan replayPlan, start resume) (uint64, error) {
+// the stream was partitioned, those of its subjects. A batched message is
+// replayed event by event, as live; a message that replaces one the state
+// already includes (schemas.ReplacesHeader) is skipped.
+func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan replayPlan, start resume) (replayEnd, error) {
 	from := plan.from
 	what := "since " + from.UTC().Format(time.RFC3339)
 	ocfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &from}
@@ -161,11 +175,15 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 		cutoff         = int64(math.MaxInt64) // oldest unacknowledged event's time
 		held           []schemas.Alert
 		upTo           = start.delivered
+		base           uint64
+		seen           = newSeqSet(0)
+		reading        bool
 	)
 	if snap := plan.snap; snap != nil {
 		what = fmt.Sprintf("after the snapshot of %s (sequence %d)", snap.created.Format(time.RFC3339), snap.seq)
 		ocfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: snap.seq + 1}
-		last = snap.seq
+		last, base = snap.seq, snap.seq
+		seen = newSeqSet(snap.seq)
 		if snap.seq >= upTo {
 			upTo = 0 // nothing to read
 		}
@@ -193,16 +211,28 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 			}
 		}
 		err := s.readStream(gctx, u.logger, schemas.EventStream, rcfg, upTo, func(msg jetstream.Msg, md *jetstream.MsgMetadata) error {
-			b.last = md.Sequence.Stream
-			if !mine(msg.Subject()) {
+			seq := md.Sequence.Stream
+			if !reading {
+				reading = true
+				if plan.snap == nil {
+					base = seq - 1
+				}
+			}
+			b.last = seq
+			seen.add(seq)
+			if orig := replacedSeq(msg.Subject(), msg.Headers()); orig != 0 && (orig <= base || seen.has(orig)) {
+				// Its events were replayed, or restored, with the
+				// message it replaces.
 				return nil
 			}
 			// The gate of live processing and ingest: a refused event
-			// is skipped here too.
-			if ev, err := pii.Admit(msg.Subject(), msg.Data(), md.Timestamp); err == nil {
-				b.events = append(b.events, ev)
-				b.seqs = append(b.seqs, md.Sequence.Stream)
-			}
+			// (or a whole batch that cannot be read) is skipped here too.
+			_ = pii.AdmitMessage(msg.Subject(), msg.Headers(), msg.Data(), md.Timestamp, func(_ int, _ []byte, ev *schemas.Event, err error) {
+				if err == nil && mine(msg.Subject(), ev) {
+					b.events = append(b.events, ev)
+					b.seqs = append(b.seqs, seq)
+				}
+			})
 			if len(b.events) >= replayBatch {
 				return send()
 			}
@@ -243,7 +273,12 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 		return nil
 	})
 	if err := g.Wait(); err != nil {
-		return 0, fmt.Errorf("replay: %w", err)
+		return replayEnd{}, fmt.Errorf("replay: %w", err)
+	}
+	if !reading && plan.snap == nil {
+		// Nothing in the window: what the consumer had delivered is
+		// history before it.
+		base = upTo
 	}
 	if snap := plan.snap; snap != nil && snap.pendingMaxAt > math.MinInt64 {
 		// The restored buffer's events have waited longer than MaxHold
@@ -273,11 +308,11 @@ func (s *Service) replay(ctx, wctx context.Context, u *unit, eng *Engine, plan r
 		}
 	}
 	if err := s.publish(wctx, u, lost, nil); err != nil {
-		return 0, err
+		return replayEnd{}, err
 	}
 	st := eng.Stats()
 	u.logger.Info("replay done", slog.Uint64("events", replayed), slog.Duration("duration", time.Since(began)),
 		slog.Int64("suppressed", st.Suppressed+int64(skipped)), slog.Int("published", len(lost)),
 		slog.Int("state_keys", st.StateKeys))
-	return last, nil
+	return replayEnd{last: last, base: base, seen: seen}, nil
 }

@@ -23,8 +23,11 @@ const shutdownTimeout = 15 * time.Second
 
 // Receive pipeline sizes.
 const (
-	// pullBatch is how many events one pull request asks for.
+	// pullBatch is how many messages one pull request asks for, and
+	// pullBytes how many bytes at most: a batched message holds up to
+	// 900 KiB, and the client must not hold more than its pending limit.
 	pullBatch = 1000
+	pullBytes = 16 << 20
 	// receiveQueue is how many received, decoded events may wait for the
 	// engine loop (about 1 KiB each).
 	receiveQueue = 4096
@@ -146,7 +149,8 @@ func (c ServiceConfig) Validate() error {
 //
 // Acknowledgements. An event is acknowledged once the engine has released
 // it to the detectors and every alert that release raised is stored in
-// SESSIONMON_ALERTS (publish ack); publishing is retried with backoff as
+// SESSIONMON_ALERTS (publish ack), and a batched message (schemas.BatchHeader)
+// once every one of its events is; publishing is retried with backoff as
 // long as it takes, so an event whose alerts failed to publish is never
 // acknowledged. The engine loop does not wait for the publish acks: a
 // confirmer goroutine waits for them, in order, and acknowledges the
@@ -178,7 +182,10 @@ func (c ServiceConfig) Validate() error {
 // confirmed stored) are published too, unless the stream has them. Live
 // processing then goes on with the durable consumer; its redeliveries of
 // replayed events, and repeated deliveries of events already processed
-// live, are acknowledged and skipped, so no event is processed twice. On the very first start (no
+// live, are acknowledged and skipped, so no event is processed twice; so
+// is a message that replaces one already handled (schemas.ReplacesHeader:
+// an erasure rewrote a batch without the erased subject's events), live
+// or in the replay. On the very first start (no
 // durable consumer yet) the consumer starts after the stream's last event
 // and the replay only builds state: detect does not alert on history
 // (RunOffline does that).
@@ -485,7 +492,7 @@ func (s *Service) openState(ctx context.Context) (string, error) {
 // restored), then runs its receiver, consumer watcher, confirmer, snapshot
 // writer (in g) and engine loop (here) until ctx ends.
 func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, eng *Engine, start resume, plan replayPlan, mark string) error {
-	floor, err := s.replay(ctx, wctx, u, eng, plan, start)
+	r, err := s.replay(ctx, wctx, u, eng, plan, start)
 	if err != nil {
 		return err
 	}
@@ -502,14 +509,14 @@ func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, 
 		defer close(loopDone)
 		g.Go(func() error { return snaps.run(wctx, loopDone) })
 	}
-	l := newLive(s, u, eng, floor, steps, snaps, mark)
+	l := newLive(s, u, eng, r, steps, snaps, mark)
 	if eng.learnsNetworks() {
 		l.networks = make(chan NetworkList, 1)
 		g.Go(func() error { return s.publishNetworks(ctx, u, l.networks) })
 	}
 	u.state.SetReady()
 	u.logger.Info("detect started", slog.String("consumer", u.durable), slog.Int("detectors", len(u.dets)),
-		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", floor))
+		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", r.last))
 	return l.run(ctx, in)
 }
 

@@ -336,14 +336,16 @@ func (m restartMode) replayed(window float64) float64 {
 func TestServiceRestartDoesNotReAlertAndKeepsState(t *testing.T) {
 	t.Parallel()
 	for _, mode := range restartModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			testRestartDoesNotReAlertAndKeepsState(t, mode)
-		})
+		for _, pub := range publishModes {
+			t.Run(mode.name+"/"+pub.name, func(t *testing.T) {
+				t.Parallel()
+				testRestartDoesNotReAlertAndKeepsState(t, mode, pub)
+			})
+		}
 	}
 }
 
-func testRestartDoesNotReAlertAndKeepsState(t *testing.T, mode restartMode) {
+func testRestartDoesNotReAlertAndKeepsState(t *testing.T, mode restartMode, pub publishMode) {
 	js := svcStack(t)
 	store := chtest.New(t)
 	dsn := chtest.DSN(t)
@@ -354,8 +356,8 @@ func testRestartDoesNotReAlertAndKeepsState(t *testing.T, mode restartMode) {
 	// on b.
 	const a, b = "k1:victim-a-AbCdEfGh", "k1:victim-b-AbCdEfGh"
 	at := time.Now().Add(-2 * time.Minute)
-	publishEvents(t, js, failedLogins("a", a, at, 1, 12)...)
-	publishEvents(t, js, failedLogins("b", b, at, 1, 6)...)
+	pub.publish(t, js, failedLogins("a", a, at, 1, 12)...)
+	pub.publish(t, js, failedLogins("b", b, at, 1, 6)...)
 	before := waitForSentinel(t, js, "before")
 	require.Equal(t, 1, countAlerts(before, "brute_force", a))
 	require.Zero(t, countAlerts(before, "brute_force", b))
@@ -366,7 +368,7 @@ func testRestartDoesNotReAlertAndKeepsState(t *testing.T, mode restartMode) {
 	_, _ = startService(t, js, dsn, cfg, WithMetrics(m))
 	require.Equal(t, mode.replayed(19), testutil.ToFloat64(m.replayed), "the snapshot holds the state, or the replay rebuilt it from every event")
 	// The second half of b's attack.
-	publishEvents(t, js, failedLogins("b", b, at.Add(time.Minute), 7, 4)...)
+	pub.publish(t, js, failedLogins("b", b, at.Add(time.Minute), 7, 4)...)
 	after := waitForSentinel(t, js, "after")
 	require.Equal(t, 1, countAlerts(after, "brute_force", a), "a is not alerted again")
 	require.Equal(t, 1, countAlerts(after, "brute_force", b), "b is detected across the restart")
@@ -387,14 +389,16 @@ func testRestartDoesNotReAlertAndKeepsState(t *testing.T, mode restartMode) {
 func TestServiceRestartPublishesAlertsLostInFlight(t *testing.T) {
 	t.Parallel()
 	for _, mode := range restartModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			testRestartPublishesAlertsLostInFlight(t, mode)
-		})
+		for _, pub := range publishModes {
+			t.Run(mode.name+"/"+pub.name, func(t *testing.T) {
+				t.Parallel()
+				testRestartPublishesAlertsLostInFlight(t, mode, pub)
+			})
+		}
 	}
 }
 
-func testRestartPublishesAlertsLostInFlight(t *testing.T, mode restartMode) {
+func testRestartPublishesAlertsLostInFlight(t *testing.T, mode restartMode, pub publishMode) {
 	js := svcStack(t)
 	// The first service holds events for a minute, and is stopped while
 	// the event that completes the attack is still held: processed, never
@@ -406,7 +410,7 @@ func testRestartPublishesAlertsLostInFlight(t *testing.T, mode restartMode) {
 	m1 := NewMetrics(nil)
 	_, stop1 := startService(t, js, closedDSN, cfg, WithMetrics(m1))
 	const c = "k1:victim-c-AbCdEfGh"
-	publishEvents(t, js, failedLogins("c", c, time.Now().Add(-30*time.Second), 1, 10)...)
+	pub.publish(t, js, failedLogins("c", c, time.Now().Add(-30*time.Second), 1, 10)...)
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if n := testutil.ToFloat64(m1.events); n != 10 {
 			return fmt.Errorf("%v of 10 events processed", n)

@@ -493,40 +493,48 @@ func TestSnapshotCrashReplaysEventsAfterTheSnapshot(t *testing.T) {
 		{name: "crash/after the start's snapshot", interval: time.Hour, replayed: 7},
 		{name: "crash/after a periodic snapshot", interval: time.Second, periodic: true, replayed: 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			srv, js := snapStack(t)
-			cfg := svcConfig()
-			cfg.Snapshots.Interval = tc.interval
-			first := runService(t, srv, closedDSN, cfg, DefaultConfig())
-			poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-				obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
-				if err == nil {
-					_, err = obs.GetInfo(t.Context(), cfg.Durable)
-				}
-				return err
+		for _, pub := range publishModes {
+			t.Run(tc.name+"/"+pub.name, func(t *testing.T) {
+				t.Parallel()
+				testSnapshotCrashReplays(t, tc.interval, tc.periodic, tc.replayed, pub)
 			})
-			const victim = "k1:victim-g-AbCdEfGh"
-			at := time.Now().Add(-2 * time.Minute)
-			publishEvents(t, js, failedLogins("g", victim, at, 1, 6)...)
-			waitForSentinel(t, js, "crash-before")
-			waitAcked(t, js, cfg.Durable)
-			if tc.periodic {
-				waitSnapshotOf(t, js, cfg.Durable)
-			}
-			first.crash(t)
-
-			second := runService(t, srv, closedDSN, cfg, DefaultConfig())
-			require.Zero(t, testutil.ToFloat64(second.metrics.snapshotFailures.WithLabelValues("read")))
-			require.Equal(t, uint64(1), restores(t, second.metrics), "the snapshot is restored")
-			require.Equal(t, tc.replayed, testutil.ToFloat64(second.metrics.replayed))
-			publishEvents(t, js, failedLogins("g", victim, at.Add(time.Minute), 7, 4)...)
-			alerts := waitForSentinel(t, js, "crash-after")
-			require.Equal(t, 1, countAlerts(alerts, bruteForceName, victim))
-			require.Len(t, alerts, 3, "the alert and two sentinels, each once: %+v", alerts)
-			second.stop(t)
-		})
+		}
 	}
+}
+
+// testSnapshotCrashReplays is one case of
+// TestSnapshotCrashReplaysEventsAfterTheSnapshot.
+func testSnapshotCrashReplays(t *testing.T, interval time.Duration, periodic bool, replayed float64, pub publishMode) {
+	srv, js := snapStack(t)
+	cfg := svcConfig()
+	cfg.Snapshots.Interval = interval
+	first := runService(t, srv, closedDSN, cfg, DefaultConfig())
+	poll.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		obs, err := js.ObjectStore(t.Context(), schemas.StateBucket)
+		if err == nil {
+			_, err = obs.GetInfo(t.Context(), cfg.Durable)
+		}
+		return err
+	})
+	const victim = "k1:victim-g-AbCdEfGh"
+	at := time.Now().Add(-2 * time.Minute)
+	pub.publish(t, js, failedLogins("g", victim, at, 1, 6)...)
+	waitForSentinel(t, js, "crash-before")
+	waitAcked(t, js, cfg.Durable)
+	if periodic {
+		waitSnapshotOf(t, js, cfg.Durable)
+	}
+	first.crash(t)
+
+	second := runService(t, srv, closedDSN, cfg, DefaultConfig())
+	require.Zero(t, testutil.ToFloat64(second.metrics.snapshotFailures.WithLabelValues("read")))
+	require.Equal(t, uint64(1), restores(t, second.metrics), "the snapshot is restored")
+	require.Equal(t, replayed, testutil.ToFloat64(second.metrics.replayed))
+	pub.publish(t, js, failedLogins("g", victim, at.Add(time.Minute), 7, 4)...)
+	alerts := waitForSentinel(t, js, "crash-after")
+	require.Equal(t, 1, countAlerts(alerts, bruteForceName, victim))
+	require.Len(t, alerts, 3, "the alert and two sentinels, each once: %+v", alerts)
+	second.stop(t)
 }
 
 // TestSnapshotPublishesAlertsInFlight: the alerts a snapshot lists as in

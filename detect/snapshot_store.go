@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -117,10 +118,13 @@ func (c SnapshotConfig) validate() error {
 // returns how many events it purged. A missing stream or bucket has
 // nothing to purge or mark.
 //
-// The events are found by the stream's subjects, which end with the
+// Single events are found by the stream's subjects, which end with the
 // subject's pseudonym in both their published and partitioned forms
 // (schemas.SubjectEventFilters); the purge is done by the server, by
-// subject filter, and covers every partition.
+// subject filter, and covers every partition. Batched messages, stored on
+// batch subjects, are read one by one: each that holds events of the
+// subject is replaced by a batch of its other events, if any, and deleted
+// (purgeSubjectBatches). The count is of events, single or batched.
 func PrepareForget(ctx context.Context, js jetstream.JetStream, subject string) (uint64, error) {
 	if !schemas.ValidPseudonym(subject) {
 		// The subject becomes a purge filter: no wildcard may pass.
@@ -139,6 +143,11 @@ func PrepareForget(ctx context.Context, js jetstream.JetStream, subject string) 
 			if err != nil {
 				return purged, fmt.Errorf("forget subject: purge its events from %s: %w", schemas.EventStream, err)
 			}
+		}
+		n, err := purgeSubjectBatches(ctx, js, natsconn.StreamPartitions(stream.CachedInfo()), subject)
+		purged += n
+		if err != nil {
+			return purged, fmt.Errorf("forget subject: %s: %w", schemas.EventStream, err)
 		}
 	}
 	obs, err := js.ObjectStore(ctx, schemas.StateBucket)

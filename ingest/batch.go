@@ -4,10 +4,12 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/pii"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 // batch is what one ClickHouse insert writes and one round of acks
@@ -50,34 +52,49 @@ func (s *Service) add(b *batch, msg jetstream.Msg) {
 		s.addAlert(b, msg)
 		return
 	}
-	row, dead := s.convert(msg.Subject(), msg.Data(), seq, now)
-	if dead != nil {
-		b.dead = append(b.dead, *dead)
-		return
-	}
-	b.rows = append(b.rows, row)
+	s.convert(b, msg.Subject(), msg.Headers(), msg.Data(), seq, now)
 }
 
-// convert turns one message body, received on the NATS subject natsSubject,
-// into a row, or into a dead letter when pii.Admit refuses it: it is not a
-// schema v1 event, its app is not the app of its subject, or it carries
-// what looks like raw personal data. The detectors run the same gate.
-func (s *Service) convert(natsSubject string, data []byte, seq uint64, now time.Time) (chstore.EventRow, *DeadLetter) {
-	e, err := pii.Admit(natsSubject, data, now)
+// convert adds the events of one message, received on the NATS subject
+// natsSubject with headers h, to b: a row for each event pii.AdmitMessage
+// admits, and a dead letter for each it refuses (not a schema v1 event,
+// its app not the app of its subject, what looks like raw personal data),
+// or one for the whole message when it is a batch that cannot be read.
+// The detectors run the same gate.
+func (s *Service) convert(b *batch, natsSubject string, h nats.Header, data []byte, seq uint64, now time.Time) {
+	batched := h.Get(schemas.BatchHeader) != ""
+	err := pii.AdmitMessage(natsSubject, h, data, now, func(i int, raw []byte, e *schemas.Event, err error) {
+		if err != nil {
+			d := s.reject(raw, seq, now, err)
+			if batched {
+				d.EventIndex = i + 1
+			}
+			b.dead = append(b.dead, d)
+			return
+		}
+		b.rows = append(b.rows, s.row(e, now))
+	})
 	if err != nil {
-		d := s.reject(data, seq, now, err)
-		return chstore.EventRow{}, &d
+		b.dead = append(b.dead, s.reject(data, seq, now, err))
 	}
-	// The same enrichment as the detectors' (geo.Resolver.Enrich), so the
-	// stored row holds what they judged.
+}
+
+// row converts an admitted event into its row. The enrichment is the
+// detectors' (geo.Resolver.Enrich), so the stored row holds what they
+// judged.
+func (s *Service) row(e *schemas.Event, now time.Time) chstore.EventRow {
 	s.geo.Enrich(e.Client)
 	row := chstore.NewEventRow(e, now)
 	if e.Client != nil && e.Client.UserAgent != "" {
 		ua := ReduceUserAgent(e.Client.UserAgent)
 		row.UABrowser, row.UAOS, row.UADevice = ua.Browser, ua.OS, ua.Device
 	}
-	return row, nil
+	return row
 }
+
+// maxDeadLetterBody bounds the body a dead letter keeps: one event, with
+// room to spare.
+const maxDeadLetterBody = 4 * schemas.MaxEventBytes
 
 // reject builds the dead letter of a refused event: the reason, the field
 // paths and a message that quote no values, and the body with every string
@@ -91,6 +108,11 @@ func (s *Service) reject(data []byte, seq uint64, now time.Time, err error) Dead
 		d.Error = pii.RedactText(err.Error())
 	}
 	d.Body, d.Redacted = pii.RedactRaw(data)
+	if len(d.Body) > maxDeadLetterBody {
+		// An oversized message (a batch that cannot be read): its
+		// reason and error say what was wrong; the bytes would not fit.
+		d.Body, d.Redacted = nil, true
+	}
 	if d.Reason == pii.ReasonPII && !d.Redacted {
 		// The scan of the raw message must find what Check found; if
 		// it ever does not, keep no body rather than the values.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/demo"
 	"github.com/sessionmon/sessionmon/internal/geo"
 	"github.com/sessionmon/sessionmon/internal/testutil/geotest"
@@ -59,7 +60,7 @@ func TestConvertEnrichesFromGeoIP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body := `{"id":"e1","schema_version":1,"type":"login.succeeded","time":"` + at + `","app":"shop","subject":"k1:AAAAAAAAAAAAAAAAAAAAAA","client":` + tt.client + `}`
-			row, dead := s.convert(schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), []byte(body), 1, now)
+			row, dead := convertOne(s, schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), []byte(body), now)
 			require.Nil(t, dead)
 			require.Equal(t, tt.source, row.GeoSource)
 			require.Equal(t, tt.country, row.ClientCountry)
@@ -77,7 +78,7 @@ func TestConvertReducesUserAgent(t *testing.T) {
 	now := time.Now()
 	at := now.UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000Z")
 	body := `{"id":"e1","schema_version":1,"type":"login.succeeded","time":"` + at + `","app":"shop","subject":"k1:AAAAAAAAAAAAAAAAAAAAAA","client":{"user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"}}`
-	row, dead := s.convert(schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), []byte(body), 1, now)
+	row, dead := convertOne(s, schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), []byte(body), now)
 	require.Nil(t, dead)
 	require.Equal(t, UserAgent{Browser: "Safari", OS: "iOS", Device: "mobile"}, UserAgent{Browser: row.UABrowser, OS: row.UAOS, Device: row.UADevice})
 }
@@ -103,9 +104,20 @@ func BenchmarkConvert(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, dead := s.convert(subjects[i%len(bodies)], bodies[i%len(bodies)], 1, now); dead != nil {
+		if _, dead := convertOne(s, subjects[i%len(bodies)], bodies[i%len(bodies)], now); dead != nil {
 			b.Fatal(dead.Error)
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// convertOne converts one single-event message as add does and returns
+// its row, or its dead letter.
+func convertOne(s *Service, natsSubject string, body []byte, now time.Time) (chstore.EventRow, *DeadLetter) {
+	b := newBatch(1)
+	s.convert(b, natsSubject, nil, body, 1, now)
+	if len(b.dead) > 0 {
+		return chstore.EventRow{}, &b.dead[0]
+	}
+	return b.rows[0], nil
 }

@@ -23,7 +23,8 @@ type Config struct {
 	// Durable is the name of the JetStream consumer all ingest processes
 	// share.
 	Durable string
-	// BatchSize flushes a batch when it has this many events.
+	// BatchSize flushes a batch when it has this many messages (one
+	// event each, or a batch of events), or about BatchSize KiB.
 	BatchSize int
 	// BatchAge flushes a non-empty batch this long after its first event.
 	BatchAge time.Duration

@@ -20,6 +20,7 @@ const (
 	hdrError     = "Sessionmon-Dlq-Error"
 	hdrFields    = "Sessionmon-Dlq-Fields"
 	hdrStreamSeq = "Sessionmon-Dlq-Stream-Seq"
+	hdrIndex     = "Sessionmon-Dlq-Batch-Index"
 	hdrTime      = "Sessionmon-Dlq-Time"
 	hdrRedacted  = "Sessionmon-Dlq-Redacted"
 )
@@ -28,12 +29,16 @@ const (
 type DeadLetter struct {
 	// Seq is the dead letter's sequence in SESSIONMON_DLQ.
 	Seq uint64
-	// EventSeq is the refused event's sequence in SESSIONMON_EVENTS.
+	// EventSeq is the sequence in SESSIONMON_EVENTS of the message that
+	// carried the refused event.
 	EventSeq uint64
-	Time     time.Time
-	Reason   string
-	Error    string
-	Fields   []string
+	// EventIndex is the refused event's place (from 1) in a batched
+	// message; 0 for a single-event message or a batch refused whole.
+	EventIndex int
+	Time       time.Time
+	Reason     string
+	Error      string
+	Fields     []string
 	// Redacted reports whether Body differs from the message ingest
 	// refused.
 	Redacted bool
@@ -48,7 +53,12 @@ type DeadLetter struct {
 // event dead-lettered once.
 func (d *DeadLetter) message() *nats.Msg {
 	m := nats.NewMsg(schemas.DLQSubjectPrefix + d.Reason)
-	m.Header.Set(nats.MsgIdHdr, "dlq-"+strconv.FormatUint(d.EventSeq, 10))
+	id := "dlq-" + strconv.FormatUint(d.EventSeq, 10)
+	if d.EventIndex > 0 {
+		id += "-" + strconv.Itoa(d.EventIndex)
+		m.Header.Set(hdrIndex, strconv.Itoa(d.EventIndex))
+	}
+	m.Header.Set(nats.MsgIdHdr, id)
 	m.Header.Set(hdrReason, d.Reason)
 	m.Header.Set(hdrError, d.Error)
 	m.Header.Set(hdrFields, strings.Join(d.Fields, ","))
@@ -73,6 +83,7 @@ func deadLetterFrom(raw *jetstream.RawStreamMsg) DeadLetter {
 		Body:     raw.Data,
 	}
 	d.EventSeq, _ = strconv.ParseUint(h.Get(hdrStreamSeq), 10, 64)
+	d.EventIndex, _ = strconv.Atoi(h.Get(hdrIndex))
 	d.Time, _ = time.Parse(time.RFC3339Nano, h.Get(hdrTime))
 	if f := h.Get(hdrFields); f != "" {
 		d.Fields = strings.Split(f, ",")

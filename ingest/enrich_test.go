@@ -61,7 +61,7 @@ func TestStoredRowMatchesWhatDetectorsSee(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := []byte(`{"id":"e1","schema_version":1,"type":"login.succeeded","time":"` + at + `","app":"shop","subject":"k1:AAAAAAAAAAAAAAAAAAAAAA","client":` + tc.client + `}`)
-			row, dead := s.convert(schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), body, 1, now)
+			row, dead := convertOne(s, schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAAA"), body, now)
 			require.Nil(t, dead)
 			require.Equal(t, tc.source, row.GeoSource)
 			require.Equal(t, tc.country, row.ClientCountry)

@@ -111,8 +111,16 @@ func (s *Service) Run(ctx context.Context) error {
 	stream, description := schemas.EventStream, "sessionmon ingest: events to ClickHouse"
 	if s.alerts {
 		stream, description = schemas.AlertStream, "sessionmon ingest: alerts and status changes to ClickHouse"
-	} else if _, err := natsconn.EnsureDLQStream(ctx, s.js, s.cfg.DLQMaxAge, 1); err != nil {
-		return err
+	} else {
+		if _, err := natsconn.EnsureDLQStream(ctx, s.js, s.cfg.DLQMaxAge, 1); err != nil {
+			return err
+		}
+		// Publishers learn from the workers how to batch.
+		stopLayout, err := natsconn.ServeLayout(ctx, s.js.Conn(), s.js, s.logger)
+		if err != nil {
+			return err
+		}
+		defer stopLayout()
 	}
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:       s.cfg.Durable,
@@ -174,7 +182,7 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fetched, err := cons.Fetch(s.cfg.BatchSize, jetstream.FetchMaxWait(s.cfg.BatchAge))
+		fetched, err := cons.Fetch(s.cfg.BatchSize, jetstream.FetchMaxWait(s.cfg.BatchAge), jetstream.FetchMaxBytes(s.fetchBytes()))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -203,6 +211,14 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 			return ctx.Err()
 		}
 	}
+}
+
+// fetchBytes bounds the bytes of one pull: about BatchSize events of up
+// to 1 KiB (a batched message carries many), and room for the largest
+// message, so that a backlog of batched messages neither makes one insert
+// huge nor overruns the connection's pending limit.
+func (s *Service) fetchBytes() int {
+	return max(s.cfg.BatchSize<<10, 2*natsconn.MinBatchMsgSize)
 }
 
 // watchConsumer keeps the consumer's backlog metrics current.

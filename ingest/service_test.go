@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,30 +49,76 @@ func alertTestConfig() Config {
 	return c
 }
 
-// stack is a real NATS server with the events stream.
+// stack is a real NATS server with the events stream, and how its
+// publishers send events.
 type stack struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+	// batched: the SDK packs events into batched messages (its default,
+	// once a layout responder answers); otherwise one event per message.
+	batched bool
+	// end is the demo traffic's end.
+	end time.Time
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackMode(t, false) }
+
+// newStackMode starts the stack; with batched, the SDK gets the layout
+// from a responder (as ingest runs one) and batches.
+func newStackMode(t *testing.T, batched bool) *stack {
 	t.Helper()
 	s := natstest.RunServer(t)
 	nc, js := natstest.Connect(t, s)
 	_, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
 	require.NoError(t, err)
-	return &stack{nc: nc, js: js}
+	if batched {
+		stop, err := natsconn.ServeLayout(t.Context(), nc, js, nil)
+		require.NoError(t, err)
+		t.Cleanup(stop)
+	}
+	return &stack{nc: nc, js: js, batched: batched, end: time.Now()}
 }
 
-// publish sends the first n events of demo traffic through the SDK.
-func (st *stack) publish(t *testing.T, n int, seed int64) {
+// modes runs test once with one event per message and once with batched
+// messages.
+func modes(t *testing.T, test func(t *testing.T, batched bool)) {
+	for _, batched := range []bool{false, true} {
+		name := "single"
+		if batched {
+			name = "batched"
+		}
+		t.Run(name, func(t *testing.T) { test(t, batched) })
+	}
+}
+
+// publish sends n events of demo traffic through the SDK, one per message
+// or in batches as the stack says.
+func (st *stack) publish(t *testing.T, n int, seed int64) { st.publishOf(t, n, n, seed) }
+
+// publishOf sends the first n events of the traffic publish(t, of, seed)
+// sends: the same events again, as a retry would send them.
+func (st *stack) publishOf(t *testing.T, n, of int, seed int64) {
 	t.Helper()
 	p, err := sdk.NewPseudonymizer(demo.KeyID, demo.Key)
 	require.NoError(t, err)
-	events := demo.Generate(p, demo.Options{Users: n/25 + 10, Seed: seed, End: time.Now()})
+	events := demo.Generate(p, demo.Options{Users: of/25 + 10, Seed: seed, End: st.end})
 	require.GreaterOrEqual(t, len(events), n)
-	c, err := sdk.NewClient(st.nc, sdk.WithApp(demo.App), sdk.WithAsyncBuffer(8192), sdk.WithBlockOnFull(time.Minute))
+	opts := []sdk.Option{sdk.WithApp(demo.App), sdk.WithAsyncBuffer(8192), sdk.WithBlockOnFull(time.Minute)}
+	if !st.batched {
+		opts = append(opts, sdk.WithoutBatching())
+	}
+	c, err := sdk.NewClient(st.nc, opts...)
 	require.NoError(t, err)
+	if st.batched {
+		// The SDK batches once the responder answered.
+		poll.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+			if !c.Batching() {
+				return errors.New("the SDK does not batch yet")
+			}
+			return nil
+		})
+	}
+	before := st.streamMsgs(t)
 	start := time.Now()
 	for i := range events[:n] {
 		// Ids follow the seed, so publishing a seed again is a retry.
@@ -79,8 +126,22 @@ func (st *stack) publish(t *testing.T, n int, seed int64) {
 		require.NoError(t, c.PublishAsync(t.Context(), &events[i]))
 	}
 	require.NoError(t, c.Close(t.Context()))
-	t.Logf("published %d events in %s", n, time.Since(start))
+	msgs := st.streamMsgs(t) - before
+	t.Logf("published %d events in %d messages in %s", n, msgs, time.Since(start))
 	require.Equal(t, uint64(n), c.Stats().Published)
+	if st.batched && n >= 100 && c.Stats().Duplicates == 0 {
+		require.Less(t, msgs, uint64(n/2), "events went in batches")
+	}
+}
+
+// streamMsgs returns the events stream's message count.
+func (st *stack) streamMsgs(t *testing.T) uint64 {
+	t.Helper()
+	s, err := st.js.Stream(t.Context(), schemas.EventStream)
+	require.NoError(t, err)
+	info, err := s.Info(t.Context())
+	require.NoError(t, err)
+	return info.State.Msgs
 }
 
 // runService runs svc until the test ends and returns its result channel.
@@ -122,7 +183,11 @@ func TestIngest100kExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100k events: not in -short")
 	}
-	st := newStack(t)
+	modes(t, testIngest100kExactlyOnce)
+}
+
+func testIngest100kExactlyOnce(t *testing.T, batched bool) {
+	st := newStackMode(t, batched)
 	store := chtest.New(t)
 	const n = 100_000
 	st.publish(t, n, 1)
@@ -139,13 +204,15 @@ func TestIngest100kExactlyOnce(t *testing.T) {
 
 	// Publishing the same traffic again stores nothing new: the stream
 	// drops duplicate ids, and anything that got through collapses.
-	st.publish(t, 1000, 1)
+	st.publishOf(t, 1000, n, 1)
 	time.Sleep(time.Second)
 	waitForCount(t, store, n, 30*time.Second)
 }
 
-func TestKillBetweenInsertAndAck(t *testing.T) {
-	st := newStack(t)
+func TestKillBetweenInsertAndAck(t *testing.T) { modes(t, testKillBetweenInsertAndAck) }
+
+func testKillBetweenInsertAndAck(t *testing.T, batched bool) {
+	st := newStackMode(t, batched)
 	store := chtest.New(t)
 	const n = 10_000
 	st.publish(t, n, 2)
@@ -171,16 +238,31 @@ func TestKillBetweenInsertAndAck(t *testing.T) {
 	require.NoError(t, err)
 	runService(t, second)
 	waitForCount(t, store, n, time.Minute)
-	require.GreaterOrEqual(t, testutil.ToFloat64(m.redelivered), float64(inserted), "the written batch was delivered again")
+	// With batched messages the crashed worker may have written every
+	// event; its messages come again all the same, after AckWait.
+	poll.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if got := testutil.ToFloat64(m.redelivered); got == 0 {
+			return errors.New("nothing delivered again yet")
+		}
+		return nil
+	})
+	waitForCount(t, store, n, 30*time.Second)
+	if !batched {
+		require.GreaterOrEqual(t, testutil.ToFloat64(m.redelivered), float64(inserted), "the written batch was delivered again")
+	}
 }
 
 func TestClickHouseOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops and starts a ClickHouse server: not in -short")
 	}
+	modes(t, testClickHouseOutage)
+}
+
+func testClickHouseOutage(t *testing.T, batched bool) {
 	srv := chtest.StartServer(t)
 	dsn := srv.DSN("sessionmon_outage")
-	st := newStack(t)
+	st := newStackMode(t, batched)
 
 	// sessionmon starts while ClickHouse is down: not ready, and says why.
 	srv.Stop()
@@ -270,4 +352,65 @@ func TestDeadLetters(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonInvalidJSON)))
 	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonSchema)))
 	require.Equal(t, 3.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonPII)))
+}
+
+// TestDeadLettersInBatch: a bad event inside a batched message is
+// dead-lettered alone, with its place in the batch, and the others are
+// stored; a batch whose framing cannot be read is dead-lettered whole.
+func TestDeadLettersInBatch(t *testing.T) {
+	st := newStack(t)
+	store := chtest.New(t)
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	ev := func(id, extra string) []byte {
+		return fmt.Appendf(nil, `{"id":%q,"schema_version":1,"type":"login.failed","time":%q,"app":"shop","subject":"k1:AAAAAAAAAAAAAAAAAAAAA%d"%s}`, id, now, len(id)%10, extra)
+	}
+	lines := [][]byte{ev("ok-1", ""), ev("bad-1", `,"attrs":{"note":"alice@example.com"}`), ev("ok-2", ""), []byte(`not json`), ev("ok-3", "")}
+	ids := []string{"ok-1", "bad-1", "ok-2", "?", "ok-3"}
+	_, err := st.js.PublishMsg(t.Context(), schemas.NewBatchMsg("shop", 0, 0, ids, lines))
+	require.NoError(t, err)
+
+	broken := schemas.NewBatchMsg("shop", 0, 0, []string{"ok-4", "ok-5"}, [][]byte{ev("ok-4", ""), ev("ok-5", "")})
+	broken.Header.Set(schemas.BatchCountHeader, "3")
+	_, err = st.js.PublishMsg(t.Context(), broken)
+	require.NoError(t, err)
+	// A batch on a subject's own token, not a batch token, is refused
+	// whole too: erasure purges by that token.
+	wrong := schemas.NewBatchMsg("shop", 0, 0, []string{"ok-6"}, [][]byte{ev("ok-6", "")})
+	wrong.Subject = schemas.EventSubject("shop", "k1:AAAAAAAAAAAAAAAAAAAAA4")
+	_, err = st.js.PublishMsg(t.Context(), wrong)
+	require.NoError(t, err)
+
+	m := NewMetrics(nil)
+	svc, err := New(st.js, chtest.DSN(t), testConfig(), WithMetrics(m))
+	require.NoError(t, err)
+	runService(t, svc)
+	waitForCount(t, store, 3, time.Minute)
+
+	var dead []DeadLetter
+	poll.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		dead, err = ListDeadLetters(t.Context(), st.js, 100)
+		if err != nil {
+			return err
+		}
+		if len(dead) != 4 {
+			return fmt.Errorf("%d dead letters", len(dead))
+		}
+		return nil
+	})
+	slices.Reverse(dead) // oldest first
+	require.Equal(t, pii.ReasonPII, dead[0].Reason)
+	require.Equal(t, 2, dead[0].EventIndex)
+	require.Equal(t, []string{"attrs.note"}, dead[0].Fields)
+	require.NotContains(t, string(dead[0].Body), "alice@example.com")
+	require.Contains(t, string(dead[0].Body), `"bad-1"`, "the dead letter holds the refused event, not the batch")
+	require.Equal(t, pii.ReasonInvalidJSON, dead[1].Reason)
+	require.Equal(t, 4, dead[1].EventIndex)
+	require.Equal(t, dead[0].EventSeq, dead[1].EventSeq)
+	for _, d := range dead[2:] {
+		require.Equal(t, pii.ReasonFraming, d.Reason, d.Error)
+		require.Zero(t, d.EventIndex)
+	}
+	require.Contains(t, dead[2].Error, schemas.BatchCountHeader)
+	require.Contains(t, dead[3].Error, "batch subject")
+	require.Equal(t, 2.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonFraming)))
 }

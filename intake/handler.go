@@ -19,8 +19,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/schemas"
+	"github.com/sessionmon/sessionmon/sdk"
 )
 
 // Limits of one request.
@@ -104,7 +106,14 @@ type Handler struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedToken
+	// layout is the events stream's partition count, read at layoutAt.
+	layoutMu sync.Mutex
+	layout   int
+	layoutAt time.Time
 }
+
+// partitionsTTL is how long the intake uses the partition count it read.
+const partitionsTTL = 10 * time.Second
 
 type cachedToken struct {
 	tok Token
@@ -335,12 +344,7 @@ func describeJSONError(err error) string {
 func (h *Handler) publish(ctx context.Context, tok Token, items [][]byte) (Response, int) {
 	resp := Response{Results: make([]Result, len(items))}
 	now := h.now()
-	type pending struct {
-		index int
-		ack   jetstream.PubAckFuture
-	}
-	var pend []pending
-	var publishErr error
+	var good []admitted
 	for i, data := range items {
 		res := &resp.Results[i]
 		res.Index = i
@@ -363,36 +367,46 @@ func (h *Handler) publish(ctx context.Context, tok Token, items [][]byte) (Respo
 			h.reject(res, fmt.Errorf("encode: %w", err))
 			continue
 		}
-		msg := &nats.Msg{Subject: schemas.EventSubject(e.App, e.Subject), Data: enc, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, e.ID)
-		f, err := h.js.PublishMsgAsync(msg)
+		good = append(good, admitted{index: i, id: e.ID, subject: e.Subject, data: enc})
+	}
+	var publishErr error
+	fail := func(indexes []int, err error, msg string) {
+		publishErr = err
+		for _, i := range indexes {
+			resp.Results[i].Status, resp.Results[i].Error = StatusFailed, msg
+		}
+	}
+	type pending struct {
+		indexes []int
+		ack     jetstream.PubAckFuture
+	}
+	var pend []pending
+	for _, m := range h.messages(ctx, tok.App, good) {
+		f, err := h.js.PublishMsgAsync(m.msg)
 		if err != nil {
-			publishErr = err
-			res.Status, res.Error = StatusFailed, "not stored: "+err.Error()
+			fail(m.indexes, err, "not stored: "+err.Error())
 			continue
 		}
-		pend = append(pend, pending{index: i, ack: f})
+		pend = append(pend, pending{indexes: m.indexes, ack: f})
 	}
 	wait := time.NewTimer(h.cfg.PublishTimeout)
 	defer wait.Stop()
 	for _, p := range pend {
-		res := &resp.Results[p.index]
 		select {
 		case ack := <-p.ack.Ok():
+			status := StatusAccepted
 			if ack.Duplicate {
-				res.Status = StatusDuplicate
-			} else {
-				res.Status = StatusAccepted
+				status = StatusDuplicate
+			}
+			for _, i := range p.indexes {
+				resp.Results[i].Status = status
 			}
 		case err := <-p.ack.Err():
-			publishErr = err
-			res.Status, res.Error = StatusFailed, "not stored: "+err.Error()
+			fail(p.indexes, err, "not stored: "+err.Error())
 		case <-wait.C:
-			publishErr = errors.New("no acknowledgement from JetStream in time")
-			res.Status, res.Error = StatusFailed, "not stored: no acknowledgement from JetStream within "+h.cfg.PublishTimeout.String()
+			fail(p.indexes, errors.New("no acknowledgement from JetStream in time"), "not stored: no acknowledgement from JetStream within "+h.cfg.PublishTimeout.String())
 		case <-ctx.Done():
-			publishErr = ctx.Err()
-			res.Status, res.Error = StatusFailed, "not stored: the request ended"
+			fail(p.indexes, ctx.Err(), "not stored: the request ended")
 		}
 	}
 	for _, res := range resp.Results {
@@ -443,4 +457,88 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// admitted is an event of a request that passed the gate, encoded.
+type admitted struct {
+	index   int
+	id      string
+	subject string
+	data    []byte
+}
+
+// outMsg is a message to publish and the request's events it carries.
+type outMsg struct {
+	msg     *nats.Msg
+	indexes []int
+}
+
+// messages packs the admitted events of app into messages: one batched
+// message per partition of the events stream (schemas.NewBatchMsg), in
+// request order within each, bounded by schemas.MaxBatchEvents and
+// schemas.MaxBatchBytes; a partition with one event gets a single-event
+// message. A request sent again is packed the same way, so its batches
+// carry the same message ids and JetStream stores them once.
+func (h *Handler) messages(ctx context.Context, app string, events []admitted) []outMsg {
+	n := h.partitions(ctx)
+	groups := make(map[int][]admitted)
+	var order []int
+	for _, e := range events {
+		p := sdk.Partition(e.subject, n)
+		if _, ok := groups[p]; !ok {
+			order = append(order, p)
+		}
+		groups[p] = append(groups[p], e)
+	}
+	var out []outMsg
+	for _, p := range order {
+		g := groups[p]
+		for len(g) > 0 {
+			k, size := 0, 0
+			for k < len(g) && k < schemas.MaxBatchEvents && (k == 0 || size+len(g[k].data)+1 <= schemas.MaxBatchBytes) {
+				size += len(g[k].data) + 1
+				k++
+			}
+			out = append(out, packMessage(app, p, n, g[:k]))
+			g = g[k:]
+		}
+	}
+	return out
+}
+
+// packMessage makes the message of events, all of app and of partition p
+// among n.
+func packMessage(app string, p, n int, events []admitted) outMsg {
+	m := outMsg{indexes: make([]int, len(events))}
+	for i, e := range events {
+		m.indexes[i] = e.index
+	}
+	if len(events) == 1 {
+		m.msg = &nats.Msg{Subject: schemas.EventSubject(app, events[0].subject), Data: events[0].data,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{events[0].id}}}
+		return m
+	}
+	ids := make([]string, len(events))
+	lines := make([][]byte, len(events))
+	for i, e := range events {
+		ids[i], lines[i] = e.id, e.data
+	}
+	m.msg = schemas.NewBatchMsg(app, p, n, ids, lines)
+	return m
+}
+
+// partitions returns the events stream's partition count, read at most
+// every partitionsTTL.
+func (h *Handler) partitions(ctx context.Context) int {
+	h.layoutMu.Lock()
+	defer h.layoutMu.Unlock()
+	if time.Since(h.layoutAt) < partitionsTTL {
+		return h.layout
+	}
+	if n, err := natsconn.EventPartitions(ctx, h.js); err == nil {
+		h.layout, h.layoutAt = n, time.Now()
+	} else {
+		h.logger.Warn("intake: events stream layout", slog.Any("error", err))
+	}
+	return h.layout
 }

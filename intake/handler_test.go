@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sessionmon/sessionmon/intake"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -84,7 +86,9 @@ func (f *fixture) post(t *testing.T, token, contentType string, body []byte) (*h
 	return res, ok, bad
 }
 
-// stored returns the ids of the events in the stream.
+// stored returns the ids of the events in the stream, checked by the gate
+// ingest and the detectors run (a request's events go in batched
+// messages).
 func (f *fixture) stored(t *testing.T) []string {
 	t.Helper()
 	info, err := f.stream.Info(t.Context())
@@ -93,11 +97,17 @@ func (f *fixture) stored(t *testing.T) []string {
 	for s := info.State.FirstSeq; s > 0 && s <= info.State.LastSeq; s++ {
 		m, err := f.stream.GetMsg(t.Context(), s)
 		require.NoError(t, err)
-		e, err := schemas.Decode(m.Data, time.Now())
-		require.NoError(t, err)
-		require.Equal(t, schemas.EventSubject(e.App, e.Subject), m.Subject)
-		require.Equal(t, e.ID, m.Header.Get(jetstream.MsgIDHeader))
-		ids = append(ids, e.ID)
+		var msgIDs []string
+		require.NoError(t, pii.AdmitMessage(m.Subject, m.Header, m.Data, time.Now(), func(_ int, _ []byte, e *schemas.Event, err error) {
+			require.NoError(t, err)
+			ids = append(ids, e.ID)
+			msgIDs = append(msgIDs, e.ID)
+		}))
+		want := msgIDs[0]
+		if len(msgIDs) > 1 {
+			want = schemas.BatchMsgID(msgIDs)
+		}
+		require.Equal(t, want, m.Header.Get(jetstream.MsgIDHeader))
 	}
 	return ids
 }
@@ -362,4 +372,50 @@ func TestIntakeJetStreamDown(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, res.StatusCode)
 	}
 	require.Equal(t, []string{id}, f.stored(t))
+}
+
+// TestIntakePacksPartitions: a request's events go into one batched
+// message per partition of the events stream, each in the partition of
+// its subject, and the same request sent again is stored once.
+func TestIntakePacksPartitions(t *testing.T) {
+	f := newFixture(t, intake.Config{})
+	const parts = 4
+	_, err := natsconn.EnsureEventStream(t.Context(), f.js, natsconn.StreamConfig{Duplicates: time.Hour, Replicas: 1, Partitions: parts})
+	require.NoError(t, err)
+	at := time.Now().UTC().Add(-time.Second).Format("2006-01-02T15:04:05.000Z")
+	var body bytes.Buffer
+	const n = 200
+	for i := range n {
+		fmt.Fprintf(&body, `{"id":"01JPACK%019d","schema_version":1,"type":"login.failed","time":%q,"app":"shop","subject":"k1:SUBJECT%014d"}`+"\n", i, at, i%37)
+	}
+	res, out, _ := f.post(t, f.token, "application/x-ndjson", body.Bytes())
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	require.Equal(t, n, out.Accepted)
+
+	info, err := f.stream.Info(t.Context())
+	require.NoError(t, err)
+	require.LessOrEqual(t, info.State.Msgs, uint64(parts), "one message per partition")
+	seen := map[string]bool{}
+	for s := info.State.FirstSeq; s <= info.State.LastSeq; s++ {
+		m, err := f.stream.GetMsg(t.Context(), s)
+		require.NoError(t, err)
+		tokens := strings.Split(m.Subject, ".")
+		require.Len(t, tokens, 5, m.Subject)
+		p, err := strconv.Atoi(tokens[2])
+		require.NoError(t, err)
+		require.NoError(t, pii.AdmitMessage(m.Subject, m.Header, m.Data, time.Now(), func(_ int, _ []byte, e *schemas.Event, err error) {
+			require.NoError(t, err)
+			require.Equal(t, p, schemas.EventPartition(e.Subject, parts), "event %s stored in partition %d", e.ID, p)
+			require.False(t, seen[e.ID], "event %s stored twice", e.ID)
+			seen[e.ID] = true
+		}))
+	}
+	require.Len(t, seen, n)
+
+	res, out, _ = f.post(t, f.token, "application/x-ndjson", body.Bytes())
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	require.Equal(t, n, out.Duplicates, "the same request again is stored once")
+	after, err := f.stream.Info(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, info.State.Msgs, after.State.Msgs)
 }

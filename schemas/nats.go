@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -65,11 +64,7 @@ func EventPartitionsOf(dest string) (int, bool) {
 // EventPartition returns the partition of subject among n, computed as the
 // NATS server's partition mapping function does (FNV-1a, 32 bits, of the
 // token, modulo n).
-func EventPartition(subject string, n int) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(subject))
-	return int(h.Sum32() % uint32(n))
-}
+func EventPartition(subject string, n int) int { return sdk.Partition(subject, n) }
 
 // EventPartitionFilter returns the filter subject of partition p's events.
 func EventPartitionFilter(p int) string {

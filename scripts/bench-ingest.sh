@@ -2,9 +2,13 @@
 # Measures ingest end to end next to this machine's limits, in one run:
 #   1. nats bench: JetStream consume rate (the NATS side's ceiling)
 #   2. clickhouse-client: a Native-format insert of the same rows (ClickHouse's ceiling)
-#   3. sessionmon bench ingest: first publish -> every event queryable once
-# and prints the three numbers and their ratios. Needs Go; installs the nats
-# CLI, nats-server and ClickHouse (Debian packages) when missing.
+#   3. sessionmon bench ingest, one event per message (--single-event)
+#   4. sessionmon bench ingest with batched messages (the SDK's default)
+#   5. sessionmon bench ingest --sequential: the SDK publishing alone, then
+#      ingest draining the full stream alone
+# and prints the numbers and their ratios as a Markdown table. Each
+# sessionmon run gets a fresh nats-server. Needs Go; installs the nats CLI,
+# nats-server and ClickHouse (Debian packages) when missing.
 #
 #   scripts/bench-ingest.sh              # 1,000,000 events
 #   EVENTS=200000 scripts/bench-ingest.sh
@@ -19,9 +23,25 @@ nats_port="${NATS_PORT:-24222}"
 nats_url="nats://127.0.0.1:${nats_port}"
 nats_pid=""
 cleanup() {
-  [ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null || true
+  stop_nats
   bash scripts/clickhouse.sh stop "$work/ch" >/dev/null 2>&1 || true
   rm -rf "$work"
+}
+stop_nats() {
+  if [ -n "$nats_pid" ]; then
+    kill "$nats_pid" 2>/dev/null || true
+    wait "$nats_pid" 2>/dev/null || true
+    nats_pid=""
+  fi
+}
+# start_nats NAME: a fresh nats-server with JetStream in $work/nats-NAME.
+start_nats() {
+  stop_nats
+  "$GOBIN/nats-server" -js -a 127.0.0.1 -p "$nats_port" -sd "$work/nats-$1" >"$work/nats-$1.log" 2>&1 &
+  nats_pid=$!
+  for _ in $(seq 50); do "$GOBIN/nats" -s "$nats_url" server check connection >/dev/null 2>&1 && return; sleep 0.2; done
+  echo "nats-server did not start: $work/nats-$1.log" >&2
+  exit 1
 }
 trap cleanup EXIT
 
@@ -34,15 +54,26 @@ go build -o "$work/sessionmon" ./cmd/sessionmon
 echo "==> servers" >&2
 bash scripts/clickhouse.sh start "$work/ch" >/dev/null
 dsn="clickhouse://127.0.0.1:${CH_TCP_PORT}"
-"$GOBIN/nats-server" -js -a 127.0.0.1 -p "$nats_port" -sd "$work/nats" >"$work/nats.log" 2>&1 &
-nats_pid=$!
-for _ in $(seq 50); do "$GOBIN/nats" -s "$nats_url" server check connection >/dev/null 2>&1 && break; sleep 0.2; done
 
-echo "==> sessionmon bench ingest ($EVENTS events)" >&2
-"$work/sessionmon" bench ingest --events "$EVENTS" --nats-url "$nats_url" --clickhouse-dsn "$dsn" | tee "$work/sessionmon.txt"
-size=$(awk '/average event size/ {print $4}' "$work/sessionmon.txt")
-e2e=$(awk '/^end to end/ {print $(NF-1)}' "$work/sessionmon.txt")
+# bench NAME [flags]: one sessionmon bench ingest run on a fresh nats-server.
+bench() {
+  local name=$1
+  shift
+  start_nats "$name"
+  echo "==> sessionmon bench ingest $* ($EVENTS events)" >&2
+  "$work/sessionmon" bench ingest --events "$EVENTS" --nats-url "$nats_url" --clickhouse-dsn "$dsn" "$@" | tee "$work/$name.txt" >&2
+}
+bench single --single-event
+bench batched
+bench sequential --sequential
+size=$(awk '/average event size/ {print $4}' "$work/batched.txt")
+e2e_single=$(awk '/^end to end/ {print $(NF-1)}' "$work/single.txt")
+e2e_batched=$(awk '/^end to end/ {print $(NF-1)}' "$work/batched.txt")
+per_msg=$(awk '/events per message/ {print $NF}' "$work/batched.txt")
+sdk_alone=$(awk '/^published/ {print $(NF-5)}' "$work/sequential.txt")
+drain=$(awk '/^ingest alone/ {print $(NF-1)}' "$work/sequential.txt")
 
+start_nats limits
 echo "==> nats bench: JetStream publish, then consume, $EVENTS messages of ${size} B" >&2
 "$GOBIN/nats" -s "$nats_url" bench js pub async natsbench.events --create --msgs "$EVENTS" --size "$size" --stream natsbench --purge --no-progress >"$work/natspub.txt" 2>&1
 "$GOBIN/nats" -s "$nats_url" bench js consume --msgs "$EVENTS" --stream natsbench --no-progress >"$work/natsconsume.txt" 2>&1
@@ -70,12 +101,16 @@ t1=$(date +%s.%N)
 native=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
 
 slower=$(( consume < native ? consume : native ))
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
 echo "## Ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, ClickHouse $(ch --query 'SELECT version()'), $EVENTS events of ${size} B"
 echo
 echo "| measure | events/s | ratio to the slower limit |"
 echo "| --- | ---: | ---: |"
-echo "| nats bench js consume (limit) | $consume | $(awk -v a="$consume" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
-echo "| clickhouse-client Native insert (limit) | $native | $(awk -v a="$native" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
-echo "| nats bench js pub + consume at once (context) | $both | $(awk -v a="$both" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
-echo "| sessionmon end to end (publish -> queryable) | $e2e | $(awk -v a="$e2e" -v b="$slower" 'BEGIN {printf "%.2f", a / b}') |"
+echo "| nats bench js consume (limit) | $consume | $(ratio "$consume" "$slower") |"
+echo "| clickhouse-client Native insert (limit) | $native | $(ratio "$native" "$slower") |"
+echo "| nats bench js pub + consume at once (context) | $both | $(ratio "$both" "$slower") |"
+echo "| sessionmon end to end, one event per message | $e2e_single | $(ratio "$e2e_single" "$slower") |"
+echo "| **sessionmon end to end, batched messages** ($per_msg events per message) | **$e2e_batched** | **$(ratio "$e2e_batched" "$slower")** |"
+echo "| SDK publishing alone, batched (stage) | $sdk_alone | $(ratio "$sdk_alone" "$slower") |"
+echo "| ingest draining a full stream alone, batched (stage) | $drain | $(ratio "$drain" "$slower") |"

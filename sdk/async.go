@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -85,46 +86,166 @@ func (c *Client) enqueue(ctx context.Context, m *outMsg) error {
 	}
 }
 
-// runSender sends buffered events and events due for a retry, and hands
-// each sent event to the acker. It ends when stop is closed.
+// runSender sends buffered events and messages due for a retry, and hands
+// each sent message to the acker. It ends when stop is closed.
 func (c *Client) runSender() {
 	defer c.wg.Done()
+	var carry *outMsg // an event taken from the buffer that did not fit a batch
 	for {
-		m := c.next()
+		m, retry := carry, false
+		carry = nil
 		if m == nil {
-			return
+			if m, retry = c.next(); m == nil {
+				return
+			}
 		}
-		if !c.sleepUntil(m.notBefore) {
-			c.fail(m, ErrNotConfirmed)
-			return
-		}
-		paf, err := c.sendAsync(m)
-		if err != nil {
-			c.retryOrFail(m, err)
+		if retry {
+			if !c.sleepUntil(m.notBefore) {
+				c.fail(m, ErrNotConfirmed)
+				return
+			}
+			if !c.send(m) {
+				return
+			}
 			continue
 		}
-		select {
-		case c.inflight <- flight{m: m, paf: paf, deadline: time.Now().Add(c.opts.publishTimeout)}:
-		case <-c.stop:
-			c.fail(m, ErrNotConfirmed)
+		n, ok := c.batchPartitions()
+		if !ok || m.events != nil {
+			// One event without batching, or a batch made by
+			// PublishJSONBatchAsync: sent as it is.
+			if !c.send(m) {
+				return
+			}
+			continue
+		}
+		groups, next, ok := c.gather(m, n)
+		carry = next
+		if !ok {
+			for _, g := range groups {
+				c.failAll(g, ErrNotConfirmed)
+			}
 			return
+		}
+		for i, g := range groups {
+			if !c.send(c.batchOf(g, n)) {
+				for _, rest := range groups[i+1:] {
+					c.failAll(rest, ErrNotConfirmed)
+				}
+				if carry != nil {
+					c.fail(carry, ErrNotConfirmed)
+				}
+				return
+			}
 		}
 	}
 }
 
-// next returns the next event to send, retries first, or nil once stop is
-// closed.
-func (c *Client) next() *outMsg {
+// gather groups first and the events buffered after it by partition among
+// n, in the order they were accepted: it takes events until the buffer
+// stays empty for the rest of the linger since first was taken, a group
+// holds the batch bounds (an event that would overflow its group's bytes
+// is returned as next, for the next round), or it holds as many events as
+// the buffer does. ok is false when stop was closed meanwhile.
+func (c *Client) gather(first *outMsg, n int) (groups [][]*outMsg, next *outMsg, ok bool) {
+	deadline := time.Now().Add(c.opts.batchLinger)
+	limit := max(c.opts.asyncBuffer, c.opts.batchEvents)
+	index := make(map[int]int) // partition -> index in groups
+	size := make([]int, 0, 4)  // body bytes of each group
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for m, held := first, 0; ; held++ {
+		if m.events != nil {
+			// A batch made by PublishJSONBatchAsync goes alone.
+			return groups, m, true
+		}
+		p := Partition(m.subject, n)
+		i, seen := index[p]
+		if !seen {
+			i = len(groups)
+			index[p] = i
+			groups = append(groups, nil)
+			size = append(size, 0)
+		}
+		if len(groups[i]) > 0 && size[i]+len(m.msg.Data)+1 > c.opts.batchBytes {
+			return groups, m, true
+		}
+		groups[i] = append(groups[i], m)
+		size[i] += len(m.msg.Data) + 1
+		if len(groups[i]) >= c.opts.batchEvents || size[i] >= c.opts.batchBytes || held+1 >= limit {
+			return groups, nil, true
+		}
+		select {
+		case m = <-c.queue:
+			continue
+		default:
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return groups, nil, true
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		}
+		select {
+		case m = <-c.queue:
+		case <-timer.C:
+			return groups, nil, true
+		case <-c.stop:
+			return groups, nil, false
+		}
+	}
+}
+
+// batchOf returns the message of group, events of one partition among n:
+// the event's own message for one event, a batched message otherwise.
+func (c *Client) batchOf(group []*outMsg, n int) *outMsg {
+	if len(group) == 1 {
+		return group[0]
+	}
+	ids := make([]string, len(group))
+	lines := make([][]byte, len(group))
+	for i, m := range group {
+		ids[i] = m.id
+		lines[i] = m.msg.Data
+	}
+	msg := NewBatchMsg(c.opts.app, Partition(group[0].subject, n), n, ids, lines)
+	return &outMsg{id: msg.Header.Get(nats.MsgIdHdr), msg: msg, events: group}
+}
+
+// send publishes m and hands it to the acker; a failed send is retried or
+// failed. It reports false, having failed m, if stop was closed.
+func (c *Client) send(m *outMsg) bool {
+	paf, err := c.sendAsync(m)
+	if err != nil {
+		c.retryOrFail(m, err)
+		return true
+	}
+	select {
+	case c.inflight <- flight{m: m, paf: paf, deadline: time.Now().Add(c.opts.publishTimeout)}:
+		return true
+	case <-c.stop:
+		c.fail(m, ErrNotConfirmed)
+		return false
+	}
+}
+
+// next returns the next message to send, retries first (retry true), or
+// nil once stop is closed.
+func (c *Client) next() (m *outMsg, retry bool) {
 	for {
 		if m := c.popRetry(); m != nil {
-			return m
+			return m, true
 		}
 		select {
 		case m := <-c.queue:
-			return m
+			return m, false
 		case <-c.retryReady:
 		case <-c.stop:
-			return nil
+			return nil, false
 		}
 	}
 }
@@ -178,7 +299,7 @@ func (c *Client) runAcker() {
 		timer := time.NewTimer(time.Until(f.deadline))
 		select {
 		case ack := <-f.paf.Ok():
-			c.recordAck(ack)
+			c.recordAck(ack, max(len(f.m.events), 1))
 			c.resolve(f.m)
 		case err := <-f.paf.Err():
 			c.retryOrFail(f.m, err)
@@ -204,7 +325,11 @@ func (c *Client) retryOrFail(m *outMsg, err error) {
 	}
 	m.attempts++
 	m.notBefore = time.Now().Add(c.backoff(m.attempts))
-	c.log.Debug("retry publish", slog.String("event_id", m.id), slog.Int("attempt", m.attempts), slog.Any("error", err))
+	if m.events != nil {
+		c.log.Debug("retry publish", slog.String("batch_id", m.id), slog.Int("events", len(m.events)), slog.Int("attempt", m.attempts), slog.Any("error", err))
+	} else {
+		c.log.Debug("retry publish", slog.String("event_id", m.id), slog.Int("attempt", m.attempts), slog.Any("error", err))
+	}
 	c.retryMu.Lock()
 	c.retryList = append(c.retryList, m)
 	c.retryMu.Unlock()
@@ -226,15 +351,33 @@ func (c *Client) popRetry() *outMsg {
 	return m
 }
 
-// resolve marks an acknowledged async event done.
+// resolve marks an acknowledged async event, or each event of a batch,
+// done.
 func (c *Client) resolve(m *outMsg) {
+	if m.events != nil {
+		for _, e := range m.events {
+			c.resolve(e)
+		}
+		return
+	}
 	c.pending.Add(-1)
 	c.end(m.gen)
 }
 
-// fail marks an async event failed for good: counted, passed to OnError,
-// kept for the next report, then done.
+// failAll fails each event of ms.
+func (c *Client) failAll(ms []*outMsg, err error) {
+	for _, m := range ms {
+		c.fail(m, err)
+	}
+}
+
+// fail marks an async event, or each event of a batch, failed for good:
+// counted, passed to OnError, kept for the next report, then done.
 func (c *Client) fail(m *outMsg, err error) {
+	if m.events != nil {
+		c.failAll(m.events, err)
+		return
+	}
 	c.failed.Add(1)
 	c.pending.Add(-1)
 	if c.opts.onError != nil {

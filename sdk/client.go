@@ -21,7 +21,9 @@ import (
 // Every event is validated against schema v1 before anything is sent, is
 // published on EventSubject(app, subject) with its ID as the
 // Nats-Msg-Id header (so the stream stores it once, however often it is
-// retried), and counts as published only once the stream acknowledged it.
+// retried), or by PublishAsync in a batched message (WithBatching) whose
+// message id is made of its events' IDs, and counts as published only once
+// the stream acknowledged it.
 type Client struct {
 	nc      *nats.Conn
 	ownConn bool
@@ -69,21 +71,29 @@ type Client struct {
 	duplicates atomic.Uint64
 	failed     atomic.Uint64
 	pending    atomic.Int64
+
+	// partitions is the events stream's partition count from the last
+	// layout answer that allowed batching, or noBatching.
+	partitions atomic.Int64
 }
 
 // maxStall is the longest the sender waits at once for room in the window.
 const maxStall = 100 * time.Millisecond
 
-// outMsg is one accepted event on its way to the stream.
+// outMsg is one accepted event on its way to the stream, or a batched
+// message of several (events set). A batched message is retried as a
+// whole, with the same body and message id.
 type outMsg struct {
-	id        string
+	id        string // the event's ID, or the batch's message id
+	subject   string // the event's subject (pseudonym); empty for a batch
 	msg       *nats.Msg
-	gen       uint64 // tracker generation
+	gen       uint64 // tracker generation; unused for a batch
 	attempts  int    // retries so far
 	notBefore time.Time
+	events    []*outMsg // the events of a batched message, nil for one event
 }
 
-// flight is a sent async event, its acknowledgement future and the time
+// flight is a sent async message, its acknowledgement future and the time
 // after which the acker stops waiting for it (WithPublishTimeout).
 type flight struct {
 	m        *outMsg
@@ -185,9 +195,14 @@ func newClient(nc *nats.Conn, o options, own bool) (*Client, error) {
 		stop:       make(chan struct{}),
 		track:      newTracker(),
 	}
+	c.partitions.Store(noBatching)
 	c.wg.Add(2)
 	go c.runSender()
 	go c.runAcker()
+	if o.batch {
+		c.wg.Add(1)
+		go c.runLayout()
+	}
 	return c, nil
 }
 

@@ -82,12 +82,31 @@
 // PublishAsync accepted is either stored or counted as failed: failures
 // go to the WithOnError callback and are reported by Flush and Close,
 // never dropped silently. Memory is bounded: at most WithAsyncBuffer
-// events wait to be sent and WithAsyncWindow await their acknowledgement.
+// events wait to be sent and WithAsyncWindow messages await their
+// acknowledgement.
+//
+// # Batching
+//
+// PublishAsync sends events in batched messages (WithBatching, on by
+// default): the SDK takes what is buffered, waiting up to 5ms
+// (DefaultBatchLinger) after an event for more, and sends the events whose
+// subjects fall in one partition of the events stream as one message of
+// up to 256 events and 512 KiB. A single event at a low rate therefore
+// waits at most the linger before it is sent; under load, one message
+// carries many events and costs the app, NATS and sessionmon far less than
+// one message per event. Every event keeps its ID and is counted,
+// reported and retried as before: a retried batch has the same content and
+// message id, so the stream stores it once. The SDK asks sessionmon for
+// the stream's layout on LayoutSubject when it starts and every 30s, on
+// the connection's inbox prefix; until it gets an answer saying sessionmon
+// reads batches, and whenever nobody answers, it sends one message per
+// event. WithoutBatching turns batching off; Publish and PublishJSON never
+// batch.
 //
 // # Concurrency
 //
-// A Client owns two goroutines, a sender and an acknowledgement reader,
-// which Close ends. Its locks (Client.mu for the close state and the
+// A Client owns three goroutines, a sender, an acknowledgement reader and
+// (with batching) a layout reader, which Close ends. Its locks (Client.mu for the close state and the
 // pending count, the retry list lock, and the buffer lock read-held while
 // pushing an event) are never held together, so they have no lock order.
 // Pseudonymizer and RequestInspector are immutable.

@@ -28,7 +28,20 @@ const (
 	// DefaultRetryWait is the first pause before a retry; it doubles with
 	// each attempt up to maxRetryWait (WithRetry).
 	DefaultRetryWait = 250 * time.Millisecond
+	// DefaultBatchEvents bounds the events of one batched message
+	// (WithBatching).
+	DefaultBatchEvents = 256
+	// DefaultBatchBytes bounds the body of one batched message
+	// (WithBatching).
+	DefaultBatchBytes = 512 << 10
+	// DefaultBatchLinger is the longest the SDK waits for more events
+	// before it sends what it holds (WithBatching): the most batching adds
+	// to an async event's latency.
+	DefaultBatchLinger = 5 * time.Millisecond
 )
+
+// maxBatchLinger bounds WithBatching's linger.
+const maxBatchLinger = time.Second
 
 // maxRetryWait caps the exponential pause between retries.
 const maxRetryWait = 5 * time.Second
@@ -48,6 +61,10 @@ type options struct {
 	retryWait      time.Duration
 	logger         *slog.Logger
 	onError        func(id string, err error)
+	batch          bool
+	batchEvents    int
+	batchBytes     int
+	batchLinger    time.Duration
 	errs           []error
 }
 
@@ -58,6 +75,10 @@ func defaultOptions() options {
 		publishTimeout: DefaultPublishTimeout,
 		retries:        DefaultRetries,
 		retryWait:      DefaultRetryWait,
+		batch:          true,
+		batchEvents:    DefaultBatchEvents,
+		batchBytes:     DefaultBatchBytes,
+		batchLinger:    DefaultBatchLinger,
 	}
 }
 
@@ -124,7 +145,10 @@ func WithNATSOptions(opts ...nats.Option) Option {
 
 // WithAsyncBuffer sets how many events PublishAsync holds before they are
 // sent (default DefaultAsyncBuffer, at least 1). Events are held in memory
-// until acknowledged: at most the buffer plus the window (WithAsyncWindow).
+// until acknowledged: at most twice the buffer (or WithBatching's
+// maxEvents, if larger; the second share is what the sender gathers into
+// messages) plus the window (WithAsyncWindow) of messages, each of up to
+// maxEvents events when batching.
 func WithAsyncBuffer(n int) Option {
 	return func(o *options) {
 		if n < 1 {
@@ -135,8 +159,9 @@ func WithAsyncBuffer(n int) Option {
 	}
 }
 
-// WithAsyncWindow sets how many async events may be sent and await their
-// acknowledgement at once (default DefaultAsyncWindow, at least 1).
+// WithAsyncWindow sets how many async messages may be sent and await their
+// acknowledgement at once (default DefaultAsyncWindow, at least 1); a
+// batched message (WithBatching) counts once.
 func WithAsyncWindow(n int) Option {
 	return func(o *options) {
 		if n < 1 {
@@ -189,6 +214,48 @@ func WithRetry(retries int, wait time.Duration) Option {
 		o.retries = retries
 		o.retryWait = wait
 	}
+}
+
+// WithBatching sets how PublishAsync groups events into batched messages
+// (on by default with DefaultBatchEvents, DefaultBatchBytes and
+// DefaultBatchLinger). The SDK sends what is buffered, waiting up to
+// linger after an event for more to join it, and puts the events whose
+// subjects fall in one partition of the events stream into one message of
+// at most maxEvents events (1 to MaxBatchEvents) and maxBytes bytes (up to
+// MaxBatchBytes). An event therefore waits at most linger (0 to 1s; 0
+// sends at once what is already buffered) before it is sent. Each event
+// keeps its ID, is counted in Stats, passed to OnError and reported by
+// Flush and Close one by one, as without batching.
+//
+// The SDK batches only once sessionmon answered its layout request on
+// LayoutSubject saying it reads batched messages; until then, and whenever
+// nobody answers, it sends one message per event. Publish and PublishJSON
+// always send one message per event.
+func WithBatching(maxEvents, maxBytes int, linger time.Duration) Option {
+	return func(o *options) {
+		var errs []error
+		if maxEvents < 1 || maxEvents > MaxBatchEvents {
+			errs = append(errs, fmt.Errorf("WithBatching: maxEvents must be from 1 to %d (got %d)", MaxBatchEvents, maxEvents))
+		}
+		if maxBytes < 1 || maxBytes > MaxBatchBytes {
+			errs = append(errs, fmt.Errorf("WithBatching: maxBytes must be from 1 to %d (got %d)", MaxBatchBytes, maxBytes))
+		}
+		if linger < 0 || linger > maxBatchLinger {
+			errs = append(errs, fmt.Errorf("WithBatching: linger must be from 0 to %s (got %s)", maxBatchLinger, linger))
+		}
+		if len(errs) > 0 {
+			o.errs = append(o.errs, errs...)
+			return
+		}
+		o.batch = true
+		o.batchEvents, o.batchBytes, o.batchLinger = maxEvents, maxBytes, linger
+	}
+}
+
+// WithoutBatching makes PublishAsync send one message per event, as
+// Publish does, with no added latency.
+func WithoutBatching() Option {
+	return func(o *options) { o.batch = false }
 }
 
 // WithLogger sets the logger for connection events and retries (default:

@@ -67,6 +67,96 @@ func (c *Client) PublishJSONAsync(ctx context.Context, data []byte) error {
 	return c.enqueueAccepted(ctx, gen, m)
 }
 
+// PublishJSONBatchAsync publishes lines, already-pseudonymized events of
+// the Client's app as PublishJSONAsync takes them, with PublishJSONAsync's
+// guarantees, in batched messages made of these lines alone: grouped by
+// partition in their order and cut at the batch bounds (WithBatching), the
+// same way every time, so that the same lines published again make the
+// same messages and the stream drops them as duplicates (Stats counts
+// each of their events). Without batching (WithoutBatching, or before
+// sessionmon answered the layout request; see Batching) each line is its
+// own message. A line that fails the checks is not published: its error
+// is at its index in bad, nil elsewhere. err is the buffer's refusal
+// (ErrBufferFull, ctx's end, ErrClosed); the lines not yet in the buffer
+// then are not published. Bulk imports use it (sessionmon publish).
+func (c *Client) PublishJSONBatchAsync(ctx context.Context, lines [][]byte) (bad []error, err error) {
+	bad = make([]error, len(lines))
+	good := make([]*outMsg, 0, len(lines))
+	for i, l := range lines {
+		m, err := c.jsonMessage(l)
+		if err != nil {
+			bad[i] = err
+			continue
+		}
+		good = append(good, m)
+	}
+	n, batching := c.batchPartitions()
+	if !batching {
+		for _, m := range good {
+			if err := c.enqueueUnit(ctx, m); err != nil {
+				return bad, err
+			}
+		}
+		return bad, nil
+	}
+	for _, group := range c.pack(good, n) {
+		if err := c.enqueueUnit(ctx, c.batchOf(group, n)); err != nil {
+			return bad, err
+		}
+	}
+	return bad, nil
+}
+
+// pack groups events by partition among n, in their order, and cuts each
+// group at the batch bounds.
+func (c *Client) pack(events []*outMsg, n int) [][]*outMsg {
+	index := map[int]int{} // partition -> its open group in out
+	size := map[int]int{}  // partition -> bytes of its open group
+	var out [][]*outMsg
+	for _, m := range events {
+		p := Partition(m.subject, n)
+		i, ok := index[p]
+		if !ok || len(out[i]) >= c.opts.batchEvents || size[p]+len(m.msg.Data)+1 > c.opts.batchBytes {
+			i = len(out)
+			index[p], size[p] = i, 0
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], m)
+		size[p] += len(m.msg.Data) + 1
+	}
+	return out
+}
+
+// enqueueUnit counts each event of m (one event, or a batch) as accepted
+// and puts m in the buffer; if it is refused, its events are uncounted.
+func (c *Client) enqueueUnit(ctx context.Context, m *outMsg) error {
+	events := m.events
+	if events == nil {
+		events = []*outMsg{m}
+	}
+	for i, e := range events {
+		gen, err := c.begin()
+		if err != nil {
+			for _, done := range events[:i] {
+				c.end(done.gen)
+			}
+			return err
+		}
+		e.gen = gen
+	}
+	c.accepted.Add(uint64(len(events)))
+	c.pending.Add(int64(len(events)))
+	if err := c.enqueue(ctx, m); err != nil {
+		c.pending.Add(-int64(len(events)))
+		c.accepted.Add(-uint64(len(events)))
+		for _, e := range events {
+			c.end(e.gen)
+		}
+		return fmt.Errorf("publish async %s: %w", m.id, err)
+	}
+	return nil
+}
+
 // jsonMessage decodes data, checks it names the Client's app and makes its
 // message.
 func (c *Client) jsonMessage(data []byte) (*outMsg, error) {
@@ -98,7 +188,8 @@ func (c *Client) message(w *wireEvent) (*outMsg, error) {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	return &outMsg{
-		id: w.ID,
+		id:      w.ID,
+		subject: w.Subject,
 		msg: &nats.Msg{
 			Subject: EventSubject(w.App, w.Subject),
 			Header:  nats.Header{jetstream.MsgIDHeader: []string{w.ID}},
@@ -118,7 +209,7 @@ func (c *Client) publishSync(ctx context.Context, m *outMsg) error {
 		ack, err := c.js.PublishMsg(actx, m.msg, jetstream.WithRetryAttempts(0))
 		cancel()
 		if err == nil {
-			c.recordAck(ack)
+			c.recordAck(ack, 1)
 			return nil
 		}
 		if ctx.Err() != nil || !transient(err) || m.attempts >= c.opts.retries {
@@ -138,11 +229,13 @@ func (c *Client) publishSync(ctx context.Context, m *outMsg) error {
 	}
 }
 
-func (c *Client) recordAck(ack *jetstream.PubAck) {
+// recordAck counts the acknowledgement of a message of events events: a
+// duplicate batch is a duplicate of each of its events.
+func (c *Client) recordAck(ack *jetstream.PubAck, events int) {
 	if ack.Duplicate {
-		c.duplicates.Add(1)
+		c.duplicates.Add(uint64(events))
 	}
-	c.published.Add(1)
+	c.published.Add(uint64(events))
 }
 
 // backoff is the pause before retry number attempt (1-based).

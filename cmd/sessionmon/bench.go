@@ -24,11 +24,13 @@ that each is stored exactly once). It uses a fresh embedded NATS server in a
 temporary directory (or --nats-url) and the ClickHouse database
 sessionmon_bench on --clickhouse-dsn, which it drops first.
 With --sequential it publishes everything first and then starts ingest, to
-report each stage alone. scripts/bench-ingest.sh runs it next to the
+report each stage alone. The SDK packs events into batched messages (its
+default); --single-event publishes one event per message instead, to
+compare. scripts/bench-ingest.sh runs it next to the
 machine's limits. bench dashboard seeds the database sessionmon_bench_dashboard
 with N events (and N/100 alerts, or SESSIONMON_BENCH_ALERTS) and reports the
 p50/p95/max latency of the dashboard's pages (scripts/bench-dashboard.sh).`,
-		options: join([]string{"log-format", "log-level", "events", "sequential", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending"}, natsOptions, clickhouseOptions, secretOptions),
+		options: join([]string{"log-format", "log-level", "events", "sequential", "single-event", "ingest-batch-size", "ingest-batch-age", "ingest-max-ack-pending"}, natsOptions, clickhouseOptions, secretOptions),
 		words:   true,
 		run:     runBench,
 	}
@@ -75,7 +77,7 @@ func runBench(ctx context.Context, e *env) error {
 		return err
 	}
 	return bench.Ingest(ctx, e.stdout, store, st.js, svc, bench.IngestConfig{
-		Events: cfg.Bench.Events, Sequential: cfg.Bench.Sequential,
+		Events: cfg.Bench.Events, Sequential: cfg.Bench.Sequential, SingleEvent: cfg.Bench.SingleEvent,
 		// SESSIONMON_BENCH_CPUPROFILE=FILE writes a CPU profile of the run.
 		CPUProfile: os.Getenv("SESSIONMON_BENCH_CPUPROFILE"),
 	}, quiet)

@@ -172,8 +172,8 @@ func TestDLQListJSON(t *testing.T) {
 		return nil
 	})
 	row := rows[0]
-	require.Len(t, row, 5, "the columns of the table: %v", row)
-	for _, k := range []string{"seq", "time", "reason", "fields", "error"} {
+	require.Len(t, row, 6, "the columns of the table: %v", row)
+	for _, k := range []string{"seq", "event_seq", "time", "reason", "fields", "error"} {
 		require.Contains(t, row, k)
 	}
 	require.NotEmpty(t, row["reason"])

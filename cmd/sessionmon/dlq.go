@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,11 +33,16 @@ stored. Without --nats-url it connects to the embedded server of
 
 // deadLetterJSON is a row of dlq list -o json: the columns of the table.
 type deadLetterJSON struct {
-	Seq    uint64    `json:"seq"`
-	Time   time.Time `json:"time"`
-	Reason string    `json:"reason"`
-	Fields []string  `json:"fields"`
-	Error  string    `json:"error"`
+	Seq uint64 `json:"seq"`
+	// EventSeq and EventIndex say where the refused event was: the
+	// message's sequence in the events stream and, in a batched message,
+	// the event's place in it (from 1).
+	EventSeq   uint64    `json:"event_seq"`
+	EventIndex int       `json:"event_index,omitempty"`
+	Time       time.Time `json:"time"`
+	Reason     string    `json:"reason"`
+	Fields     []string  `json:"fields"`
+	Error      string    `json:"error"`
 }
 
 func runDLQ(ctx context.Context, e *env) error {
@@ -65,7 +71,7 @@ func runDLQ(ctx context.Context, e *env) error {
 			if fields == nil {
 				fields = []string{}
 			}
-			out = append(out, deadLetterJSON{Seq: d.Seq, Time: d.Time.UTC(), Reason: d.Reason, Fields: fields, Error: d.Error})
+			out = append(out, deadLetterJSON{Seq: d.Seq, EventSeq: d.EventSeq, EventIndex: d.EventIndex, Time: d.Time.UTC(), Reason: d.Reason, Fields: fields, Error: d.Error})
 		}
 		return printJSON(e.stdout, out)
 	}
@@ -78,9 +84,13 @@ func runDLQ(ctx context.Context, e *env) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SEQ\tTIME\tREASON\tFIELDS\tERROR")
+	fmt.Fprintln(w, "SEQ\tEVENT\tTIME\tREASON\tFIELDS\tERROR")
 	for _, d := range dead {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Reason, strings.Join(d.Fields, ","), d.Error)
+		event := strconv.FormatUint(d.EventSeq, 10)
+		if d.EventIndex > 0 {
+			event += "#" + strconv.Itoa(d.EventIndex)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seq, event, d.Time.UTC().Format(time.RFC3339), d.Reason, strings.Join(d.Fields, ","), d.Error)
 	}
 	return w.Flush()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sessionmon/sessionmon/detect"
 	"github.com/sessionmon/sessionmon/internal/natsauth"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
+	"github.com/sessionmon/sessionmon/internal/pii"
 	"github.com/sessionmon/sessionmon/internal/testutil/chtest"
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
 	"github.com/sessionmon/sessionmon/internal/testutil/poll"
@@ -132,6 +133,11 @@ func TestPublishFileManyEvents(t *testing.T) {
 	stream, err := natsconn.EnsureEventStream(t.Context(), js, natsconn.DefaultStreamConfig)
 	require.NoError(t, err)
 
+	// As ingest does, tell publishers how to batch.
+	stopLayout, err := natsconn.ServeLayout(t.Context(), js.Conn(), js, nil)
+	require.NoError(t, err)
+	t.Cleanup(stopLayout)
+
 	const events = 6000
 	var b strings.Builder
 	for i := range events {
@@ -148,15 +154,34 @@ func TestPublishFileManyEvents(t *testing.T) {
 	code, out, errOut := runCmd(t, t.Context(), "publish", "--file", file, "--nats-url", s.ClientURL())
 	require.Equal(t, exitError, code, errOut)
 	require.Contains(t, out, fmt.Sprintf("published %d, duplicates 6, rejected 6 of %d lines", events, events+12))
-	info, err := stream.Info(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, uint64(events), info.State.Msgs)
+	msgs, ids := storedEvents(t, stream)
+	require.Len(t, ids, events, "every event stored once")
+	require.Less(t, msgs, uint64(events/10), "events went in batched messages")
 
 	_, out, _ = runCmd(t, t.Context(), "publish", "--file", file, "--nats-url", s.ClientURL())
 	require.Contains(t, out, fmt.Sprintf("published 0, duplicates %d, rejected 6 of %d lines", events+6, events+12))
-	info, err = stream.Info(t.Context())
+	again, ids := storedEvents(t, stream)
+	require.Equal(t, msgs, again, "the same file packs into the same batches, which the stream drops")
+	require.Len(t, ids, events)
+}
+
+// storedEvents returns the events stream's message count and the ids of
+// the events in it, each stored once (a duplicate fails the test).
+func storedEvents(t *testing.T, stream jetstream.Stream) (uint64, map[string]bool) {
+	t.Helper()
+	info, err := stream.Info(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, uint64(events), info.State.Msgs)
+	ids := map[string]bool{}
+	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(t.Context(), seq)
+		require.NoError(t, err)
+		require.NoError(t, pii.AdmitMessage(m.Subject, m.Header, m.Data, time.Now(), func(_ int, _ []byte, e *schemas.Event, err error) {
+			require.NoError(t, err)
+			require.False(t, ids[e.ID], "event %s stored twice", e.ID)
+			ids[e.ID] = true
+		}))
+	}
+	return info.State.Msgs, ids
 }
 
 func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {

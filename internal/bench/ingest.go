@@ -20,6 +20,7 @@ import (
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/demo"
+	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -35,6 +36,9 @@ type IngestConfig struct {
 	// Sequential publishes everything first and then starts ingest, to
 	// report each stage alone.
 	Sequential bool
+	// SingleEvent publishes one event per message (the SDK's batching
+	// off); by default the SDK packs events into batched messages.
+	SingleEvent bool
 	// CPUProfile, when set, is the file a CPU profile of the run is
 	// written to.
 	CPUProfile string
@@ -75,10 +79,26 @@ func Ingest(ctx context.Context, out io.Writer, store *chstore.Store, js jetstre
 	}
 	fmt.Fprintf(out, "average event size: %d bytes\n", size/min(n, 10000))
 
-	client, err := sdk.NewClient(js.Conn(), sdk.WithApp(demo.App), sdk.WithAsyncBuffer(65536), sdk.WithAsyncWindow(4096),
-		sdk.WithBlockOnFull(time.Minute), sdk.WithLogger(logger))
+	opts := []sdk.Option{sdk.WithApp(demo.App), sdk.WithAsyncBuffer(65536), sdk.WithBlockOnFull(time.Minute), sdk.WithLogger(logger)}
+	if cfg.SingleEvent {
+		opts = append(opts, sdk.WithoutBatching(), sdk.WithAsyncWindow(4096))
+	} else {
+		// The ingest worker answers publishers' layout requests; before
+		// it starts (--sequential), this does.
+		stopLayout, err := natsconn.ServeLayout(ctx, js.Conn(), js, logger)
+		if err != nil {
+			return err
+		}
+		defer stopLayout()
+	}
+	client, err := sdk.NewClient(js.Conn(), opts...)
 	if err != nil {
 		return err
+	}
+	if !cfg.SingleEvent {
+		if err := waitBatching(ctx, client); err != nil {
+			return err
+		}
 	}
 
 	if cfg.CPUProfile != "" {
@@ -142,6 +162,9 @@ func Ingest(ctx context.Context, out io.Writer, store *chstore.Store, js jetstre
 		return err
 	}
 	fmt.Fprintf(out, "published %d events in %s: %.0f events/s (SDK async -> JetStream)\n", n, published.Round(time.Millisecond), float64(n)/published.Seconds())
+	if info, err := eventStreamInfo(ctx, js); err == nil {
+		fmt.Fprintf(out, "stream: %d messages for %d events: %.1f events per message\n", info.State.Msgs, n, float64(n)/float64(max(info.State.Msgs, 1)))
+	}
 	if cfg.Sequential {
 		ingested := stored - ingestStart
 		fmt.Fprintf(out, "ingest alone: %d events from the stream into ClickHouse in %s: %.0f events/s\n", n, ingested.Round(time.Millisecond), float64(n)/ingested.Seconds())
@@ -150,6 +173,21 @@ func Ingest(ctx context.Context, out io.Writer, store *chstore.Store, js jetstre
 	fmt.Fprintf(out, "exactly once: %d distinct events seen by queries (FINAL) of %d published\n", distinct, n)
 	if distinct != uint64(n) {
 		return fmt.Errorf("%d events stored, %d published", distinct, n)
+	}
+	return nil
+}
+
+// waitBatching waits until client batches: it has the layout answer.
+func waitBatching(ctx context.Context, client *sdk.Client) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for !client.Batching() {
+		if time.Now().After(deadline) {
+			return errors.New("the SDK got no layout answer in 5s, so it would not batch")
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
 }

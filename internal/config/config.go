@@ -107,8 +107,9 @@ type Config struct {
 
 // Bench configures `sessionmon bench`.
 type Bench struct {
-	Events     int
-	Sequential bool
+	Events      int
+	Sequential  bool
+	SingleEvent bool
 }
 
 // Serve configures `sessionmon serve`.

@@ -223,6 +223,7 @@ var Options = []Option{
 	dur("dlq-max-age", "dlq.max_age", "how long dead letters are kept", func(c *Config) *time.Duration { return &c.DLQ.MaxAge }),
 	integer("limit", "dlq.limit", "number of dead letters to show", func(c *Config) *int { return &c.DLQ.Limit }),
 
+	boolean("single-event", "bench.single_event", "publish one event per message (the SDK's batching off), to compare with batches", func(c *Config) *bool { return &c.Bench.SingleEvent }),
 	boolean("sequential", "bench.sequential", "publish every event first, then ingest, to measure each stage alone", func(c *Config) *bool { return &c.Bench.Sequential }),
 	integer("events", "bench.events", "number of events the benchmark publishes", func(c *Config) *int { return &c.Bench.Events }),
 

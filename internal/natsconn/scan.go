@@ -19,14 +19,44 @@ const scanBatch = 256
 // subject, headers and body.
 type ScannedMsg = jetstream.Msg
 
+// ScanOption narrows or tunes a ScanStream.
+type ScanOption func(*scanConfig)
+
+type scanConfig struct {
+	filters []string
+	fetch   int
+}
+
+// ScanFilter limits a scan to the messages whose NATS subject matches one
+// of filters.
+func ScanFilter(filters ...string) ScanOption {
+	return func(c *scanConfig) { c.filters = filters }
+}
+
+// ScanFetch sets how many messages one fetch of a scan asks for (256 by
+// default): lower it for a stream of large messages, so that a fetch holds
+// at most n of them in memory.
+func ScanFetch(n int) ScanOption {
+	return func(c *scanConfig) {
+		if n > 0 {
+			c.fetch = n
+		}
+	}
+}
+
 // ScanStream reads every message stored in stream when it starts, oldest
 // first, and calls fn with each; an error of fn ends the scan and is
 // returned. It reads through an ephemeral consumer without
-// acknowledgements, which it deletes at the end, so it changes nothing and
-// can run while the stream is written. Messages stored after the scan
-// started may or may not be read. A missing stream returns an error
-// wrapping jetstream.ErrStreamNotFound.
-func ScanStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(seq uint64, m ScannedMsg) error) error {
+// acknowledgements, which it deletes at the end, so it changes nothing
+// itself and can run while the stream is written, by fn too (which may
+// publish to stream, or delete the message it was given). Messages stored
+// after the scan started may or may not be read. A missing stream returns
+// an error wrapping jetstream.ErrStreamNotFound.
+func ScanStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(seq uint64, m ScannedMsg) error, opts ...ScanOption) error {
+	cfg := scanConfig{fetch: scanBatch}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("scan stream %s: %w", stream, err)
@@ -45,6 +75,7 @@ func ScanStream(ctx context.Context, js jetstream.JetStream, stream string, fn f
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		InactiveThreshold: time.Minute,
+		FilterSubjects:    cfg.filters,
 	})
 	if err != nil {
 		return fmt.Errorf("scan stream %s: create consumer: %w", stream, err)
@@ -59,7 +90,7 @@ func ScanStream(ctx context.Context, js jetstream.JetStream, stream string, fn f
 		// Without waiting: when nothing is left to read, the messages up
 		// to the stream's last one are gone (aged out or deleted while
 		// the scan ran).
-		batch, err := c.FetchNoWait(scanBatch)
+		batch, err := c.FetchNoWait(cfg.fetch)
 		if err != nil {
 			return fmt.Errorf("scan stream %s: fetch: %w", stream, err)
 		}

@@ -119,9 +119,11 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamCo
 		Discard:     jetstream.DiscardNew,
 		MaxAge:      cfg.MaxAge,
 		MaxBytes:    maxBytes,
-		MaxMsgSize:  schemas.MaxEventBytes,
-		Duplicates:  cfg.Duplicates,
-		Replicas:    replicas,
+		// Room for a batched message; each event in it is still at most
+		// schemas.MaxEventBytes, which every consumer checks.
+		MaxMsgSize: MinBatchMsgSize,
+		Duplicates: cfg.Duplicates,
+		Replicas:   replicas,
 	}
 	if cfg.Partitions < 0 || cfg.Partitions > schemas.MaxEventPartitions {
 		return nil, fmt.Errorf("stream %s: partitions must be between 0 and %d (got %d)", schemas.EventStream, schemas.MaxEventPartitions, cfg.Partitions)

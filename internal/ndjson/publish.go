@@ -29,7 +29,7 @@ type Counts struct {
 
 // NewPublisher returns a Publisher on nc; logger is its clients'.
 func NewPublisher(nc *nats.Conn, logger *slog.Logger) *Publisher {
-	return &Publisher{nc: nc, logger: logger, byApp: map[string]*sdk.Client{}}
+	return &Publisher{nc: nc, logger: logger, byApp: map[string]*appLines{}, seen: map[string]struct{}{}}
 }
 
 // progressEvery is how often Publish reports its progress on a long file.
@@ -60,14 +60,14 @@ func (a *Publisher) Publish(ctx context.Context, in io.Reader, errOut io.Writer)
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			n.Lines++
-			perr := a.publish(ctx, line)
+			perr := a.add(ctx, line, lineNo, errOut, &n)
 			switch {
 			case perr == nil:
 			case errors.Is(perr, schemas.ErrInvalidEvent):
 				n.Rejected++
 				fmt.Fprintf(errOut, "line %d: %v\n", lineNo, perr)
 			default:
-				return a.settle(ctx, n, fmt.Errorf("line %d: %w", lineNo, perr))
+				return a.finish(ctx, n, errOut, fmt.Errorf("line %d: %w", lineNo, perr))
 			}
 		}
 		if time.Since(lastReport) >= progressEvery {
@@ -75,12 +75,17 @@ func (a *Publisher) Publish(ctx context.Context, in io.Reader, errOut io.Writer)
 			fmt.Fprintf(errOut, "publish: %d lines read, %d rejected, %.0f lines/s\n", n.Lines, n.Rejected, float64(n.Lines)/time.Since(start).Seconds())
 		}
 		if errors.Is(err, io.EOF) {
-			return a.settle(ctx, n, nil)
+			return a.finish(ctx, n, errOut, nil)
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return a.settle(ctx, n, fmt.Errorf("read events: %w", err))
+			return a.finish(ctx, n, errOut, fmt.Errorf("read events: %w", err))
 		}
 	}
+}
+
+// finish publishes the lines still held and settles.
+func (a *Publisher) finish(ctx context.Context, n Counts, errOut io.Writer, failed error) (Counts, error) {
+	return a.settle(ctx, n, errors.Join(failed, a.flushAll(ctx, errOut, &n)))
 }
 
 // settle waits for every accepted event to be stored or fail, and fills
@@ -88,7 +93,8 @@ func (a *Publisher) Publish(ctx context.Context, in io.Reader, errOut io.Writer)
 // returns failed joined with the clients' failures.
 func (a *Publisher) settle(ctx context.Context, n Counts, failed error) (Counts, error) {
 	errs := []error{failed}
-	for app, c := range a.byApp {
+	for app, al := range a.byApp {
+		c := al.client
 		if err := c.Flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("app %s: %w", app, err))
 		}
@@ -104,35 +110,103 @@ func (a *Publisher) settle(ctx context.Context, n Counts, failed error) (Counts,
 
 // Publisher publishes NDJSON lines of schema v1 events through the SDK,
 // with one client per app named in them: a client publishes for one app
-// only. It is not safe for concurrent use.
+// only. Each app's lines go in chunks of chunkLines, in file order, which
+// the SDK packs into batched messages the same way every time, so that a
+// file published again is recognized as duplicates. It is not safe for
+// concurrent use.
 type Publisher struct {
 	nc     *nats.Conn
 	logger *slog.Logger
-	byApp  map[string]*sdk.Client
+	byApp  map[string]*appLines
+	// seen holds the event ids read so far: an id seen again in the file
+	// is a duplicate, counted and not published (within a batch the
+	// stream could not tell).
+	seen map[string]struct{}
 }
 
-// publish validates line and hands it to its app's client, waiting for
-// room in the client's window.
-func (a *Publisher) publish(ctx context.Context, line []byte) error {
+// appLines is an app's client and the lines read for it, not yet handed
+// to the client.
+type appLines struct {
+	client  *sdk.Client
+	lines   [][]byte
+	lineNos []int
+}
+
+// chunkLines is how many lines of one app are handed to the SDK at once.
+const chunkLines = 1024
+
+// add validates line strictly and keeps it for its app's next chunk,
+// publishing the chunk when it is full.
+func (a *Publisher) add(ctx context.Context, line []byte, lineNo int, errOut io.Writer, n *Counts) error {
 	e, err := schemas.Decode(line, time.Now())
 	if err != nil {
 		return err
 	}
-	c, ok := a.byApp[e.App]
+	if _, dup := a.seen[e.ID]; dup {
+		n.Duplicates++
+		return nil
+	}
+	a.seen[e.ID] = struct{}{}
+	al, ok := a.byApp[e.App]
 	if !ok {
-		if c, err = sdk.NewClient(a.nc, sdk.WithApp(e.App), sdk.WithLogger(a.logger), sdk.WithBlockOnFull(time.Minute)); err != nil {
+		c, err := sdk.NewClient(a.nc, sdk.WithApp(e.App), sdk.WithLogger(a.logger), sdk.WithBlockOnFull(time.Minute))
+		if err != nil {
 			return fmt.Errorf("client for app %s: %w", e.App, err)
 		}
-		a.byApp[e.App] = c
+		al = &appLines{client: c}
+		a.byApp[e.App] = al
+		waitForLayout(ctx, c)
 	}
-	return c.PublishJSONAsync(ctx, line)
+	// ReadSlice's buffer is reused for the next line.
+	al.lines = append(al.lines, bytes.Clone(line))
+	al.lineNos = append(al.lineNos, lineNo)
+	if len(al.lines) < chunkLines {
+		return nil
+	}
+	return a.flush(ctx, al, errOut, n)
+}
+
+// layoutWait bounds the wait for a new client to learn how to batch.
+const layoutWait = 1500 * time.Millisecond
+
+// waitForLayout gives a new client up to layoutWait to learn the events
+// stream's layout, so that a file is packed the same way each time it is
+// published (without an answer, events go one per message).
+func waitForLayout(ctx context.Context, c *sdk.Client) {
+	deadline := time.Now().Add(layoutWait)
+	for !c.Batching() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// flush hands al's lines to its client and reports those the SDK refused.
+func (a *Publisher) flush(ctx context.Context, al *appLines, errOut io.Writer, n *Counts) error {
+	bad, err := al.client.PublishJSONBatchAsync(ctx, al.lines)
+	for i, berr := range bad {
+		if berr != nil {
+			n.Rejected++
+			fmt.Fprintf(errOut, "line %d: %v\n", al.lineNos[i], berr)
+		}
+	}
+	al.lines, al.lineNos = al.lines[:0], al.lineNos[:0]
+	return err
+}
+
+// flushAll publishes every app's remaining lines.
+func (a *Publisher) flushAll(ctx context.Context, errOut io.Writer, n *Counts) error {
+	for _, al := range a.byApp {
+		if err := a.flush(ctx, al, errOut, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes every client, waiting (until ctx ends) for what they hold.
 func (a *Publisher) Close(ctx context.Context) error {
 	var errs []error
-	for _, c := range a.byApp {
-		errs = append(errs, c.Close(ctx))
+	for _, al := range a.byApp {
+		errs = append(errs, al.client.Close(ctx))
 	}
 	return errors.Join(errs...)
 }

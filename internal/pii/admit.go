@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -24,10 +26,15 @@ const (
 	ReasonSubjectMismatch = "subject_mismatch"
 	// ReasonPII: the event carries what looks like raw personal data.
 	ReasonPII = "pii"
+	// ReasonFraming: the message is a batch that cannot be read (an
+	// unknown framing version, a count that does not match, too large) or
+	// that was not published on a batch subject; every event in it is
+	// refused together.
+	ReasonFraming = "framing"
 )
 
 // Reasons lists every reason, in a stable order (for metrics).
-var Reasons = []string{ReasonInvalidJSON, ReasonSchema, ReasonAppMismatch, ReasonSubjectMismatch, ReasonPII}
+var Reasons = []string{ReasonInvalidJSON, ReasonSchema, ReasonAppMismatch, ReasonSubjectMismatch, ReasonPII, ReasonFraming}
 
 // RefusedError is why Admit refused an event. Its message and Fields name
 // fields and rules, never values: what came from the event (an attrs key,
@@ -64,6 +71,42 @@ func (e *RefusedError) Unwrap() error { return e.err }
 //
 // Admit is safe for concurrent use.
 func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, error) {
+	return admit(natsSubject, data, now, false)
+}
+
+// AdmitMessage runs the gate over every event of one NATS message, batched
+// or not (schemas.SplitBatch), and calls fn with each event's index, its
+// bytes and the event or why it was refused. A single event is checked as
+// Admit checks it; an event of a batch has its app checked against the
+// NATS subject's app token, not its subject against the subject's last
+// token, which is the batch token. When the batch cannot be read, fn is
+// not called and the error, a *RefusedError with ReasonFraming, refuses
+// the whole message.
+func AdmitMessage(natsSubject string, h nats.Header, data []byte, now time.Time, fn func(i int, raw []byte, e *schemas.Event, err error)) error {
+	if h.Get(schemas.BatchHeader) == "" {
+		// The common case, without SplitBatch's slice.
+		e, err := admit(natsSubject, data, now, false)
+		fn(0, data, e, err)
+		return nil
+	}
+	events, batched, err := schemas.SplitBatch(h, data)
+	if err == nil && batched {
+		if _, token, ok := schemas.EventSubjectTokens(natsSubject); natsSubject != "" && (!ok || !schemas.IsBatchToken(token)) {
+			err = errors.New("subject: a batched message must be published on a batch subject (" + schemas.EventSubjectPrefix + "<app>.batch+<n>)")
+		}
+	}
+	if err != nil {
+		return &RefusedError{Reason: ReasonFraming, Fields: []string{"(message)"}, msg: err.Error(), err: err}
+	}
+	for i, raw := range events {
+		e, err := admit(natsSubject, raw, now, batched)
+		fn(i, raw, e, err)
+	}
+	return nil
+}
+
+// admit is Admit; batched skips the check of the subject token.
+func admit(natsSubject string, data []byte, now time.Time, batched bool) (*schemas.Event, error) {
 	e, err := schemas.Decode(data, now)
 	if err != nil {
 		r := &RefusedError{Reason: ReasonSchema, err: err}
@@ -92,7 +135,7 @@ func Admit(natsSubject string, data []byte, now time.Time) (*schemas.Event, erro
 	}
 	// After the PII check, so that personal data in the subject is
 	// reported (and redacted) as such.
-	if natsSubject != "" {
+	if natsSubject != "" && !batched {
 		if err := checkSubjectToken(subjectToken, e.Subject); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sessionmon/sessionmon/internal/cache"
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
@@ -185,7 +186,7 @@ func Check(e *schemas.Event) []Finding {
 		out = appendPII(out, "client.ip_hash", c.IPHash)
 		out = appendPII(out, "client.city", c.City)
 		if c.UserAgent != "" {
-			out = appendPIISet(out, "client.user_agent", scanText(c.UserAgent, modeUserAgent))
+			out = appendPIISet(out, "client.user_agent", scanUserAgent(c.UserAgent))
 		}
 	}
 	if t := e.Token; t != nil {
@@ -216,6 +217,26 @@ func Check(e *schemas.Event) []Finding {
 		out = appendAttrPII(out, e.Attrs)
 	}
 	return out
+}
+
+// userAgentScans caches scanUserAgent's results: apps send few distinct
+// User-Agent strings, and each is long to scan.
+var userAgentScans = cache.New[string, piiSet](4096)
+
+// maxCachedUserAgent is the longest User-Agent whose scan is cached.
+const maxCachedUserAgent = 512
+
+// scanUserAgent is scanText of a User-Agent, cached.
+func scanUserAgent(s string) piiSet {
+	if len(s) > maxCachedUserAgent {
+		return scanText(s, modeUserAgent)
+	}
+	if set, ok := userAgentScans.Get(s); ok {
+		return set
+	}
+	set := scanText(s, modeUserAgent)
+	userAgentScans.Put(s, set)
+	return set
 }
 
 func appendPII(out []Finding, field, s string) []Finding {

@@ -760,3 +760,23 @@ func FuzzCheck(f *testing.F) {
 		require.Zero(t, scanPII(RedactText(s)))
 	})
 }
+
+// TestUserAgentScanCached: a User-Agent's scan is cached, and the cached
+// answer is the scan's, for a clean string and for a personal one alike.
+func TestUserAgentScanCached(t *testing.T) {
+	for _, ua := range []string{
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 cached-test",
+		"Mozilla/5.0 (cached-test; alice@example.com)",
+	} {
+		want := scanText(ua, modeUserAgent)
+		for range 3 {
+			require.Equal(t, want, scanUserAgent(ua), ua)
+		}
+		got, ok := userAgentScans.Get(ua)
+		require.True(t, ok, "cached")
+		require.Equal(t, want, got)
+	}
+	e := &schemas.Event{Client: &schemas.Client{UserAgent: "Mozilla/5.0 (cached-test; alice@example.com)"}}
+	require.Equal(t, []Finding{{Field: "client.user_agent", Kind: KindEmail}}, Check(e))
+	require.Equal(t, []Finding{{Field: "client.user_agent", Kind: KindEmail}}, Check(e), "the second, cached, scan finds it too")
+}
