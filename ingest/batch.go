@@ -34,6 +34,12 @@ func newBatch(size int) *batch {
 
 func (b *batch) len() int { return len(b.msgs) }
 
+// events is how many events (and alerts or status changes) b holds:
+// stored or dead-lettered.
+func (b *batch) events() int {
+	return len(b.rows) + len(b.dead) + len(b.alerts) + len(b.statuses)
+}
+
 // add decodes, checks and converts one message into b.
 func (s *Service) add(b *batch, msg jetstream.Msg) {
 	if len(b.msgs) == 0 {

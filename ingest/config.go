@@ -23,8 +23,7 @@ type Config struct {
 	// Durable is the name of the JetStream consumer all ingest processes
 	// share.
 	Durable string
-	// BatchSize flushes a batch when it has this many messages (one
-	// event each, or a batch of events), or about BatchSize KiB.
+	// BatchSize flushes a batch when it has this many events.
 	BatchSize int
 	// BatchAge flushes a non-empty batch this long after its first event.
 	BatchAge time.Duration
@@ -44,7 +43,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Durable:       schemas.IngestDurable,
-		BatchSize:     20000,
+		BatchSize:     50000,
 		BatchAge:      500 * time.Millisecond,
 		MaxAckPending: 100000,
 		AckWait:       60 * time.Second,

@@ -150,7 +150,9 @@ func (s *Service) Run(ctx context.Context) error {
 		defer close(batches)
 		return s.read(gctx, cons, batches)
 	})
-	g.Go(func() error { return s.writeAll(wctx, store, batches) })
+	for range writers {
+		g.Go(func() error { return s.writeAll(wctx, store, batches) })
+	}
 	g.Go(func() error { return s.watchConsumer(gctx, cons) })
 	err = g.Wait()
 	s.ready.Set("stopped")
@@ -173,32 +175,46 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 	}, s.storeOpts...)
 }
 
-// read fills batches from the consumer, one pull request per batch: a
-// request returns when BatchSize events arrived or BatchAge passed, so a
-// backlog is read in full batches and a trickle is written within
-// BatchAge. Each batch goes to the writer while the next one is pulled.
+// read fills batches from the consumer and hands each to the writer while
+// it fills the next. A batch is full at BatchSize events (a message holds
+// one, or a batch of them) or BatchAge after the first pull that brought
+// any: a backlog is written in full batches, a trickle within BatchAge.
+// Each pull asks for what the batch still lacks and at most pullBytes, so
+// that a backlog of batched messages never overruns the connection.
 func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- *batch) error {
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		fetched, err := cons.Fetch(s.cfg.BatchSize, jetstream.FetchMaxWait(s.cfg.BatchAge), jetstream.FetchMaxBytes(s.fetchBytes()))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.logger.Warn("pull events", slog.Any("error", err))
-			if !backoff.Sleep(ctx, s.cfg.RetryMin) {
-				return ctx.Err()
-			}
-			continue
-		}
 		b := newBatch(s.cfg.BatchSize)
-		for msg := range fetched.Messages() {
-			s.add(b, msg)
-		}
-		if err := fetched.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			s.logger.Warn("pull events", slog.Any("error", err))
+		var deadline time.Time
+		for b.events() < s.cfg.BatchSize {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			wait := s.cfg.BatchAge
+			if !deadline.IsZero() {
+				if wait = time.Until(deadline); wait < minPullWait {
+					break
+				}
+			}
+			fetched, err := cons.Fetch(s.cfg.BatchSize-b.events(), jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(pullBytes))
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.logger.Warn("pull events", slog.Any("error", err))
+				if !backoff.Sleep(ctx, s.cfg.RetryMin) {
+					return ctx.Err()
+				}
+				continue
+			}
+			for msg := range fetched.Messages() {
+				s.add(b, msg)
+			}
+			if err := fetched.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+				s.logger.Warn("pull events", slog.Any("error", err))
+			}
+			if b.len() > 0 && deadline.IsZero() {
+				deadline = b.started.Add(s.cfg.BatchAge)
+			}
 		}
 		if b.len() == 0 {
 			continue
@@ -213,13 +229,17 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 	}
 }
 
-// fetchBytes bounds the bytes of one pull: about BatchSize events of up
-// to 1 KiB (a batched message carries many), and room for the largest
-// message, so that a backlog of batched messages neither makes one insert
-// huge nor overruns the connection's pending limit.
-func (s *Service) fetchBytes() int {
-	return max(s.cfg.BatchSize<<10, 2*natsconn.MinBatchMsgSize)
-}
+// writers is how many batches are written at once, while the next fills.
+const writers = 2
+
+// pullBytes bounds the bytes of one pull (a batched message holds up to
+// 900 KiB, and the client must not hold more than its pending limit);
+// minPullWait is the shortest wait worth another pull before a batch is
+// written.
+const (
+	pullBytes   = 16 << 20
+	minPullWait = 5 * time.Millisecond
+)
 
 // watchConsumer keeps the consumer's backlog metrics current.
 func (s *Service) watchConsumer(ctx context.Context, cons jetstream.Consumer) error {

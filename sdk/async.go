@@ -170,11 +170,11 @@ func (c *Client) gather(first *outMsg, n int) (groups [][]*outMsg, next *outMsg,
 			groups = append(groups, nil)
 			size = append(size, 0)
 		}
-		if len(groups[i]) > 0 && size[i]+len(m.msg.Data)+1 > c.opts.batchBytes {
+		if len(groups[i]) > 0 && size[i]+len(m.data)+1 > c.opts.batchBytes {
 			return groups, m, true
 		}
 		groups[i] = append(groups[i], m)
-		size[i] += len(m.msg.Data) + 1
+		size[i] += len(m.data) + 1
 		if len(groups[i]) >= c.opts.batchEvents || size[i] >= c.opts.batchBytes || held+1 >= limit {
 			return groups, nil, true
 		}
@@ -210,7 +210,7 @@ func (c *Client) batchOf(group []*outMsg, n int) *outMsg {
 	lines := make([][]byte, len(group))
 	for i, m := range group {
 		ids[i] = m.id
-		lines[i] = m.msg.Data
+		lines[i] = m.data
 	}
 	msg := NewBatchMsg(c.opts.app, Partition(group[0].subject, n), n, ids, lines)
 	return &outMsg{id: msg.Header.Get(nats.MsgIdHdr), msg: msg, events: group}
@@ -271,7 +271,7 @@ func (c *Client) sleepUntil(t time.Time) bool {
 // window is full it waits for room, as long as stop is open.
 func (c *Client) sendAsync(m *outMsg) (jetstream.PubAckFuture, error) {
 	for {
-		paf, err := c.js.PublishMsgAsync(m.msg, c.asyncOpts...)
+		paf, err := c.js.PublishMsgAsync(c.natsMsg(m), c.asyncOpts...)
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			return paf, err
 		}

@@ -84,13 +84,28 @@ const maxStall = 100 * time.Millisecond
 // message of several (events set). A batched message is retried as a
 // whole, with the same body and message id.
 type outMsg struct {
-	id        string // the event's ID, or the batch's message id
-	subject   string // the event's subject (pseudonym); empty for a batch
+	id      string // the event's ID, or the batch's message id
+	subject string // the event's subject (pseudonym); empty for a batch
+	data    []byte // the event's JSON; nil for a batch
+	// msg is the NATS message: a batch's, or an event's once it is sent
+	// alone (natsMsg); an event sent in a batch never needs its own.
 	msg       *nats.Msg
 	gen       uint64 // tracker generation; unused for a batch
 	attempts  int    // retries so far
 	notBefore time.Time
 	events    []*outMsg // the events of a batched message, nil for one event
+}
+
+// natsMsg returns m's NATS message, making an event's on first use.
+func (c *Client) natsMsg(m *outMsg) *nats.Msg {
+	if m.msg == nil {
+		m.msg = &nats.Msg{
+			Subject: EventSubject(c.opts.app, m.subject),
+			Header:  nats.Header{jetstream.MsgIDHeader: []string{m.id}},
+			Data:    m.data,
+		}
+	}
+	return m.msg
 }
 
 // flight is a sent async message, its acknowledgement future and the time

@@ -13,8 +13,10 @@ const (
 	noBatching = -1
 	// layoutTimeout bounds one layout request.
 	layoutTimeout = time.Second
-	// layoutInterval is the pause between layout requests.
+	// layoutInterval is the pause between layout requests; layoutRetry
+	// the first pause after a request that got no batching answer.
 	layoutInterval = 30 * time.Second
+	layoutRetry    = time.Second
 	// maxLayoutPartitions is the most partitions a layout answer may name
 	// (sessionmon's bound on the events stream).
 	maxLayoutPartitions = 1024
@@ -24,24 +26,34 @@ const (
 // layoutInterval, until stop is closed, and sets partitions from the
 // answer: batching only after an answer that lists BatchVersion, one
 // message per event otherwise (no answer, no responder, another version).
+// Without such an answer it asks again sooner: after 1 s, then twice as
+// long each time, up to layoutInterval, so that an app started before
+// sessionmon batches soon after sessionmon is up.
 func (c *Client) runLayout() {
 	defer c.wg.Done()
 	t := time.NewTimer(0)
 	defer t.Stop()
+	retry := layoutRetry
 	for {
 		select {
 		case <-t.C:
 		case <-c.stop:
 			return
 		}
-		c.askLayout()
-		t.Reset(layoutInterval)
+		if c.askLayout() {
+			retry = layoutRetry
+			t.Reset(layoutInterval)
+			continue
+		}
+		t.Reset(retry)
+		retry = min(2*retry, layoutInterval)
 	}
 }
 
 // askLayout makes one layout request (on the connection's inbox prefix,
-// as every request) and applies its answer.
-func (c *Client) askLayout() {
+// as every request) and applies its answer; it reports whether the
+// answer allows batching.
+func (c *Client) askLayout() bool {
 	rctx, cancel := context.WithTimeout(context.Background(), layoutTimeout)
 	defer cancel()
 	// Close must not wait for the answer: stop ends the request.
@@ -65,6 +77,7 @@ func (c *Client) askLayout() {
 	if old := c.partitions.Swap(n); old != n {
 		c.log.Debug("events stream layout", slog.Int64("partitions", n), slog.Bool("batching", n != noBatching), slog.Any("error", err))
 	}
+	return n != noBatching
 }
 
 // batchPartitions returns the partition count batches are made for, and

@@ -116,13 +116,13 @@ func (c *Client) pack(events []*outMsg, n int) [][]*outMsg {
 	for _, m := range events {
 		p := Partition(m.subject, n)
 		i, ok := index[p]
-		if !ok || len(out[i]) >= c.opts.batchEvents || size[p]+len(m.msg.Data)+1 > c.opts.batchBytes {
+		if !ok || len(out[i]) >= c.opts.batchEvents || size[p]+len(m.data)+1 > c.opts.batchBytes {
 			i = len(out)
 			index[p], size[p] = i, 0
 			out = append(out, nil)
 		}
 		out[i] = append(out[i], m)
-		size[p] += len(m.msg.Data) + 1
+		size[p] += len(m.data) + 1
 	}
 	return out
 }
@@ -187,15 +187,7 @@ func (c *Client) message(w *wireEvent) (*outMsg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	return &outMsg{
-		id:      w.ID,
-		subject: w.Subject,
-		msg: &nats.Msg{
-			Subject: EventSubject(w.App, w.Subject),
-			Header:  nats.Header{jetstream.MsgIDHeader: []string{w.ID}},
-			Data:    data,
-		},
-	}, nil
+	return &outMsg{id: w.ID, subject: w.Subject, data: data}, nil
 }
 
 // publishSync sends m and waits for its acknowledgement, retrying
@@ -206,7 +198,7 @@ func (c *Client) publishSync(ctx context.Context, m *outMsg) error {
 	defer c.pending.Add(-1)
 	for {
 		actx, cancel := context.WithTimeout(ctx, c.opts.publishTimeout)
-		ack, err := c.js.PublishMsg(actx, m.msg, jetstream.WithRetryAttempts(0))
+		ack, err := c.js.PublishMsg(actx, c.natsMsg(m), jetstream.WithRetryAttempts(0))
 		cancel()
 		if err == nil {
 			c.recordAck(ack, 1)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -84,7 +84,7 @@ func (c *checker) pseudonym(field, s string, required bool) {
 		if required {
 			c.add(field, "is required")
 		}
-	case !matches(s, 8, 128, "_:~-"):
+	case !matches(s, 8, 128, pseudonymBytes):
 		c.add(field, "must be a pseudonym from a Pseudonymizer: 8-128 characters of A-Z a-z 0-9 _ : ~ -")
 	}
 }
@@ -111,7 +111,7 @@ func (c *checker) seconds(field string, n int64) {
 // now as the clock for the future-time rule.
 func (w *wireEvent) validate(now time.Time) error {
 	var c checker
-	if !matches(w.ID, 1, 64, "_:.~-") {
+	if !matches(w.ID, 1, 64, idBytes) {
 		c.add("id", "must be 1-64 characters of A-Z a-z 0-9 _ : . ~ -")
 	}
 	if w.SchemaVersion != SchemaVersion {
@@ -234,7 +234,7 @@ func (c *checker) token(t *wireToken, required bool) {
 		c.add("token.claims", "must have at most 64 claim names")
 	}
 	for i, name := range t.Claims {
-		if !matches(name, 1, 64, "_:./-") {
+		if !matches(name, 1, 64, claimBytes) {
 			c.add(fmt.Sprintf("token.claims[%d]", i), "must be a claim name (1-64 characters of A-Z a-z 0-9 _ : . / -), never a claim value")
 		}
 	}
@@ -244,13 +244,15 @@ func (c *checker) attrs(m map[string]string) {
 	if len(m) > MaxAttrs {
 		c.add("attrs", "must have at most %d keys (got %d)", MaxAttrs, len(m))
 	}
-	keys := make([]string, 0, len(m))
+	// On the stack unless there are too many keys, which is an error.
+	var buf [MaxAttrs]string
+	keys := buf[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
-		if !matches(k, 1, 64, "_.-") {
+		if !matches(k, 1, 64, attrKeyBytes) {
 			c.add("attrs."+truncateID(k), "key must be 1-64 characters of A-Z a-z 0-9 _ . -")
 			continue
 		}
@@ -260,15 +262,37 @@ func (c *checker) attrs(m map[string]string) {
 	}
 }
 
-// matches reports whether s is min to max ASCII letters, digits and bytes
-// of extra.
-func matches(s string, min, max int, extra string) bool {
+// byteSet marks the bytes a field may hold.
+type byteSet [256]bool
+
+// newByteSet returns the set of ASCII letters, digits and the bytes of
+// extra.
+func newByteSet(extra string) *byteSet {
+	var set byteSet
+	for c := range set {
+		set[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	for i := range len(extra) {
+		set[extra[i]] = true
+	}
+	return &set
+}
+
+// The bytes of event IDs, pseudonyms, claim names and attrs keys.
+var (
+	idBytes        = newByteSet("_:.~-")
+	pseudonymBytes = newByteSet("_:~-")
+	claimBytes     = newByteSet("_:./-")
+	attrKeyBytes   = newByteSet("_.-")
+)
+
+// matches reports whether s is min to max bytes, all of set.
+func matches(s string, min, max int, set *byteSet) bool {
 	if len(s) < min || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte(extra, b) >= 0) {
+		if !set[s[i]] {
 			return false
 		}
 	}

@@ -139,6 +139,18 @@ func (e *Event) MarshalJSONFor(app string) ([]byte, error) {
 	return w.encode(time.Now())
 }
 
+// wireParts holds a wireEvent and every part it may point to.
+type wireParts struct {
+	event  wireEvent
+	client wireClient
+	token  wireToken
+	auth   wireAuth
+	cookie wireCookie
+	policy wirePolicy
+	action wireAction
+	key    wireKey
+}
+
 // wire returns the wire form of e for app, copying what it reads.
 func (e *Event) wire(app string) *wireEvent {
 	id := e.ID
@@ -149,7 +161,10 @@ func (e *Event) wire(app string) *wireEvent {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	w := &wireEvent{
+	// One allocation for the event and its parts.
+	parts := new(wireParts)
+	w := &parts.event
+	*w = wireEvent{
 		ID:              id,
 		SchemaVersion:   SchemaVersion,
 		Type:            e.Type,
@@ -162,7 +177,8 @@ func (e *Event) wire(app string) *wireEvent {
 		Attrs:           e.Attrs,
 	}
 	if c := e.Client; c != nil {
-		w.Client = &wireClient{
+		w.Client = &parts.client
+		*w.Client = wireClient{
 			Device: c.Device.String(), IPHash: c.IPHash.String(),
 			ASN: c.ASN, Country: c.Country, City: c.City,
 			Lat: c.Lat, Lon: c.Lon, AccuracyKM: c.AccuracyKM,
@@ -173,26 +189,32 @@ func (e *Event) wire(app string) *wireEvent {
 		}
 	}
 	if t := e.Token; t != nil {
-		w.Token = &wireToken{
+		w.Token = &parts.token
+		*w.Token = wireToken{
 			ID: t.ID.String(), Kind: t.Kind, Family: t.Family.String(), Parent: t.Parent.String(),
 			IssuedAt: wireTimeOf(t.IssuedAt), ExpiresAt: wireTimeOf(t.ExpiresAt),
 			KID: t.KID, Alg: t.Alg, Claims: slices.Clone(t.Claims),
 		}
 	}
 	if a := e.Auth; a != nil {
-		w.Auth = &wireAuth{Method: a.Method, MFA: a.MFA, LastAuthAt: wireTimeOf(a.LastAuthAt)}
+		w.Auth = &parts.auth
+		*w.Auth = wireAuth{Method: a.Method, MFA: a.MFA, LastAuthAt: wireTimeOf(a.LastAuthAt)}
 	}
 	if c := e.Cookie; c != nil {
-		w.Cookie = &wireCookie{Name: c.Name, Secure: c.Secure, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite}
+		w.Cookie = &parts.cookie
+		*w.Cookie = wireCookie{Name: c.Name, Secure: c.Secure, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite}
 	}
 	if p := e.Policy; p != nil {
-		w.Policy = &wirePolicy{IdleTimeoutS: p.IdleTimeoutS, AbsoluteTimeoutS: p.AbsoluteTimeoutS, ReauthWindowS: p.ReauthWindowS}
+		w.Policy = &parts.policy
+		*w.Policy = wirePolicy{IdleTimeoutS: p.IdleTimeoutS, AbsoluteTimeoutS: p.AbsoluteTimeoutS, ReauthWindowS: p.ReauthWindowS}
 	}
 	if a := e.Action; a != nil {
-		w.Action = &wireAction{Name: a.Name, Sensitive: a.Sensitive}
+		w.Action = &parts.action
+		*w.Action = wireAction{Name: a.Name, Sensitive: a.Sensitive}
 	}
 	if k := e.Key; k != nil {
-		w.Key = &wireKey{KID: k.KID}
+		w.Key = &parts.key
+		*w.Key = wireKey{KID: k.KID}
 	}
 	return w
 }
@@ -203,13 +225,7 @@ func (w *wireEvent) encode(now time.Time) ([]byte, error) {
 	if err := w.validate(now); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", w.ID, err)
-	}
-	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	data := w.appendJSON(make([]byte, 0, w.sizeHint()))
 	if len(data) > MaxEventBytes {
 		return nil, &ValidationError{Errors: []*FieldError{{
 			Field: "(event)",

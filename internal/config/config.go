@@ -366,7 +366,7 @@ func Default() Config {
 		MetricsAddr:   "127.0.0.1:9477",
 		Dashboard:     Dashboard{Addr: "127.0.0.1:8080"},
 		Ingest: Ingest{
-			BatchSize:     20000,
+			BatchSize:     50000,
 			BatchAge:      500 * time.Millisecond,
 			MaxAckPending: 100000,
 			AckWait:       60 * time.Second,

@@ -187,6 +187,13 @@ func TestScaleOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long test: skipped with -short")
 	}
+	t.Run("single", func(t *testing.T) { testScaleOut(t, false) })
+	t.Run("batched", func(t *testing.T) { testScaleOut(t, true) })
+}
+
+// testScaleOut is TestScaleOut with the SDK sending one event per message,
+// or batched messages (its default).
+func testScaleOut(t *testing.T, batched bool) {
 	store := chtest.New(t)
 	srv := natstest.RunServer(t)
 	nc, js := natstest.Connect(t, srv)
@@ -215,8 +222,21 @@ func TestScaleOut(t *testing.T) {
 	pz, err := sdk.NewPseudonymizer(demo.KeyID, demo.Key)
 	require.NoError(t, err)
 	events := demo.Generate(pz, demo.Options{Users: 150, Seed: 8, End: time.Now(), Span: 6 * time.Hour})
-	client, err := sdk.NewClient(nc, sdk.WithApp(demo.App))
+	opts := []sdk.Option{sdk.WithApp(demo.App)}
+	if !batched {
+		opts = append(opts, sdk.WithoutBatching())
+	}
+	client, err := sdk.NewClient(nc, opts...)
 	require.NoError(t, err)
+	if batched {
+		// The ingest processes tell the SDK the partition count.
+		poll.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if !client.Batching() {
+				return fmt.Errorf("the SDK does not batch yet")
+			}
+			return nil
+		})
+	}
 	publish := func(evs []sdk.Event) {
 		for i := range evs {
 			require.NoError(t, client.PublishAsync(t.Context(), &evs[i]))
@@ -250,7 +270,11 @@ func TestScaleOut(t *testing.T) {
 	// Every event stored exactly once.
 	info, err := stream.Info(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, uint64(len(events)), info.State.Msgs)
+	if batched {
+		require.Less(t, info.State.Msgs, uint64(len(events)/2), "events went in batched messages")
+	} else {
+		require.Equal(t, uint64(len(events)), info.State.Msgs)
+	}
 	poll.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		total, distinct, err := store.CountEventsByID(t.Context())
 		if err != nil {
@@ -322,8 +346,12 @@ func offlineAlerts(t *testing.T, dir string, stream jetstream.Stream, last uint6
 	for seq := uint64(1); seq <= last; seq++ {
 		m, err := stream.GetMsg(t.Context(), seq)
 		require.NoError(t, err)
-		_, _ = w.Write(m.Data)
-		_ = w.WriteByte('\n')
+		lines, _, err := schemas.SplitBatch(m.Header, m.Data)
+		require.NoError(t, err)
+		for _, l := range lines {
+			_, _ = w.Write(l)
+			_ = w.WriteByte('\n')
+		}
 	}
 	require.NoError(t, w.Flush())
 	require.NoError(t, f.Close())
