@@ -329,17 +329,7 @@ func TestDeadLetters(t *testing.T) {
 	runService(t, svc)
 	waitForCount(t, store, 200, time.Minute)
 
-	var dead []DeadLetter
-	poll.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
-		dead, err = ListDeadLetters(t.Context(), st.js, 100)
-		if err != nil {
-			return err
-		}
-		if len(dead) != len(bad) {
-			return fmt.Errorf("%d dead letters", len(dead))
-		}
-		return nil
-	})
+	dead := waitDeadLetters(t, st.js, len(bad))
 	for i, b := range bad {
 		d := dead[len(dead)-1-i] // newest first
 		require.Equal(t, b.reason, d.Reason, "dead letter %d: %s", i, d.Error)
@@ -386,17 +376,7 @@ func TestDeadLettersInBatch(t *testing.T) {
 	runService(t, svc)
 	waitForCount(t, store, 3, time.Minute)
 
-	var dead []DeadLetter
-	poll.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
-		dead, err = ListDeadLetters(t.Context(), st.js, 100)
-		if err != nil {
-			return err
-		}
-		if len(dead) != 4 {
-			return fmt.Errorf("%d dead letters", len(dead))
-		}
-		return nil
-	})
+	dead := waitDeadLetters(t, st.js, 4)
 	slices.Reverse(dead) // oldest first
 	require.Equal(t, pii.ReasonPII, dead[0].Reason)
 	require.Equal(t, 2, dead[0].EventIndex)
@@ -413,4 +393,22 @@ func TestDeadLettersInBatch(t *testing.T) {
 	require.Contains(t, dead[2].Error, schemas.BatchCountHeader)
 	require.Contains(t, dead[3].Error, "batch subject")
 	require.Equal(t, 2.0, testutil.ToFloat64(m.rejected.WithLabelValues(pii.ReasonFraming)))
+}
+
+// waitDeadLetters waits until the dead-letter stream holds n dead letters
+// and returns them, newest first.
+func waitDeadLetters(t *testing.T, js jetstream.JetStream, n int) []DeadLetter {
+	t.Helper()
+	var dead []DeadLetter
+	poll.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		var err error
+		if dead, err = ListDeadLetters(t.Context(), js, 100); err != nil {
+			return err
+		}
+		if len(dead) != n {
+			return fmt.Errorf("%d dead letters", len(dead))
+		}
+		return nil
+	})
+	return dead
 }

@@ -83,7 +83,8 @@ func BenchmarkIntake(b *testing.B) {
 }
 
 // BenchmarkSDKPublish publishes the same events straight to JetStream with
-// the Go SDK (PublishAsync, acknowledgements awaited by Flush at the end):
+// the Go SDK (PublishAsync, in batched messages, acknowledgements awaited
+// by Flush at the end):
 // what an app that speaks NATS gets, next to BenchmarkIntake.
 func BenchmarkSDKPublish(b *testing.B) {
 	ns := natstest.RunServer(b)
@@ -91,11 +92,23 @@ func BenchmarkSDKPublish(b *testing.B) {
 	if _, err := natsconn.EnsureEventStream(b.Context(), js, natsconn.StreamConfig{Duplicates: 2 * time.Minute, Replicas: 1, Partitions: 16}); err != nil {
 		b.Fatal(err)
 	}
+	// As ingest does, tell the SDK the partition count, so that it
+	// batches (its default).
+	stop, err := natsconn.ServeLayout(b.Context(), nc, js, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stop()
 	client, err := sdk.NewClient(nc, sdk.WithApp("shop"), sdk.WithBlockOnFull(time.Minute))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer client.Close(context.Background())
+	for deadline := time.Now().Add(5 * time.Second); !client.Batching(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("the SDK got no layout answer")
+		}
+	}
 	p, err := sdk.NewPseudonymizer("k1", []byte("a pseudonymization key of 32+ bytes"))
 	if err != nil {
 		b.Fatal(err)

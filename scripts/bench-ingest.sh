@@ -6,6 +6,8 @@
 #   4. sessionmon bench ingest with batched messages (the SDK's default)
 #   5. sessionmon bench ingest --sequential: the SDK publishing alone, then
 #      ingest draining the full stream alone
+#   6. sessionmon publish --file of a demo traffic file of about as many
+#      events, next to the SDK's rate of step 5
 # and prints the numbers and their ratios as a Markdown table. Each
 # sessionmon run gets a fresh nats-server. Needs Go; installs the nats CLI,
 # nats-server and ClickHouse (Debian packages) when missing.
@@ -69,7 +71,7 @@ bench sequential --sequential
 size=$(awk '/average event size/ {print $4}' "$work/batched.txt")
 e2e_single=$(awk '/^end to end/ {print $(NF-1)}' "$work/single.txt")
 e2e_batched=$(awk '/^end to end/ {print $(NF-1)}' "$work/batched.txt")
-per_msg=$(awk '/events per message/ {print $NF}' "$work/batched.txt")
+per_msg=$(awk '/events per message/ {print $(NF-3)}' "$work/batched.txt")
 sdk_alone=$(awk '/^published/ {print $(NF-5)}' "$work/sequential.txt")
 drain=$(awk '/^ingest alone/ {print $(NF-1)}' "$work/sequential.txt")
 
@@ -100,6 +102,18 @@ ch --query "INSERT INTO sessionmon_bench.events_native (${cols}) FORMAT Native" 
 t1=$(date +%s.%N)
 native=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
 
+echo "==> sessionmon publish --file: a file of demo traffic, next to the SDK's own rate" >&2
+start_nats publish
+# A short bench run declares the events stream on the fresh server.
+"$work/sessionmon" bench ingest --events 10000 --nats-url "$nats_url" --clickhouse-dsn "$dsn" >/dev/null
+"$work/sessionmon" demo --output "$work/events.ndjson" --demo-users "$(( EVENTS / 25 ))" >/dev/null 2>&1
+lines=$(wc -l <"$work/events.ndjson")
+t0=$(date +%s.%N)
+"$work/sessionmon" publish --file "$work/events.ndjson" --nats-url "$nats_url" | tee "$work/publish.txt" >&2
+t1=$(date +%s.%N)
+file_rate=$(awk -v n="$lines" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+stop_nats
+
 slower=$(( consume < native ? consume : native ))
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
@@ -114,3 +128,5 @@ echo "| sessionmon end to end, one event per message | $e2e_single | $(ratio "$e
 echo "| **sessionmon end to end, batched messages** ($per_msg events per message) | **$e2e_batched** | **$(ratio "$e2e_batched" "$slower")** |"
 echo "| SDK publishing alone, batched (stage) | $sdk_alone | $(ratio "$sdk_alone" "$slower") |"
 echo "| ingest draining a full stream alone, batched (stage) | $drain | $(ratio "$drain" "$slower") |"
+echo
+echo "sessionmon publish --file, $lines lines: $file_rate events/s, $(ratio "$file_rate" "$sdk_alone") of the SDK publishing alone ($(cat "$work/publish.txt"))"

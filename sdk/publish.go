@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,14 +83,25 @@ func (c *Client) PublishJSONAsync(ctx context.Context, data []byte) error {
 // then are not published. Bulk imports use it (sessionmon publish).
 func (c *Client) PublishJSONBatchAsync(ctx context.Context, lines [][]byte) (bad []error, err error) {
 	bad = make([]error, len(lines))
+	msgs := make([]*outMsg, len(lines))
+	// Checking and encoding are most of the work: on every core.
+	workers := min(runtime.GOMAXPROCS(0), (len(lines)+127)/128)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(lines); i += workers {
+				msgs[i], bad[i] = c.jsonMessage(lines[i])
+			}
+		}(w)
+	}
+	wg.Wait()
 	good := make([]*outMsg, 0, len(lines))
-	for i, l := range lines {
-		m, err := c.jsonMessage(l)
-		if err != nil {
-			bad[i] = err
-			continue
+	for _, m := range msgs {
+		if m != nil {
+			good = append(good, m)
 		}
-		good = append(good, m)
 	}
 	n, batching := c.batchPartitions()
 	if !batching {

@@ -424,3 +424,15 @@ func dumpLogOnFailure(t *testing.T, log *syncBuffer) {
 		}
 	})
 }
+
+// TestPublishFileWithoutStream: a server without the events stream is
+// refused at once, saying what to do, instead of every publish waiting.
+func TestPublishFileWithoutStream(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t)
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	require.NoError(t, os.WriteFile(file, []byte(event("ev-1", "k1:AAAAAAAAAAAAAAAAAAAAAA")+"\n"), 0o600))
+	code, _, errOut := runCmd(t, t.Context(), "publish", "--file", file, "--nats-url", s.ClientURL())
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "has no events stream SESSIONMON_EVENTS")
+}

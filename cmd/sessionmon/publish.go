@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/internal/ndjson"
+	"github.com/sessionmon/sessionmon/schemas"
 )
 
 func publishCommand() *command {
@@ -20,6 +24,10 @@ func publishCommand() *command {
 the SDK. Each line is validated first; a bad line is reported with its line
 number and the field and rule it breaks, and skipped. Prints the counts of
 published, duplicate and rejected events; exits 1 when any line was rejected.
+Events go out asynchronously, in batched messages of one app and stream
+partition, packed the same way each time for the same file: a file published
+again is counted as duplicates and stored once. An id repeated within the
+file is a duplicate too.
 Without --nats-url it connects to the embedded server of 'sessionmon serve'.`,
 		options: join([]string{"log-format", "log-level", "nats-listen", "file"}, natsOptions, secretOptions),
 		run:     runPublish,
@@ -45,6 +53,21 @@ func runPublish(ctx context.Context, e *env) error {
 		return err
 	}
 	defer nc.Close()
+	// The SDK batches once someone tells it the events stream's layout:
+	// sessionmon's ingest workers do, and so does this command while it
+	// runs, when its credentials may read the stream.
+	if js, err := jetstream.New(nc); err == nil {
+		_, err := natsconn.EventPartitions(ctx, js)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			// Every publish would wait for a stream that is not there.
+			return fmt.Errorf("%s has no events stream %s: start sessionmon (serve or ingest) against it once, which creates it", url, schemas.EventStream)
+		case err == nil:
+			if stop, err := natsconn.ServeLayout(ctx, nc, js, e.logger); err == nil {
+				defer stop()
+			}
+		}
+	}
 	pub := ndjson.NewPublisher(nc, e.logger)
 	start := time.Now()
 	n, err := pub.Publish(ctx, in, e.stderr)

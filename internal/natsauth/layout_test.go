@@ -16,41 +16,54 @@ import (
 	"github.com/sessionmon/sessionmon/schemas"
 )
 
-// Apps ask the events stream's layout with their own credentials, on
-// their own inbox (the shared app.creds and per-app credentials), and the
-// service user's responder can answer both.
-func TestAppsCanRequestLayout(t *testing.T) {
-	t.Parallel()
+// appsFixture is a configured server with the events stream (partitions
+// of it), a service connection, and the options of the two kinds of app
+// credentials (the shared app.creds and per-app credentials for "shop").
+type appsFixture struct {
+	url  string
+	svc  *nats.Conn
+	js   jetstream.JetStream
+	apps map[string][]nats.Option
+}
+
+func newAppsFixture(t *testing.T, partitions int) *appsFixture {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "nats")
 	_, err := natsauth.Init(dir)
 	require.NoError(t, err)
 	s := runConfigured(t, dir)
-	ctx := t.Context()
-
 	svc, err := nats.Connect(s.ClientURL(), nats.UserCredentials(natsauth.CredsFile(dir, natsauth.ServiceUser)))
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)
 	js, err := jetstream.New(svc)
 	require.NoError(t, err)
-	_, err = natsconn.EnsureEventStream(ctx, js, natsconn.StreamConfig{Duplicates: time.Minute, Replicas: 1, Partitions: 4})
+	_, err = natsconn.EnsureEventStream(t.Context(), js, natsconn.StreamConfig{Duplicates: time.Minute, Replicas: 1, Partitions: partitions})
 	require.NoError(t, err)
-	stop, err := natsconn.ServeLayout(ctx, svc, js, nil)
-	require.NoError(t, err)
-	t.Cleanup(stop)
-	require.NoError(t, svc.Flush())
-
 	a, err := natsauth.Load(dir)
 	require.NoError(t, err)
 	p, err := natsauth.NamedApp("shop")
 	require.NoError(t, err)
 	shopCreds := filepath.Join(t.TempDir(), "shop.creds")
 	require.NoError(t, a.WriteCreds(shopCreds, p))
-
-	for name, opts := range map[string][]nats.Option{
+	return &appsFixture{url: s.ClientURL(), svc: svc, js: js, apps: map[string][]nats.Option{
 		"shared": {nats.UserCredentials(natsauth.CredsFile(dir, natsauth.AppUser)), nats.CustomInboxPrefix(natsauth.AppInboxPrefix)},
 		"named":  {nats.UserCredentials(shopCreds), nats.CustomInboxPrefix(natsauth.AppInbox("shop"))},
-	} {
-		app, err := nats.Connect(s.ClientURL(), opts...)
+	}}
+}
+
+// Apps ask the events stream's layout with their own credentials, on
+// their own inbox (the shared app.creds and per-app credentials), and the
+// service user's responder can answer both.
+func TestAppsCanRequestLayout(t *testing.T) {
+	t.Parallel()
+	f := newAppsFixture(t, 4)
+	stop, err := natsconn.ServeLayout(t.Context(), f.svc, f.js, nil)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	require.NoError(t, f.svc.Flush())
+
+	for name, opts := range f.apps {
+		app, err := nats.Connect(f.url, opts...)
 		require.NoError(t, err, name)
 		t.Cleanup(app.Close)
 		for range 3 { // the service may answer each request once
@@ -67,30 +80,12 @@ func TestAppsCanRequestLayout(t *testing.T) {
 // Sessionmon-Replaces header makes the detectors skip a message.
 func TestAppsCannotPublishReplacements(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "nats")
-	_, err := natsauth.Init(dir)
-	require.NoError(t, err)
-	s := runConfigured(t, dir)
+	f := newAppsFixture(t, 0)
 	ctx := t.Context()
-	svc, err := nats.Connect(s.ClientURL(), nats.UserCredentials(natsauth.CredsFile(dir, natsauth.ServiceUser)))
+	stream, err := f.js.Stream(ctx, schemas.EventStream)
 	require.NoError(t, err)
-	t.Cleanup(svc.Close)
-	sjs, err := jetstream.New(svc)
-	require.NoError(t, err)
-	stream, err := natsconn.EnsureEventStream(ctx, sjs, natsconn.StreamConfig{Duplicates: time.Minute, Replicas: 1})
-	require.NoError(t, err)
-
-	a, err := natsauth.Load(dir)
-	require.NoError(t, err)
-	p, err := natsauth.NamedApp("shop")
-	require.NoError(t, err)
-	shopCreds := filepath.Join(t.TempDir(), "shop.creds")
-	require.NoError(t, a.WriteCreds(shopCreds, p))
-	for name, opts := range map[string][]nats.Option{
-		"shared": {nats.UserCredentials(natsauth.CredsFile(dir, natsauth.AppUser)), nats.CustomInboxPrefix(natsauth.AppInboxPrefix)},
-		"named":  {nats.UserCredentials(shopCreds), nats.CustomInboxPrefix(natsauth.AppInbox("shop"))},
-	} {
-		app, err := nats.Connect(s.ClientURL(), opts...)
+	for name, opts := range f.apps {
+		app, err := nats.Connect(f.url, opts...)
 		require.NoError(t, err, name)
 		t.Cleanup(app.Close)
 		js, err := jetstream.New(app)
