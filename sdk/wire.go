@@ -1,13 +1,9 @@
 package sdk
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -233,29 +229,4 @@ func (w *wireEvent) encode(now time.Time) ([]byte, error) {
 		}}}
 	}
 	return data, nil
-}
-
-// decodeWire reads one schema v1 event: one JSON object without unknown
-// fields. It does not validate.
-func decodeWire(data []byte) (*wireEvent, error) {
-	if len(data) > MaxEventBytes {
-		return nil, &ValidationError{Errors: []*FieldError{{
-			Field: "(event)",
-			Rule:  fmt.Sprintf("must be at most %d bytes (got %d)", MaxEventBytes, len(data)),
-		}}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	w := new(wireEvent)
-	if err := dec.Decode(w); err != nil {
-		// encoding/json names an unknown member only in its message.
-		if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
-			return nil, &ValidationError{Errors: []*FieldError{{Field: truncateID(strings.TrimSuffix(name, `"`)), Rule: "is not a field of schema v1"}}}
-		}
-		return nil, &ValidationError{Errors: []*FieldError{{Field: "(event)", Rule: "must be one JSON object of schema v1: " + err.Error()}}}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &ValidationError{Errors: []*FieldError{{Field: "(event)", Rule: "must be one JSON object, without trailing data"}}}
-	}
-	return w, nil
 }

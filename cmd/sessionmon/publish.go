@@ -26,8 +26,8 @@ number and the field and rule it breaks, and skipped. Prints the counts of
 published, duplicate and rejected events; exits 1 when any line was rejected.
 Events go out asynchronously, in batched messages of one app and stream
 partition, packed the same way each time for the same file: a file published
-again is counted as duplicates and stored once. An id repeated within the
-file is a duplicate too.
+again is counted as duplicates and stored once. An id repeated within a
+million lines is a duplicate too.
 Without --nats-url it connects to the embedded server of 'sessionmon serve'.`,
 		options: join([]string{"log-format", "log-level", "nats-listen", "file"}, natsOptions, secretOptions),
 		run:     runPublish,

@@ -138,10 +138,11 @@ func (r *layoutResponder) layout() ([]byte, error) {
 }
 
 // replyAllowed reports whether a layout request's reply subject may be
-// answered: a literal subject outside the JetStream and system API
-// ($...) and sessionmon's own subjects.
+// answered: a literal inbox subject (NATS's _INBOX., the apps' _APPS_INBOX.
+// and _INBOX_<app>.), never the JetStream or system API ($...) or
+// sessionmon's own subjects.
 func replyAllowed(reply string) bool {
-	if reply == "" || strings.HasPrefix(reply, "$") || strings.HasPrefix(reply, "sessionmon.") {
+	if !strings.HasPrefix(reply, "_INBOX") && !strings.HasPrefix(reply, "_APPS_INBOX") {
 		return false
 	}
 	for _, tok := range strings.Split(reply, ".") {

@@ -108,6 +108,7 @@ func TestReplyAllowed(t *testing.T) {
 		"$SYS.REQ.SERVER.PING":       false,
 		"sessionmon.control.forget":  false,
 		"sessionmon.events.shop.k1s": false,
+		"alerts.feed":                false,
 		"_INBOX.*":                   false,
 		"_INBOX.>":                   false,
 		"_INBOX..x":                  false,

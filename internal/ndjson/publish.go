@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sessionmon/sessionmon/internal/cache"
 	"github.com/sessionmon/sessionmon/schemas"
 	"github.com/sessionmon/sessionmon/sdk"
 )
@@ -31,7 +32,7 @@ type Counts struct {
 
 // NewPublisher returns a Publisher on nc; logger is its clients'.
 func NewPublisher(nc *nats.Conn, logger *slog.Logger) *Publisher {
-	return &Publisher{nc: nc, logger: logger, byApp: map[string]*appLines{}, seen: map[string]struct{}{}}
+	return &Publisher{nc: nc, logger: logger, byApp: map[string]*appLines{}, seen: cache.New[string, struct{}](seenIDs)}
 }
 
 // progressEvery is how often Publish reports its progress on a long file.
@@ -120,10 +121,11 @@ type Publisher struct {
 	nc     *nats.Conn
 	logger *slog.Logger
 	byApp  map[string]*appLines
-	// seen holds the event ids read so far: an id seen again in the file
-	// is a duplicate, counted and not published (within a batch the
-	// stream could not tell).
-	seen map[string]struct{}
+	// seen holds the event ids of the last 1-2 million lines: an id seen
+	// again is a duplicate, counted and not published (within a batch the
+	// stream could not tell). Farther apart, a repeated id may be stored
+	// twice in the stream; ClickHouse keeps one row.
+	seen *cache.Cache[string, struct{}]
 }
 
 // appLines is an app's client and the lines read for it, not yet handed
@@ -133,6 +135,9 @@ type appLines struct {
 	lines   [][]byte
 	lineNos []int
 }
+
+// seenIDs is about how many recent event ids Publish remembers.
+const seenIDs = 2 << 20
 
 // chunkLines is how many lines of one app are handed to the SDK at once.
 const chunkLines = 1024
@@ -180,11 +185,11 @@ func (a *Publisher) addBlock(ctx context.Context, block []pendingLine, errOut io
 			fmt.Fprintf(errOut, "line %d: %v\n", l.no, l.err)
 			continue
 		}
-		if _, dup := a.seen[l.id]; dup {
+		if _, dup := a.seen.Get(l.id); dup {
 			n.Duplicates++
 			continue
 		}
-		a.seen[l.id] = struct{}{}
+		a.seen.Put(l.id, struct{}{})
 		al, ok := a.byApp[l.app]
 		if !ok {
 			c, err := sdk.NewClient(a.nc, sdk.WithApp(l.app), sdk.WithLogger(a.logger), sdk.WithBlockOnFull(time.Minute))
