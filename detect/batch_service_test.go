@@ -451,6 +451,10 @@ func TestLiveAcksMessageWhenEveryEventIsDone(t *testing.T) {
 	eng, err := NewEngine(DefaultConfig(), nil, WithClock(func() time.Time { return now }))
 	require.NoError(t, err)
 	s := &Service{cfg: svcConfig(), metrics: NewMetrics(nil)}
+	until := now.Add(time.Hour)
+	held := &leaseSet{}
+	held.until.Store(&until)
+	s.leases.Store(held)
 	u := &unit{partition: -1}
 	steps := make(chan pubStep, 1)
 	l := newLive(s, u, eng, replayEnd{seen: newSeqSet(0)}, steps, nil, "")

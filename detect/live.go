@@ -94,6 +94,12 @@ func (s *Service) receive(ctx context.Context, u *unit, cons jetstream.Consumer,
 			u.logger.Warn("pull events", slog.Any("error", err))
 			continue
 		}
+		if !s.leaseValid() {
+			// Another process may own the unit by now: hand the
+			// message back at once rather than after the ack wait.
+			_ = msg.Nak()
+			continue
+		}
 		d := delivery{msg: msg, received: time.Now()}
 		md, err := msg.Metadata()
 		if err != nil {
@@ -301,6 +307,12 @@ func (l *live) run(ctx context.Context, in <-chan delivery) error {
 
 // handle processes one delivery: every event of its message, in order.
 func (l *live) handle(ctx context.Context, d delivery) error {
+	if !l.s.leaseValid() {
+		// Another process may own the unit by now: process nothing, and
+		// hand the delivery back so that the owner gets it at once.
+		_ = d.msg.Nak()
+		return errLeaseLost
+	}
 	m := l.s.metrics
 	if d.seq <= l.floor {
 		// The replay processed it.

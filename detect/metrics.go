@@ -28,6 +28,9 @@ type Metrics struct {
 	snapshotSeconds  *prometheus.HistogramVec
 	snapshotFailures *prometheus.CounterVec
 
+	leasesHeld  prometheus.Gauge
+	leaseLosses prometheus.Counter
+
 	// suppression are the suppression rules' metrics (suppress.go).
 	suppression suppressionMetrics
 }
@@ -111,6 +114,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionmon_detect_snapshot_failures_total",
 			Help: "Detector state snapshots that could not be encoded, written, or used at start (read: missing ones are not counted; the engine replays instead).",
 		}, []string{"step"}),
+		leasesHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionmon_detect_leases_held",
+			Help: "Leases this process holds on partitions, the source role or everything (bucket SESSIONMON_DETECT_LEASES); below the units it owns while another process holds one.",
+		}),
+		leaseLosses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionmon_detect_lease_losses_total",
+			Help: "Times this process stopped its units because a lease could not be renewed in time or was taken over.",
+		}),
 		suppression: newSuppressionMetrics(),
 	}
 	for _, r := range pii.Reasons {
@@ -119,7 +130,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.events, m.invalid, m.misplaced, m.late, m.skipped, m.replayed, m.alerts, m.replaySkipped,
 			m.publishErrors, m.stateKeys, m.pending, m.consumerLag, m.latency,
-			m.watermarkDelay, m.snapshotAge, m.snapshotBytes, m.snapshotSeconds, m.snapshotFailures)
+			m.watermarkDelay, m.snapshotAge, m.snapshotBytes, m.snapshotSeconds, m.snapshotFailures,
+			m.leasesHeld, m.leaseLosses)
 		reg.MustRegister(m.suppression.collectors()...)
 	}
 	return m

@@ -66,6 +66,11 @@ type ServiceConfig struct {
 	// Snapshots configures the snapshots of the detectors' state that a
 	// start restores instead of replaying MaxReplay (snapshot_store.go).
 	Snapshots SnapshotConfig
+	// LeaseTTL is how long a unit's lease outlives its holder's last
+	// renewal (lease.go): a replacement of a process that died takes over
+	// after at most this long. The lease bucket keeps the TTL it was
+	// created with.
+	LeaseTTL time.Duration
 }
 
 // DefaultServiceConfig is the service's configuration out of the box.
@@ -81,6 +86,7 @@ func DefaultServiceConfig() ServiceConfig {
 		RetryMin:      100 * time.Millisecond,
 		RetryMax:      10 * time.Second,
 		Snapshots:     DefaultSnapshotConfig(),
+		LeaseTTL:      15 * time.Second,
 	}
 }
 
@@ -115,6 +121,9 @@ func (c ServiceConfig) Validate() error {
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, errors.New("detect retry backoff must be positive, min <= max"))
 	}
+	if c.LeaseTTL < time.Second || c.LeaseTTL > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("detect lease TTL must be between 1s and 10m (got %s)", c.LeaseTTL))
+	}
 	if err := c.Partitions.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -123,6 +132,10 @@ func (c ServiceConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// leaseValid reports whether the service holds the leases of its units
+// now: they may take deliveries and write snapshots.
+func (s *Service) leaseValid() bool { return s.leases.Load().valid() }
 
 // Service is the streaming detector. It runs the engine live: a durable
 // pull consumer ("sessionmon-detect", independent of ingest's) reads
@@ -232,6 +245,11 @@ type Service struct {
 	// suppress watches the suppression rules (suppress.go); set by Run
 	// before the engines start.
 	suppress atomic.Pointer[suppressions]
+	// leases are the leases of the current run of the units (lease.go);
+	// set before the units start. unitsRunning is true while they run
+	// (from taking the leases until the units stopped).
+	leases       atomic.Pointer[leaseSet]
+	unitsRunning atomic.Bool
 	// networksEvery is how often each engine publishes its shared
 	// egresses (familiar_view.go; tests shorten it).
 	networksEvery time.Duration
@@ -304,10 +322,16 @@ func (s *Service) Ready(context.Context) error {
 // erasure request) and, with snapshots on, writes a fresh snapshot of each
 // engine: once it returns nil, no snapshot holds the subject. It waits
 // until every engine loop has done it, so it blocks while the service
-// replays at start; it returns ctx's error when ctx ends first. Call
+// replays at start; it returns ctx's error when ctx ends first. A service
+// waiting for its leases holds no state: it returns nil at once. Call
 // PrepareForget first, so that neither a replay of the events stream nor a
 // snapshot taken before the erasure brings the subject back.
 func (s *Service) Forget(ctx context.Context, subject string) error {
+	if !s.unitsRunning.Load() {
+		// Waiting for a lease: no engine holds state, and the one that
+		// starts later restores no snapshot older than the erasure.
+		return nil
+	}
 	reqs := make([]forgetRequest, len(s.units))
 	for i, u := range s.units {
 		reqs[i] = forgetRequest{subject: subject, done: make(chan error, 1)}
@@ -331,7 +355,8 @@ func (s *Service) Forget(ctx context.Context, subject string) error {
 }
 
 // Run creates or updates SESSIONMON_ALERTS, the suppression rules bucket
-// (whose rules it then follows) and the consumers, rebuilds the
+// (whose rules it then follows) and the consumers, takes the leases of its
+// units (waiting while another process holds one), rebuilds the
 // engine's state by replay, then detects live until ctx ends. It then
 // publishes what is in flight (within shutdownTimeout) and
 // returns nil; an error means it could not go on (a missing events stream,
@@ -350,13 +375,6 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	// Publishing alerts goes on for shutdownTimeout after
-	// ctx ends, so that what was processed is published and acknowledged.
-	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWrites()
-	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancelWrites) })
-	defer stopWrites()
-
 	fsub, err := s.serveFamiliar(s.js.Conn())
 	if err != nil {
 		return err
@@ -365,13 +383,82 @@ func (s *Service) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sp.run(gctx) })
-	g.Go(func() error { return s.start(gctx, wctx, g) })
+	g.Go(func() error { return s.runLeased(gctx) })
 	err = g.Wait()
 	for _, u := range s.units {
 		u.state.Set("stopped")
 	}
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
+	}
+	return err
+}
+
+// runLeased takes the leases of the service's units (lease.go), waiting
+// while another process holds one, and runs the units until ctx ends. When
+// a lease is lost, the units stop at once, without a last snapshot, and it
+// waits to take the leases again: the state is then restored and replayed
+// as at any start.
+func (s *Service) runLeased(ctx context.Context) error {
+	kv, ttl, err := natsconn.EnsureLeaseBucket(ctx, s.js, s.cfg.LeaseTTL, s.cfg.Snapshots.Replicas)
+	if err != nil {
+		return err
+	}
+	if ttl != s.cfg.LeaseTTL {
+		s.logger.Warn("the lease bucket keeps its own TTL, not detect-lease-ttl: delete it (nats kv del "+schemas.DetectLeaseBucket+") with every detect process stopped to change it",
+			slog.Duration("bucket_ttl", ttl), slog.Duration("detect_lease_ttl", s.cfg.LeaseTTL))
+	}
+	for {
+		ls := newLeaseSet(kv, ttl, s.cfg.Durable, s.units, s.logger, s.metrics)
+		if err := ls.acquire(ctx); err != nil {
+			return nil // ctx ended
+		}
+		s.leases.Store(ls)
+		s.unitsRunning.Store(true)
+		err := s.runUnits(ctx, ls)
+		s.unitsRunning.Store(false)
+		// Given back even when lost: this process no longer uses them.
+		ls.release()
+		if !errors.Is(err, errLeaseLost) {
+			return err
+		}
+		s.metrics.leaseLosses.Inc()
+		s.logger.Warn("detect stopped its units: a lease was lost; waiting to take the leases again", slog.Any("error", err))
+		for _, u := range s.units {
+			u.state.Set("lease lost; waiting to take it again")
+		}
+	}
+}
+
+// runUnits runs the units while ls is kept. Publishing alerts goes on for
+// shutdownTimeout after ctx ends, so that what was processed is published
+// and acknowledged; when a lease is lost, everything stops at once.
+func (s *Service) runUnits(ctx context.Context, ls *leaseSet) error {
+	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancelWrites) })
+	defer stopWrites()
+	rctx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+
+	// The leases are renewed until the units are done, the last
+	// snapshot written included.
+	kctx, stopKeep := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan error, 1)
+	go func() {
+		err := ls.keep(kctx)
+		if err != nil {
+			cancelRun(err)
+			cancelWrites()
+		}
+		kept <- err
+	}()
+	g, gctx := errgroup.WithContext(rctx)
+	g.Go(func() error { return s.start(gctx, wctx, g) })
+	err := g.Wait()
+	stopKeep()
+	if kerr := <-kept; kerr != nil {
+		return kerr
 	}
 	return err
 }
@@ -517,7 +604,21 @@ func (s *Service) detect(ctx, wctx context.Context, g *errgroup.Group, u *unit, 
 	u.state.SetReady()
 	u.logger.Info("detect started", slog.String("consumer", u.durable), slog.Int("detectors", len(u.dets)),
 		slog.Duration("max_hold", s.cfg.MaxHold), slog.Uint64("replayed_up_to_seq", r.last))
-	return l.run(ctx, in)
+	err = l.run(ctx, in)
+	if !s.leaseValid() {
+		// Hand back what was received and not processed, so that the
+		// unit's new owner gets it at once.
+		for {
+			select {
+			case d := <-in:
+				_ = d.msg.Nak()
+				continue
+			default:
+			}
+			break
+		}
+	}
+	return err
 }
 
 // resume is where the durable consumer stands at start.

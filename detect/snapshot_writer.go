@@ -122,6 +122,14 @@ func (w *snapshotWriter) write(wctx context.Context, job *snapshotJob) error {
 // is still being written. waiter, if not nil, receives the result of the
 // write.
 func (l *live) snapshot(force bool, waiter chan<- error) {
+	if l.snaps != nil && !l.s.leaseValid() {
+		// A process that lost its lease must not overwrite the state
+		// its successor restores and writes.
+		if waiter != nil {
+			waiter <- errLeaseLost
+		}
+		return
+	}
 	if l.snaps == nil {
 		if waiter != nil {
 			waiter <- nil

@@ -197,6 +197,11 @@ const (
 	RedeliverSubjectPrefix = "sessionmon.notify.redeliver."
 	// LockBucket is the key-value bucket of sessionmon's job locks.
 	LockBucket = "SESSIONMON_LOCKS"
+	// DetectLeaseBucket is the key-value bucket of the leases detect
+	// processes hold on what they own: key "<durable>" for a process that
+	// owns everything, "<durable>.p<N>" for partition N and
+	// "<durable>.sources" for the source role. Its TTL is the lease's.
+	DetectLeaseBucket = "SESSIONMON_DETECT_LEASES"
 	// DashboardSessionBucket is the key-value bucket of the dashboard's
 	// server-side sessions; its TTL is the absolute session timeout.
 	DashboardSessionBucket = "SESSIONMON_DASHBOARD_SESSIONS"

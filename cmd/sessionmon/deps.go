@@ -49,6 +49,7 @@ func newDetect(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, 
 	// worker keeps the replicas of a stream that exists.
 	sc.Alerts.Replicas = cfg.Stream.Replicas
 	sc.Snapshots.Replicas, sc.Snapshots.Interval = cfg.Stream.Replicas, cfg.Detect.SnapshotInterval
+	sc.LeaseTTL = cfg.Detect.LeaseTTL
 	svc, err := detect.NewService(js, sc, dc,
 		detect.WithLogger(logger), detect.WithMetrics(detect.NewMetrics(reg)),
 		detect.WithEngineOptions(detect.WithGeo(resolver)))

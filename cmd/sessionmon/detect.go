@@ -36,7 +36,11 @@ the last 24 hours). By default one process
 detects on every partition of the events stream; to spread the work, give
 each process a set with --detect-partitions (e.g. 0-7 and 8-15 of
 --event-partitions 16) and the source detectors to exactly one
-(--detect-source-detectors true, the others false).
+(--detect-source-detectors true, the others false). A process holds a
+lease (bucket SESSIONMON_DETECT_LEASES) on each partition it owns, and on
+the source role: a second process started for an owned partition waits
+(its /readyz says for what, and who holds it) and takes over once the
+holder stops or, if it dies, --detect-lease-ttl after its last renewal.
 
 With --input: run the detectors over a file of schema v1 events, offline: no
 NATS, no ClickHouse. Only the --input flag switches detect offline:
@@ -65,7 +69,7 @@ section of the config file (--config). The run trades memory for speed (the
 garbage collector runs at GOGC=800, the heap stays under 2 GiB); GOGC and
 GOMEMLIMIT in the environment override that.`,
 		options: join(sharedOptions, natsOptions, streamOptions, []string{"metrics-addr", "http-addr", "input", "output", "labels",
-			"detect-partitions", "detect-source-detectors", "detect-snapshot-interval"}, geoOptions, secretOptions),
+			"detect-partitions", "detect-source-detectors", "detect-snapshot-interval", "detect-lease-ttl"}, geoOptions, secretOptions),
 		run: runDetect,
 	}
 }

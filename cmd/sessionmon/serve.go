@@ -52,7 +52,7 @@ Later starts reuse the keys, so these files stay valid. Mint per-app
 credentials with 'sessionmon creds app NAME'. --nats-listen is loopback
 unless --nats-listen-tls-cert and --nats-listen-tls-key are set.`,
 		options: join(sharedOptions, natsOptions, streamOptions, []string{
-			"dlq-max-age", "detect-snapshot-interval", "metrics-addr", "http-addr", "pprof-addr", "intake-max-in-flight", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
+			"dlq-max-age", "detect-snapshot-interval", "detect-lease-ttl", "metrics-addr", "http-addr", "pprof-addr", "intake-max-in-flight", "demo", "demo-users", "demo-rate", "demo-duration", "demo-seed",
 		}, ingestOptions, geoOptions, dashboardOptions, secretOptions),
 		run: runServe,
 	}

@@ -270,6 +270,9 @@ type Detect struct {
 	// SnapshotInterval is how often a live detect process saves its
 	// detectors' state to NATS; 0 turns snapshots off.
 	SnapshotInterval time.Duration
+	// LeaseTTL is how long the lease of a live detect process on what it
+	// owns outlives its last renewal.
+	LeaseTTL time.Duration
 }
 
 // OwnedPartitions returns Partitions as detect-partitions takes them
@@ -372,7 +375,7 @@ func Default() Config {
 			AckWait:       60 * time.Second,
 		},
 		Geo:    Geo{DefaultAccuracyKM: 100},
-		Detect: Detect{SnapshotInterval: 5 * time.Minute},
+		Detect: Detect{SnapshotInterval: 5 * time.Minute, LeaseTTL: 15 * time.Second},
 		Bench:  Bench{Events: 1_000_000},
 		DLQ:    DLQ{MaxAge: 7 * 24 * time.Hour, Limit: 20},
 		Format: "table",
@@ -449,6 +452,9 @@ func (c *Config) Validate() error {
 	}
 	if d := c.Detect.SnapshotInterval; d < 0 || (d > 0 && d < time.Second) {
 		bad("detect-snapshot-interval", "must be 0 (off) or at least 1s (got %s)", d)
+	}
+	if d := c.Detect.LeaseTTL; d < time.Second || d > 10*time.Minute {
+		bad("detect-lease-ttl", "must be between 1s and 10m (got %s)", d)
 	}
 	if u, err := url.Parse(c.ClickHouseDSN); err != nil || !oneOf(u.Scheme, "clickhouse", "tcp", "http", "https") {
 		bad("clickhouse-dsn", "must be a clickhouse://host:port/database URL")

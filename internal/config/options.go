@@ -195,6 +195,7 @@ var Options = []Option{
 			return nil
 		},
 	},
+	dur("detect-lease-ttl", "detect_live.lease_ttl", "how long a detect process's lease on the partitions (or the source role) it owns outlives its last renewal (bucket SESSIONMON_DETECT_LEASES): a second process for the same partition waits, and takes over at most this long after the holder dies; the bucket keeps the TTL it was created with", func(c *Config) *time.Duration { return &c.Detect.LeaseTTL }),
 	dur("detect-snapshot-interval", "detect_live.snapshot_interval", "how often live detection saves its detectors' state to NATS (bucket SESSIONMON_DETECT_STATE), which a restart restores instead of replaying history; it is also saved at shutdown and after an erasure (0: off, every start replays at most 24 h)", func(c *Config) *time.Duration { return &c.Detect.SnapshotInterval }),
 
 	str("clickhouse-dsn", "clickhouse.dsn", "ClickHouse address, clickhouse://[user@]host:port/database (put the password in SESSIONMON_CLICKHOUSE_PASSWORD, not here)", func(c *Config) *string { return &c.ClickHouseDSN }),

@@ -272,6 +272,39 @@ func EnsureNotifyState(ctx context.Context, js jetstream.JetStream, replicas int
 	return kv, st, nil
 }
 
+// EnsureLeaseBucket opens detect's lease bucket, or creates it with ttl
+// (every lease's: the TTL belongs to the bucket) and replicas copies in a
+// cluster. It never changes a bucket that exists, so that every process
+// keeps its leases by the same TTL: it returns the bucket's TTL, which may
+// differ from ttl (delete the bucket, with every detect process stopped,
+// to change it).
+func EnsureLeaseBucket(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (jetstream.KeyValue, time.Duration, error) {
+	kv, err := js.KeyValue(ctx, schemas.DetectLeaseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      schemas.DetectLeaseBucket,
+			Description: "sessionmon detect: leases on the partitions and the source role",
+			TTL:         ttl,
+			History:     1,
+			Replicas:    max(replicas, 1),
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, schemas.DetectLeaseBucket)
+		}
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("lease bucket %s: %w", schemas.DetectLeaseBucket, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("lease bucket %s: %w", schemas.DetectLeaseBucket, err)
+	}
+	if st.TTL() <= 0 {
+		return nil, 0, fmt.Errorf("lease bucket %s has no TTL: delete it (nats kv del %s) with every detect process stopped", schemas.DetectLeaseBucket, schemas.DetectLeaseBucket)
+	}
+	return kv, st.TTL(), nil
+}
+
 // EnsureLockBucket creates the lock bucket, or updates it, with ttl (every
 // lock's: the TTL belongs to the bucket) and replicas copies in a cluster;
 // it never lowers the replicas the bucket has (see ReplicasFor).

@@ -204,6 +204,9 @@ func testScaleOut(t *testing.T, batched bool) {
 		return map[string]string{
 			"SESSIONMON_DETECT_PARTITIONS":       owned,
 			"SESSIONMON_DETECT_SOURCE_DETECTORS": fmt.Sprint(sources),
+			// The replacement of the killed process waits for its
+			// leases to expire.
+			"SESSIONMON_DETECT_LEASE_TTL": "3s",
 		}
 	}
 	ingest1 := c.start("ingest-1", nil, "ingest")
