@@ -106,10 +106,8 @@ type Handler struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedToken
-	// layout is the events stream's partition count, read at layoutAt.
-	layoutMu sync.Mutex
-	layout   int
-	layoutAt time.Time
+	// stream is the events stream's configuration: its partition count.
+	stream *natsconn.EventStreamCache
 }
 
 // partitionsTTL is how long the intake uses the partition count it read.
@@ -140,7 +138,7 @@ func New(js jetstream.JetStream, tokens *Tokens, cfg Config, logger *slog.Logger
 	return &Handler{
 		js: js, tokens: tokens, cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight),
 		logger: logger.With("component", "intake"), metrics: m, now: time.Now,
-		cache: make(map[string]cachedToken),
+		cache: make(map[string]cachedToken), stream: natsconn.NewEventStreamCache(js, partitionsTTL),
 	}, nil
 }
 
@@ -528,17 +526,15 @@ func packMessage(app string, p, n int, events []admitted) outMsg {
 }
 
 // partitions returns the events stream's partition count, read at most
-// every partitionsTTL.
+// every partitionsTTL (the last one read while it cannot be read again; 0
+// before).
 func (h *Handler) partitions(ctx context.Context) int {
-	h.layoutMu.Lock()
-	defer h.layoutMu.Unlock()
-	if time.Since(h.layoutAt) < partitionsTTL {
-		return h.layout
-	}
-	if n, err := natsconn.EventPartitions(ctx, h.js); err == nil {
-		h.layout, h.layoutAt = n, time.Now()
-	} else {
+	info, err := h.stream.Info(ctx)
+	if err != nil {
 		h.logger.Warn("intake: events stream layout", slog.Any("error", err))
 	}
-	return h.layout
+	if info == nil {
+		return 0
+	}
+	return natsconn.StreamPartitions(info)
 }

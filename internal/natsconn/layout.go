@@ -41,7 +41,7 @@ func ServeLayout(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &layoutResponder{ctx: ctx, nc: nc, js: js, log: logger.With("component", "layout")}
+	r := &layoutResponder{ctx: ctx, nc: nc, stream: NewEventStreamCache(js, layoutCacheTTL), log: logger.With("component", "layout")}
 	sub, err := nc.QueueSubscribe(schemas.LayoutSubject, LayoutQueue, r.answer)
 	if err != nil {
 		return nil, fmt.Errorf("serve layout: subscribe %s: %w", schemas.LayoutSubject, err)
@@ -64,15 +64,15 @@ func ServeLayout(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log
 // layoutResponder answers layout requests; NATS calls answer from one
 // goroutine per subscription.
 type layoutResponder struct {
-	ctx context.Context
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	log *slog.Logger
+	ctx    context.Context
+	nc     *nats.Conn
+	stream *EventStreamCache
+	log    *slog.Logger
 
-	mu      sync.Mutex
-	body    []byte    // the last answer
-	expires time.Time // when body must be read again
-	warned  bool      // the stream's message size was logged
+	mu     sync.Mutex
+	info   *jetstream.StreamInfo // what body was made from
+	body   []byte                // the last answer
+	warned bool                  // the stream's message size was logged
 }
 
 // MinBatchMsgSize is the smallest MaxMsgSize of the events stream that
@@ -106,21 +106,20 @@ func (r *layoutResponder) answer(m *nats.Msg) {
 	}
 }
 
-// layout returns the JSON answer, from the cache when it is fresh.
+// layout returns the JSON answer, made again when the cached stream
+// information changed.
 func (r *layoutResponder) layout() ([]byte, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if r.body != nil && now.Before(r.expires) {
-		return r.body, nil
-	}
 	ctx, cancel := context.WithTimeout(r.ctx, layoutLookupTimeout)
 	defer cancel()
-	stream, err := r.js.Stream(ctx, schemas.EventStream)
+	info, err := r.stream.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("layout: events stream %s: %w", schemas.EventStream, err)
+		return nil, fmt.Errorf("layout: %w", err)
 	}
-	info := stream.CachedInfo()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if info == r.info {
+		return r.body, nil
+	}
 	l := schemas.Layout{Partitions: StreamPartitions(info), Batch: []string{}}
 	if holdsBatches(info.Config.MaxMsgSize, r.nc.MaxPayload()) {
 		l.Batch = append(l.Batch, schemas.BatchVersion)
@@ -133,7 +132,7 @@ func (r *layoutResponder) layout() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layout: encode: %w", err)
 	}
-	r.body, r.expires = body, now.Add(layoutCacheTTL)
+	r.info, r.body = info, body
 	return body, nil
 }
 
