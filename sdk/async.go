@@ -32,23 +32,29 @@ func (c *Client) PublishAsync(ctx context.Context, ev *Event) error {
 		c.end(gen)
 		return err
 	}
-	return c.enqueueAccepted(ctx, gen, m)
+	m.gen = gen
+	return c.enqueueCounted(ctx, m)
 }
 
-// enqueueAccepted counts m (of generation gen, which begin opened) as
-// accepted and puts it in the buffer; if it is refused, it is uncounted
-// and gen ended.
-func (c *Client) enqueueAccepted(ctx context.Context, gen uint64, m *outMsg) error {
-	m.gen = gen
-	// Count before the push: the sender may resolve the event before the
+// enqueueCounted counts the events of m (one event, or a batch; each of a
+// generation begin opened) as accepted and puts m in the buffer; if it is
+// refused, they are uncounted and their generations ended.
+func (c *Client) enqueueCounted(ctx context.Context, m *outMsg) error {
+	n := max(len(m.events), 1)
+	// Count before the push: the sender may resolve the events before the
 	// push returns, and Stats must never show more resolved than accepted.
-	c.accepted.Add(1)
-	c.pending.Add(1)
+	c.accepted.Add(uint64(n))
+	c.pending.Add(int64(n))
 	if err := c.enqueue(ctx, m); err != nil {
-		c.pending.Add(-1)
-		c.accepted.Add(^uint64(0))
-		c.end(gen)
-		return fmt.Errorf("publish async event %s: %w", m.id, err)
+		c.pending.Add(-int64(n))
+		c.accepted.Add(-uint64(n))
+		if m.events == nil {
+			c.end(m.gen)
+		}
+		for _, e := range m.events {
+			c.end(e.gen)
+		}
+		return fmt.Errorf("publish async %s: %w", m.id, err)
 	}
 	return nil
 }

@@ -66,7 +66,8 @@ func (c *Client) PublishJSONAsync(ctx context.Context, data []byte) error {
 		c.end(gen)
 		return err
 	}
-	return c.enqueueAccepted(ctx, gen, m)
+	m.gen = gen
+	return c.enqueueCounted(ctx, m)
 }
 
 // PublishJSONBatchAsync publishes lines, already-pseudonymized events of
@@ -140,8 +141,8 @@ func (c *Client) pack(events []*outMsg, n int) [][]*outMsg {
 	return out
 }
 
-// enqueueUnit counts each event of m (one event, or a batch) as accepted
-// and puts m in the buffer; if it is refused, its events are uncounted.
+// enqueueUnit opens a generation for each event of m (one event, or a
+// batch) and enqueues it (enqueueCounted).
 func (c *Client) enqueueUnit(ctx context.Context, m *outMsg) error {
 	events := m.events
 	if events == nil {
@@ -157,17 +158,7 @@ func (c *Client) enqueueUnit(ctx context.Context, m *outMsg) error {
 		}
 		e.gen = gen
 	}
-	c.accepted.Add(uint64(len(events)))
-	c.pending.Add(int64(len(events)))
-	if err := c.enqueue(ctx, m); err != nil {
-		c.pending.Add(-int64(len(events)))
-		c.accepted.Add(-uint64(len(events)))
-		for _, e := range events {
-			c.end(e.gen)
-		}
-		return fmt.Errorf("publish async %s: %w", m.id, err)
-	}
-	return nil
+	return c.enqueueCounted(ctx, m)
 }
 
 // jsonMessage decodes data, checks it names the Client's app and makes its
