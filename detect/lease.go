@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,12 +36,29 @@ var errLeaseLost = errors.New("lease lost")
 // revision the key no longer has.
 const wrongLastSequence = 10071
 
-// leaseKey is the lease bucket's key of u.
-func leaseKey(durable string, u *unit) string {
-	if u.name == "" {
-		return durable
+// leaseKeys returns the lease bucket's keys a service with units must
+// hold, in the one order every process takes them in: "<durable>" for
+// everything, then the partitions by number, then the source role. A
+// service that runs everything also holds every partition of a stream of
+// count partitions and the source role, so that it and partitioned
+// processes never run at once either.
+func leaseKeys(durable string, count int, units []*unit) []string {
+	var keys []string
+	for _, u := range units {
+		if u.name != "" {
+			keys = append(keys, durable+"."+u.name)
+			continue
+		}
+		keys = append(keys, durable)
+		if count == 0 {
+			continue
+		}
+		for n := range count {
+			keys = append(keys, durable+".p"+strconv.Itoa(n))
+		}
+		keys = append(keys, durable+".sources")
 	}
-	return durable + "." + u.name
+	return keys
 }
 
 // leaseHolder is the value of a held lease: who holds it, for people
@@ -51,8 +69,8 @@ type leaseHolder struct {
 }
 
 // leaseSet is the leases of one run of a Service's units, taken in the
-// units' order (partitions by number, then the source role), so that two
-// processes asking for overlapping sets never each wait for the other.
+// order of leaseKeys, so that two processes asking for overlapping sets
+// never each wait for the other.
 type leaseSet struct {
 	kv      jetstream.KeyValue
 	ttl     time.Duration
@@ -71,16 +89,12 @@ type leaseSet struct {
 	until atomic.Pointer[time.Time]
 }
 
-func newLeaseSet(kv jetstream.KeyValue, ttl time.Duration, durable string, units []*unit, logger *slog.Logger, m *Metrics) *leaseSet {
+func newLeaseSet(kv jetstream.KeyValue, ttl time.Duration, keys []string, units []*unit, logger *slog.Logger, m *Metrics) *leaseSet {
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("%s pid %d", host, os.Getpid())
 	value, _ := json.Marshal(leaseHolder{Holder: holder, Since: time.Now().UTC()})
-	ls := &leaseSet{kv: kv, ttl: ttl, units: units, value: value, holder: holder, logger: logger, metrics: m,
+	return &leaseSet{kv: kv, ttl: ttl, keys: keys, units: units, value: value, holder: holder, logger: logger, metrics: m,
 		rev: map[string]uint64{}, deadline: map[string]time.Time{}}
-	for _, u := range units {
-		ls.keys = append(ls.keys, leaseKey(durable, u))
-	}
-	return ls
 }
 
 // valid reports whether every lease is held and will be for a while yet:
@@ -104,7 +118,7 @@ func (ls *leaseSet) acquire(ctx context.Context) error {
 	for {
 		ls.renew(ctx)
 		next := ""
-		for i, key := range ls.keys {
+		for _, key := range ls.keys {
 			if _, ok := ls.rev[key]; ok {
 				continue
 			}
@@ -127,7 +141,7 @@ func (ls *leaseSet) acquire(ctx context.Context) error {
 				holder = "nobody known (" + err.Error() + ")"
 			}
 			reason := fmt.Sprintf("waiting for the lease %s, held by %s (it expires %s after its holder stops renewing it)", key, holder, ls.ttl)
-			for _, u := range ls.units[i:] {
+			for _, u := range ls.units {
 				u.state.Set(reason)
 			}
 			if waitingFor != key {

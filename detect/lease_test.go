@@ -55,3 +55,18 @@ func TestLeaseHandedOverAtStop(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(e.Value()), "pid", "the lease names its holder")
 }
+
+// TestLeaseKeysOrder: every process takes its leases in one global order,
+// and a process that runs everything holds the partitions' leases too.
+func TestLeaseKeysOrder(t *testing.T) {
+	units := func(p Partitions) []*unit {
+		us, err := newUnits(ServiceConfig{Durable: "d", Partitions: p}, DefaultConfig(), nil)
+		require.NoError(t, err)
+		return us
+	}
+	yes, no := true, false
+	require.Equal(t, []string{"d", "d.p0", "d.p1", "d.p2", "d.sources"}, leaseKeys("d", 3, units(Partitions{Count: 3})))
+	require.Equal(t, []string{"d"}, leaseKeys("d", 0, units(Partitions{})))
+	require.Equal(t, []string{"d.p1", "d.p2", "d.sources"}, leaseKeys("d", 3, units(Partitions{Count: 3, Owned: []int{1, 2}, SourceDetectors: &yes})))
+	require.Equal(t, []string{"d.p0"}, leaseKeys("d", 3, units(Partitions{Count: 3, Owned: []int{0}, SourceDetectors: &no})))
+}

@@ -409,7 +409,8 @@ func (s *Service) runLeased(ctx context.Context) error {
 			slog.Duration("bucket_ttl", ttl), slog.Duration("detect_lease_ttl", s.cfg.LeaseTTL))
 	}
 	for {
-		ls := newLeaseSet(kv, ttl, s.cfg.Durable, s.units, s.logger, s.metrics)
+		keys := leaseKeys(s.cfg.Durable, s.cfg.Partitions.Count, s.units)
+		ls := newLeaseSet(kv, ttl, keys, s.units, s.logger, s.metrics)
 		if err := ls.acquire(ctx); err != nil {
 			return nil // ctx ended
 		}
