@@ -2,11 +2,14 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/internal/natsconn"
@@ -69,4 +72,24 @@ func TestLeaseKeysOrder(t *testing.T) {
 	require.Equal(t, []string{"d"}, leaseKeys("d", 0, units(Partitions{})))
 	require.Equal(t, []string{"d.p1", "d.p2", "d.sources"}, leaseKeys("d", 3, units(Partitions{Count: 3, Owned: []int{1, 2}, SourceDetectors: &yes})))
 	require.Equal(t, []string{"d.p0"}, leaseKeys("d", 3, units(Partitions{Count: 3, Owned: []int{0}, SourceDetectors: &no})))
+}
+
+// TestTransientNATS: what a NATS cluster gets over by itself restarts the
+// units; anything else still ends the service.
+func TestTransientNATS(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("detect: list consumers of %s: %w", schemas.EventStream, context.DeadlineExceeded),
+		fmt.Errorf("lease: %w", jetstream.ErrNoStreamResponse),
+		fmt.Errorf("pull: %w", nats.ErrNoResponders),
+		&jetstream.APIError{Code: 503, ErrorCode: 10023, Description: "insufficient resources"},
+	} {
+		require.True(t, transientNATS(err), "%v", err)
+	}
+	for _, err := range []error{
+		errors.New("detect: event-partitions is 8 but stream SESSIONMON_EVENTS has 16 partitions"),
+		fmt.Errorf("detect consumer: %w", jetstream.ErrConsumerNotFound),
+		&jetstream.APIError{Code: 400, ErrorCode: 10071, Description: "wrong last sequence"},
+	} {
+		require.False(t, transientNATS(err), "%v", err)
+	}
 }

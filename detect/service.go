@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/logging"
 	"github.com/sessionmon/sessionmon/internal/natsconn"
 	"github.com/sessionmon/sessionmon/schemas"
@@ -399,10 +401,32 @@ func (s *Service) Run(ctx context.Context) error {
 // a lease is lost, the units stop at once, without a last snapshot, and it
 // waits to take the leases again: the state is then restored and replayed
 // as at any start.
+//
+// A NATS error that passes by itself (a timeout, a stream leader election
+// in a cluster) stops the units too: they start again after a backoff,
+// rather than the process exiting.
 func (s *Service) runLeased(ctx context.Context) error {
-	kv, ttl, err := natsconn.EnsureLeaseBucket(ctx, s.js, s.cfg.LeaseTTL, s.cfg.Snapshots.Replicas)
-	if err != nil {
-		return err
+	retry := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
+	var (
+		kv  jetstream.KeyValue
+		ttl time.Duration
+	)
+	for {
+		var err error
+		kv, ttl, err = natsconn.EnsureLeaseBucket(ctx, s.js, s.cfg.LeaseTTL, s.cfg.Snapshots.Replicas)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !transientNATS(err) {
+			return err
+		}
+		s.logger.Warn("detect lease bucket unavailable; retrying", slog.Any("error", err))
+		if !retry.Wait(ctx) {
+			return nil
+		}
 	}
 	if ttl != s.cfg.LeaseTTL {
 		s.logger.Warn("the lease bucket keeps its own TTL, not detect-lease-ttl: delete it (nats kv del "+schemas.DetectLeaseBucket+") with every detect process stopped to change it",
@@ -416,19 +440,49 @@ func (s *Service) runLeased(ctx context.Context) error {
 		}
 		s.leases.Store(ls)
 		s.unitsRunning.Store(true)
+		started := time.Now()
 		err := s.runUnits(ctx, ls)
 		s.unitsRunning.Store(false)
 		// Given back even when lost: this process no longer uses them.
 		ls.release()
-		if !errors.Is(err, errLeaseLost) {
+		switch {
+		case ctx.Err() != nil:
+			return err
+		case errors.Is(err, errLeaseLost):
+			s.metrics.leaseLosses.Inc()
+			s.logger.Warn("detect stopped its units: a lease was lost; waiting to take the leases again", slog.Any("error", err))
+			for _, u := range s.units {
+				u.state.Set("lease lost; waiting to take it again")
+			}
+		case transientNATS(err):
+			if time.Since(started) > time.Minute {
+				retry.Reset()
+			}
+			s.logger.Warn("detect stopped its units after a NATS error; starting them again", slog.Any("error", err))
+			for _, u := range s.units {
+				u.state.Set("restarting after a NATS error: " + err.Error())
+			}
+			if !retry.Wait(ctx) {
+				return nil
+			}
+		default:
 			return err
 		}
-		s.metrics.leaseLosses.Inc()
-		s.logger.Warn("detect stopped its units: a lease was lost; waiting to take the leases again", slog.Any("error", err))
-		for _, u := range s.units {
-			u.state.Set("lease lost; waiting to take it again")
-		}
 	}
+}
+
+// transientNATS reports whether err is one NATS gets over by itself: a
+// request timed out or found no responder, a stream had no leader for a
+// moment, a pull missed its heartbeats, the server was short of resources.
+func transientNATS(err error) bool {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrNoHeartbeat),
+		errors.Is(err, jetstream.ErrMsgIteratorClosed):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
 // runUnits runs the units while ls is kept. Publishing alerts goes on for

@@ -182,6 +182,9 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 // Each pull asks for what the batch still lacks and at most pullBytes, so
 // that a backlog of batched messages never overruns the connection.
 func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- *batch) error {
+	// Failed pulls (no responders while a stream elects a leader, missed
+	// heartbeats) are retried with backoff, not in a tight loop.
+	retry := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	for {
 		b := newBatch(s.cfg.BatchSize)
 		var deadline time.Time
@@ -196,22 +199,29 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 				}
 			}
 			fetched, err := cons.Fetch(s.cfg.BatchSize-b.events(), jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(pullBytes))
+			if err == nil {
+				for msg := range fetched.Messages() {
+					s.add(b, msg)
+				}
+				if err = fetched.Error(); errors.Is(err, nats.ErrTimeout) {
+					err = nil
+				}
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				s.logger.Warn("pull events", slog.Any("error", err))
-				if !backoff.Sleep(ctx, s.cfg.RetryMin) {
+				s.logger.Warn("pull events", slog.Any("error", err), slog.Duration("retry_in", retry.Next()))
+				if b.len() == 0 && !retry.Wait(ctx) {
 					return ctx.Err()
+				}
+				if b.len() > 0 {
+					// Write what was pulled; the next batch retries.
+					break
 				}
 				continue
 			}
-			for msg := range fetched.Messages() {
-				s.add(b, msg)
-			}
-			if err := fetched.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-				s.logger.Warn("pull events", slog.Any("error", err))
-			}
+			retry.Reset()
 			if b.len() > 0 && deadline.IsZero() {
 				deadline = b.started.Add(s.cfg.BatchAge)
 			}

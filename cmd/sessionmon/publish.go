@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sessionmon/sessionmon/internal/natsconn"
@@ -55,9 +56,12 @@ func runPublish(ctx context.Context, e *env) error {
 	defer nc.Close()
 	// The SDK batches once someone tells it the events stream's layout:
 	// sessionmon's ingest workers do, and so does this command while it
-	// runs, when its credentials may read the stream.
-	if js, err := jetstream.New(nc); err == nil {
-		_, err := natsconn.EventPartitions(ctx, js)
+	// runs, when its credentials may read the stream (an app's may not:
+	// it asks the workers first).
+	if js, err := jetstream.New(nc); err == nil && !layoutAnswered(ctx, nc) {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := natsconn.EventPartitions(lctx, js)
+		cancel()
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
 			// Every publish would wait for a stream that is not there.
@@ -85,4 +89,13 @@ func runPublish(ctx context.Context, e *env) error {
 		return fmt.Errorf("%d of %d lines rejected", n.Rejected, n.Lines)
 	}
 	return nil
+}
+
+// layoutAnswered reports whether a layout responder (an ingest worker)
+// answers on nc within a second.
+func layoutAnswered(ctx context.Context, nc *nats.Conn) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := nc.RequestWithContext(ctx, schemas.LayoutSubject, nil)
+	return err == nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -48,6 +49,7 @@ const progressEvery = 2 * time.Second
 func (a *Publisher) Publish(ctx context.Context, in io.Reader, errOut io.Writer) (Counts, error) {
 	var n Counts
 	r := bufio.NewReaderSize(in, maxLine)
+	stream := isStream(in)
 	start, lastReport := time.Now(), time.Now()
 	block := make([]pendingLine, 0, blockLines)
 	for lineNo := 1; ; lineNo++ {
@@ -67,11 +69,19 @@ func (a *Publisher) Publish(ctx context.Context, in io.Reader, errOut io.Writer)
 			// ReadSlice's buffer is reused for the next line.
 			block = append(block, pendingLine{no: lineNo, data: bytes.Clone(line)})
 		}
-		if len(block) == blockLines || (err != nil && len(block) > 0) {
+		// From a pipe, what has arrived goes out before the next read
+		// waits for more.
+		waiting := stream && r.Buffered() == 0
+		if len(block) == blockLines || (err != nil || waiting) && len(block) > 0 {
 			if perr := a.addBlock(ctx, block, errOut, &n); perr != nil {
 				return a.finish(ctx, n, errOut, perr)
 			}
 			block = block[:0]
+			if waiting {
+				if perr := a.flushAll(ctx, errOut, &n); perr != nil {
+					return a.finish(ctx, n, errOut, perr)
+				}
+			}
 		}
 		if time.Since(lastReport) >= progressEvery {
 			lastReport = time.Now()
@@ -84,6 +94,17 @@ func (a *Publisher) Publish(ctx context.Context, in io.Reader, errOut io.Writer)
 			return a.finish(ctx, n, errOut, fmt.Errorf("read events: %w", err))
 		}
 	}
+}
+
+// isStream reports whether in is a pipe, a terminal or a socket rather
+// than a regular file: lines then arrive over time.
+func isStream(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && !fi.Mode().IsRegular()
 }
 
 // finish publishes the lines still held and settles.
