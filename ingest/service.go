@@ -183,8 +183,9 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 // that a backlog of batched messages never overruns the connection.
 func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- *batch) error {
 	// Failed pulls (no responders while a stream elects a leader, missed
-	// heartbeats) are retried with backoff, not in a tight loop.
-	retry := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
+	// heartbeats) are retried with backoff, not in a tight loop, and at
+	// least every pullRetryMax, so that ingest resumes soon after NATS.
+	retry := backoff.Backoff{Min: s.cfg.RetryMin, Max: min(s.cfg.RetryMax, pullRetryMax)}
 	for {
 		b := newBatch(s.cfg.BatchSize)
 		var deadline time.Time
@@ -247,8 +248,9 @@ const writers = 2
 // minPullWait is the shortest wait worth another pull before a batch is
 // written.
 const (
-	pullBytes   = 16 << 20
-	minPullWait = 5 * time.Millisecond
+	pullBytes    = 16 << 20
+	minPullWait  = 5 * time.Millisecond
+	pullRetryMax = time.Second
 )
 
 // watchConsumer keeps the consumer's backlog metrics current.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sessionmon/sessionmon/internal/chstore"
@@ -69,11 +71,25 @@ func erase(ctx context.Context, store *chstore.Store, subject string, timeout ti
 	if eraseErr != nil {
 		errs = append(errs, fmt.Errorf("erase subject: %w", eraseErr))
 	}
+	// On a cluster, every replica is asked too: the Distributed tables
+	// read one replica of each shard.
+	onReplicas, err := store.SubjectRowsOnReplicas(ctx, subject)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("erase subject: not checked on every replica: %w", err))
+	}
 	for i, t := range SubjectTables {
 		r := chstore.DeletionLogRow{
 			ID: fmt.Sprintf("%s-%03d", job, i+1), Job: job, Policy: "erasure request", DataSet: t,
 			Action: ActionEraseSubject, Target: target, RowsBefore: before[t], RowsAfter: after[t],
 			Started: started, Finished: finished, Outcome: chstore.OutcomeOK,
+		}
+		left := replicasLeft(onReplicas[t])
+		for _, n := range onReplicas[t] {
+			r.RowsAfter = max(r.RowsAfter, n)
+		}
+		if left != "" && after[t] == 0 {
+			r.Outcome, r.Error = chstore.OutcomeFailed, "rows left on "+left
+			errs = append(errs, fmt.Errorf("erase subject: rows left in %s on %s", t, left))
 		}
 		if after[t] != 0 {
 			r.Outcome, r.Error = chstore.OutcomeFailed, fmt.Sprintf("%d rows left", after[t])
@@ -89,6 +105,17 @@ func erase(ctx context.Context, store *chstore.Store, subject string, timeout ti
 		errs = append(errs, err)
 	}
 	return before, errors.Join(errs...)
+}
+
+// replicasLeft names the servers that still hold rows, with how many
+// ("" for none), in a stable order.
+func replicasLeft(byServer map[string]uint64) string {
+	var parts []string
+	for addr, n := range byServer {
+		parts = append(parts, fmt.Sprintf("clickhouse %s (%d rows)", addr, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // SubjectTables are the tables an erasure deletes from, in the order

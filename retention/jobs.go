@@ -215,7 +215,7 @@ func Run(ctx context.Context, store *chstore.Store, cfg Config, now time.Time, d
 			f := h.filter(chstore.RowFilter{Table: table, From: p.Start, Before: p.End})
 			if d.holdsNone(ctx, f) {
 				step(Step{DataSet: ds, Action: chstore.ActionDropPartition, Policy: policy, Target: p.ID, RowsBefore: p.Rows},
-					func() (uint64, error) { return dropPartition(ctx, store, table, p.ID) })
+					func() (uint64, error) { return dropPartition(ctx, store, table, p.ID, d.timeout) })
 				continue
 			}
 			d.deleteRows(ctx, ds, policy, f)
@@ -384,7 +384,10 @@ func (d deleter) deleteRows(ctx context.Context, ds, policy string, f chstore.Ro
 		})
 }
 
-func dropPartition(ctx context.Context, store *chstore.Store, table, id string) (uint64, error) {
+// dropPartition drops partition id of table and returns the rows left of
+// it: on a cluster, on the server that holds the most, once every replica
+// has dropped it or timeout has passed.
+func dropPartition(ctx context.Context, store *chstore.Store, table, id string, timeout time.Duration) (uint64, error) {
 	if err := store.DropPartition(ctx, table, id); err != nil {
 		return 0, err
 	}
@@ -392,12 +395,39 @@ func dropPartition(ctx context.Context, store *chstore.Store, table, id string) 
 	if err != nil {
 		return 0, err
 	}
+	var left uint64
 	for _, p := range parts {
 		if p.ID == id {
-			return p.Rows, nil
+			left = p.Rows
 		}
 	}
-	return 0, nil
+	if store.Cluster() == "" || left > 0 {
+		return left, nil
+	}
+	// The shards dropped it; the other replicas follow from the
+	// replication log.
+	deadline := time.Now().Add(timeout)
+	for {
+		onReplicas, err := store.PartitionRowsOnReplicas(ctx, table, id)
+		for _, n := range onReplicas {
+			left = max(left, n)
+		}
+		if err == nil && left == 0 {
+			return 0, nil
+		}
+		if !time.Now().Before(deadline) {
+			if err != nil {
+				return left, err
+			}
+			return left, fmt.Errorf("drop partition %s of %s: rows left on %d of the cluster's servers after %s", id, table, len(onReplicas), timeout)
+		}
+		left = 0
+		select {
+		case <-ctx.Done():
+			return left, ctx.Err()
+		case <-time.After(mutationPoll):
+		}
+	}
 }
 
 func logRow(id, job string, st Step, started, finished time.Time) chstore.DeletionLogRow {

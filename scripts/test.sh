@@ -4,7 +4,8 @@
 # the distribution's packages if missing, starts a throw-away ClickHouse
 # server for the tests, then runs go vet, gofmt, scripts/security.sh
 # (staticcheck, govulncheck), the long integration tests, the race-enabled
-# test suite and every fuzz target for FUZZTIME. .ci/run calls this script.
+# test suite, the cluster test (scripts/cluster-test.sh) and every fuzz
+# target for FUZZTIME. .ci/run calls this script.
 #
 #   scripts/test.sh [go test flags...]     e.g. scripts/test.sh -run TestIngest ./ingest/
 set -euo pipefail
@@ -82,6 +83,16 @@ echo "==> go test -race -short ./... (every other test)"
 # One package at a time here too: the pipeline tests (serve with demo
 # traffic) starve on two cores shared with eight race-instrumented packages.
 go test -race -count=1 -short -p 1 -timeout 20m ./...
+
+# Scale-out on real clusters: three NATS nodes, ZooKeeper and four
+# ClickHouse servers (two shards of two replicas), with a NATS node, a
+# ClickHouse replica and a detect process killed under load
+# (scripts/cluster-test.sh, here with 45 s of traffic; CLUSTER_TEST=0 skips
+# it).
+if [ "${CLUSTER_TEST:-1}" != 0 ]; then
+  echo "==> cluster test (scripts/cluster-test.sh)"
+  CLUSTER_SECONDS="${CLUSTER_SECONDS:-45}" bash scripts/cluster-test.sh
+fi
 
 # Every fuzz target at the trust boundaries, each for a bounded time
 # (FUZZTIME=0 skips them). A crash writes its input to the package's

@@ -186,11 +186,17 @@ func (d templateData) Alter(table string) (string, error) {
 
 // AddColumn renders the statements that add a column (def: "name Type
 // [AFTER other]") to table, each ending in ";": one ALTER in single-node
-// mode; with a cluster, one ON CLUSTER for the local table of a sharded
-// table and one for its Distributed table (which must list the column to
-// read it), or one for a table replicated everywhere. ClickHouse 18.16 has
-// no ADD COLUMN IF NOT EXISTS: the column existing already (a migration
-// applied in part) is tolerated by Migrate.
+// mode; with a cluster, one ALTER ON CLUSTER for a table replicated
+// everywhere, and for a sharded table one ALTER ON CLUSTER of its local
+// table followed by the re-creation of its Distributed table, which must
+// list the column to read it. ClickHouse 18.16 refuses ALTER ... ON
+// CLUSTER on a Distributed table over shards with internal_replication
+// (code 371), so the Distributed table is dropped and created again ON
+// CLUSTER from the local table's new columns, on every release alike: it
+// holds no data (inserts through it are synchronous), and reads and
+// inserts naming it fail only while the two statements run. ClickHouse
+// 18.16 has no ADD COLUMN IF NOT EXISTS: the column existing already (a
+// migration applied in part) is tolerated by Migrate.
 func (d templateData) AddColumn(table, def string) (string, error) {
 	alter, err := d.Alter(table)
 	if err != nil {
@@ -202,9 +208,11 @@ func (d templateData) AddColumn(table, def string) (string, error) {
 	}
 	out := "ALTER TABLE " + alter + " ADD COLUMN " + def + ";"
 	if d.Cluster != "" && shardKeys[table] != "" {
-		// The Distributed table has no AFTER ordering to keep.
-		name, _, _ := strings.Cut(def, " AFTER ")
-		out += "\nALTER TABLE " + d.Database + "." + table + d.OnCluster() + " ADD COLUMN " + name + ";"
+		create, err := d.Distribute(table)
+		if err != nil {
+			return "", err
+		}
+		out += "\nDROP TABLE IF EXISTS " + d.Database + "." + table + d.OnCluster() + ";" + create
 	}
 	return out, nil
 }

@@ -89,6 +89,18 @@ func TestClusterTemplateHelpers(t *testing.T) {
 			want: []string{"CREATE TABLE IF NOT EXISTS sm.legal_holds ON CLUSTER c1 (x UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/sm/legal_holds', '{shard}-{replica}') ORDER BY x"}},
 		{name: "cluster/alter of a sharded table", data: cluster, src: "ALTER TABLE {{.Alter \"alerts\"}} MODIFY TTL time + INTERVAL 1 DAY",
 			want: []string{"ALTER TABLE sm.alerts_local ON CLUSTER c1 MODIFY TTL time + INTERVAL 1 DAY"}},
+		// ClickHouse 18.16 refuses ALTER ... ON CLUSTER on a Distributed table
+		// over replicated shards: it is created again instead.
+		{name: "cluster/add column to a sharded table", data: cluster, src: "{{.AddColumn \"alerts\" \"y String AFTER x\"}}",
+			want: []string{
+				"ALTER TABLE sm.alerts_local ON CLUSTER c1 ADD COLUMN y String AFTER x",
+				"DROP TABLE IF EXISTS sm.alerts ON CLUSTER c1",
+				"CREATE TABLE IF NOT EXISTS sm.alerts ON CLUSTER c1 AS sm.alerts_local\nENGINE = Distributed(c1, sm, alerts_local, cityHash64(subject))",
+			}},
+		{name: "cluster/add column to a table replicated everywhere", data: cluster, src: "{{.AddColumn \"erasure_requests\" \"y String AFTER x\"}}",
+			want: []string{"ALTER TABLE sm.erasure_requests ON CLUSTER c1 ADD COLUMN y String AFTER x"}},
+		{name: "single/add column", data: single, src: "{{.AddColumn \"alerts\" \"y String AFTER x\"}}",
+			want: []string{"ALTER TABLE sm.alerts ADD COLUMN y String AFTER x"}},
 		{name: "single/alter", data: single, src: "ALTER TABLE {{.Alter \"alerts\"}} REMOVE TTL", want: []string{"ALTER TABLE sm.alerts REMOVE TTL"}},
 		{name: "unknown table fails in single mode too", data: single, src: "CREATE TABLE {{.Create \"sessions\"}} (x UInt8) ENGINE = Memory",
 			wantErr: `table "sessions": add it to shardKeys or replicatedTables`},
@@ -153,4 +165,30 @@ func TestCheckCluster(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalidArgument, bad)
 		require.ErrorContains(t, err, "cluster name")
 	}
+}
+
+// TestNoDistributedAlter: no cluster migration ALTERs a Distributed table
+// ON CLUSTER, which ClickHouse 18.16 refuses when the shards have
+// internal_replication (code 371).
+func TestNoDistributedAlter(t *testing.T) {
+	t.Parallel()
+	for _, v := range ddlVariants {
+		ddl := renderDDL(t, "c1", v)
+		for table := range shardKeys {
+			require.NotContains(t, ddl, "ALTER TABLE sessionmon."+table+" ON CLUSTER", v.file)
+		}
+	}
+}
+
+// TestCurrentStatusQueryOnCluster: on a cluster the ids of alerts (sharded
+// by subject) reach alert_status (sharded by alert id) through GLOBAL IN,
+// which servers accept without distributed_product_mode; on a single node
+// the query is a plain IN.
+func TestCurrentStatusQueryOnCluster(t *testing.T) {
+	t.Parallel()
+	single := &Store{db: "sm"}
+	cluster := &Store{db: "sm", cluster: "c1"}
+	require.Contains(t, single.currentStatusQuery("SELECT id FROM sm.alerts"), "WHERE alert_id IN (SELECT id FROM sm.alerts) GROUP BY alert_id")
+	require.NotContains(t, single.currentStatusQuery("SELECT id FROM sm.alerts"), "GLOBAL")
+	require.Contains(t, cluster.currentStatusQuery("SELECT id FROM sm.alerts"), "WHERE alert_id GLOBAL IN (SELECT id FROM sm.alerts) GROUP BY alert_id")
 }

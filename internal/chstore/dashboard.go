@@ -227,9 +227,20 @@ func timeRange(from, to time.Time) (string, []any) {
 // changes has no row; ANY LEFT JOIN then gives it "" (open). Duplicated
 // changes (the same id) cannot change argMax, so no FINAL; the IN set lets
 // ClickHouse read only the index ranges of those alerts.
-func currentStatusQuery(db, ids string) string {
+//
+// On a cluster, alert_status and alerts are Distributed tables sharded by
+// different keys: the set is built once, on the server that runs the
+// query, and sent to every shard (GLOBAL IN), since each shard's own
+// alerts hold other alerts' ids, and a shard may not query the cluster
+// again (distributed_product_mode deny, the default). The join needs no
+// GLOBAL: both of its sides are subqueries, so it runs on that server.
+func (s *Store) currentStatusQuery(ids string) string {
+	in := " IN ("
+	if s.cluster != "" {
+		in = " GLOBAL IN ("
+	}
 	return "SELECT alert_id, argMax(status, (time_ms, id)) AS cur_status, argMax(actor, (time_ms, id)) AS cur_actor," +
-		" max(time_ms) AS cur_time_ms FROM " + db + ".alert_status WHERE alert_id IN (" + ids + ") GROUP BY alert_id"
+		" max(time_ms) AS cur_time_ms FROM " + s.db + ".alert_status WHERE alert_id" + in + ids + ") GROUP BY alert_id"
 }
 
 // buckets returns one bucket of width step per step from from (truncated to

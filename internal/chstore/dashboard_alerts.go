@@ -108,7 +108,7 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) (AlertPage, error) {
 func (s *Store) alertViews(ctx context.Context, where string, args []any, statusWhere string, statusArgs []any, limit int) ([]AlertView, error) {
 	q := "SELECT alert_id, time_ms, cur_status, cur_actor, cur_time_ms" +
 		" FROM (SELECT id AS alert_id, time_ms FROM " + s.db + ".alerts " + where + " LIMIT 1 BY time_ms, id)" +
-		" ANY LEFT JOIN (" + currentStatusQuery(s.db, "SELECT id FROM "+s.db+".alerts "+where) + ") USING alert_id"
+		" ANY LEFT JOIN (" + s.currentStatusQuery("SELECT id FROM "+s.db+".alerts "+where) + ") USING alert_id"
 	qargs := append(slices.Clone(args), args...)
 	if statusWhere != "" {
 		q += " WHERE " + statusWhere

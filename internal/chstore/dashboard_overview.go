@@ -88,7 +88,7 @@ func (s *Store) overviewAlerts(ctx context.Context, o *Overview) error {
 	rows, err := s.conn.Query(ctx, "SELECT intDiv(time_ms, 3600000) AS h, severity, detector, count(),"+
 		" countIf(cur_status IN ('', 'open')), countIf(suppressed_by != '')"+
 		" FROM (SELECT id AS alert_id, time_ms, severity, detector, suppressed_by FROM "+s.db+".alerts WHERE "+where+" LIMIT 1 BY time_ms, id)"+
-		" ANY LEFT JOIN ("+currentStatusQuery(s.db, "SELECT id FROM "+s.db+".alerts WHERE "+where)+") USING alert_id"+
+		" ANY LEFT JOIN ("+s.currentStatusQuery("SELECT id FROM "+s.db+".alerts WHERE "+where)+") USING alert_id"+
 		" GROUP BY h, severity, detector", append(slices.Clone(args), args...)...)
 	if err != nil {
 		return fmt.Errorf("alerts: %w", err)

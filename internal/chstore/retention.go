@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sessionmon/sessionmon/schemas"
 )
@@ -314,10 +317,37 @@ func (s *Store) waitMutations(ctx context.Context, table string, poll, timeout t
 }
 
 func (s *Store) pendingMutations(ctx context.Context, table string) ([]string, error) {
-	// On a cluster, the mutations of one replica of every shard: a
-	// mutation is done when it is done on every shard.
-	rows, err := s.conn.Query(ctx, "SELECT mutation_id FROM "+s.systemTable(table, "mutations")+" WHERE database = ? AND table = ? AND is_done = 0 ORDER BY mutation_id",
-		s.db, s.storageTable(table))
+	if s.cluster == "" {
+		return pendingOn(ctx, s.conn, s.db, table, "")
+	}
+	// On a cluster, the mutations of every replica of every shard: a
+	// mutation is done when each has applied it. A server that cannot
+	// be asked may not have yet: it counts as pending.
+	addrs, err := s.clusterNodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wait for mutations of %s: %w", table, err)
+	}
+	ids := []string{}
+	for _, addr := range addrs {
+		conn, err := s.replica(ctx, addr)
+		if err == nil {
+			var pending []string
+			if pending, err = pendingOn(ctx, conn, s.db, s.storageTable(table), addr+" "); err == nil {
+				ids = append(ids, pending...)
+				continue
+			}
+			s.dropReplica(addr)
+		}
+		s.logger.Warn("mutations of a clickhouse server unknown", slog.String("server", addr), slog.Any("error", err))
+		ids = append(ids, addr+" (unreachable)")
+	}
+	return ids, nil
+}
+
+// pendingOn returns the ids of the mutations of db.table that the server
+// of conn has not done, each after prefix.
+func pendingOn(ctx context.Context, conn driver.Conn, db, table, prefix string) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT mutation_id FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0 ORDER BY mutation_id", db, table)
 	if err != nil {
 		return nil, fmt.Errorf("wait for mutations of %s: %w", table, err)
 	}
@@ -328,7 +358,7 @@ func (s *Store) pendingMutations(ctx context.Context, table string) ([]string, e
 		if err := rows.Scan(&id); err != nil {
 			return nil, fmt.Errorf("wait for mutations of %s: scan: %w", table, err)
 		}
-		ids = append(ids, id)
+		ids = append(ids, prefix+id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("wait for mutations of %s: %w", table, err)

@@ -56,6 +56,11 @@ type Store struct {
 	// insertSettings are the settings every insert sends, decided from
 	// what the server knows at the first successful look (insertContext).
 	insertSettings atomic.Pointer[clickhouse.Settings]
+
+	// dialOpts are the connection's options, for the connections to each
+	// server of the cluster (replicas.go), which replicas holds.
+	dialOpts *clickhouse.Options
+	replicas replicaConns
 }
 
 // Option configures a Store.
@@ -124,6 +129,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		}
 		o.Settings["insert_distributed_sync"] = 1
 	}
+	dial := *o
+	s.dialOpts = &dial
 	conn, err := clickhouse.Open(o)
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %v: %w", o.Addr, err)
@@ -148,7 +155,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connection pool. Calls in flight fail.
 func (s *Store) Close() error {
-	if err := s.conn.Close(); err != nil {
+	if err := errors.Join(s.conn.Close(), s.closeReplicas()); err != nil {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
 	return nil

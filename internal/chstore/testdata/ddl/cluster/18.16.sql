@@ -218,27 +218,41 @@ SETTINGS index_granularity = 8192;
 
 -- 008_alerts_ttl skipped: needs clickhouse 19.6.0
 
--- 009_client_network checksum 536a161073faa6c6f02a44e591d30f38e24a89b1298d996c971106beb36be529
+-- 009_client_network checksum 4e382f3bced0e5a048a0ee92c81bb57d0432ef363ac65ed9cae5f40ba727a7d9
 ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String AFTER client_asn;
-ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_as_org String;
+DROP TABLE IF EXISTS sessionmon.events ON CLUSTER sessionmon_cluster;
+CREATE TABLE IF NOT EXISTS sessionmon.events ON CLUSTER sessionmon_cluster AS sessionmon.events_local
+ENGINE = Distributed(sessionmon_cluster, sessionmon, events_local, cityHash64(subject));
 ALTER TABLE sessionmon.events_local ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String) AFTER geo_source;
-ALTER TABLE sessionmon.events ON CLUSTER sessionmon_cluster ADD COLUMN client_anonymity Array(String);
+DROP TABLE IF EXISTS sessionmon.events ON CLUSTER sessionmon_cluster;
+CREATE TABLE IF NOT EXISTS sessionmon.events ON CLUSTER sessionmon_cluster AS sessionmon.events_local
+ENGINE = Distributed(sessionmon_cluster, sessionmon, events_local, cityHash64(subject));
 
 -- 010_erasure_proof checksum 1467dc8bf2555cd4b342a5160abb9b661e604ef4fc64916de8081b18e36359bc
 ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN subject_hash String AFTER subject;
 ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN streams Array(String) AFTER rows_deleted;
 ALTER TABLE sessionmon.erasure_requests ON CLUSTER sessionmon_cluster ADD COLUMN streams_purged Array(UInt64) AFTER streams;
 
--- 011_alert_rule checksum b4a98bed6c43217cf31f6ea33779535c5ea3c23917426d90ca4b185899a660b7
+-- 011_alert_rule checksum 145d56cacfd847c16886e5b4f28225702a39d7e8fe5ece9196e133fcae6de35c
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN technique String AFTER detector;
-ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN technique String;
+DROP TABLE IF EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster;
+CREATE TABLE IF NOT EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster AS sessionmon.alerts_local
+ENGINE = Distributed(sessionmon_cluster, sessionmon, alerts_local, cityHash64(subject));
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN rule_version UInt32 AFTER technique;
-ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN rule_version UInt32;
+DROP TABLE IF EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster;
+CREATE TABLE IF NOT EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster AS sessionmon.alerts_local
+ENGINE = Distributed(sessionmon_cluster, sessionmon, alerts_local, cityHash64(subject));
 
--- 012_alert_suppression checksum d71543b3063f3ef8ddc415274431ad1f3f4c9cdb93bb6f0e453e70c60fcf60a7
+-- 012_alert_suppression checksum 0a0e3f4ecf2ec6b5bacaa51f2f69c322e06dbf123f0033dcd971894a2eef615f
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN suppressed_by String DEFAULT '' AFTER rule_version;
-ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN suppressed_by String DEFAULT '';
+DROP TABLE IF EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster;
+CREATE TABLE IF NOT EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster AS sessionmon.alerts_local
+ENGINE = Distributed(sessionmon_cluster, sessionmon, alerts_local, cityHash64(subject));
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN suppression_action String DEFAULT '' AFTER suppressed_by;
-ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN suppression_action String DEFAULT '';
+DROP TABLE IF EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster;
+CREATE TABLE IF NOT EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster AS sessionmon.alerts_local
+ENGINE = Distributed(sessionmon_cluster, sessionmon, alerts_local, cityHash64(subject));
 ALTER TABLE sessionmon.alerts_local ON CLUSTER sessionmon_cluster ADD COLUMN original_severity String DEFAULT '' AFTER suppression_action;
-ALTER TABLE sessionmon.alerts ON CLUSTER sessionmon_cluster ADD COLUMN original_severity String DEFAULT '';
+DROP TABLE IF EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster;
+CREATE TABLE IF NOT EXISTS sessionmon.alerts ON CLUSTER sessionmon_cluster AS sessionmon.alerts_local
+ENGINE = Distributed(sessionmon_cluster, sessionmon, alerts_local, cityHash64(subject));
