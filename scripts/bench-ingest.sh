@@ -8,12 +8,26 @@
 #      ingest draining the full stream alone
 #   6. sessionmon publish --file of a demo traffic file of about as many
 #      events, next to the SDK's rate of step 5
+#   7. with TELEGRAF set, for comparison: Telegraf (inputs.nats_consumer,
+#      outputs.sql with the clickhouse driver) moving the events of that
+#      file, one event per message, from a full stream into a ClickHouse
+#      table, timed from Telegraf's start until the table holds every event;
+#      once for each metric_batch_size in TELEGRAF_BATCH_SIZES, keeping the
+#      fastest
 # and prints the numbers and their ratios as a Markdown table. Each
 # sessionmon run gets a fresh nats-server. Needs Go; installs the nats CLI,
 # nats-server and ClickHouse (Debian packages) when missing.
 #
 #   scripts/bench-ingest.sh              # 1,000,000 events
 #   EVENTS=200000 scripts/bench-ingest.sh
+#   TELEGRAF=/usr/bin/telegraf scripts/bench-ingest.sh
+#   TELEGRAF=build scripts/bench-ingest.sh
+#
+# TELEGRAF names a telegraf binary (1.37 or later; it needs the plugins
+# inputs.nats_consumer, parsers.json and outputs.sql), or is "build": the
+# script then builds Telegraf v1.37.2 with just those plugins into its work
+# directory, which takes several minutes. TELEGRAF_BATCH_SIZES defaults to
+# "10000 50000".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +38,12 @@ export CH_TCP_PORT="${CH_TCP_PORT:-29000}" CH_HTTP_PORT="${CH_HTTP_PORT:-28123}"
 nats_port="${NATS_PORT:-24222}"
 nats_url="nats://127.0.0.1:${nats_port}"
 nats_pid=""
+telegraf_pid=""
 cleanup() {
+  if [ -n "$telegraf_pid" ]; then
+    kill "$telegraf_pid" 2>/dev/null || true
+    wait "$telegraf_pid" 2>/dev/null || true
+  fi
   stop_nats
   bash scripts/clickhouse.sh stop "$work/ch" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -52,6 +71,18 @@ echo "==> tools" >&2
 [ -x "$GOBIN/nats-server" ] || go install github.com/nats-io/nats-server/v2@v2.15.2
 bash scripts/clickhouse.sh install
 go build -o "$work/sessionmon" ./cmd/sessionmon
+telegraf="${TELEGRAF:-}"
+if [ "$telegraf" = build ]; then
+  echo "==> building Telegraf v1.37.2 with inputs.nats_consumer, parsers.json and outputs.sql (takes several minutes)" >&2
+  # Outside any module, so that this repository's go.mod stays as it is.
+  src=$(cd "$work" && go mod download -json github.com/influxdata/telegraf@v1.37.2 | awk -F'"' '$2 == "Dir" {print $4}')
+  (cd "$src" && go build -tags custom,inputs.nats_consumer,outputs.sql,parsers.json,serializers.influx -o "$work/telegraf" ./cmd/telegraf)
+  telegraf="$work/telegraf"
+fi
+if [ -n "$telegraf" ] && ! { [ -f "$telegraf" ] && [ -x "$telegraf" ]; }; then
+  echo "TELEGRAF=$telegraf is not an executable file" >&2
+  exit 1
+fi
 
 echo "==> servers" >&2
 bash scripts/clickhouse.sh start "$work/ch" >/dev/null
@@ -114,6 +145,143 @@ t1=$(date +%s.%N)
 file_rate=$(awk -v n="$lines" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
 stop_nats
 
+if [ -n "$telegraf" ]; then
+  echo "==> Telegraf: inputs.nats_consumer -> outputs.sql (clickhouse), the $lines events of the demo file, one a message" >&2
+  start_nats telegraf
+  "$GOBIN/nats" -s "$nats_url" stream add telegraf --subjects 'sessionmon.events.>' --defaults >/dev/null
+  # One event a message. These are plain NATS publishes, which the server
+  # may still be storing when the command ends: wait for the count.
+  "$GOBIN/nats" -s "$nats_url" pub sessionmon.events.demo --send-on newline --force-stdin --no-templates -q <"$work/events.ndjson" >/dev/null
+  for _ in $(seq 60); do
+    info=$("$GOBIN/nats" -s "$nats_url" stream info telegraf -j)
+    stored=$(grep '"messages"' <<<"$info" | head -n 1 | tr -dc 0-9)
+    [ "$stored" = "$lines" ] && break
+    sleep 1
+  done
+  if [ "$stored" != "$lines" ]; then
+    echo "the telegraf stream holds $stored messages, not $lines" >&2
+    exit 1
+  fi
+  # The table holds the event's fields as Telegraf's json parser flattens
+  # them: client.city becomes client_city, token.claims token_claims_0 to
+  # _3. JSON numbers arrive as floats and booleans as UInt8; the String and
+  # UInt8 columns are the parser's json_string_fields (it drops other
+  # strings and booleans). The event's time becomes the timestamp column.
+  # The table is made here because Telegraf cannot make it: its default
+  # CREATE TABLE for ClickHouse has no ENGINE clause, which ClickHouse 18.16
+  # rejects, orders by the tag columns, of which there are none here, and
+  # takes its columns from the first event alone, while events of other
+  # types carry other fields.
+  tg_columns=(
+    "id String" "type String" "app String" "subject String" "session String"
+    "previous_session String" "reason String" "schema_version Float64"
+    "client_device String" "client_ip_prefix String" "client_ip_hash String"
+    "client_asn Float64" "client_country String" "client_city String"
+    "client_lat Float64" "client_lon Float64" "client_accuracy_km Float64"
+    "client_user_agent String"
+    "auth_method String" "auth_mfa UInt8" "auth_last_auth_at String"
+    "token_id String" "token_kind String" "token_family String" "token_parent String"
+    "token_kid String" "token_alg String" "token_issued_at String" "token_expires_at String"
+    "token_claims_0 String" "token_claims_1 String" "token_claims_2 String" "token_claims_3 String"
+    "action_name String" "action_sensitive UInt8"
+    "cookie_name String" "cookie_same_site String" "cookie_secure UInt8" "cookie_http_only UInt8"
+    "policy_idle_timeout_s Float64" "policy_absolute_timeout_s Float64" "policy_reauth_window_s Float64"
+    "key_kid String"
+  )
+  tg_ddl=$(printf ', %s' "${tg_columns[@]}")
+  tg_strings=$(printf '%s\n' "${tg_columns[@]}" | awk '$2 != "Float64" {printf "%s\"%s\"", (n++ ? ", " : ""), $1}')
+  ch --query "CREATE DATABASE IF NOT EXISTS telegraf_bench"
+  telegraf_rate=0
+  telegraf_batch=""
+  telegraf_runs=""
+  for batch in ${TELEGRAF_BATCH_SIZES:-10000 50000}; do
+    undelivered=$(( 2 * batch ))
+    table="events_$batch"
+    ch --query "DROP TABLE IF EXISTS telegraf_bench.$table"
+    ch --query "CREATE TABLE telegraf_bench.$table (time DateTime('UTC')$tg_ddl) ENGINE = MergeTree PARTITION BY toYYYYMM(time) ORDER BY (app, subject, time)"
+    # Telegraf binds to the durable consumer named like its queue_group
+    # when there is one. Made here so that its max_ack_pending, the
+    # server's default of 1,000 otherwise, matches max_undelivered_messages:
+    # at 1,000, no batch of more than 1,000 events ever fills.
+    "$GOBIN/nats" -s "$nats_url" consumer add telegraf "telegraf_$batch" --target "telegraf_$batch.deliver" \
+      --deliver-group "telegraf_$batch" --filter 'sessionmon.events.>' --ack explicit --deliver all \
+      --replay instant --max-pending "$undelivered" --defaults >/dev/null
+    # max_undelivered_messages: two batches, so that one fills while the
+    # other is written; metric_buffer_limit above it, so that no event is
+    # dropped unwritten. subjects = [] turns off the plugin's default
+    # plain subscription; tagexclude drops the tag the plugin adds with the
+    # NATS subject, named "subject" like the event's field.
+    cat >"$work/telegraf-$batch.conf" <<EOF
+[agent]
+  interval = "10s"
+  flush_interval = "1s"
+  flush_jitter = "0s"
+  metric_batch_size = $batch
+  metric_buffer_limit = $(( 2 * undelivered ))
+  omit_hostname = true
+
+[[inputs.nats_consumer]]
+  servers = ["$nats_url"]
+  subjects = []
+  jetstream_subjects = ["sessionmon.events.>"]
+  queue_group = "telegraf_$batch"
+  max_undelivered_messages = $undelivered
+  name_override = "$table"
+  tagexclude = ["subject"]
+  data_format = "json"
+  json_time_key = "time"
+  json_time_format = "2006-01-02T15:04:05Z07:00"
+  json_string_fields = [$tg_strings]
+
+[[outputs.sql]]
+  driver = "clickhouse"
+  data_source_name = "clickhouse://127.0.0.1:${CH_TCP_PORT}/telegraf_bench"
+  timestamp_column = "time"
+  batch_transactions = true
+EOF
+    echo "==> telegraf, metric_batch_size $batch" >&2
+    t0=$(date +%s.%N)
+    "$telegraf" --config "$work/telegraf-$batch.conf" >"$work/telegraf-$batch.log" 2>&1 &
+    telegraf_pid=$!
+    last=0
+    still=0
+    while rows=$(ch --query "SELECT count() FROM telegraf_bench.$table"); [ "$rows" -lt "$lines" ]; do
+      if ! kill -0 "$telegraf_pid" 2>/dev/null; then
+        echo "telegraf exited with $rows of $lines rows written: $work/telegraf-$batch.log" >&2
+        tail -n 20 "$work/telegraf-$batch.log" >&2
+        exit 1
+      fi
+      if [ "$rows" = "$last" ]; then still=$(( still + 1 )); else still=0 last=$rows; fi
+      if [ "$still" -ge 240 ]; then
+        echo "telegraf wrote nothing for 2 minutes, $rows of $lines rows: $work/telegraf-$batch.log" >&2
+        grep -E ' [EW]! ' "$work/telegraf-$batch.log" | tail -n 20 >&2
+        exit 1
+      fi
+      sleep 0.5
+    done
+    t1=$(date +%s.%N)
+    kill "$telegraf_pid"
+    wait "$telegraf_pid" || true
+    telegraf_pid=""
+    rows=$(ch --query "SELECT count() FROM telegraf_bench.$table")
+    if [ "$rows" != "$lines" ]; then
+      echo "telegraf, metric_batch_size $batch: $rows rows for $lines events" >&2
+    fi
+    # Dropped now, which waits for its merges, so that they do not run
+    # during the next run.
+    ch --query "DROP TABLE telegraf_bench.$table"
+    rate=$(awk -v n="$lines" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+    echo "$rate events/s" >&2
+    telegraf_runs="${telegraf_runs:+$telegraf_runs, }metric_batch_size $batch: $rate events/s ($rows rows)"
+    if [ "$rate" -gt "$telegraf_rate" ]; then
+      telegraf_rate=$rate
+      telegraf_batch=$batch
+    fi
+  done
+  ch --query "DROP DATABASE telegraf_bench"
+  stop_nats
+fi
+
 slower=$(( consume < native ? consume : native ))
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
@@ -128,5 +296,12 @@ echo "| sessionmon end to end, one event per message | $e2e_single | $(ratio "$e
 echo "| **sessionmon end to end, batched messages** ($per_msg events per message) | **$e2e_batched** | **$(ratio "$e2e_batched" "$slower")** |"
 echo "| SDK publishing alone, batched (stage) | $sdk_alone | $(ratio "$sdk_alone" "$slower") |"
 echo "| ingest draining a full stream alone, batched (stage) | $drain | $(ratio "$drain" "$slower") |"
+if [ -n "$telegraf" ]; then
+  echo "| telegraf nats_consumer -> sql(clickhouse), one event per message (metric_batch_size $telegraf_batch) | $telegraf_rate | $(ratio "$telegraf_rate" "$slower") |"
+fi
 echo
 echo "sessionmon publish --file, $lines lines: $file_rate events/s, $(ratio "$file_rate" "$sdk_alone") of the SDK publishing alone ($(cat "$work/publish.txt"))"
+if [ -n "$telegraf" ]; then
+  echo
+  echo "$("$telegraf" --version) ($telegraf), $lines events from a full stream: ${telegraf_runs}; each with max_undelivered_messages and the consumer's max_ack_pending at twice the batch, metric_buffer_limit at four times, flush_interval 1s, outputs.sql batch_transactions on"
+fi
