@@ -71,3 +71,62 @@ func TestEventStreamFullIsBackpressureNotLoss(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), info.State.FirstSeq, "old events must not be discarded to make room")
 }
+
+// TestEnsureLeavesUpToDateStreamsAlone: declaring a stream that is already
+// as wanted sends no update (an update racing a consumer's creation is a
+// data race inside nats-server); a changed setting does.
+func TestEnsureLeavesUpToDateStreamsAlone(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t)
+	nc, js := natstest.Connect(t, s)
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	require.NoError(t, err)
+
+	cfg := DefaultStreamConfig
+	cfg.Partitions = 4
+	_, err = EnsureEventStream(t.Context(), js, cfg)
+	require.NoError(t, err)
+	_, err = EnsureAlertStream(t.Context(), js, DefaultAlertStreamConfig)
+	require.NoError(t, err)
+	_, err = EnsureDLQStream(t.Context(), js, 7*24*time.Hour, 1)
+	require.NoError(t, err)
+	for range 2 {
+		_, err = EnsureEventStream(t.Context(), js, cfg)
+		require.NoError(t, err)
+		_, err = EnsureAlertStream(t.Context(), js, DefaultAlertStreamConfig)
+		require.NoError(t, err)
+		_, err = EnsureDLQStream(t.Context(), js, 7*24*time.Hour, 1)
+		require.NoError(t, err)
+	}
+	_, err = updates.NextMsg(300 * time.Millisecond)
+	require.ErrorIs(t, err, nats.ErrTimeout, "no stream was updated")
+
+	cfg.MaxAge = 3 * 24 * time.Hour
+	_, err = EnsureEventStream(t.Context(), js, cfg)
+	require.NoError(t, err)
+	m, err := updates.NextMsg(5 * time.Second)
+	require.NoError(t, err, "a changed max age updates the stream")
+	require.Equal(t, "$JS.EVENT.ADVISORY.STREAM.UPDATED."+schemas.EventStream, m.Subject)
+}
+
+// TestEnsureLeavesUpToDateBucketsAlone: the same for key-value buckets.
+func TestEnsureLeavesUpToDateBucketsAlone(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t)
+	nc, js := natstest.Connect(t, s)
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	require.NoError(t, err)
+	for range 3 {
+		_, err = EnsureSuppressionBucket(t.Context(), js, 1)
+		require.NoError(t, err)
+		_, err = EnsureLockBucket(t.Context(), js, time.Minute, 1)
+		require.NoError(t, err)
+	}
+	_, err = updates.NextMsg(300 * time.Millisecond)
+	require.ErrorIs(t, err, nats.ErrTimeout, "no bucket was updated")
+	_, err = EnsureLockBucket(t.Context(), js, 2*time.Minute, 1)
+	require.NoError(t, err)
+	m, err := updates.NextMsg(5 * time.Second)
+	require.NoError(t, err, "a changed TTL updates the bucket")
+	require.Equal(t, "$JS.EVENT.ADVISORY.STREAM.UPDATED."+BucketStream(schemas.LockBucket), m.Subject)
+}

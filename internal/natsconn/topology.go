@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -132,7 +133,7 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, cfg StreamCo
 		src, dest := schemas.EventPartitionTransform(cfg.Partitions)
 		sc.SubjectTransform = &jetstream.SubjectTransformConfig{Source: src, Destination: dest}
 	}
-	s, err := js.CreateOrUpdateStream(ctx, sc)
+	s, err := ensureStream(ctx, js, sc)
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", schemas.EventStream, err)
 	}
@@ -165,7 +166,7 @@ func EnsureAlertStream(ctx context.Context, js jetstream.JetStream, cfg AlertStr
 	if err != nil {
 		return nil, err
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        schemas.AlertStream,
 		Description: "sessionmon alerts (schemas.Alert JSON) and their status changes",
 		Subjects:    []string{schemas.AlertSubjects},
@@ -191,7 +192,7 @@ func EnsureDLQStream(ctx context.Context, js jetstream.JetStream, maxAge time.Du
 	if err != nil {
 		return nil, err
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        schemas.DLQStream,
 		Description: "sessionmon dead letters: events ingest refused, with the reason; values that look like personal data are redacted",
 		Subjects:    []string{schemas.DLQSubjectPrefix + ">"},
@@ -247,7 +248,7 @@ func EnsureNotifyState(ctx context.Context, js jetstream.JetStream, replicas int
 	if err != nil {
 		return nil, nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      schemas.UndeliverableBucket,
 		Description: "sessionmon notify: alerts a webhook gave up on",
 		History:     1,
@@ -257,7 +258,7 @@ func EnsureNotifyState(ctx context.Context, js jetstream.JetStream, replicas int
 	if err != nil {
 		return nil, nil, fmt.Errorf("create bucket %s: %w", schemas.UndeliverableBucket, err)
 	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        schemas.RedeliverStream,
 		Description: "sessionmon notify: alerts queued again by hand, per webhook",
 		Subjects:    []string{schemas.RedeliverSubjectPrefix + ">"},
@@ -313,7 +314,7 @@ func EnsureLockBucket(ctx context.Context, js jetstream.JetStream, ttl time.Dura
 	if err != nil {
 		return nil, fmt.Errorf("lock bucket: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      schemas.LockBucket,
 		Description: "sessionmon job locks (one instance of a job at a time)",
 		TTL:         ttl,
@@ -333,7 +334,7 @@ func EnsureSessionBucket(ctx context.Context, js jetstream.JetStream, ttl time.D
 	if err != nil {
 		return nil, fmt.Errorf("session bucket: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      schemas.DashboardSessionBucket,
 		Description: "sessionmon dashboard sessions (key: SHA-256 of the session id)",
 		TTL:         ttl,
@@ -354,7 +355,7 @@ func EnsureTokenBucket(ctx context.Context, js jetstream.JetStream, replicas int
 	if err != nil {
 		return nil, fmt.Errorf("token bucket: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      schemas.DashboardTokenBucket,
 		Description: "sessionmon dashboard API tokens (key: SHA-256 of the token)",
 		History:     1,
@@ -407,7 +408,7 @@ func EnsureSuppressionBucket(ctx context.Context, js jetstream.JetStream, replic
 	if err != nil {
 		return nil, fmt.Errorf("suppression bucket: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      schemas.SuppressionBucket,
 		Description: "sessionmon suppression rules (key: rule id, value: schemas.SuppressionRule JSON)",
 		History:     1,
@@ -430,7 +431,7 @@ func EnsureIntakeTokenBucket(ctx context.Context, js jetstream.JetStream, replic
 	if err != nil {
 		return nil, fmt.Errorf("intake token bucket: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:       schemas.IntakeTokenBucket,
 		Description:  "sessionmon HTTP intake tokens (key: SHA-256 of the token; value: app, name, times and a MAC, never the token)",
 		History:      1,
@@ -460,7 +461,7 @@ func EnsureNetworkBucket(ctx context.Context, js jetstream.JetStream, replicas i
 	if err != nil {
 		return nil, fmt.Errorf("network bucket: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      schemas.NetworkBucket,
 		Description: "sessionmon shared egresses per detect engine (key: unit-<name>, value: detect.NetworkList JSON)",
 		History:     1,
@@ -474,4 +475,69 @@ func EnsureNetworkBucket(ctx context.Context, js jetstream.JetStream, replicas i
 		return nil, fmt.Errorf("network bucket %s: %w", schemas.NetworkBucket, err)
 	}
 	return kv, nil
+}
+
+// ensureStream creates the stream of cfg, or updates it when it differs
+// from cfg in what cfg sets. A stream already as cfg wants is left alone:
+// every process declares the streams it uses at start, and updating a
+// stream while another process creates a consumer on it races inside
+// nats-server 2.15 (the update writes what the consumer's creation
+// reads).
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Name)
+	if err == nil && streamUpToDate(s.CachedInfo().Config, cfg) {
+		return s, nil
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, err
+	}
+	return js.CreateOrUpdateStream(ctx, cfg)
+}
+
+// streamUpToDate reports whether the stream configuration have holds
+// every setting want gives (want's zero values are the server's defaults,
+// which have may show filled in).
+func streamUpToDate(have, want jetstream.StreamConfig) bool {
+	same := func(w, h any, zero bool) bool { return zero || w == h }
+	transform := func(t *jetstream.SubjectTransformConfig) jetstream.SubjectTransformConfig {
+		if t == nil {
+			return jetstream.SubjectTransformConfig{}
+		}
+		return *t
+	}
+	return have.Description == want.Description &&
+		slices.Equal(have.Subjects, want.Subjects) &&
+		have.Storage == want.Storage &&
+		have.Retention == want.Retention &&
+		have.Discard == want.Discard &&
+		have.MaxAge == want.MaxAge &&
+		same(want.Duplicates, have.Duplicates, want.Duplicates == 0) &&
+		same(want.MaxBytes, have.MaxBytes, want.MaxBytes == 0) &&
+		same(want.MaxMsgSize, have.MaxMsgSize, want.MaxMsgSize == 0) &&
+		max(want.Replicas, 1) == max(have.Replicas, 1) &&
+		have.AllowDirect == want.AllowDirect &&
+		have.AllowRollup == want.AllowRollup &&
+		have.DenyDelete == want.DenyDelete &&
+		transform(have.SubjectTransform) == transform(want.SubjectTransform)
+}
+
+// ensureKeyValue creates the key-value bucket of cfg, or updates it when
+// its stream differs from cfg in what cfg sets; a bucket already as cfg
+// wants is left alone (see ensureStream).
+func ensureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if err == nil {
+		if st, serr := js.Stream(ctx, BucketStream(cfg.Bucket)); serr == nil {
+			have := st.CachedInfo().Config
+			if have.Description == cfg.Description && have.MaxAge == cfg.TTL &&
+				have.MaxMsgsPerSubject == int64(max(cfg.History, 1)) &&
+				(cfg.MaxValueSize == 0 || have.MaxMsgSize == cfg.MaxValueSize) &&
+				have.Storage == cfg.Storage && max(have.Replicas, 1) == max(cfg.Replicas, 1) {
+				return kv, nil
+			}
+		}
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, err
+	}
+	return js.CreateOrUpdateKeyValue(ctx, cfg)
 }
