@@ -16,7 +16,8 @@
 # Distributed table, FINAL), and every alert that offline detection finds in
 # the stream (read in its order) must have been delivered to the webhook
 # exactly once; an erasure of one attacked subject must leave none of its
-# rows on any of the four servers (each server's own tables); the dashboard,
+# rows on any of the four servers (each server's own tables), and so must a
+# retention run of an expired day's partition; the dashboard,
 # run alone over the cluster, must answer its pages; and no sessionmon
 # process may have exited. The last line is
 #   cluster: published N, stored N distinct, alerts A of A expected, delivered A
@@ -623,6 +624,27 @@ if [[ -n $victim ]]; then
 fi
 log "erasure: $erase_note"
 
+# Retention on the cluster: rows of a day past the events' period (90
+# days), one per shard, must be gone from every replica once a run has
+# dropped their partition.
+phase "retention"
+old_day=$(date -u -d '-120 days' +%Y-%m-%d)
+retained_ok=0 retention_note=""
+for i in 1 2 3 4; do
+	ch ch-1a --insert_distributed_sync=1 --query "INSERT INTO sessionmon.events (id, type, time, time_ms, app, subject) VALUES ('expired-$i', 'login.failed', toDateTime('$old_day 10:00:0$i'), toInt64(toDateTime('$old_day 10:00:0$i')) * 1000, 'demo-shop', 'k1:expired${i}AAAAAAAAAAAAAAAAAAA')"
+done
+q="SELECT count() FROM sessionmon.events_local WHERE toDate(time) = toDate('$old_day')"
+before=$(for node in "${ch_nodes[@]}"; do printf '%s %s, ' "$node" "$(ch "$node" --query "$q")"; done)
+if "$sm" retention run >"$work/log/retention.out" 2>"$work/log/retention.log"; then
+	after=$(for node in "${ch_nodes[@]}"; do printf '%s %s, ' "$node" "$(ch "$node" --query "$q")"; done)
+	left=$(for node in "${ch_nodes[@]}"; do ch "$node" --query "$q"; done | awk '{ s += $1 } END { print s + 0 }')
+	[[ $left == 0 ]] && retained_ok=1
+	retention_note="rows of $old_day per server before: ${before%, }; after: ${after%, }"
+else
+	retention_note="retention run failed: $(tail -n 3 "$work/log/retention.log" | tr '\n' ' ')"
+fi
+log "retention: $retention_note"
+
 phase ""
 
 echo
@@ -700,12 +722,13 @@ else
 	echo "unexpected exits of sessionmon processes: none"
 fi
 echo "erasure on every replica: $([[ $erased_ok == 1 ]] && echo ok || echo FAILED) ($erase_note)"
+echo "retention on every replica: $([[ $retained_ok == 1 ]] && echo ok || echo FAILED) ($retention_note)"
 echo "dashboard: $pages_ok of 9 pages answer 200, /alerts lists $listed of the expected alerts (${pages[*]:-not started})"
 echo "total time: $(printf '%.0f' "$(elapsed)") s"
 echo "cluster: published $published, stored $stored_distinct distinct, alerts $found of $expected expected, delivered $deliveries"
 if [[ $stored_rows == "$published" && $stored_distinct == "$published" && $found == "$expected" &&
 	$deliveries == "$expected" && $delivered == "$expected" && $mismatched == 0 && $pages_ok == 9 &&
-	$erased_ok == 1 && ! -s $work/exits.txt ]]; then
+	$erased_ok == 1 && $retained_ok == 1 && ! -s $work/exits.txt ]]; then
 	ok=1
 	exit 0
 fi
