@@ -77,7 +77,6 @@ type leaseSet struct {
 	keys    []string
 	units   []*unit
 	value   []byte
-	holder  string
 	logger  *slog.Logger
 	metrics *Metrics
 
@@ -93,7 +92,7 @@ func newLeaseSet(kv jetstream.KeyValue, ttl time.Duration, keys []string, units 
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("%s pid %d", host, os.Getpid())
 	value, _ := json.Marshal(leaseHolder{Holder: holder, Since: time.Now().UTC()})
-	return &leaseSet{kv: kv, ttl: ttl, keys: keys, units: units, value: value, holder: holder, logger: logger, metrics: m,
+	return &leaseSet{kv: kv, ttl: ttl, keys: keys, units: units, value: value, logger: logger, metrics: m,
 		rev: map[string]uint64{}, deadline: map[string]time.Time{}}
 }
 

@@ -401,8 +401,12 @@ start receiver python3 "$root/scripts/cluster/receiver.py" "$receiver_port" "$wo
 : >"$work/delivered.ndjson"
 printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64)" >"$work/webhook.secret"
 chmod 600 "$work/webhook.secret"
+# A delivery the notifier's NATS client dropped (a slow consumer while a
+# node restarts) comes back after ack_wait (2 minutes by default): 20s here
+# keeps the run short.
 cat >"$work/notify.yaml" <<EOF
 notify:
+  ack_wait: 20s
   webhooks:
     - name: receiver
       url: http://127.0.0.1:$receiver_port/hook
@@ -549,7 +553,7 @@ nats_cli sub 'sessionmon.events.>' --stream SESSIONMON_EVENTS --all --raw --coun
 "$sm" detect --input "$work/stream-order.ndjson" --output "$work/expected.ndjson" >"$work/log/offline-stream.log" 2>&1
 expected=$(wc -l <"$work/expected.ndjson")
 log "stream: $msgs messages, $(wc -l <"$work/stream-order.ndjson") events; offline detection in stream order: $(tail -n 1 "$work/log/offline-stream.log")"
-for ((i = 0; i < 60; i++)); do
+for ((i = 0; i < 90; i++)); do
 	(($(delivered_distinct) >= expected)) && break
 	sleep 1
 done
