@@ -247,11 +247,9 @@ type Service struct {
 	// suppress watches the suppression rules (suppress.go); set by Run
 	// before the engines start.
 	suppress atomic.Pointer[suppressions]
-	// leases are the leases of the current run of the units (lease.go);
-	// set before the units start. unitsRunning is true while they run
-	// (from taking the leases until the units stopped).
-	leases       atomic.Pointer[leaseSet]
-	unitsRunning atomic.Bool
+	// leases are the leases of the current run of the units (lease.go),
+	// set from taking them until the units stopped; nil otherwise.
+	leases atomic.Pointer[leaseSet]
 	// networksEvery is how often each engine publishes its shared
 	// egresses (familiar_view.go; tests shorten it).
 	networksEvery time.Duration
@@ -329,7 +327,7 @@ func (s *Service) Ready(context.Context) error {
 // PrepareForget first, so that neither a replay of the events stream nor a
 // snapshot taken before the erasure brings the subject back.
 func (s *Service) Forget(ctx context.Context, subject string) error {
-	if !s.unitsRunning.Load() {
+	if s.leases.Load() == nil {
 		// Waiting for a lease: no engine holds state, and the one that
 		// starts later restores no snapshot older than the erasure.
 		return nil
@@ -439,10 +437,9 @@ func (s *Service) runLeased(ctx context.Context) error {
 			return nil // ctx ended
 		}
 		s.leases.Store(ls)
-		s.unitsRunning.Store(true)
 		started := time.Now()
 		err := s.runUnits(ctx, ls)
-		s.unitsRunning.Store(false)
+		s.leases.Store(nil)
 		// Given back even when lost: this process no longer uses them.
 		ls.release()
 		switch {

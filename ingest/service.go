@@ -213,12 +213,12 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 					return ctx.Err()
 				}
 				s.logger.Warn("pull events", slog.Any("error", err), slog.Duration("retry_in", retry.Next()))
-				if b.len() == 0 && !retry.Wait(ctx) {
-					return ctx.Err()
-				}
 				if b.len() > 0 {
 					// Write what was pulled; the next batch retries.
 					break
+				}
+				if !retry.Wait(ctx) {
+					return ctx.Err()
 				}
 				continue
 			}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sessionmon/sessionmon/internal/backoff"
 	"github.com/sessionmon/sessionmon/internal/chstore"
 	"github.com/sessionmon/sessionmon/internal/progress"
 	"github.com/sessionmon/sessionmon/schemas"
@@ -409,6 +410,7 @@ func dropPartition(ctx context.Context, store *chstore.Store, table, id string, 
 	deadline := time.Now().Add(timeout)
 	for {
 		onReplicas, err := store.PartitionRowsOnReplicas(ctx, table, id)
+		left = 0
 		for _, n := range onReplicas {
 			left = max(left, n)
 		}
@@ -416,16 +418,13 @@ func dropPartition(ctx context.Context, store *chstore.Store, table, id string, 
 			return 0, nil
 		}
 		if !time.Now().Before(deadline) {
-			if err != nil {
-				return left, err
+			if err == nil {
+				err = fmt.Errorf("drop partition %s of %s: rows left on %d of the cluster's servers after %s", id, table, len(onReplicas), timeout)
 			}
-			return left, fmt.Errorf("drop partition %s of %s: rows left on %d of the cluster's servers after %s", id, table, len(onReplicas), timeout)
+			return left, err
 		}
-		left = 0
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, mutationPoll) {
 			return left, ctx.Err()
-		case <-time.After(mutationPoll):
 		}
 	}
 }

@@ -498,7 +498,6 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 // every setting want gives (want's zero values are the server's defaults,
 // which have may show filled in).
 func streamUpToDate(have, want jetstream.StreamConfig) bool {
-	same := func(w, h any, zero bool) bool { return zero || w == h }
 	transform := func(t *jetstream.SubjectTransformConfig) jetstream.SubjectTransformConfig {
 		if t == nil {
 			return jetstream.SubjectTransformConfig{}
@@ -511,9 +510,9 @@ func streamUpToDate(have, want jetstream.StreamConfig) bool {
 		have.Retention == want.Retention &&
 		have.Discard == want.Discard &&
 		have.MaxAge == want.MaxAge &&
-		same(want.Duplicates, have.Duplicates, want.Duplicates == 0) &&
-		same(want.MaxBytes, have.MaxBytes, want.MaxBytes == 0) &&
-		same(want.MaxMsgSize, have.MaxMsgSize, want.MaxMsgSize == 0) &&
+		(want.Duplicates == 0 || want.Duplicates == have.Duplicates) &&
+		(want.MaxBytes == 0 || want.MaxBytes == have.MaxBytes) &&
+		(want.MaxMsgSize == 0 || want.MaxMsgSize == have.MaxMsgSize) &&
 		max(want.Replicas, 1) == max(have.Replicas, 1) &&
 		have.AllowDirect == want.AllowDirect &&
 		have.AllowRollup == want.AllowRollup &&
