@@ -25,10 +25,37 @@ type batch struct {
 	started  time.Time
 }
 
-func newBatch(size int) *batch {
-	return &batch{
-		msgs: make([]jetstream.Msg, 0, size),
-		rows: make([]chstore.EventRow, 0, size),
+// batchPool recycles written batches: a busy worker fills the arrays of
+// an earlier batch instead of allocating (and having the garbage collector
+// scan) arrays of up to BatchSize rows for every batch, and an idle worker
+// holds no more than its largest batches so far.
+type batchPool chan *batch
+
+// newBatchPool holds up to n batches: as many as can be in use at once.
+func newBatchPool(n int) batchPool { return make(batchPool, n) }
+
+// get returns an empty batch, recycled when one is free.
+func (p batchPool) get() *batch {
+	select {
+	case b := <-p:
+		return b
+	default:
+		return &batch{}
+	}
+}
+
+// put empties b, dropping its references to messages and rows, and keeps
+// it for get.
+func (p batchPool) put(b *batch) {
+	clear(b.msgs)
+	clear(b.rows)
+	clear(b.dead)
+	clear(b.alerts)
+	clear(b.statuses)
+	*b = batch{msgs: b.msgs[:0], rows: b.rows[:0], dead: b.dead[:0], alerts: b.alerts[:0], statuses: b.statuses[:0]}
+	select {
+	case p <- b:
+	default:
 	}
 }
 

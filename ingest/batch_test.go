@@ -114,10 +114,40 @@ func BenchmarkConvert(b *testing.B) {
 // convertOne converts one single-event message as add does and returns
 // its row, or its dead letter.
 func convertOne(s *Service, natsSubject string, body []byte, now time.Time) (chstore.EventRow, *DeadLetter) {
-	b := newBatch(1)
+	b := &batch{}
 	s.convert(b, natsSubject, nil, body, 1, now)
 	if len(b.dead) > 0 {
 		return chstore.EventRow{}, &b.dead[0]
 	}
 	return b.rows[0], nil
+}
+
+func TestBatchPoolRecycles(t *testing.T) {
+	pool := newBatchPool(1)
+	b := pool.get()
+	b.rows = append(b.rows, chstore.EventRow{ID: "e1", Subject: "s1"}, chstore.EventRow{ID: "e2"})
+	b.dead = append(b.dead, DeadLetter{Body: []byte("x")})
+	b.started = time.Now()
+	rows := b.rows[:cap(b.rows)]
+	pool.put(b)
+
+	again := pool.get()
+	if again != b {
+		t.Fatal("get did not return the batch put back")
+	}
+	if again.events() != 0 || again.len() != 0 || !again.started.IsZero() {
+		t.Fatalf("recycled batch not empty: %d events, %d messages, started %v", again.events(), again.len(), again.started)
+	}
+	if cap(again.rows) != len(rows) {
+		t.Fatalf("recycled batch lost its row array: cap %d, want %d", cap(again.rows), len(rows))
+	}
+	// The old rows' strings must not stay reachable through the array.
+	for i, r := range rows {
+		if r.ID != "" || r.Subject != "" {
+			t.Fatalf("row %d still holds %q/%q after put", i, r.ID, r.Subject)
+		}
+	}
+	if d := again.dead[:cap(again.dead)]; d[0].Body != nil {
+		t.Fatal("dead letter body still referenced after put")
+	}
 }

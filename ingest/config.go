@@ -43,9 +43,9 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Durable:       schemas.IngestDurable,
-		BatchSize:     50000,
-		BatchAge:      500 * time.Millisecond,
-		MaxAckPending: 100000,
+		BatchSize:     100000,
+		BatchAge:      time.Second,
+		MaxAckPending: 200000,
 		AckWait:       60 * time.Second,
 		RetryMin:      200 * time.Millisecond,
 		RetryMax:      10 * time.Second,

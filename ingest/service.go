@@ -145,13 +145,14 @@ func (s *Service) Run(ctx context.Context) error {
 
 	// A batch is written while the next one fills: one in flight.
 	batches := make(chan *batch, 1)
+	pool := newBatchPool(writers + 2)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
-		return s.read(gctx, cons, batches)
+		return s.read(gctx, cons, pool, batches)
 	})
 	for range writers {
-		g.Go(func() error { return s.writeAll(wctx, store, batches) })
+		g.Go(func() error { return s.writeAll(wctx, store, batches, pool) })
 	}
 	g.Go(func() error { return s.watchConsumer(gctx, cons) })
 	err = g.Wait()
@@ -181,13 +182,13 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 // any: a backlog is written in full batches, a trickle within BatchAge.
 // Each pull asks for what the batch still lacks and at most pullBytes, so
 // that a backlog of batched messages never overruns the connection.
-func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- *batch) error {
+func (s *Service) read(ctx context.Context, cons jetstream.Consumer, pool batchPool, out chan<- *batch) error {
 	// Failed pulls (no responders while a stream elects a leader, missed
 	// heartbeats) are retried with backoff, not in a tight loop, and at
 	// least every pullRetryMax, so that ingest resumes soon after NATS.
 	retry := backoff.Backoff{Min: s.cfg.RetryMin, Max: min(s.cfg.RetryMax, pullRetryMax)}
 	for {
-		b := newBatch(s.cfg.BatchSize)
+		b := pool.get()
 		var deadline time.Time
 		for b.events() < s.cfg.BatchSize {
 			if err := ctx.Err(); err != nil {
@@ -228,6 +229,7 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, out chan<- 
 			}
 		}
 		if b.len() == 0 {
+			pool.put(b)
 			continue
 		}
 		select {

@@ -14,12 +14,13 @@ import (
 )
 
 // writeAll writes every batch the reader hands over, in order, until the
-// channel closes.
-func (s *Service) writeAll(ctx context.Context, store *chstore.Store, in <-chan *batch) error {
+// channel closes, and gives each written batch back to pool.
+func (s *Service) writeAll(ctx context.Context, store *chstore.Store, in <-chan *batch, pool batchPool) error {
 	for b := range in {
 		if err := s.write(ctx, store, b); err != nil {
 			return err
 		}
+		pool.put(b)
 	}
 	return nil
 }

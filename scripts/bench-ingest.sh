@@ -3,7 +3,10 @@
 #   1. nats bench: JetStream consume rate (the NATS side's ceiling)
 #   2. clickhouse-client: a Native-format insert of the same rows (ClickHouse's ceiling)
 #   3. sessionmon bench ingest, one event per message (--single-event)
-#   4. sessionmon bench ingest with batched messages (the SDK's default)
+#   4. sessionmon bench ingest with batched messages (the SDK's default),
+#      RUNS times (default 3), each right after a measure of step 1, so
+#      that a busy or throttled host slows both alike; the table gives the
+#      medians, and every pair is printed
 #   5. sessionmon bench ingest --sequential: the SDK publishing alone, then
 #      ingest draining the full stream alone
 #   6. sessionmon publish --file of a demo traffic file of about as many
@@ -20,6 +23,7 @@
 #
 #   scripts/bench-ingest.sh              # 1,000,000 events
 #   EVENTS=200000 scripts/bench-ingest.sh
+#   RUNS=5 scripts/bench-ingest.sh
 #   TELEGRAF=/usr/bin/telegraf scripts/bench-ingest.sh
 #   TELEGRAF=build scripts/bench-ingest.sh
 #
@@ -32,6 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EVENTS="${EVENTS:-1000000}"
+RUNS="${RUNS:-3}"
 GOBIN="$(go env GOPATH)/bin"
 work="$(mktemp -d /tmp/sessionmon-bench.XXXXXX)"
 export CH_TCP_PORT="${CH_TCP_PORT:-29000}" CH_HTTP_PORT="${CH_HTTP_PORT:-28123}"
@@ -96,23 +101,35 @@ bench() {
   echo "==> sessionmon bench ingest $* ($EVENTS events)" >&2
   "$work/sessionmon" bench ingest --events "$EVENTS" --nats-url "$nats_url" --clickhouse-dsn "$dsn" "$@" | tee "$work/$name.txt" >&2
 }
+# median N...: the middle value (the lower one of an even count).
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
 bench single --single-event
-bench batched
 bench sequential --sequential
-size=$(awk '/average event size/ {print $4}' "$work/batched.txt")
+size=$(awk '/average event size/ {print $4}' "$work/single.txt")
 e2e_single=$(awk '/^end to end/ {print $(NF-1)}' "$work/single.txt")
-e2e_batched=$(awk '/^end to end/ {print $(NF-1)}' "$work/batched.txt")
-per_msg=$(awk '/events per message/ {print $(NF-3)}' "$work/batched.txt")
 sdk_alone=$(awk '/^published/ {print $(NF-5)}' "$work/sequential.txt")
 drain=$(awk '/^ingest alone/ {print $(NF-1)}' "$work/sequential.txt")
 
-start_nats limits
-echo "==> nats bench: JetStream publish, then consume, $EVENTS messages of ${size} B" >&2
-"$GOBIN/nats" -s "$nats_url" bench js pub async natsbench.events --create --msgs "$EVENTS" --size "$size" --stream natsbench --purge --no-progress >"$work/natspub.txt" 2>&1
-"$GOBIN/nats" -s "$nats_url" bench js consume --msgs "$EVENTS" --stream natsbench --no-progress >"$work/natsconsume.txt" 2>&1
-cat "$work/natsconsume.txt" >&2
-consume=$(grep -Eo '[0-9,]+ msgs/sec' "$work/natsconsume.txt" | head -1 | tr -d ', ' | sed 's/msgs\/sec//')
+consumes=() batched=() pairs=""
+for run in $(seq "$RUNS"); do
+  start_nats "limits-$run"
+  echo "==> nats bench: JetStream publish, then consume, $EVENTS messages of ${size} B (run $run of $RUNS)" >&2
+  "$GOBIN/nats" -s "$nats_url" bench js pub async natsbench.events --create --msgs "$EVENTS" --size "$size" --stream natsbench --purge --no-progress >"$work/natspub.txt" 2>&1
+  "$GOBIN/nats" -s "$nats_url" bench js consume --msgs "$EVENTS" --stream natsbench --no-progress >"$work/natsconsume.txt" 2>&1
+  cat "$work/natsconsume.txt" >&2
+  c=$(grep -Eo '[0-9,]+ msgs/sec' "$work/natsconsume.txt" | head -1 | tr -d ', ' | sed 's/msgs\/sec//')
+  bench "batched-$run"
+  b=$(awk '/^end to end/ {print $(NF-1)}' "$work/batched-$run.txt")
+  consumes+=("$c")
+  batched+=("$b")
+  pairs="${pairs:+$pairs; }run $run: limit $c, end to end $b ($(awk -v a="$b" -v b="$c" 'BEGIN {printf "%.2f", a / b}'))"
+done
+consume=$(median "${consumes[@]}")
+e2e_batched=$(median "${batched[@]}")
+per_msg=$(awk '/events per message/ {print $(NF-3)}' "$work/batched-1.txt")
 
+start_nats both
 echo "==> nats bench: publish and consume at the same time (what the pipeline does), $EVENTS messages" >&2
 "$GOBIN/nats" -s "$nats_url" stream add natsboth --subjects 'natsboth.>' --defaults >/dev/null
 "$GOBIN/nats" -s "$nats_url" bench js consume --msgs "$EVENTS" --stream natsboth --no-progress >"$work/natsboth.txt" 2>&1 &
@@ -289,16 +306,18 @@ echo "## Ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, ClickHouse $(ch
 echo
 echo "| measure | events/s | ratio to the slower limit |"
 echo "| --- | ---: | ---: |"
-echo "| nats bench js consume (limit) | $consume | $(ratio "$consume" "$slower") |"
+echo "| nats bench js consume (limit, median of $RUNS) | $consume | $(ratio "$consume" "$slower") |"
 echo "| clickhouse-client Native insert (limit) | $native | $(ratio "$native" "$slower") |"
 echo "| nats bench js pub + consume at once (context) | $both | $(ratio "$both" "$slower") |"
 echo "| sessionmon end to end, one event per message | $e2e_single | $(ratio "$e2e_single" "$slower") |"
-echo "| **sessionmon end to end, batched messages** ($per_msg events per message) | **$e2e_batched** | **$(ratio "$e2e_batched" "$slower")** |"
+echo "| **sessionmon end to end, batched messages** (median of $RUNS; $per_msg events per message) | **$e2e_batched** | **$(ratio "$e2e_batched" "$slower")** |"
 echo "| SDK publishing alone, batched (stage) | $sdk_alone | $(ratio "$sdk_alone" "$slower") |"
 echo "| ingest draining a full stream alone, batched (stage) | $drain | $(ratio "$drain" "$slower") |"
 if [ -n "$telegraf" ]; then
   echo "| telegraf nats_consumer -> sql(clickhouse), one event per message (metric_batch_size $telegraf_batch) | $telegraf_rate | $(ratio "$telegraf_rate" "$slower") |"
 fi
+echo
+echo "Each run, the limit and then end to end with batched messages: $pairs."
 echo
 echo "sessionmon publish --file, $lines lines: $file_rate events/s, $(ratio "$file_rate" "$sdk_alone") of the SDK publishing alone ($(cat "$work/publish.txt"))"
 if [ -n "$telegraf" ]; then

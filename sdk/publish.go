@@ -174,7 +174,8 @@ func (c *Client) jsonMessage(data []byte) (*outMsg, error) {
 			Rule:  fmt.Sprintf("must be %q, the app of this client (got %q)", c.opts.app, truncateID(w.App)),
 		}}})
 	}
-	return c.message(w)
+	encoded, err := w.encode(time.Now())
+	return message(w.ID, w.Subject, encoded, err)
 }
 
 // prepare turns ev into a message, failing on an invalid event.
@@ -182,16 +183,16 @@ func (c *Client) prepare(ev *Event) (*outMsg, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("publish: %w", ErrNilEvent)
 	}
-	return c.message(ev.wire(c.opts.app))
+	return message(ev.encodeWire(c.opts.app, time.Now()))
 }
 
-// message validates w and encodes it into its NATS message.
-func (c *Client) message(w *wireEvent) (*outMsg, error) {
-	data, err := w.encode(time.Now())
+// message makes the message of an encoded event, or fails with the
+// encoding error.
+func message(id, subject string, data []byte, err error) (*outMsg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	return &outMsg{id: w.ID, subject: w.Subject, data: data}, nil
+	return &outMsg{id: id, subject: subject, data: data}, nil
 }
 
 // publishSync sends m and waits for its acknowledgement, retrying

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -131,8 +132,8 @@ func (e *Event) MarshalJSONFor(app string) ([]byte, error) {
 	if e == nil {
 		return nil, ErrNilEvent
 	}
-	w := e.wire(app)
-	return w.encode(time.Now())
+	_, _, data, err := e.encodeWire(app, time.Now())
+	return data, err
 }
 
 // wireParts holds a wireEvent and every part it may point to.
@@ -147,8 +148,27 @@ type wireParts struct {
 	key    wireKey
 }
 
+// wirePool recycles the parts of events the Client has encoded: an
+// event's wire form lives only until its JSON is written.
+var wirePool = sync.Pool{New: func() any { return new(wireParts) }}
+
 // wire returns the wire form of e for app, copying what it reads.
-func (e *Event) wire(app string) *wireEvent {
+func (e *Event) wire(app string) *wireEvent { return e.wireInto(new(wireParts), app) }
+
+// encodeWire validates e and writes its wire form for app as JSON (see
+// wireEvent.encode) with pooled parts, and returns its id and subject too.
+func (e *Event) encodeWire(app string, now time.Time) (id, subject string, data []byte, err error) {
+	parts := wirePool.Get().(*wireParts)
+	w := e.wireInto(parts, app)
+	id, subject = w.ID, w.Subject
+	data, err = w.encode(now)
+	*parts = wireParts{} // drop the references to e's strings and maps
+	wirePool.Put(parts)
+	return id, subject, data, err
+}
+
+// wireInto fills parts with the wire form of e for app and returns it.
+func (e *Event) wireInto(parts *wireParts, app string) *wireEvent {
 	id := e.ID
 	if id == "" {
 		id = NewEventID()
@@ -157,8 +177,6 @@ func (e *Event) wire(app string) *wireEvent {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	// One allocation for the event and its parts.
-	parts := new(wireParts)
 	w := &parts.event
 	*w = wireEvent{
 		ID:              id,

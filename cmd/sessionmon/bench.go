@@ -78,7 +78,9 @@ func runBench(ctx context.Context, e *env) error {
 	}
 	return bench.Ingest(ctx, e.stdout, store, st.js, svc, bench.IngestConfig{
 		Events: cfg.Bench.Events, Sequential: cfg.Bench.Sequential, SingleEvent: cfg.Bench.SingleEvent,
-		// SESSIONMON_BENCH_CPUPROFILE=FILE writes a CPU profile of the run.
-		CPUProfile: os.Getenv("SESSIONMON_BENCH_CPUPROFILE"),
+		// SESSIONMON_BENCH_CPUPROFILE=FILE writes a CPU profile of the
+		// run, SESSIONMON_BENCH_ALLOCPROFILE=FILE its allocations.
+		CPUProfile:   os.Getenv("SESSIONMON_BENCH_CPUPROFILE"),
+		AllocProfile: os.Getenv("SESSIONMON_BENCH_ALLOCPROFILE"),
 	}, quiet)
 }

@@ -40,8 +40,9 @@ type IngestConfig struct {
 	// off); by default the SDK packs events into batched messages.
 	SingleEvent bool
 	// CPUProfile, when set, is the file a CPU profile of the run is
-	// written to.
-	CPUProfile string
+	// written to; AllocProfile, the file its allocation profile is
+	// written to at the end.
+	CPUProfile, AllocProfile string
 }
 
 // Runner is a worker that runs until ctx ends (ingest.Service).
@@ -157,6 +158,11 @@ func Ingest(ctx context.Context, out io.Writer, store *chstore.Store, js jetstre
 	if stored == 0 {
 		return ctx.Err()
 	}
+	if cfg.AllocProfile != "" {
+		if err := writeAllocProfile(cfg.AllocProfile); err != nil {
+			return err
+		}
+	}
 	distinct, err := store.CountEvents(ctx)
 	if err != nil {
 		return err
@@ -175,6 +181,19 @@ func Ingest(ctx context.Context, out io.Writer, store *chstore.Store, js jetstre
 		return fmt.Errorf("%d events stored, %d published", distinct, n)
 	}
 	return nil
+}
+
+// writeAllocProfile writes the allocations made so far to file.
+func writeAllocProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("allocation profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("allocation profile: %w", err)
+	}
+	return f.Close()
 }
 
 // waitBatching waits until client batches: it has the layout answer.

@@ -165,12 +165,13 @@ const defaultInsertBlockRows = 8192
 const minRowsPerInsert = 10_000
 
 // defaultInsertConcurrency is how many INSERTs a large batch is split into.
-// Two keep both cores of a small host busy: the client encodes one share
-// while the server sorts and writes the other.
-const defaultInsertConcurrency = 2
+// One: every INSERT becomes a part that the server sorts, compresses and
+// later merges, and on a busy host that work costs more than splitting
+// gains. Ingest already writes two batches at once.
+const defaultInsertConcurrency = 1
 
 // WithInsertConcurrency splits a batch of InsertEvents into up to n INSERTs
-// that run at once, each of at least 10,000 rows (default 2; 1 disables).
+// that run at once, each of at least 10,000 rows (default 1: no split).
 func WithInsertConcurrency(n int) Option {
 	return func(s *Store) { s.insertConcurrency = max(n, 1) }
 }

@@ -369,9 +369,9 @@ func Default() Config {
 		MetricsAddr:   "127.0.0.1:9477",
 		Dashboard:     Dashboard{Addr: "127.0.0.1:8080"},
 		Ingest: Ingest{
-			BatchSize:     50000,
-			BatchAge:      500 * time.Millisecond,
-			MaxAckPending: 100000,
+			BatchSize:     100000,
+			BatchAge:      time.Second,
+			MaxAckPending: 200000,
 			AckWait:       60 * time.Second,
 		},
 		Geo:    Geo{DefaultAccuracyKM: 100},
