@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"os"
@@ -33,7 +34,11 @@ type Counts struct {
 
 // NewPublisher returns a Publisher on nc; logger is its clients'.
 func NewPublisher(nc *nats.Conn, logger *slog.Logger) *Publisher {
-	return &Publisher{nc: nc, logger: logger, byApp: map[string]*appLines{}, seen: cache.New[string, struct{}](seenIDs)}
+	return &Publisher{
+		nc: nc, logger: logger, byApp: map[string]*appLines{},
+		seen:  cache.New[idDigest, struct{}](seenIDs),
+		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+	}
 }
 
 // progressEvery is how often Publish reports its progress on a long file.
@@ -145,8 +150,20 @@ type Publisher struct {
 	// seen holds the event ids of the last 1-2 million lines: an id seen
 	// again is a duplicate, counted and not published (within a batch the
 	// stream could not tell). Farther apart, a repeated id may be stored
-	// twice in the stream; ClickHouse keeps one row.
-	seen *cache.Cache[string, struct{}]
+	// twice in the stream; ClickHouse keeps one row. It holds digests
+	// (see digest), not the ids, so that the garbage collector has no
+	// pointers to follow in it.
+	seen  *cache.Cache[idDigest, struct{}]
+	seeds [2]maphash.Seed
+}
+
+// idDigest is 128 bits of an event id: two hashes with random seeds.
+// Two of 2 million ids share one with odds of about 1 in 10^26, and the
+// seeds are drawn anew each run, so no file can be made to collide.
+type idDigest [2]uint64
+
+func (a *Publisher) digest(id string) idDigest {
+	return idDigest{maphash.String(a.seeds[0], id), maphash.String(a.seeds[1], id)}
 }
 
 // appLines is an app's client and the lines read for it, not yet handed
@@ -206,11 +223,12 @@ func (a *Publisher) addBlock(ctx context.Context, block []pendingLine, errOut io
 			fmt.Fprintf(errOut, "line %d: %v\n", l.no, l.err)
 			continue
 		}
-		if _, dup := a.seen.Get(l.id); dup {
+		id := a.digest(l.id)
+		if _, dup := a.seen.Get(id); dup {
 			n.Duplicates++
 			continue
 		}
-		a.seen.Put(l.id, struct{}{})
+		a.seen.Put(id, struct{}{})
 		al, ok := a.byApp[l.app]
 		if !ok {
 			c, err := sdk.NewClient(a.nc, sdk.WithApp(l.app), sdk.WithLogger(a.logger), sdk.WithBlockOnFull(time.Minute))
