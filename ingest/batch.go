@@ -1,7 +1,11 @@
 package ingest
 
 import (
+	"cmp"
 	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,46 +19,71 @@ import (
 // batch is what one ClickHouse insert writes and one round of acks
 // confirms: the rows of valid events, the dead letters of the others, and
 // every message they came from; or, read from the alerts stream, alerts
-// and status changes.
+// and status changes. The reader adds the messages; converters decode,
+// check and convert them, each into its own shard, while the reader
+// fetches more.
 type batch struct {
 	msgs     []jetstream.Msg
-	rows     []chstore.EventRow
-	dead     []DeadLetter
+	shards   []shard
 	alerts   []chstore.AlertRow
 	statuses []chstore.AlertStatusRow
 	started  time.Time
+
+	// converted counts the events the converters have added; pending
+	// the messages they have yet to.
+	converted atomic.Int64
+	pending   sync.WaitGroup
 }
 
-// batchPool recycles written batches: a busy worker fills the arrays of
-// an earlier batch instead of allocating (and having the garbage collector
-// scan) arrays of up to BatchSize rows for every batch, and an idle worker
-// holds no more than its largest batches so far.
-type batchPool chan *batch
+// shard is what one converter made of a batch's messages.
+type shard struct {
+	rows chstore.EventColumns
+	row  chstore.EventRow // the row being converted, reused
+	dead []DeadLetter
+}
 
-// newBatchPool holds up to n batches: as many as can be in use at once.
-func newBatchPool(n int) batchPool { return make(batchPool, n) }
+// batchPool recycles written batches: a busy worker fills the buffers of
+// an earlier batch instead of allocating (and having the garbage collector
+// scan) new ones for every batch, and an idle worker holds no more than
+// its largest batches so far.
+type batchPool struct {
+	free   chan *batch
+	shards int
+}
+
+// newBatchPool holds up to n batches (as many as can be in use at once)
+// of shards shards each.
+func newBatchPool(n, shards int) *batchPool {
+	return &batchPool{free: make(chan *batch, n), shards: shards}
+}
 
 // get returns an empty batch, recycled when one is free.
-func (p batchPool) get() *batch {
+func (p *batchPool) get() *batch {
 	select {
-	case b := <-p:
+	case b := <-p.free:
 		return b
 	default:
-		return &batch{}
+		return &batch{shards: make([]shard, p.shards)}
 	}
 }
 
 // put empties b, dropping its references to messages and rows, and keeps
 // it for get.
-func (p batchPool) put(b *batch) {
+func (p *batchPool) put(b *batch) {
 	clear(b.msgs)
-	clear(b.rows)
-	clear(b.dead)
 	clear(b.alerts)
 	clear(b.statuses)
-	*b = batch{msgs: b.msgs[:0], rows: b.rows[:0], dead: b.dead[:0], alerts: b.alerts[:0], statuses: b.statuses[:0]}
+	b.msgs, b.alerts, b.statuses, b.started = b.msgs[:0], b.alerts[:0], b.statuses[:0], time.Time{}
+	for i := range b.shards {
+		sh := &b.shards[i]
+		clear(sh.dead)
+		sh.dead = sh.dead[:0]
+		sh.rows.Reset()
+		sh.row = chstore.EventRow{}
+	}
+	b.converted.Store(0)
 	select {
-	case p <- b:
+	case p.free <- b:
 	default:
 	}
 }
@@ -62,30 +91,80 @@ func (p batchPool) put(b *batch) {
 func (b *batch) len() int { return len(b.msgs) }
 
 // events is how many events (and alerts or status changes) b holds:
-// stored or dead-lettered.
+// stored or dead-lettered, as far as they are converted.
 func (b *batch) events() int {
-	return len(b.rows) + len(b.dead) + len(b.alerts) + len(b.statuses)
+	return int(b.converted.Load()) + len(b.alerts) + len(b.statuses)
 }
 
-// add decodes, checks and converts one message into b.
-func (s *Service) add(b *batch, msg jetstream.Msg) {
+// dead returns the dead letters of every shard in stream order.
+func (b *batch) dead() []DeadLetter {
+	var out []DeadLetter
+	for i := range b.shards {
+		out = append(out, b.shards[i].dead...)
+	}
+	slices.SortStableFunc(out, func(x, y DeadLetter) int {
+		return cmp.Or(cmp.Compare(x.EventSeq, y.EventSeq), cmp.Compare(x.EventIndex, y.EventIndex))
+	})
+	return out
+}
+
+// rows gathers the rows of every shard into the first and returns them.
+func (b *batch) rows() *chstore.EventColumns {
+	all := &b.shards[0].rows
+	for i := 1; i < len(b.shards); i++ {
+		all.Append(&b.shards[i].rows)
+		b.shards[i].rows.Reset()
+	}
+	return all
+}
+
+// job is a message for a converter.
+type job struct {
+	b   *batch
+	msg jetstream.Msg
+	now time.Time
+}
+
+// add adds one message to b: alerts are decoded at once, events are
+// handed to a converter.
+func (s *Service) add(b *batch, msg jetstream.Msg, jobs chan<- job) {
 	if len(b.msgs) == 0 {
 		b.started = time.Now()
 	}
 	b.msgs = append(b.msgs, msg)
-	now := s.now()
-	var seq uint64
-	if md, err := msg.Metadata(); err == nil {
-		seq = md.Sequence.Stream
-		if md.NumDelivered > 1 {
-			s.metrics.redelivered.Inc()
-		}
-	}
 	if s.alerts {
+		s.countDelivery(msg)
 		s.addAlert(b, msg)
 		return
 	}
-	s.convert(b, msg.Subject(), msg.Headers(), msg.Data(), seq, now)
+	b.pending.Add(1)
+	jobs <- job{b: b, msg: msg, now: s.now()}
+}
+
+// convertAll converts the messages of jobs into shard i of their batch
+// until jobs is closed.
+func (s *Service) convertAll(i int, jobs <-chan job) {
+	for j := range jobs {
+		seq := s.countDelivery(j.msg)
+		sh := &j.b.shards[i]
+		n := sh.rows.Len() + len(sh.dead)
+		s.convert(sh, j.msg.Subject(), j.msg.Headers(), j.msg.Data(), seq, j.now)
+		j.b.converted.Add(int64(sh.rows.Len() + len(sh.dead) - n))
+		j.b.pending.Done()
+	}
+}
+
+// countDelivery returns msg's stream sequence, and counts it when it is a
+// redelivery.
+func (s *Service) countDelivery(msg jetstream.Msg) uint64 {
+	md, err := msg.Metadata()
+	if err != nil {
+		return 0
+	}
+	if md.NumDelivered > 1 {
+		s.metrics.redelivered.Inc()
+	}
+	return md.Sequence.Stream
 }
 
 // convert adds the events of one message, received on the NATS subject
@@ -94,7 +173,7 @@ func (s *Service) add(b *batch, msg jetstream.Msg) {
 // its app not the app of its subject, what looks like raw personal data),
 // or one for the whole message when it is a batch that cannot be read.
 // The detectors run the same gate.
-func (s *Service) convert(b *batch, natsSubject string, h nats.Header, data []byte, seq uint64, now time.Time) {
+func (s *Service) convert(b *shard, natsSubject string, h nats.Header, data []byte, seq uint64, now time.Time) {
 	batched := h.Get(schemas.BatchHeader) != ""
 	err := pii.AdmitMessage(natsSubject, h, data, now, func(i int, raw []byte, e *schemas.Event, err error) {
 		if err != nil {
@@ -105,7 +184,8 @@ func (s *Service) convert(b *batch, natsSubject string, h nats.Header, data []by
 			b.dead = append(b.dead, d)
 			return
 		}
-		b.rows = append(b.rows, s.row(e, now))
+		b.row = s.row(e, now)
+		b.rows.Add(&b.row)
 	})
 	if err != nil {
 		b.dead = append(b.dead, s.reject(data, seq, now, err))

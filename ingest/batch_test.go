@@ -114,40 +114,41 @@ func BenchmarkConvert(b *testing.B) {
 // convertOne converts one single-event message as add does and returns
 // its row, or its dead letter.
 func convertOne(s *Service, natsSubject string, body []byte, now time.Time) (chstore.EventRow, *DeadLetter) {
-	b := &batch{}
-	s.convert(b, natsSubject, nil, body, 1, now)
-	if len(b.dead) > 0 {
-		return chstore.EventRow{}, &b.dead[0]
+	var sh shard
+	s.convert(&sh, natsSubject, nil, body, 1, now)
+	if len(sh.dead) > 0 {
+		return chstore.EventRow{}, &sh.dead[0]
 	}
-	return b.rows[0], nil
+	return sh.rows.Row(0), nil
 }
 
 func TestBatchPoolRecycles(t *testing.T) {
-	pool := newBatchPool(1)
+	pool := newBatchPool(1, 2)
 	b := pool.get()
-	b.rows = append(b.rows, chstore.EventRow{ID: "e1", Subject: "s1"}, chstore.EventRow{ID: "e2"})
-	b.dead = append(b.dead, DeadLetter{Body: []byte("x")})
+	require.Len(t, b.shards, 2)
+	b.shards[0].rows.Add(&chstore.EventRow{ID: "e1", Subject: "s1"})
+	b.shards[1].rows.Add(&chstore.EventRow{ID: "e2"})
+	b.shards[1].dead = append(b.shards[1].dead, DeadLetter{Body: []byte("x")})
+	b.converted.Store(3)
 	b.started = time.Now()
-	rows := b.rows[:cap(b.rows)]
+	require.Equal(t, 3, b.events())
+	rows := b.rows()
+	require.Equal(t, 2, rows.Len())
+	require.Equal(t, "e2", rows.Row(1).ID)
+	require.Len(t, b.dead(), 1)
 	pool.put(b)
 
 	again := pool.get()
-	if again != b {
-		t.Fatal("get did not return the batch put back")
-	}
-	if again.events() != 0 || again.len() != 0 || !again.started.IsZero() {
-		t.Fatalf("recycled batch not empty: %d events, %d messages, started %v", again.events(), again.len(), again.started)
-	}
-	if cap(again.rows) != len(rows) {
-		t.Fatalf("recycled batch lost its row array: cap %d, want %d", cap(again.rows), len(rows))
-	}
-	// The old rows' strings must not stay reachable through the array.
-	for i, r := range rows {
-		if r.ID != "" || r.Subject != "" {
-			t.Fatalf("row %d still holds %q/%q after put", i, r.ID, r.Subject)
-		}
-	}
-	if d := again.dead[:cap(again.dead)]; d[0].Body != nil {
-		t.Fatal("dead letter body still referenced after put")
-	}
+	require.Same(t, b, again, "get returns the batch put back")
+	require.Zero(t, again.events())
+	require.Zero(t, again.len())
+	require.True(t, again.started.IsZero())
+	require.Empty(t, again.dead())
+	require.Zero(t, again.rows().Len())
+	// The old dead letter's body must not stay reachable through the array.
+	require.Nil(t, again.shards[1].dead[:1][0].Body, "dead letter body still referenced after put")
+	again.shards[0].rows.Add(&chstore.EventRow{ID: "e3"})
+	got := again.shards[0].rows.Row(0)
+	require.Equal(t, "e3", got.ID)
+	require.Empty(t, got.Subject)
 }

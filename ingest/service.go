@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -145,11 +147,19 @@ func (s *Service) Run(ctx context.Context) error {
 
 	// A batch is written while the next one fills: one in flight.
 	batches := make(chan *batch, 1)
-	pool := newBatchPool(writers + 2)
+	converters := runtime.GOMAXPROCS(0)
+	pool := newBatchPool(writers+2, converters)
+	jobs := make(chan job, jobQueue)
+	var conv sync.WaitGroup
+	for i := range converters {
+		conv.Go(func() { s.convertAll(i, jobs) })
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
-		return s.read(gctx, cons, pool, batches)
+		defer conv.Wait()
+		defer close(jobs)
+		return s.read(gctx, cons, pool, jobs, batches)
 	})
 	for range writers {
 		g.Go(func() error { return s.writeAll(wctx, store, batches, pool) })
@@ -182,7 +192,7 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 // any: a backlog is written in full batches, a trickle within BatchAge.
 // Each pull asks for what the batch still lacks and at most pullBytes, so
 // that a backlog of batched messages never overruns the connection.
-func (s *Service) read(ctx context.Context, cons jetstream.Consumer, pool batchPool, out chan<- *batch) error {
+func (s *Service) read(ctx context.Context, cons jetstream.Consumer, pool *batchPool, jobs chan<- job, out chan<- *batch) error {
 	// Failed pulls (no responders while a stream elects a leader, missed
 	// heartbeats) are retried with backoff, not in a tight loop, and at
 	// least every pullRetryMax, so that ingest resumes soon after NATS.
@@ -203,7 +213,7 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, pool batchP
 			fetched, err := cons.Fetch(s.cfg.BatchSize-b.events(), jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(pullBytes))
 			if err == nil {
 				for msg := range fetched.Messages() {
-					s.add(b, msg)
+					s.add(b, msg, jobs)
 				}
 				if err = fetched.Error(); errors.Is(err, nats.ErrTimeout) {
 					err = nil
@@ -228,6 +238,7 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, pool batchP
 				deadline = b.started.Add(s.cfg.BatchAge)
 			}
 		}
+		b.pending.Wait()
 		if b.len() == 0 {
 			pool.put(b)
 			continue
@@ -242,8 +253,12 @@ func (s *Service) read(ctx context.Context, cons jetstream.Consumer, pool batchP
 	}
 }
 
-// writers is how many batches are written at once, while the next fills.
-const writers = 2
+// writers is how many batches are written at once, while the next fills;
+// jobQueue how many messages wait for a converter, at most.
+const (
+	writers  = 2
+	jobQueue = 64
+)
 
 // pullBytes bounds the bytes of one pull (a batched message holds up to
 // 900 KiB, and the client must not hold more than its pending limit);

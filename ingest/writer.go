@@ -15,7 +15,7 @@ import (
 
 // writeAll writes every batch the reader hands over, in order, until the
 // channel closes, and gives each written batch back to pool.
-func (s *Service) writeAll(ctx context.Context, store *chstore.Store, in <-chan *batch, pool batchPool) error {
+func (s *Service) writeAll(ctx context.Context, store *chstore.Store, in <-chan *batch, pool *batchPool) error {
 	for b := range in {
 		if err := s.write(ctx, store, b); err != nil {
 			return err
@@ -34,11 +34,12 @@ func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) err
 	stopKeepAlive := natsconn.KeepInProgress(s.cfg.AckWait/3, b.msgs...)
 	defer stopKeepAlive()
 
-	if err := s.retry(ctx, "publishing dead letters to nats", func(ctx context.Context) error { return s.publishDead(ctx, b.dead) }); err != nil {
+	dead, rows := b.dead(), b.rows()
+	if err := s.retry(ctx, "publishing dead letters to nats", func(ctx context.Context) error { return s.publishDead(ctx, dead) }); err != nil {
 		return err
 	}
-	if len(b.rows) > 0 {
-		if err := s.retry(ctx, "writing events to clickhouse", func(ctx context.Context) error { return store.InsertEvents(ctx, b.rows) }); err != nil {
+	if rows.Len() > 0 {
+		if err := s.retry(ctx, "writing events to clickhouse", func(ctx context.Context) error { return store.InsertColumns(ctx, rows) }); err != nil {
 			return err
 		}
 	}
@@ -57,7 +58,7 @@ func (s *Service) write(ctx context.Context, store *chstore.Store, b *batch) err
 		// collapses: correctness does not depend on it.
 		_ = m.Ack()
 	}
-	s.metrics.ingested.Add(float64(len(b.rows) + len(b.alerts) + len(b.statuses)))
+	s.metrics.ingested.Add(float64(rows.Len() + len(b.alerts) + len(b.statuses)))
 	s.metrics.batchSize.Observe(float64(len(b.msgs)))
 	s.metrics.batchLatency.Observe(time.Since(start).Seconds())
 	return nil

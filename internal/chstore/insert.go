@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -14,133 +15,215 @@ import (
 )
 
 // column ties a column of the events table to its EventRow field, once, for
-// both writing and reading (a Scan destination).
+// buffering (EventColumns), writing and reading (a Scan destination).
 type column struct {
-	name   string
-	append func(c driver.BatchColumn, rows []EventRow) error
-	dest   func(r *EventRow) any // a *T for rows.Scan
+	name string
+	// array: nums holds running element counts (see arrayCol).
+	array bool
+	// add appends r's value to b.
+	add func(b *colBuf, r *EventRow)
+	// send appends the values [from, to) of b to c.
+	send func(c driver.BatchColumn, b *colBuf, from, to int) error
+	// get sets r's field to value i of b, copied.
+	get  func(b *colBuf, i int, r *EventRow)
+	dest func(r *EventRow) any // a *T for rows.Scan
 }
 
-// col appends a scalar column as one typed slice, clickhouse-go's fast path.
-// The slice is only read during Append, so it comes from a pool.
-func col[T any](name string, field func(*EventRow) *T) column {
+// col is a numeric (or time) column, buffered as the bits enc makes of each
+// value.
+func col[T any](name string, field func(*EventRow) *T, enc func(T) uint64, dec func(uint64) T) column {
 	var pool sync.Pool
 	return column{
 		name: name,
-		append: func(c driver.BatchColumn, rows []EventRow) error {
-			buf, _ := pool.Get().(*[]T)
-			if buf == nil {
-				buf = new([]T)
-			}
-			out := (*buf)[:0]
-			for i := range rows {
-				out = append(out, *field(&rows[i]))
-			}
-			err := c.Append(out)
-			clear(out) // drop references to the rows' strings
-			*buf = out
-			pool.Put(buf)
-			return err
+		add:  func(b *colBuf, r *EventRow) { b.nums = append(b.nums, enc(*field(r))) },
+		send: func(c driver.BatchColumn, b *colBuf, from, to int) error {
+			return sendNums(&pool, c, b.nums[from:to], dec)
 		},
-		dest: func(r *EventRow) any { return field(r) },
-	}
-}
-
-// arrayCol appends an Array(String) column row by row: clickhouse-go appends
-// a [][]string through reflection, but a single []string without.
-func arrayCol(name string, field func(*EventRow) *[]string) column {
-	return column{
-		name: name,
-		append: func(c driver.BatchColumn, rows []EventRow) error {
-			for i := range rows {
-				if err := c.AppendRow(*field(&rows[i])); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		get:  func(b *colBuf, i int, r *EventRow) { *field(r) = dec(b.nums[i]) },
 		dest: func(r *EventRow) any { return field(r) },
 	}
 }
 
 // boolCol stores a bool in a UInt8 column (0 or 1).
 func boolCol(name string, field func(*EventRow) *bool) column {
+	var pool sync.Pool
 	return column{
 		name: name,
-		append: func(c driver.BatchColumn, rows []EventRow) error {
-			out := make([]uint8, len(rows))
-			for i := range rows {
-				if *field(&rows[i]) {
-					out[i] = 1
+		add: func(b *colBuf, r *EventRow) {
+			var v uint64
+			if *field(r) {
+				v = 1
+			}
+			b.nums = append(b.nums, v)
+		},
+		send: func(c driver.BatchColumn, b *colBuf, from, to int) error {
+			return sendNums(&pool, c, b.nums[from:to], func(u uint64) uint8 { return uint8(u) })
+		},
+		get:  func(b *colBuf, i int, r *EventRow) { *field(r) = b.nums[i] != 0 },
+		dest: func(r *EventRow) any { return field(r) },
+	}
+}
+
+// sendNums appends nums to c as one typed slice, clickhouse-go's fast
+// path. The slice is only read during Append, so it comes from pool.
+func sendNums[T any](pool *sync.Pool, c driver.BatchColumn, nums []uint64, dec func(uint64) T) error {
+	buf, _ := pool.Get().(*[]T)
+	if buf == nil {
+		buf = new([]T)
+	}
+	out := (*buf)[:0]
+	for _, v := range nums {
+		out = append(out, dec(v))
+	}
+	err := c.Append(out)
+	*buf = out
+	pool.Put(buf)
+	return err
+}
+
+// strCol is a String column, buffered as bytes, and appended as one slice
+// of strings that point into the buffer: clickhouse-go copies them.
+func strCol(name string, field func(*EventRow) *string) column {
+	var pool sync.Pool
+	return column{
+		name: name,
+		add:  func(b *colBuf, r *EventRow) { b.addString(*field(r)) },
+		send: func(c driver.BatchColumn, b *colBuf, from, to int) error {
+			buf, _ := pool.Get().(*[]string)
+			if buf == nil {
+				buf = new([]string)
+			}
+			out := (*buf)[:0]
+			for i := from; i < to; i++ {
+				out = append(out, b.view(i))
+			}
+			err := c.Append(out)
+			clear(out) // drop the views into the buffer
+			*buf = out
+			pool.Put(buf)
+			return err
+		},
+		get:  func(b *colBuf, i int, r *EventRow) { *field(r) = strings.Clone(b.view(i)) },
+		dest: func(r *EventRow) any { return field(r) },
+	}
+}
+
+// arrayCol is an Array(String) column: its elements buffered like a
+// String column's values, and b.nums[i] the number of elements of rows
+// 0 to i. It is appended row by row: clickhouse-go appends a [][]string
+// through reflection, but a single []string without.
+func arrayCol(name string, field func(*EventRow) *[]string) column {
+	return column{
+		name:  name,
+		array: true,
+		add: func(b *colBuf, r *EventRow) {
+			for _, v := range *field(r) {
+				b.addString(v)
+			}
+			b.nums = append(b.nums, uint64(len(b.ends)))
+		},
+		send: func(c driver.BatchColumn, b *colBuf, from, to int) error {
+			base, _ := b.elements(from)
+			_, last := b.elements(to - 1)
+			views := make([]string, last-base)
+			for j := range views {
+				views[j] = b.view(base + j)
+			}
+			for i := from; i < to; i++ {
+				first, end := b.elements(i)
+				if err := c.AppendRow(views[first-base : end-base]); err != nil {
+					return err
 				}
 			}
-			return c.Append(out)
+			return nil
+		},
+		get: func(b *colBuf, i int, r *EventRow) {
+			first, end := b.elements(i)
+			var out []string
+			for j := first; j < end; j++ {
+				out = append(out, strings.Clone(b.view(j)))
+			}
+			*field(r) = out
 		},
 		dest: func(r *EventRow) any { return field(r) },
 	}
 }
 
+// Encodings of the numeric columns' values in a colBuf.
+func encTime(t time.Time) uint64  { return uint64(t.Unix()) }
+func decTime(u uint64) time.Time  { return time.Unix(int64(u), 0).UTC() }
+func encInt64(v int64) uint64     { return uint64(v) }
+func decInt64(u uint64) int64     { return int64(u) }
+func encInt8(v int8) uint64       { return uint64(v) }
+func decInt8(u uint64) int8       { return int8(u) }
+func encUint32(v uint32) uint64   { return uint64(v) }
+func decUint32(u uint64) uint32   { return uint32(u) }
+func encFloat64(v float64) uint64 { return math.Float64bits(v) }
+func decFloat64(u uint64) float64 { return math.Float64frombits(u) }
+func encFloat32(v float32) uint64 { return uint64(math.Float32bits(v)) }
+func decFloat32(u uint64) float32 { return math.Float32frombits(uint32(u)) }
+
 // eventColumns lists every column of the events table in the order used by
 // INSERT and SELECT.
 var eventColumns = []column{
-	col("id", func(r *EventRow) *string { return &r.ID }),
-	col("type", func(r *EventRow) *string { return &r.Type }),
-	col("time", func(r *EventRow) *time.Time { return &r.Time }),
-	col("time_ms", func(r *EventRow) *int64 { return &r.TimeMS }),
-	col("app", func(r *EventRow) *string { return &r.App }),
-	col("subject", func(r *EventRow) *string { return &r.Subject }),
-	col("session", func(r *EventRow) *string { return &r.Session }),
-	col("previous_session", func(r *EventRow) *string { return &r.PreviousSession }),
-	col("reason", func(r *EventRow) *string { return &r.Reason }),
+	strCol("id", func(r *EventRow) *string { return &r.ID }),
+	strCol("type", func(r *EventRow) *string { return &r.Type }),
+	col("time", func(r *EventRow) *time.Time { return &r.Time }, encTime, decTime),
+	col("time_ms", func(r *EventRow) *int64 { return &r.TimeMS }, encInt64, decInt64),
+	strCol("app", func(r *EventRow) *string { return &r.App }),
+	strCol("subject", func(r *EventRow) *string { return &r.Subject }),
+	strCol("session", func(r *EventRow) *string { return &r.Session }),
+	strCol("previous_session", func(r *EventRow) *string { return &r.PreviousSession }),
+	strCol("reason", func(r *EventRow) *string { return &r.Reason }),
 
-	col("client_device", func(r *EventRow) *string { return &r.ClientDevice }),
-	col("client_ip_prefix", func(r *EventRow) *string { return &r.ClientIPPrefix }),
-	col("client_ip_hash", func(r *EventRow) *string { return &r.ClientIPHash }),
-	col("client_asn", func(r *EventRow) *uint32 { return &r.ClientASN }),
-	col("client_country", func(r *EventRow) *string { return &r.ClientCountry }),
-	col("client_city", func(r *EventRow) *string { return &r.ClientCity }),
+	strCol("client_device", func(r *EventRow) *string { return &r.ClientDevice }),
+	strCol("client_ip_prefix", func(r *EventRow) *string { return &r.ClientIPPrefix }),
+	strCol("client_ip_hash", func(r *EventRow) *string { return &r.ClientIPHash }),
+	col("client_asn", func(r *EventRow) *uint32 { return &r.ClientASN }, encUint32, decUint32),
+	strCol("client_country", func(r *EventRow) *string { return &r.ClientCountry }),
+	strCol("client_city", func(r *EventRow) *string { return &r.ClientCity }),
 	boolCol("has_geo", func(r *EventRow) *bool { return &r.HasGeo }),
-	col("client_lat", func(r *EventRow) *float64 { return &r.ClientLat }),
-	col("client_lon", func(r *EventRow) *float64 { return &r.ClientLon }),
-	col("client_accuracy_km", func(r *EventRow) *float32 { return &r.ClientAccuracyKM }),
-	col("geo_source", func(r *EventRow) *string { return &r.GeoSource }),
-	col("client_as_org", func(r *EventRow) *string { return &r.ClientASOrg }),
+	col("client_lat", func(r *EventRow) *float64 { return &r.ClientLat }, encFloat64, decFloat64),
+	col("client_lon", func(r *EventRow) *float64 { return &r.ClientLon }, encFloat64, decFloat64),
+	col("client_accuracy_km", func(r *EventRow) *float32 { return &r.ClientAccuracyKM }, encFloat32, decFloat32),
+	strCol("geo_source", func(r *EventRow) *string { return &r.GeoSource }),
+	strCol("client_as_org", func(r *EventRow) *string { return &r.ClientASOrg }),
 	arrayCol("client_anonymity", func(r *EventRow) *[]string { return &r.ClientAnonymity }),
-	col("ua_browser", func(r *EventRow) *string { return &r.UABrowser }),
-	col("ua_os", func(r *EventRow) *string { return &r.UAOS }),
-	col("ua_device", func(r *EventRow) *string { return &r.UADevice }),
+	strCol("ua_browser", func(r *EventRow) *string { return &r.UABrowser }),
+	strCol("ua_os", func(r *EventRow) *string { return &r.UAOS }),
+	strCol("ua_device", func(r *EventRow) *string { return &r.UADevice }),
 
-	col("token_id", func(r *EventRow) *string { return &r.TokenID }),
-	col("token_kind", func(r *EventRow) *string { return &r.TokenKind }),
-	col("token_family", func(r *EventRow) *string { return &r.TokenFamily }),
-	col("token_parent", func(r *EventRow) *string { return &r.TokenParent }),
-	col("token_issued_at_ms", func(r *EventRow) *int64 { return &r.TokenIssuedAtMS }),
-	col("token_expires_at_ms", func(r *EventRow) *int64 { return &r.TokenExpiresAtMS }),
-	col("token_kid", func(r *EventRow) *string { return &r.TokenKID }),
-	col("token_alg", func(r *EventRow) *string { return &r.TokenAlg }),
+	strCol("token_id", func(r *EventRow) *string { return &r.TokenID }),
+	strCol("token_kind", func(r *EventRow) *string { return &r.TokenKind }),
+	strCol("token_family", func(r *EventRow) *string { return &r.TokenFamily }),
+	strCol("token_parent", func(r *EventRow) *string { return &r.TokenParent }),
+	col("token_issued_at_ms", func(r *EventRow) *int64 { return &r.TokenIssuedAtMS }, encInt64, decInt64),
+	col("token_expires_at_ms", func(r *EventRow) *int64 { return &r.TokenExpiresAtMS }, encInt64, decInt64),
+	strCol("token_kid", func(r *EventRow) *string { return &r.TokenKID }),
+	strCol("token_alg", func(r *EventRow) *string { return &r.TokenAlg }),
 	arrayCol("token_claims", func(r *EventRow) *[]string { return &r.TokenClaims }),
 
-	col("auth_method", func(r *EventRow) *string { return &r.AuthMethod }),
-	col("auth_mfa", func(r *EventRow) *int8 { return &r.AuthMFA }),
-	col("auth_last_auth_at_ms", func(r *EventRow) *int64 { return &r.AuthLastAuthAtMS }),
+	strCol("auth_method", func(r *EventRow) *string { return &r.AuthMethod }),
+	col("auth_mfa", func(r *EventRow) *int8 { return &r.AuthMFA }, encInt8, decInt8),
+	col("auth_last_auth_at_ms", func(r *EventRow) *int64 { return &r.AuthLastAuthAtMS }, encInt64, decInt64),
 
-	col("cookie_name", func(r *EventRow) *string { return &r.CookieName }),
-	col("cookie_secure", func(r *EventRow) *int8 { return &r.CookieSecure }),
-	col("cookie_http_only", func(r *EventRow) *int8 { return &r.CookieHTTPOnly }),
-	col("cookie_same_site", func(r *EventRow) *string { return &r.CookieSameSite }),
+	strCol("cookie_name", func(r *EventRow) *string { return &r.CookieName }),
+	col("cookie_secure", func(r *EventRow) *int8 { return &r.CookieSecure }, encInt8, decInt8),
+	col("cookie_http_only", func(r *EventRow) *int8 { return &r.CookieHTTPOnly }, encInt8, decInt8),
+	strCol("cookie_same_site", func(r *EventRow) *string { return &r.CookieSameSite }),
 
-	col("policy_idle_timeout_s", func(r *EventRow) *uint32 { return &r.PolicyIdleTimeoutS }),
-	col("policy_absolute_timeout_s", func(r *EventRow) *uint32 { return &r.PolicyAbsoluteTimeoutS }),
-	col("policy_reauth_window_s", func(r *EventRow) *uint32 { return &r.PolicyReauthWindowS }),
+	col("policy_idle_timeout_s", func(r *EventRow) *uint32 { return &r.PolicyIdleTimeoutS }, encUint32, decUint32),
+	col("policy_absolute_timeout_s", func(r *EventRow) *uint32 { return &r.PolicyAbsoluteTimeoutS }, encUint32, decUint32),
+	col("policy_reauth_window_s", func(r *EventRow) *uint32 { return &r.PolicyReauthWindowS }, encUint32, decUint32),
 
-	col("action_name", func(r *EventRow) *string { return &r.ActionName }),
+	strCol("action_name", func(r *EventRow) *string { return &r.ActionName }),
 	boolCol("action_sensitive", func(r *EventRow) *bool { return &r.ActionSensitive }),
-	col("key_kid", func(r *EventRow) *string { return &r.KeyKID }),
+	strCol("key_kid", func(r *EventRow) *string { return &r.KeyKID }),
 
 	arrayCol("attrs_keys", func(r *EventRow) *[]string { return &r.AttrsKeys }),
 	arrayCol("attrs_values", func(r *EventRow) *[]string { return &r.AttrsValues }),
 
-	col("ingested_at", func(r *EventRow) *time.Time { return &r.IngestedAt }),
+	col("ingested_at", func(r *EventRow) *time.Time { return &r.IngestedAt }, encTime, decTime),
 }
 
 // eventColumnList is "id, type, ...", for INSERT and SELECT.
@@ -176,51 +259,62 @@ func WithInsertConcurrency(n int) Option {
 	return func(s *Store) { s.insertConcurrency = max(n, 1) }
 }
 
-// InsertEvents writes rows and returns once ClickHouse has confirmed all of
-// them, so the caller may then ack the source messages. A large batch goes
-// out as a few concurrent INSERTs (see WithInsertConcurrency). On error any
-// part of the rows may have been written; retrying the same rows is safe
-// because the events table collapses duplicates. An empty slice writes
-// nothing. InsertEvents is safe for concurrent use.
+// InsertEvents writes rows (see InsertColumns).
 func (s *Store) InsertEvents(ctx context.Context, rows []EventRow) error {
-	n := min(s.insertConcurrency, len(rows)/minRowsPerInsert)
-	if n <= 1 {
-		return s.insert(ctx, rows)
+	var cols EventColumns
+	for i := range rows {
+		cols.Add(&rows[i])
 	}
-	share := (len(rows) + n - 1) / n
+	return s.InsertColumns(ctx, &cols)
+}
+
+// InsertColumns writes the rows of cols and returns once ClickHouse has
+// confirmed all of them, so the caller may then ack the source messages. A
+// large batch may go out as a few concurrent INSERTs (see
+// WithInsertConcurrency). On error any part of the rows may have been
+// written; retrying the same rows is safe because the events table
+// collapses duplicates. No rows write nothing. InsertColumns only reads
+// cols and is safe for concurrent use.
+func (s *Store) InsertColumns(ctx context.Context, cols *EventColumns) error {
+	rows := cols.Len()
+	n := min(s.insertConcurrency, rows/minRowsPerInsert)
+	if n <= 1 {
+		return s.insert(ctx, cols, 0, rows)
+	}
+	share := (rows + n - 1) / n
 	g, gctx := errgroup.WithContext(ctx)
-	for start := 0; start < len(rows); start += share {
-		part := rows[start:min(start+share, len(rows))]
-		g.Go(func() error { return s.insert(gctx, part) })
+	for start := 0; start < rows; start += share {
+		g.Go(func() error { return s.insert(gctx, cols, start, min(start+share, rows)) })
 	}
 	return g.Wait()
 }
 
-// insert writes rows with one INSERT: a columnar batch sent in blocks and
-// confirmed by Send.
-func (s *Store) insert(ctx context.Context, rows []EventRow) error {
-	if len(rows) == 0 {
+// insert writes the rows [from, to) of cols with one INSERT: a columnar
+// batch sent in blocks and confirmed by Send.
+func (s *Store) insert(ctx context.Context, cols *EventColumns, from, to int) error {
+	rows := to - from
+	if rows <= 0 {
 		return nil
 	}
 	batch, err := s.conn.PrepareBatch(s.insertContext(ctx), "INSERT INTO "+s.db+".events ("+eventColumnList+")")
 	if err != nil {
-		return fmt.Errorf("insert events (%d rows): prepare: %w", len(rows), err)
+		return fmt.Errorf("insert events (%d rows): prepare: %w", rows, err)
 	}
-	for start := 0; start < len(rows); start += s.blockRows {
-		chunk := rows[start:min(start+s.blockRows, len(rows))]
+	for start := from; start < to; start += s.blockRows {
+		end := min(start+s.blockRows, to)
 		for i, c := range eventColumns {
-			if err := c.append(batch.Column(i), chunk); err != nil {
-				return errors.Join(fmt.Errorf("insert events (%d rows): column %s: %w", len(rows), c.name, err), batch.Abort())
+			if err := c.send(batch.Column(i), &cols.bufs[i], start, end); err != nil {
+				return errors.Join(fmt.Errorf("insert events (%d rows): column %s: %w", rows, c.name, err), batch.Abort())
 			}
 		}
-		if start+len(chunk) < len(rows) {
+		if end < to {
 			if err := batch.Flush(); err != nil {
-				return errors.Join(fmt.Errorf("insert events (%d rows): flush: %w", len(rows), err), batch.Abort())
+				return errors.Join(fmt.Errorf("insert events (%d rows): flush: %w", rows, err), batch.Abort())
 			}
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert events (%d rows): send: %w", len(rows), err)
+		return fmt.Errorf("insert events (%d rows): send: %w", rows, err)
 	}
 	return nil
 }
