@@ -186,8 +186,10 @@ func (s *Service) openStore(ctx context.Context) (*chstore.Store, error) {
 	}, s.storeOpts...)
 }
 
-// read fills batches from the consumer and hands each to the writer while
-// it fills the next. A batch is full at BatchSize events (a message holds
+// read fills batches from the consumer, taking them from pool, and hands
+// each to the writers, once the converters (fed through jobs) have
+// converted all its messages, while it fills the next. A batch is full at
+// BatchSize events, as far as converted (a message holds
 // one, or a batch of them) or BatchAge after the first pull that brought
 // any: a backlog is written in full batches, a trickle within BatchAge.
 // Each pull asks for what the batch still lacks and at most pullBytes, so
