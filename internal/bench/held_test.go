@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func TestHeldEventsRebuildSameJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yes, no := true, false
+	yes, no, lat := true, false, 52.5
 	at := time.Date(2026, 12, 7, 10, 0, 0, 123_000_000, time.UTC)
 	events = append(events,
 		sdk.Event{ID: "extra-1", Type: sdk.TokenIssued, Time: at, Subject: p.Subject("u"),
@@ -25,6 +26,10 @@ func TestHeldEventsRebuildSameJSON(t *testing.T) {
 			Attrs: map[string]string{"plan": "pro", "region": "eu"}},
 		sdk.Event{ID: "extra-2", Type: sdk.SessionStarted, Time: at, Subject: p.Subject("u"), Session: p.Session("s"),
 			Cookie: &sdk.Cookie{Name: "sid", Secure: &yes, HTTPOnly: &no}, Auth: &sdk.Auth{Method: "password", MFA: &no}},
+		sdk.Event{ID: "extra-3", Type: sdk.LoginFailed, Time: at, Subject: p.Subject("v"), Reason: "bad_password",
+			Client: &sdk.ClientInfo{Country: "DE", Lat: &lat, Lon: &lat}},
+		sdk.Event{ID: "extra-4", Type: sdk.LoginFailed, Time: at, Subject: p.Subject("w"),
+			Client: &sdk.ClientInfo{IPPrefix: netip.MustParsePrefix("2001:db8:1::/48"), IPHash: p.IPHash(netip.MustParseAddr("2001:db8:1::7"))}},
 	)
 	want := make([][]byte, len(events))
 	for i := range events {
