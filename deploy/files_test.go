@@ -374,7 +374,7 @@ func TestExampleEnvAndConfig(t *testing.T) {
 	require.Empty(t, cfg.NATS.User)
 	require.NotEmpty(t, cfg.ClickHouseTLSCA)
 	require.Contains(t, cfg.ClickHouseURL(), "secure=true")
-	require.Equal(t, 20000, cfg.Ingest.BatchSize, "from the example YAML")
+	require.Equal(t, 2*time.Second, cfg.Ingest.BatchAge, "from the example YAML")
 	require.Empty(t, cfg.HTTPAddr, "not the deprecated http-addr")
 	require.Equal(t, "127.0.0.1:9477", cfg.MetricsAddr, "/metrics and the probes stay on loopback")
 	require.Equal(t, "127.0.0.1:8080", cfg.Dashboard.Addr)
