@@ -14,8 +14,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -246,23 +244,8 @@ func demoEvents(n int) []sdk.Event {
 		out = append(out, demo.Generate(p, demo.Options{Users: n / 25, Seed: seed, End: time.Now()})...)
 	}
 	out = out[:n]
-	// The ids share one string: a million small strings would be a
-	// million objects for the garbage collector to mark in every cycle
-	// while the benchmark runs, a cost of the benchmark, not of sessionmon.
-	var all strings.Builder
-	ends := make([]int, n)
 	for i := range out {
-		all.WriteString("bench-")
-		all.WriteString(strconv.Itoa(i))
-		ends[i] = all.Len()
-	}
-	ids := all.String()
-	for i := range out {
-		start := 0
-		if i > 0 {
-			start = ends[i-1]
-		}
-		out[i].ID = ids[start:ends[i]]
+		out[i].ID = fmt.Sprintf("bench-%d", i)
 	}
 	return out
 }
