@@ -1,8 +1,11 @@
 package drill
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -70,12 +73,20 @@ func (n *NATS) Stop() {
 	n.srv = nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago. It is
+// drawn from 27000-31999, below the kernel's range for outgoing
+// connections (32768 and up on Linux), so that no connection of this or
+// another test takes it as its local port before the process that is to
+// listen on it has started.
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+	for range 200 {
+		port := 27000 + rand.IntN(5000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("free port: none free in 27000-31999")
 }
