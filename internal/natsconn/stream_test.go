@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionmon/sessionmon/internal/testutil/natstest"
@@ -72,15 +73,23 @@ func TestEventStreamFullIsBackpressureNotLoss(t *testing.T) {
 	require.Equal(t, uint64(1), info.State.FirstSeq, "old events must not be discarded to make room")
 }
 
+// streamUpdates starts a server and subscribes to its stream-update
+// advisories, which every stream and bucket update sends.
+func streamUpdates(t *testing.T) (jetstream.JetStream, *nats.Subscription) {
+	t.Helper()
+	nc, js := natstest.Connect(t, natstest.RunServer(t))
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	require.NoError(t, err)
+	return js, updates
+}
+
 // TestEnsureLeavesUpToDateStreamsAlone: declaring a stream that is already
 // as wanted sends no update (an update racing a consumer's creation is a
 // data race inside nats-server); a changed setting does.
 func TestEnsureLeavesUpToDateStreamsAlone(t *testing.T) {
 	t.Parallel()
-	s := natstest.RunServer(t)
-	nc, js := natstest.Connect(t, s)
-	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
-	require.NoError(t, err)
+	js, updates := streamUpdates(t)
+	var err error
 
 	cfg := DefaultStreamConfig
 	cfg.Partitions = 4
@@ -106,10 +115,8 @@ func TestEnsureLeavesUpToDateStreamsAlone(t *testing.T) {
 // TestEnsureLeavesUpToDateBucketsAlone: the same for key-value buckets.
 func TestEnsureLeavesUpToDateBucketsAlone(t *testing.T) {
 	t.Parallel()
-	s := natstest.RunServer(t)
-	nc, js := natstest.Connect(t, s)
-	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
-	require.NoError(t, err)
+	js, updates := streamUpdates(t)
+	var err error
 	for range 3 {
 		_, err = EnsureSuppressionBucket(t.Context(), js, 1)
 		require.NoError(t, err)
